@@ -1,0 +1,90 @@
+"""DIMSE message (command set) value types for C-ECHO, C-FIND and C-CANCEL (PS3.7 9.3).
+
+Pure data: the command-set codec (always Implicit VR Little Endian, PS3.7 6.3.1) lives in
+:mod:`aiodicom.proto.dimse`. A data set, when present, travels separately as bytes
+encoded in the presentation context's transfer syntax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+
+
+class CommandField(IntEnum):
+    """PS3.7 E.1-1: Command Field (0000,0100) values used here."""
+
+    C_ECHO_RQ = 0x0030
+    C_ECHO_RSP = 0x8030
+    C_FIND_RQ = 0x0020
+    C_FIND_RSP = 0x8020
+    C_CANCEL_RQ = 0x0FFF
+
+
+NO_DATA_SET = 0x0101
+"""PS3.7 E.1-1: Command Data Set Type (0000,0800) value meaning "no data set"."""
+
+DATA_SET_PRESENT = 0x0000
+"""Any value other than 0x0101 means a data set follows; 0x0000 is what we send."""
+
+
+class Priority(IntEnum):
+    """PS3.7 9.1.1.1.x: Priority (0000,0700)."""
+
+    MEDIUM = 0x0000
+    HIGH = 0x0001
+    LOW = 0x0002
+
+
+@dataclass(slots=True, frozen=True)
+class CEchoRQ:
+    """PS3.7 9.3.5.1: C-ECHO-RQ."""
+
+    message_id: int
+    affected_sop_class_uid: str = VERIFICATION_SOP_CLASS
+
+
+@dataclass(slots=True, frozen=True)
+class CEchoRSP:
+    """PS3.7 9.3.5.2: C-ECHO-RSP."""
+
+    message_id_being_responded_to: int
+    status: int = 0x0000
+    affected_sop_class_uid: str = VERIFICATION_SOP_CLASS
+
+
+@dataclass(slots=True, frozen=True)
+class CFindRQ:
+    """PS3.7 9.3.2.1: C-FIND-RQ. Always followed by an identifier data set."""
+
+    message_id: int
+    affected_sop_class_uid: str
+    priority: int = Priority.MEDIUM
+
+
+@dataclass(slots=True, frozen=True)
+class CFindRSP:
+    """PS3.7 9.3.2.2: C-FIND-RSP.
+
+    ``has_data_set`` is True for pending responses carrying an identifier. Failure
+    responses may carry ``error_comment`` (0000,0902) and ``offending_elements`` (0000,0901).
+    """
+
+    message_id_being_responded_to: int
+    affected_sop_class_uid: str
+    status: int
+    has_data_set: bool = False
+    error_comment: str | None = None
+    offending_elements: tuple[int, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class CCancelRQ:
+    """PS3.7 9.3.2.3: C-CANCEL-FIND-RQ."""
+
+    message_id_being_responded_to: int
+
+
+DimseCommand = CEchoRQ | CEchoRSP | CFindRQ | CFindRSP | CCancelRQ
