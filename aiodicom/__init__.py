@@ -1,3 +1,66 @@
-"""aiodicom: an asyncio-native DICOM C-FIND toolkit."""
+"""aiodicom: an asyncio-native DICOM C-FIND toolkit.
+
+The public API: :func:`connect` (SCU: C-ECHO, C-FIND, C-CANCEL), :class:`Server` and
+:func:`serve` (SCP with C-FIND handlers), the value types and the error hierarchy.
+"""
+
+from aiodicom.errors import (
+    AiodicomError,
+    AssociationAborted,
+    AssociationError,
+    AssociationRejected,
+    ConfigError,
+    DataError,
+    DicomTimeoutError,
+    DimseStatusError,
+    LocalProtocolError,
+    NegotiationError,
+    ProtocolError,
+    QueryError,
+)
+from aiodicom.net import (
+    ClientAssociation,
+    FindHandler,
+    FindRequest,
+    FindResponse,
+    FindResult,
+    FindResultStream,
+    FindStream,
+    Server,
+    ServerConfig,
+    connect,
+    serve,
+)
+from aiodicom.proto.negotiation import QueryModel
+from aiodicom.proto.status import StatusCategory
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AiodicomError",
+    "AssociationAborted",
+    "AssociationError",
+    "AssociationRejected",
+    "ClientAssociation",
+    "ConfigError",
+    "DataError",
+    "DicomTimeoutError",
+    "DimseStatusError",
+    "FindHandler",
+    "FindRequest",
+    "FindResponse",
+    "FindResult",
+    "FindResultStream",
+    "FindStream",
+    "LocalProtocolError",
+    "NegotiationError",
+    "ProtocolError",
+    "QueryError",
+    "QueryModel",
+    "Server",
+    "ServerConfig",
+    "StatusCategory",
+    "__version__",
+    "connect",
+    "serve",
+]

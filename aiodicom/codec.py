@@ -1,0 +1,238 @@
+"""Identifier data sets to and from bytes in a presentation context's transfer syntax.
+
+Supported transfer syntaxes (PS3.5 Annex A): Implicit VR Little Endian (A.1), Explicit VR
+Little Endian (A.2), Explicit VR Big Endian (A.3, retired but still seen) and Deflated
+Explicit VR Little Endian (A.5: the whole data set in Explicit VR LE, compressed with raw
+RFC 1951 deflate, no zlib header, padded to even length). Text is encoded and decoded with
+the data set's Specific Character Set (0008,0005) (PS3.5 6.1.2.3).
+
+pydicom does the element encoding; every pydicom failure is reported as
+:class:`aiodicom.errors.DataError` naming the identifier.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from io import BytesIO
+from typing import Final
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+
+from aiodicom.errors import DataError
+
+IMPLICIT_VR_LE: Final = "1.2.840.10008.1.2"
+EXPLICIT_VR_LE: Final = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_BE: Final = "1.2.840.10008.1.2.2"
+DEFLATED_EXPLICIT_VR_LE: Final = "1.2.840.10008.1.2.1.99"
+
+IDENTIFIER: Final = "identifier"
+"""The name used in DataError for a C-FIND identifier."""
+
+DEFAULT_MAX_INFLATED_SIZE: Final = 64 << 20
+"""Decompression-bomb guard: the most bytes a deflated identifier may inflate to."""
+
+DEFLATE_LEVEL: Final = 6
+
+# transfer syntax UID -> (implicit VR, little endian, deflated)
+_ENCODINGS: Final[dict[str, tuple[bool, bool, bool]]] = {
+    IMPLICIT_VR_LE: (True, True, False),
+    EXPLICIT_VR_LE: (False, True, False),
+    EXPLICIT_VR_BE: (False, False, False),
+    DEFLATED_EXPLICIT_VR_LE: (False, True, True),
+}
+
+SUPPORTED_TRANSFER_SYNTAXES: Final = tuple(_ENCODINGS)
+
+MAX_NESTING: Final = 32
+_UNDEFINED: Final = 0xFFFFFFFF
+_ITEM: Final = 0xFFFEE000
+_ITEM_DELIMITER: Final = 0xFFFEE00D
+_SEQUENCE_DELIMITER: Final = 0xFFFEE0DD
+# PS3.5 7.1.2, Table 7.1-1: explicit VRs with a 2-byte reserved field and 4-byte length
+_LONG_VRS: Final = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+
+
+def _encoding_of(transfer_syntax: str) -> tuple[bool, bool, bool]:
+    try:
+        return _ENCODINGS[transfer_syntax]
+    except KeyError:
+        raise DataError(
+            IDENTIFIER,
+            f"transfer syntax {transfer_syntax!r} is not supported for identifiers "
+            f"(supported: {', '.join(SUPPORTED_TRANSFER_SYNTAXES)})",
+        ) from None
+
+
+def deflate(data: bytes) -> bytes:
+    """PS3.5 A.5: raw deflate (zlib wbits=-15), padded with one NUL to even length."""
+    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = compressor.compress(data) + compressor.flush()
+    return deflated + b"\x00" if len(deflated) % 2 else deflated
+
+
+def inflate(data: bytes, max_size: int = DEFAULT_MAX_INFLATED_SIZE) -> bytes:
+    """PS3.5 A.5: inflate a raw deflate stream, refusing output beyond ``max_size`` bytes.
+
+    Bytes after the end of the deflate stream (the even-length pad) are ignored.
+    """
+    decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = decompressor.decompress(data, max_size + 1)
+    except zlib.error as exc:
+        raise DataError(IDENTIFIER, f"deflated data set is corrupt: {exc}") from None
+    if len(inflated) > max_size:
+        raise DataError(IDENTIFIER, f"deflated data set inflates beyond {max_size} bytes")
+    if not decompressor.eof:
+        raise DataError(IDENTIFIER, "deflated data set is truncated")
+    return inflated
+
+
+def encode_identifier(ds: Dataset, transfer_syntax: str) -> bytes:
+    """Encode ``ds`` in ``transfer_syntax`` (PS3.5 Annex A) for a P-DATA data set."""
+    implicit, little, deflated = _encoding_of(transfer_syntax)
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR = implicit
+    buffer.is_little_endian = little
+    try:
+        write_dataset(buffer, ds)
+    except Exception as exc:
+        raise DataError(IDENTIFIER, f"cannot encode: {exc}") from exc
+    data: bytes = buffer.getvalue()
+    return deflate(data) if deflated else data
+
+
+def _materialize(ds: Dataset) -> None:
+    """Convert every raw element now, so decoding errors surface here, not later.
+
+    pydicom parses element values lazily; sequences nest (PS3.5 7.5) and are walked too.
+    """
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                _materialize(item)
+        else:
+            str(element.value)
+
+
+def decode_identifier(
+    data: bytes, transfer_syntax: str, *, max_size: int = DEFAULT_MAX_INFLATED_SIZE
+) -> Dataset:
+    """Decode an identifier data set encoded in ``transfer_syntax`` (PS3.5 Annex A).
+
+    Raises DataError("identifier", reason) for an unsupported transfer syntax or bytes
+    that do not form a data set; ``max_size`` caps the inflated size of deflated input.
+    """
+    implicit, little, deflated = _encoding_of(transfer_syntax)
+    if deflated:
+        data = inflate(data, max_size)
+    _Walker(data, implicit, little).check()
+    try:
+        ds = read_dataset(BytesIO(data), implicit, little)
+        _materialize(ds)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(IDENTIFIER, f"cannot decode: {type(exc).__name__}: {exc}") from None
+    return ds
+
+
+class _Walker:
+    """Check the element structure of an encoded data set before pydicom reads it.
+
+    pydicom silently accepts truncated values; this walk enforces PS3.5 7.1 (element
+    headers and lengths inside their container) and 7.5 (sequence items and delimiters).
+    """
+
+    def __init__(self, data: bytes, implicit: bool, little: bool) -> None:
+        self.data = data
+        self.implicit = implicit
+        self.tag_length = struct.Struct("<HHI" if little else ">HHI")
+        self.short_length = struct.Struct("<H" if little else ">H")
+
+    def check(self) -> None:
+        self._elements(0, len(self.data), delimited=False, depth=0)
+
+    def _fail(self, position: int, reason: str) -> DataError:
+        return DataError(IDENTIFIER, f"cannot decode: {reason} at byte {position}")
+
+    def _header(self, position: int, end: int) -> tuple[int, int]:
+        """Return (tag, length) of the 8-byte tag + 4-byte-length header at ``position``."""
+        if end - position < 8:
+            raise self._fail(position, "truncated element header")
+        group, element, length = self.tag_length.unpack_from(self.data, position)
+        return (group << 16) | element, length
+
+    def _element(self, position: int, end: int, tag: int) -> tuple[bytes | None, int, int]:
+        """Return (explicit VR or None, value length, value offset) of one element."""
+        if self.implicit:
+            return None, self._header(position, end)[1], position + 8
+        vr = self.data[position + 4 : position + 6]
+        if vr in _LONG_VRS:
+            if end - position < 12:
+                raise self._fail(position, "truncated element header")
+            return vr, self._header(position + 4, end)[1], position + 12
+        if not vr.isalpha() or not vr.isupper():
+            raise self._fail(
+                position, f"invalid VR {vr!r} for ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+            )
+        return vr, self.short_length.unpack_from(self.data, position + 6)[0], position + 8
+
+    def _is_sequence(self, tag: int, vr: bytes | None) -> bool:
+        if vr is not None:
+            return vr == b"SQ"
+        try:
+            return bool(dictionary_VR(tag) == "SQ")
+        except KeyError:
+            return False
+
+    def _elements(self, position: int, end: int, *, delimited: bool, depth: int) -> int:
+        """Walk elements up to ``end`` (or an item delimiter); return the end offset."""
+        while position < end:
+            tag, _ = self._header(position, end)
+            if tag == _ITEM_DELIMITER and delimited:
+                return position + 8
+            if tag >> 16 == 0xFFFE:
+                raise self._fail(position, f"unexpected delimiter tag {tag:08X}")
+            vr, length, value_at = self._element(position, end, tag)
+            if length == _UNDEFINED:
+                if vr not in (None, b"SQ", b"UN"):
+                    raise self._fail(position, "undefined length on a non-sequence")
+                # PS3.5 6.2.2: UN of undefined length holds Implicit VR LE content
+                walker = _Walker(self.data, True, True) if vr == b"UN" else self
+                position = walker._items(value_at, end, undefined=True, depth=depth + 1)
+                continue
+            if length > end - value_at:
+                raise self._fail(position, f"value length {length} overruns its container")
+            if self._is_sequence(tag, vr):
+                self._items(value_at, value_at + length, undefined=False, depth=depth + 1)
+            position = value_at + length
+        if delimited:
+            raise self._fail(position, "missing item delimiter")
+        return position
+
+    def _items(self, position: int, end: int, *, undefined: bool, depth: int) -> int:
+        """Walk sequence items (PS3.5 7.5); return the offset after the sequence."""
+        if depth > MAX_NESTING:
+            raise self._fail(position, f"sequences nested deeper than {MAX_NESTING}")
+        while position < end:
+            tag, length = self._header(position, end)
+            position += 8
+            if tag == _SEQUENCE_DELIMITER and undefined:
+                return position
+            if tag != _ITEM:
+                raise self._fail(position - 8, f"expected an item tag, found {tag:08X}")
+            if length == _UNDEFINED:
+                position = self._elements(position, end, delimited=True, depth=depth)
+            elif length > end - position:
+                raise self._fail(position, f"item length {length} overruns its sequence")
+            else:
+                self._elements(position, position + length, delimited=False, depth=depth)
+                position += length
+        if undefined:
+            raise self._fail(position, "missing sequence delimiter")
+        return position

@@ -1,0 +1,194 @@
+"""Typed configuration for the aiodicom servers, loaded from YAML.
+
+Each section is a frozen dataclass; values are checked against the field types and
+errors name the file, the dotted key and what was expected (``ConfigError``). The
+worklist server uses :class:`WorklistServerConfig`; the Q/R server reuses the
+``server``, ``matching`` and ``logging`` sections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from aiodicom.errors import ConfigError
+
+T = TypeVar("T")
+LogFormat = Literal["console", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSection:
+    """Listening socket and association limits (PS3.8 9.1.1: the ARTIM timer)."""
+
+    host: str = "127.0.0.1"
+    port: int = 11112
+    ae_title: str = "WLMSCP"
+    max_associations: int = 100
+    max_pdu_length: int = 16384
+    artim_timeout: float = 30.0
+    idle_timeout: float = 300.0
+    allowed_calling_aes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingSection:
+    """PS3.4 C.2.2.2.1: person name matching may be case insensitive (our default)."""
+
+    pn_case_sensitive: bool = False
+    fuzzy_pn: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSection:
+    format: LogFormat = "console"
+    level: LogLevel = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistSection:
+    """The data folder (``<data>/<AE title>/*.wl|*.yaml``) and the query limits."""
+
+    data: Path = Path("worklist-data")
+    max_matches: int = 1000
+    watch: bool = True
+    poll_interval: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistServerConfig:
+    """The whole ``config/worklist.yaml`` file."""
+
+    server: NetworkSection = field(default_factory=NetworkSection)
+    worklist: WorklistSection = field(default_factory=WorklistSection)
+    matching: MatchingSection = field(default_factory=MatchingSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+    source: str | None = None
+
+
+def _type_name(expected: Any) -> str:
+    return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+
+
+def _coerce(value: Any, expected: Any, file: str | None, key: str) -> Any:
+    """Check ``value`` against a field type; containers and Optionals are unpacked."""
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(expected)
+        if value is None and type(None) in options:
+            return None
+        inner = [option for option in options if option is not type(None)]
+        return _coerce(value, inner[0], file, key)
+    if origin is Literal:
+        allowed = typing.get_args(expected)
+        if value not in allowed:
+            raise ConfigError(file, key, "one of " + ", ".join(map(str, allowed)), value)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(file, key, "a list", value)
+        item_type = typing.get_args(expected)[0]
+        return tuple(_coerce(item, item_type, file, f"{key}[{i}]") for i, item in enumerate(value))
+    if dataclasses.is_dataclass(expected):
+        return build_section(expected, value, file, key)  # type: ignore[arg-type]
+    return _coerce_scalar(value, expected, file, key)
+
+
+def _coerce_scalar(value: Any, expected: Any, file: str | None, key: str) -> Any:
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(file, key, "true or false", value)
+        return value
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(file, key, "an integer", value)
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(file, key, "a number", value)
+        return float(value)
+    if expected is str:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(file, key, "a text value", value)
+        return str(value)
+    if expected is Path:
+        if not isinstance(value, str):
+            raise ConfigError(file, key, "a path", value)
+        return Path(value)
+    raise ConfigError(file, key, _type_name(expected), value)  # pragma: no cover
+
+
+def build_section(cls: type[T], mapping: Any, file: str | None, prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping; unknown keys are errors, missing = default."""
+    where = prefix or "<top level>"
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(file, where, "a mapping", mapping)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init and f.name != "source"]  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise ConfigError(file, dotted, "one of " + ", ".join(names), None)
+        values[str(key)] = _coerce(value, hints[str(key)], file, dotted)
+    return cls(**values)
+
+
+def _check_range(file: str | None, key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(file, key, f"a value from {low:g} to {high:g}", value)
+
+
+def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConfig:
+    """Range checks that the types cannot express (PS3.5 6.2: AE titles <= 16 chars)."""
+    file, net = config.source, config.server
+    _check_range(file, "server.port", net.port, 0, 65535)
+    _check_range(file, "server.max_associations", net.max_associations, 1, 100_000)
+    _check_range(file, "server.max_pdu_length", net.max_pdu_length, 0, 1 << 31)
+    _check_range(file, "server.artim_timeout", net.artim_timeout, 0.001, 86400)
+    _check_range(file, "server.idle_timeout", net.idle_timeout, 0.001, 864000)
+    _check_range(file, "worklist.max_matches", config.worklist.max_matches, 1, 10_000_000)
+    _check_range(file, "worklist.poll_interval", config.worklist.poll_interval, 0.05, 3600)
+    titles = [("server.ae_title", net.ae_title)]
+    titles += [
+        (f"server.allowed_calling_aes[{i}]", t) for i, t in enumerate(net.allowed_calling_aes or ())
+    ]
+    for key, title in titles:
+        if not 0 < len(title.strip()) <= 16 or "\\" in title or not title.isprintable():
+            raise ConfigError(file, key, "an AE title of 1 to 16 printable characters", title)
+    return config
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; unreadable or malformed files raise ConfigError naming it."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), "<file>", "a readable file", exc.strerror) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "<file>", "valid YAML", str(exc).splitlines()[0]) from exc
+
+
+def load_worklist_config(path: Path | str | None) -> WorklistServerConfig:
+    """Load and validate a worklist config; ``worklist.data`` is relative to the file."""
+    if path is None:
+        return validate_worklist_config(WorklistServerConfig())
+    file = Path(path)
+    config = build_section(WorklistServerConfig, read_yaml(file), str(file))
+    data = config.worklist.data
+    if not data.is_absolute():
+        data = (file.parent / data).resolve()
+    worklist = dataclasses.replace(config.worklist, data=data)
+    return validate_worklist_config(
+        dataclasses.replace(config, worklist=worklist, source=str(file))
+    )

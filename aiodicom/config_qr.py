@@ -1,0 +1,122 @@
+"""Typed configuration of the Q/R SCP (``config/qrscp.yaml``).
+
+Same conventions as the worklist server (:mod:`aiodicom.config`): the ``server``,
+``matching`` and ``logging`` sections are shared; the ``qr`` section names the data
+folder, the index file and the query limits. Errors name the file, the dotted key and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiodicom.config import (
+    LoggingSection,
+    MatchingSection,
+    NetworkSection,
+    build_section,
+    read_yaml,
+)
+from aiodicom.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class QRSection:
+    """The data folder, where the SQLite index lives, and the query limits.
+
+    ``index``: the index file; empty = a file in the temp folder named after the data path.
+    ``max_matches``: more matches than this are refused (0xA700); 0 = unlimited.
+    """
+
+    data: Path = Path("qr-data")
+    index: Path | None = None
+    max_matches: int = 0
+    batch_size: int = 256
+    watch: bool = True
+    poll_interval: float = 2.0
+
+
+def _default_network() -> NetworkSection:
+    return NetworkSection(port=11113, ae_title="QRSCP")
+
+
+@dataclass(frozen=True, slots=True)
+class QRServerConfig:
+    """The whole ``config/qrscp.yaml`` file."""
+
+    server: NetworkSection = field(default_factory=_default_network)
+    qr: QRSection = field(default_factory=QRSection)
+    matching: MatchingSection = field(default_factory=MatchingSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+    source: str | None = None
+
+    def index_path(self) -> Path:
+        """The SQLite file: ``qr.index`` or ``<tmp>/aiodicom-qr-<hash of data path>.sqlite``."""
+        if self.qr.index is not None:
+            return self.qr.index
+        digest = hashlib.sha1(str(self.qr.data.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"aiodicom-qr-{digest}.sqlite"
+
+
+def _check(file: str | None, key: str, ok: bool, expected: str, got: object) -> None:
+    if not ok:
+        raise ConfigError(file, key, expected, got)
+
+
+def validate_qr_config(config: QRServerConfig) -> QRServerConfig:
+    """Range checks the types cannot express (PS3.5 6.2: AE titles are 1-16 characters)."""
+    file, net, qr = config.source, config.server, config.qr
+    _check(file, "server.port", 0 <= net.port <= 65535, "a port 0-65535", net.port)
+    _check(
+        file,
+        "server.max_associations",
+        net.max_associations >= 1,
+        "an integer >= 1",
+        net.max_associations,
+    )
+    _check(
+        file,
+        "server.max_pdu_length",
+        net.max_pdu_length == 0 or net.max_pdu_length >= 4096,
+        "0 or >= 4096",
+        net.max_pdu_length,
+    )
+    _check(file, "qr.max_matches", qr.max_matches >= 0, "an integer >= 0", qr.max_matches)
+    _check(file, "qr.batch_size", 1 <= qr.batch_size <= 100_000, "1 to 100000", qr.batch_size)
+    _check(
+        file,
+        "qr.poll_interval",
+        0.05 <= qr.poll_interval <= 3600,
+        "0.05 to 3600 s",
+        qr.poll_interval,
+    )
+    titles = [("server.ae_title", net.ae_title)]
+    titles += [
+        (f"server.allowed_calling_aes[{i}]", t) for i, t in enumerate(net.allowed_calling_aes or ())
+    ]
+    for key, title in titles:
+        good = 0 < len(title.strip()) <= 16 and "\\" not in title and title.isprintable()
+        _check(file, key, good, "an AE title of 1 to 16 printable characters", title)
+    return config
+
+
+def _relative_to(file: Path, path: Path | None) -> Path | None:
+    if path is None or path.is_absolute():
+        return path
+    return (file.parent / path).resolve()
+
+
+def load_qr_config(path: Path | str | None) -> QRServerConfig:
+    """Load and validate a Q/R config; ``qr.data`` and ``qr.index`` are relative to it."""
+    if path is None:
+        return validate_qr_config(QRServerConfig())
+    file = Path(path)
+    config = build_section(QRServerConfig, read_yaml(file), str(file))
+    data = _relative_to(file, config.qr.data)
+    assert data is not None
+    qr = dataclasses.replace(config.qr, data=data, index=_relative_to(file, config.qr.index))
+    return validate_qr_config(dataclasses.replace(config, qr=qr, source=str(file)))

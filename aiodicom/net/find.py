@@ -1,0 +1,334 @@
+"""SCU side of one C-FIND operation: response queue, C-CANCEL and the user-facing streams.
+
+PS3.7 9.1.2: a C-FIND-RQ is answered by Pending responses (each with an identifier) and
+one final response. PS3.7 9.3.2.3: C-CANCEL-RQ asks the SCP to stop; the SCP still ends
+with a final response (normally 0xFE00 Cancel), which we drain before the association is
+used again.
+
+:class:`FindCall` is the internal state the protocol feeds; :class:`FindStream` and
+:class:`FindResultStream` are thin facades owned by the user. When a facade is dropped
+while its operation is still running (``break`` out of ``async for``), its finalizer
+sends the C-CANCEL-RQ at once; the protocol drains the rest in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from pydicom import Dataset
+
+from aiodicom.errors import AiodicomError, DicomTimeoutError, DimseStatusError
+from aiodicom.net.types import FindResult
+from aiodicom.proto.messages import CCancelRQ, CFindRSP, DimseCommand
+from aiodicom.proto.status import PENDING, StatusCategory, category_of, describe
+
+if TYPE_CHECKING:
+    from aiodicom.net.client import ClientProtocol
+
+QUEUE_HIGH_WATER = 2048
+"""Pending responses buffered before the socket stops being read (TCP backpressure)."""
+QUEUE_LOW_WATER = 512
+
+T = TypeVar("T")
+
+
+class FindCall:
+    """Internal state of one outstanding C-FIND-RQ on the SCU side."""
+
+    def __init__(
+        self,
+        protocol: ClientProtocol,
+        context_id: int,
+        transfer_syntax: str,
+        message_id: int,
+        cancel_timeout: float,
+    ) -> None:
+        self.protocol = protocol
+        self.context_id = context_id
+        self.transfer_syntax = transfer_syntax
+        self.message_id = message_id
+        self.cancel_timeout = cancel_timeout
+        self.loop = protocol.loop
+        self.started = self.loop.time()
+        self.queue: deque[FindResult] = deque()
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.final: FindResult | None = None
+        self.comment: str | None = None
+        self.error: BaseException | None = None
+        self.warnings: list[int] = []
+        self.responses = 0
+        self.cancel_sent = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._cancel_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the final response arrived or the association failed."""
+        return self.finished.done()
+
+    # -- fed by the protocol -----------------------------------------------------------
+
+    def on_message(self, command: DimseCommand, data_set: bytes | None) -> None:
+        """A DIMSE message for this operation (PS3.7 9.3.2.2 C-FIND-RSP)."""
+        if (
+            not isinstance(command, CFindRSP)
+            or command.message_id_being_responded_to != self.message_id
+        ):
+            self.protocol.log.warning(
+                "unexpected dimse message during c-find", command=type(command).__name__
+            )
+            return
+        status = command.status
+        category = category_of(status)
+        elapsed = self.loop.time() - self.started
+        if category is StatusCategory.PENDING:
+            self.responses += 1
+            if status != PENDING:
+                self.warnings.append(status)
+            if self.cancel_sent:
+                return
+            self.queue.append(
+                FindResult(
+                    status,
+                    category,
+                    data_set,
+                    transfer_syntax=self.transfer_syntax,
+                    message_id=self.message_id,
+                    elapsed=elapsed,
+                )
+            )
+            if len(self.queue) >= QUEUE_HIGH_WATER:
+                self.protocol.pause_reading()
+        else:
+            if category is StatusCategory.WARNING:
+                self.warnings.append(status)
+            self.comment = command.error_comment
+            # a final response never carries an identifier; some SCPs send one with 0xFE00
+            self.final = FindResult(
+                status,
+                category,
+                None,
+                transfer_syntax=self.transfer_syntax,
+                message_id=self.message_id,
+                elapsed=elapsed,
+            )
+            self._finish(None)
+        self._wake()
+
+    def _result(
+        self, status: int, category: StatusCategory, raw: bytes | None, elapsed: float
+    ) -> FindResult:
+        return FindResult(
+            status,
+            category,
+            raw,
+            transfer_syntax=self.transfer_syntax,
+            message_id=self.message_id,
+            elapsed=elapsed,
+        )
+
+    def on_failure(self, exc: BaseException) -> None:
+        """The association died (abort, timeout, lost connection)."""
+        if not self.done:
+            self._finish(exc)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        self.error = exc
+        if self._cancel_timer is not None:
+            self._cancel_timer.cancel()
+            self._cancel_timer = None
+        if not self.finished.done():
+            self.finished.set_result(None)
+        self.protocol.operation_finished(self)
+        self.protocol.resume_reading()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- used by the facades --------------------------------------------------------
+
+    async def next_result(self) -> FindResult | None:
+        """Next pending result; None when the operation is over (see :attr:`final`)."""
+        while True:
+            if self.queue:
+                result = self.queue.popleft()
+                if len(self.queue) <= QUEUE_LOW_WATER:
+                    self.protocol.resume_reading()
+                return result
+            if self.done:
+                if self.error is not None:
+                    raise self.error
+                return None
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def cancel(self) -> None:
+        """Send C-CANCEL-RQ (PS3.7 9.3.2.3) once; drain the rest in the background.
+
+        Pending responses still arriving are dropped. If no final response arrives within
+        ``cancel_timeout`` the association is aborted.
+        """
+        if self.done or self.cancel_sent:
+            return
+        self.cancel_sent = True
+        self.queue.clear()
+        try:
+            self.protocol.send_command(self.context_id, CCancelRQ(self.message_id))
+        except AiodicomError as exc:
+            self._finish(exc)
+            return
+        self.protocol.resume_reading()
+        self._cancel_timer = self.loop.call_later(self.cancel_timeout, self._cancel_expired)
+
+    def _cancel_expired(self) -> None:
+        self._cancel_timer = None
+        if self.done:
+            return
+        self.protocol.log.warning(
+            "no final response after c-cancel; aborting", seconds=self.cancel_timeout
+        )
+        error = DicomTimeoutError("C-CANCEL final response", self.cancel_timeout)
+        self.protocol.fail(error)
+
+    async def wait_done(self) -> None:
+        """Wait for the final response (or failure) without being cancelled by it."""
+        await asyncio.shield(self.finished)
+
+
+class _BaseStream(Generic[T]):
+    """Async iterator over one C-FIND; also an async context manager closing it."""
+
+    def __init__(self, start: Callable[[], Awaitable[FindCall]]) -> None:
+        self._start = start
+        self._call: FindCall | None = None
+        self._closed = False
+        self._ended = False
+
+    def __aiter__(self) -> _BaseStream[T]:
+        return self
+
+    async def __aenter__(self) -> _BaseStream[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _next(self) -> FindResult | None:
+        if self._closed or self._ended:
+            return None
+        if self._call is None:
+            self._call = await self._start()
+        call = self._call
+        try:
+            return await call.next_result()
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+
+    async def aclose(self) -> None:
+        """Cancel the operation if it is still running and wait for its final response."""
+        self._closed = True
+        call = self._call
+        if call is None or call.done:
+            return
+        call.cancel()
+        await call.wait_done()
+        if call.error is not None:
+            raise call.error
+
+    def cancel(self) -> None:
+        """Send C-CANCEL-RQ now without waiting (the association drains in background)."""
+        self._closed = True
+        if self._call is not None:
+            self._call.cancel()
+
+    def __del__(self) -> None:
+        call = self._call
+        if call is not None and not call.done and not call.loop.is_closed():
+            try:
+                call.cancel()
+            except Exception:  # a finalizer must never raise
+                return
+
+    @property
+    def status(self) -> int | None:
+        """The final status, None until the operation is over."""
+        final = None if self._call is None else self._call.final
+        return None if final is None else final.status
+
+    @property
+    def warnings(self) -> list[int]:
+        """Warning statuses seen (pending 0xFF01 and a final warning status)."""
+        return [] if self._call is None else list(self._call.warnings)
+
+    @property
+    def responses(self) -> int:
+        """Number of pending responses received so far (dropped ones after cancel too)."""
+        return 0 if self._call is None else self._call.responses
+
+    @property
+    def error_comment(self) -> str | None:
+        """Error Comment (0000,0902) of the final response, if any."""
+        return None if self._call is None else self._call.comment
+
+    @property
+    def cancelled(self) -> bool:
+        """True when this stream sent a C-CANCEL-RQ."""
+        return self._call is not None and self._call.cancel_sent
+
+
+class FindStream(_BaseStream[Dataset]):
+    """Async iterator of matching identifiers (pydicom Datasets) of one C-FIND.
+
+    A final failure status raises :class:`DimseStatusError` carrying the status after the
+    last match; warnings are visible in :attr:`warnings` and :attr:`status`.
+    """
+
+    async def __anext__(self) -> Dataset:
+        while True:
+            result = await self._next()
+            if result is None:
+                self._end()
+                raise StopAsyncIteration
+            identifier = result.identifier
+            if identifier is not None:
+                return identifier
+
+    def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        call = self._call
+        if call is None or call.final is None or call.cancel_sent:
+            return
+        if call.final.category is StatusCategory.FAILURE:
+            status = call.final.status
+            raise DimseStatusError(
+                status, f"C-FIND failed: {describe(status)}", comment=call.comment
+            )
+
+
+class FindResultStream(_BaseStream[FindResult]):
+    """Async iterator of every C-FIND-RSP as :class:`FindResult`, the final one included.
+
+    Failure statuses are not raised: inspect ``result.category``.
+    """
+
+    async def __anext__(self) -> FindResult:
+        result = await self._next()
+        if result is not None:
+            return result
+        call = self._call
+        if self._ended or self._closed or call is None or call.final is None:
+            raise StopAsyncIteration
+        self._ended = True
+        return call.final

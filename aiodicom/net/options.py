@@ -1,0 +1,84 @@
+"""Options of :func:`aiodicom.connect` and the A-ASSOCIATE-RQ built from them (PS3.8 9.3.2)."""
+
+from __future__ import annotations
+
+import ssl as ssl_module
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
+from aiodicom.proto.negotiation import (
+    EXPLICIT_VR_LE,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    IMPLICIT_VR_LE,
+    QueryModel,
+    requestor_contexts,
+)
+from aiodicom.proto.pdus import (
+    AssociateRQ,
+    SOPClassExtendedNegotiation,
+    UserIdentityRQ,
+    UserIdentityType,
+    UserInformation,
+)
+
+DEFAULT_TRANSFER_SYNTAXES = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)
+
+
+@dataclass(slots=True)
+class ClientOptions:
+    """Everything :func:`connect` needs; see its docstring for the meaning of each field."""
+
+    host: str
+    port: int
+    calling_ae: str = "AIODICOM"
+    called_ae: str = "ANY-SCP"
+    models: Sequence[QueryModel | str] = tuple(QueryModel)
+    transfer_syntaxes: Sequence[str] | None = None
+    max_pdu_length: int = 16384
+    connect_timeout: float = 30.0
+    acse_timeout: float = 30.0
+    dimse_timeout: float | None = None
+    cancel_timeout: float = 10.0
+    ssl: ssl_module.SSLContext | None = None
+    async_ops_window: tuple[int, int] | None = None
+    user_identity: UserIdentityRQ | tuple[str, str] | str | None = None
+    extended_negotiation: Mapping[QueryModel | str, bytes] | None = field(default=None)
+
+
+def _identity_item(value: UserIdentityRQ | tuple[str, str] | str | None) -> UserIdentityRQ | None:
+    """PS3.7 D.3.3.7.1: a username, or (username, passcode), as a user identity sub-item."""
+    if value is None or isinstance(value, UserIdentityRQ):
+        return value
+    if isinstance(value, str):
+        return UserIdentityRQ(UserIdentityType.USERNAME, False, value.encode())
+    user, passcode = value
+    return UserIdentityRQ(
+        UserIdentityType.USERNAME_AND_PASSCODE, False, user.encode(), passcode.encode()
+    )
+
+
+def build_request(options: ClientOptions) -> AssociateRQ:
+    """The A-ASSOCIATE-RQ (PS3.8 9.3.2): Verification plus one context per query model."""
+    models = [QueryModel.parse(m) for m in options.models]
+    syntaxes = [VERIFICATION_SOP_CLASS] + [m.sop_class_uid for m in models]
+    transfer = options.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES
+    extended = tuple(
+        SOPClassExtendedNegotiation(QueryModel.parse(model).sop_class_uid, info)
+        for model, info in (options.extended_negotiation or {}).items()
+    )
+    user_info = UserInformation(
+        max_length=options.max_pdu_length,
+        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+        async_ops_window=options.async_ops_window,
+        sop_class_extended=extended,
+        user_identity_rq=_identity_item(options.user_identity),
+    )
+    return AssociateRQ(
+        called_ae=options.called_ae,
+        calling_ae=options.calling_ae,
+        presentation_contexts=requestor_contexts(syntaxes, transfer),
+        user_information=user_info,
+    )

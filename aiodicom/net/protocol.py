@@ -1,0 +1,260 @@
+"""asyncio Protocol adapter around the sans-IO :class:`Association` (PS3.8 9.2).
+
+One instance per TCP connection. Bytes from the transport go into the Association, its
+events are dispatched to the subclass, and its queued output is written back. The
+ARTIM timer (PS3.8 9.1.5) is a ``loop.call_later`` handle started and stopped whenever
+``Association.artim_running`` flips; an activity timer implements the DIMSE/idle
+timeout by re-arming itself for the remaining time (no polling loop, no thread).
+
+Flow control: the transport calls :meth:`pause_writing`/:meth:`resume_writing` around
+its high/low water marks and :meth:`drain` lets a producer wait, so a slow reader never
+makes the sender buffer without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any, cast
+
+from structlog.typing import FilteringBoundLogger
+
+from aiodicom.errors import AssociationAborted
+from aiodicom.log import get_logger
+from aiodicom.net.loop import set_nodelay
+from aiodicom.proto.association import Association, Mode
+from aiodicom.proto.events import Event
+
+WRITE_HIGH_WATER = 256 * 1024
+WRITE_LOW_WATER = 64 * 1024
+
+
+def new_association_id() -> str:
+    """A short random id that tags every log line of one association."""
+    return secrets.token_hex(4)
+
+
+class AssociationProtocol(asyncio.Protocol):
+    """Feeds one sans-IO Association from an asyncio transport; subclassed per role."""
+
+    def __init__(
+        self,
+        mode: Mode,
+        *,
+        max_pdu_length: int,
+        artim_timeout: float,
+        activity_timeout: float | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.association = Association(mode, max_pdu_length=max_pdu_length)
+        self.association_id = new_association_id()
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] = ("", 0)
+        self.log: FilteringBoundLogger = get_logger(assoc=self.association_id)
+        self.closed: asyncio.Future[None] = self.loop.create_future()
+        self.last_activity = self.loop.time()
+        self._artim_timeout = artim_timeout
+        self._artim: asyncio.TimerHandle | None = None
+        self._activity_timeout = activity_timeout
+        self._activity_timer: asyncio.TimerHandle | None = None
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._read_paused = False
+        self._flush_scheduled = False
+
+    # -- asyncio callbacks -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Evt2 (requestor) / Evt5 (acceptor): the transport connection is up."""
+        self.transport = cast(asyncio.Transport, transport)
+        set_nodelay(transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        peername = transport.get_extra_info("peername")
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            self.peer = (str(peername[0]), int(peername[1]))
+        self.log = self.log.bind(peer=f"{self.peer[0]}:{self.peer[1]}")
+        self.before_connection_made()
+        self.association.connection_made()
+        self.after_association_call([])
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the peer: decode them into events (PS3.8 9.2 Evt3-Evt16)."""
+        self.last_activity = self.loop.time()
+        events = self.association.receive_data(data)
+        self.after_association_call(events)
+
+    def eof_received(self) -> bool | None:
+        """The peer half-closed: treat as connection loss (the transport will close)."""
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Evt17: transport closed, by either side."""
+        self._cancel_timers()
+        events = self.association.connection_lost()
+        self.transport = None
+        self._wake_drain_waiters(AssociationAborted("connection lost"))
+        self.dispatch(events)
+        self.connection_finished(exc)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        """The transport buffer passed its high-water mark."""
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport buffer drained below its low-water mark."""
+        self._write_paused = False
+        self._wake_drain_waiters(None)
+
+    # -- hooks for subclasses --------------------------------------------------------
+
+    def before_connection_made(self) -> None:
+        """Called right before ``Association.connection_made`` (requestor: send RQ)."""
+
+    def dispatch(self, events: list[Event]) -> None:
+        """Handle events from the Association. Subclasses override."""
+
+    def connection_finished(self, exc: Exception | None) -> None:
+        """Called once after the transport is gone and events were dispatched."""
+
+    def activity_expired(self) -> None:
+        """The activity (DIMSE/idle) timeout expired. Subclasses decide what to do."""
+
+    def activity_timer_wanted(self) -> bool:
+        """Whether the activity timeout applies right now (e.g. an operation is open)."""
+        return True
+
+    # -- output --------------------------------------------------------------------------
+
+    def after_association_call(self, events: list[Event]) -> None:
+        """Dispatch ``events``, write what the Association queued, sync the ARTIM timer."""
+        if events:
+            self.dispatch(events)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write all bytes queued by the Association; close the transport if it wants so."""
+        self._flush_scheduled = False
+        data = self.association.data_to_send()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if data:
+                transport.write(data)
+            if self.association.wants_close:
+                transport.close()
+        self._sync_artim()
+
+    def schedule_flush(self) -> None:
+        """Flush at the next event-loop iteration, batching what is queued meanwhile."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    async def drain(self) -> None:
+        """Wait until the transport buffer is below its low-water mark."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise AssociationAborted("connection lost")
+        if not self._write_paused:
+            return
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    @property
+    def write_paused(self) -> bool:
+        """True while the transport is above its high-water mark."""
+        return self._write_paused
+
+    def _wake_drain_waiters(self, exc: BaseException | None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if waiter.done():
+                continue
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+
+    # -- input flow control ----------------------------------------------------------
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket while the consumer lags (TCP backpressure)."""
+        if not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Resume reading; the quiet period does not count against the DIMSE timeout."""
+        if self._read_paused and self.transport is not None:
+            self._read_paused = False
+            self.last_activity = self.loop.time()
+            self.transport.resume_reading()
+
+    # -- timers ----------------------------------------------------------------------
+
+    def _sync_artim(self) -> None:
+        """PS3.8 9.1.5: start/stop the ARTIM timer to follow ``artim_running``."""
+        running = self.association.artim_running
+        if running and self._artim is None and self.transport is not None:
+            self._artim = self.loop.call_later(self._artim_timeout, self._artim_fired)
+        elif not running and self._artim is not None:
+            self._artim.cancel()
+            self._artim = None
+
+    def _artim_fired(self) -> None:
+        """Evt18: ARTIM expired."""
+        self._artim = None
+        self.log.warning("artim timeout", seconds=self._artim_timeout)
+        events = self.association.artim_expired()
+        self.after_association_call(events)
+        if self.transport is not None and self.association.wants_close:
+            self.transport.close()
+
+    def arm_activity_timer(self) -> None:
+        """Start the activity timer if a timeout is configured and it is not running."""
+        if self._activity_timeout is None or self._activity_timer is not None:
+            return
+        self.last_activity = self.loop.time()
+        self._activity_timer = self.loop.call_later(self._activity_timeout, self._activity_check)
+
+    def _activity_check(self) -> None:
+        """Re-arm for the remaining time, or expire if nothing arrived for the timeout."""
+        self._activity_timer = None
+        timeout = self._activity_timeout
+        if timeout is None or self.transport is None:
+            return
+        if self._read_paused or not self.activity_timer_wanted():
+            self.arm_activity_timer()
+            return
+        remaining = self.last_activity + timeout - self.loop.time()
+        if remaining > 0:
+            self._activity_timer = self.loop.call_later(remaining, self._activity_check)
+            return
+        self.activity_expired()
+
+    def _cancel_timers(self) -> None:
+        for handle in (self._artim, self._activity_timer):
+            if handle is not None:
+                handle.cancel()
+        self._artim = None
+        self._activity_timer = None
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def abort(self, source: int = 0, reason: int = 0) -> None:
+        """Send A-ABORT (PS3.8 9.3.8) and close the transport after flushing."""
+        if self.transport is None:
+            return
+        try:
+            self.association.abort(source, reason)
+        except Exception as exc:  # a state where abort is not legal: just drop the link
+            self.log.debug("abort not possible in this state", error=str(exc))
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+    def bind_log(self, **values: Any) -> None:
+        """Add key/values to every further log line of this association."""
+        self.log = self.log.bind(**values)

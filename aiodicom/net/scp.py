@@ -1,0 +1,337 @@
+"""Acceptor-side protocol: association policy, C-ECHO, C-FIND streaming and C-CANCEL.
+
+One :class:`ServerProtocol` per TCP connection, plus at most one task running the C-FIND
+handler, so incoming PDUs (C-CANCEL-RQ, A-ABORT) are processed while responses stream.
+Responses are queued in the Association and flushed in batches: at the next loop
+iteration (``call_soon``), every :data:`BATCH` responses, and whenever the handler
+suspends; when the transport is above its high-water mark the task awaits ``drain``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from pydicom import Dataset
+
+from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.errors import DataError, QueryError
+from aiodicom.net.protocol import AssociationProtocol
+from aiodicom.net.types import FindHandler, FindRequest, FindResponse
+from aiodicom.proto.dimse import PendingFindTemplate
+from aiodicom.proto.events import (
+    Aborted,
+    AssociationRejected,
+    AssociationRequested,
+    ConnectionClosed,
+    Event,
+    MessageReceived,
+    Mode,
+    ReleaseCompleted,
+    ReleaseRequested,
+)
+from aiodicom.proto.messages import CCancelRQ, CEchoRQ, CEchoRSP, CFindRQ, CFindRSP
+from aiodicom.proto.negotiation import QueryModel, check_user_identity, negotiate
+from aiodicom.proto.pdus import AssociateRJ, AssociateRQ
+from aiodicom.proto.status import (
+    CANCEL,
+    OUT_OF_RESOURCES,
+    PENDING,
+    SOP_CLASS_NOT_SUPPORTED,
+    SUCCESS,
+    UNABLE_TO_PROCESS,
+)
+
+if TYPE_CHECKING:
+    from aiodicom.net.server import Server
+
+BATCH = 64
+"""Responses queued before the streaming task flushes and yields to the event loop."""
+
+# PS3.8 9.3.4, Table 9-21: (result, source, reason) of each refusal
+RJ_LIMIT = AssociateRJ(result=2, source=3, reason=2)  # transient, provider-presentation, limit
+RJ_CALLED_AE = AssociateRJ(result=1, source=1, reason=7)  # called-AE-title-not-recognized
+RJ_CALLING_AE = AssociateRJ(result=1, source=1, reason=3)  # calling-AE-title-not-recognized
+RJ_NO_REASON = AssociateRJ(result=1, source=1, reason=1)  # user identity refused
+
+
+class ServerProtocol(AssociationProtocol):
+    """One accepted TCP connection of a :class:`~aiodicom.net.server.Server`."""
+
+    def __init__(self, server: Server) -> None:
+        config = server.config
+        super().__init__(
+            Mode.ACCEPTOR,
+            max_pdu_length=config.max_pdu_length,
+            artim_timeout=config.artim_timeout,
+            activity_timeout=config.idle_timeout,
+        )
+        self.server = server
+        self.rq: AssociateRQ | None = None
+        self.established = False
+        self.task: asyncio.Task[None] | None = None
+        self.request: FindRequest | None = None
+        self.sent = 0
+        self._cancel_requested = False
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def before_connection_made(self) -> None:
+        self.server.connection_opened(self)
+        self.bind_log(role="scp")
+        self.log.debug("connection accepted")
+
+    def connection_finished(self, exc: Exception | None) -> None:
+        self.server.connection_closed(self)
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def activity_timer_wanted(self) -> bool:
+        return self.task is None or self.task.done()
+
+    def activity_expired(self) -> None:
+        self.log.warning(
+            "idle timeout; aborting association", seconds=self.server.config.idle_timeout
+        )
+        self.abort(source=2, reason=0)
+
+    # -- events -------------------------------------------------------------------------
+
+    def dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, MessageReceived):
+                self._on_message(event)
+            elif isinstance(event, AssociationRequested):
+                self._on_request(event.rq)
+            elif isinstance(event, ReleaseRequested):
+                self._stop_task("release requested")
+                self.association.release_response()
+                self.log.info("association released")
+            elif isinstance(event, Aborted):
+                self._on_aborted(event)
+            elif isinstance(event, AssociationRejected):
+                rj = event.rj
+                self.log.warning(
+                    "association rejected by provider",
+                    result=rj.result,
+                    source=rj.source,
+                    reason=rj.reason,
+                )
+            elif isinstance(event, ReleaseCompleted | ConnectionClosed):
+                self._stop_task("connection closed")
+
+    def _on_aborted(self, event: Aborted) -> None:
+        self._stop_task("aborted")
+        if event.error is not None:
+            self.log.warning("bad input from peer; association aborted", reason=str(event.error))
+        elif event.by_peer:
+            self.log.info("association aborted by peer", source=event.source, reason=event.reason)
+        else:
+            self.log.info("association aborted")
+
+    def _on_request(self, rq: AssociateRQ) -> None:
+        """A-ASSOCIATE-RQ: apply the server policy, then accept or reject (PS3.8 9.3.3/4)."""
+        self.rq = rq
+        self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae)
+        rejection, why = self._refusal(rq)
+        if rejection is not None:
+            self.log.warning(
+                "association rejected",
+                why=why,
+                result=rejection.result,
+                source=rejection.source,
+                reason=rejection.reason,
+            )
+            self.association.reject(rejection)
+            return
+        policy = self.server.policy
+        ac = negotiate(rq, policy, identity=check_user_identity(rq, policy))
+        self.association.accept(ac)
+        self.established = True
+        self.server.association_established(self)
+        self.arm_activity_timer()
+        self.log.info("association accepted", contexts=len(self.association.contexts))
+
+    def _refusal(self, rq: AssociateRQ) -> tuple[AssociateRJ | None, str]:
+        config = self.server.config
+        if self.server.established_count >= config.max_associations:
+            return RJ_LIMIT, f"max_associations={config.max_associations} reached"
+        if not config.called_ae_ok(rq.called_ae):
+            return RJ_CALLED_AE, f"called AE {rq.called_ae!r} not recognized"
+        allowed = config.allowed_calling_aes
+        if allowed is not None and rq.calling_ae not in allowed:
+            return RJ_CALLING_AE, f"calling AE {rq.calling_ae!r} not in the allow-list"
+        if not check_user_identity(rq, self.server.policy).accepted:
+            return RJ_NO_REASON, "user identity refused"
+        return None, ""
+
+    def _on_message(self, event: MessageReceived) -> None:
+        command = event.command
+        if isinstance(command, CFindRQ):
+            self._on_find(event.context_id, command, event.data_set)
+        elif isinstance(command, CCancelRQ):
+            self._on_cancel(command)
+        elif isinstance(command, CEchoRQ):
+            rsp = CEchoRSP(command.message_id, SUCCESS, command.affected_sop_class_uid)
+            self.association.send_message(event.context_id, rsp)
+        else:
+            self.log.warning("unexpected dimse command; aborting", command=type(command).__name__)
+            self.abort(source=2, reason=0)
+
+    def _on_cancel(self, command: CCancelRQ) -> None:
+        """PS3.7 9.3.2.3: stop the matching operation at once; it ends with 0xFE00."""
+        request = self.request
+        task = self.task
+        if request is None or task is None or task.done():
+            return  # the operation already ended: nothing to cancel
+        if command.message_id_being_responded_to != request.message_id:
+            return
+        request.mark_cancelled()
+        self._cancel_requested = True
+        self.log.debug("c-cancel received", message_id=request.message_id)
+        task.cancel()
+
+    def _on_find(self, context_id: int, command: CFindRQ, data_set: bytes | None) -> None:
+        if self.task is not None and not self.task.done():
+            # PS3.7 D.3.3.3: we negotiate one outstanding operation; refuse the extra one
+            self._send_final(context_id, command, OUT_OF_RESOURCES, "operation already in progress")
+            return
+        self._cancel_requested = False
+        self.task = self.loop.create_task(self._run_find(context_id, command, data_set or b""))
+
+    def _stop_task(self, why: str) -> None:
+        if self.task is not None and not self.task.done():
+            self.log.debug("stopping handler", why=why)
+            self.task.cancel()
+
+    # -- C-FIND -------------------------------------------------------------------------
+
+    def _send_final(
+        self, context_id: int, command: CFindRQ, status: int, comment: str | None = None
+    ) -> None:
+        """The final C-FIND-RSP (PS3.7 9.3.2.2): no identifier, Error Comment on failure."""
+        if len(comment or "") > 64:
+            comment = (comment or "")[:64]  # Error Comment is LO (PS3.7 C.4.x, PS3.5 6.2)
+        rsp = CFindRSP(
+            command.message_id,
+            command.affected_sop_class_uid,
+            status,
+            has_data_set=False,
+            error_comment=comment,
+        )
+        if self.transport is not None and self.established:
+            self.association.send_message(context_id, rsp)
+            self.flush()
+
+    def _make_request(
+        self, command: CFindRQ, identifier: Dataset, raw: bytes, ts: str
+    ) -> FindRequest:
+        rq = self.rq
+        assert rq is not None
+        uid = command.affected_sop_class_uid
+        extended = next(
+            (
+                item.application_info
+                for item in rq.user_information.sop_class_extended
+                if item.sop_class_uid == uid
+            ),
+            None,
+        )
+        return FindRequest(
+            identifier=identifier,
+            identifier_bytes=raw,
+            transfer_syntax=ts,
+            sop_class_uid=uid,
+            model=QueryModel.from_uid(uid),
+            message_id=command.message_id,
+            priority=command.priority,
+            calling_ae=rq.calling_ae,
+            called_ae=rq.called_ae,
+            peer=self.peer,
+            association_id=self.association_id,
+            extended_negotiation=extended,
+        )
+
+    async def _run_find(self, context_id: int, command: CFindRQ, raw: bytes) -> None:
+        """Decode the identifier once, stream the handler's matches, send the final status."""
+        context = self.association.contexts[context_id]
+        handler = self.server.handlers.get(command.affected_sop_class_uid)
+        if handler is None:
+            self._send_final(context_id, command, SOP_CLASS_NOT_SUPPORTED, "no handler")
+            return
+        try:
+            identifier = decode_identifier(raw, context.transfer_syntax)
+        except DataError as exc:
+            self.log.warning("undecodable c-find identifier", reason=exc.reason)
+            self._send_final(context_id, command, UNABLE_TO_PROCESS, exc.reason)
+            return
+        request = self._make_request(command, identifier, raw, context.transfer_syntax)
+        self.request = request
+        self.sent = 0
+        try:
+            status, comment = await self._stream(context_id, command, handler, request)
+        except asyncio.CancelledError:
+            if not self._cancel_requested:
+                raise  # shutdown or connection loss: no final response
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            status, comment = CANCEL, None
+        self.log.info(
+            "c-find done",
+            message_id=command.message_id,
+            responses=self.sent,
+            status=f"0x{status:04X}",
+        )
+        self._send_final(context_id, command, status, comment)
+
+    async def _stream(
+        self, context_id: int, command: CFindRQ, handler: FindHandler, request: FindRequest
+    ) -> tuple[int, str | None]:
+        """Run the handler; return (final status, error comment). Counts in ``sent``."""
+        template = PendingFindTemplate(command.message_id, command.affected_sop_class_uid)
+        transfer_syntax = request.transfer_syntax
+        generator = handler(request)
+        try:
+            async for item in generator:
+                self._send_pending(context_id, template, item, transfer_syntax)
+                self.sent += 1
+                if self.sent % BATCH == 0:
+                    await self._yield_point()
+        except QueryError as exc:
+            self.log.info("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)
+            return exc.status, exc.comment
+        except Exception as exc:
+            self.log.exception("c-find handler failed")
+            return UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}"
+        finally:
+            aclose = getattr(generator, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+        return SUCCESS, None
+
+    def _send_pending(
+        self,
+        context_id: int,
+        template: PendingFindTemplate,
+        item: Dataset | bytes | FindResponse,
+        transfer_syntax: str,
+    ) -> None:
+        """One pending C-FIND-RSP with its identifier (PS3.4 C.4.1.1.4: FF00 / FF01)."""
+        status = PENDING
+        if isinstance(item, FindResponse):
+            status = item.status
+            item = item.identifier
+        data = item if isinstance(item, bytes) else encode_identifier(item, transfer_syntax)
+        self.association.send_raw_message(context_id, template.encode(status), data)
+        self.schedule_flush()
+
+    async def _yield_point(self) -> None:
+        """Flush the batch, let incoming PDUs (C-CANCEL) run, wait if the peer is slow."""
+        self.flush()
+        if self.write_paused:
+            await self.drain()
+        else:
+            await asyncio.sleep(0)

@@ -1,0 +1,200 @@
+"""The SCP side: :class:`ServerConfig`, :class:`Server` and :func:`serve`.
+
+A Server listens on one TCP (or TLS) port and runs one :class:`ServerProtocol` per
+connection. C-ECHO (PS3.7 9.1.5) is built in; C-FIND (PS3.4 C.4.1 / K.4.1) is served by
+the handler registered for the SOP class. Association policy per PS3.8 9.3.4 Table 9-21:
+too many associations -> transient rejection, source 3, reason 2 (local-limit-exceeded);
+unknown called AE -> permanent, source 1, reason 7; calling AE not allowed -> permanent,
+source 1, reason 3; refused user identity (PS3.7 D.3.3.7) -> permanent, source 1, reason 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiodicom.errors import ConfigError
+from aiodicom.log import get_logger
+from aiodicom.net.scp import ServerProtocol
+from aiodicom.net.types import FindHandler
+from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
+from aiodicom.proto.negotiation import (
+    ALL_TRANSFER_SYNTAXES,
+    AcceptorPolicy,
+    QueryModel,
+    UserIdentityValidator,
+)
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """Server policy and limits.
+
+    ``accept_called_ae``: predicate on the called AE title (None: accept any, unless
+    ``strict_called_ae`` demands it equal ``ae_title``). ``allowed_calling_aes``: allow-list
+    of calling AE titles (None: anyone). ``artim_timeout`` bounds the wait for the
+    A-ASSOCIATE-RQ and the release/abort handshakes (PS3.8 9.1.5); ``idle_timeout`` aborts
+    an established association that sends nothing for that long while no operation runs.
+    ``user_identity`` validates a user identity sub-item (PS3.7 D.3.3.7): return the
+    server response bytes (b"" for none) to accept, None to reject.
+    """
+
+    ae_title: str = "AIODICOM"
+    accept_called_ae: Callable[[str], bool] | None = None
+    strict_called_ae: bool = False
+    allowed_calling_aes: Collection[str] | None = None
+    max_associations: int = 100
+    artim_timeout: float = 30.0
+    idle_timeout: float | None = 300.0
+    max_pdu_length: int = 16384
+    ssl: ssl_module.SSLContext | None = None
+    transfer_syntaxes: Sequence[str] = ALL_TRANSFER_SYNTAXES
+    user_identity: UserIdentityValidator | None = None
+    backlog: int = 128
+
+    def called_ae_ok(self, called_ae: str) -> bool:
+        """PS3.8 9.3.4: whether the called AE title is one we answer to."""
+        if self.accept_called_ae is not None:
+            return self.accept_called_ae(called_ae)
+        return not self.strict_called_ae or called_ae == self.ae_title
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad option."""
+        if self.max_associations < 1:
+            raise ConfigError(None, "max_associations", "an integer >= 1", self.max_associations)
+        if self.artim_timeout <= 0:
+            raise ConfigError(None, "artim_timeout", "seconds > 0", self.artim_timeout)
+        if self.idle_timeout is not None and self.idle_timeout <= 0:
+            raise ConfigError(None, "idle_timeout", "seconds > 0 or None", self.idle_timeout)
+        if self.max_pdu_length != 0 and self.max_pdu_length < 4096:
+            raise ConfigError(None, "max_pdu_length", "0 or >= 4096", self.max_pdu_length)
+        if not 0 < len(self.ae_title) <= 16:
+            raise ConfigError(None, "ae_title", "1-16 characters (PS3.5 AE)", self.ae_title)
+        if not self.transfer_syntaxes:
+            raise ConfigError(None, "transfer_syntaxes", "at least one UID", self.transfer_syntaxes)
+
+
+def _handler_key(key: str | QueryModel) -> str:
+    if isinstance(key, QueryModel):
+        return key.sop_class_uid
+    if key and all(part.isdigit() for part in key.split(".")):
+        return key  # any SOP class UID (PS3.5 9.1)
+    try:
+        return QueryModel.parse(key).sop_class_uid
+    except ValueError:
+        raise ConfigError(None, "handlers", "SOP class UIDs or query model names", key) from None
+
+
+class Server:
+    """A DICOM C-ECHO/C-FIND SCP on asyncio. ``handlers`` maps SOP class UID -> handler."""
+
+    def __init__(
+        self, config: ServerConfig, handlers: Mapping[str | QueryModel, FindHandler]
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.handlers: dict[str, FindHandler] = {_handler_key(k): h for k, h in handlers.items()}
+        syntaxes = tuple(config.transfer_syntaxes)
+        mapping = {VERIFICATION_SOP_CLASS: syntaxes}
+        mapping.update({uid: syntaxes for uid in self.handlers})
+        self.policy = AcceptorPolicy(
+            abstract_syntaxes=mapping,
+            max_pdu_length=config.max_pdu_length,
+            user_identity=config.user_identity,
+        )
+        self.log = get_logger(ae=config.ae_title)
+        self.connections: set[ServerProtocol] = set()
+        self._established: set[ServerProtocol] = set()
+        self._server: asyncio.Server | None = None
+        self._host = ""
+
+    # -- bookkeeping (called by ServerProtocol) -----------------------------------------
+
+    def connection_opened(self, protocol: ServerProtocol) -> None:
+        self.connections.add(protocol)
+
+    def association_established(self, protocol: ServerProtocol) -> None:
+        self._established.add(protocol)
+
+    def connection_closed(self, protocol: ServerProtocol) -> None:
+        self.connections.discard(protocol)
+        self._established.discard(protocol)
+
+    @property
+    def established_count(self) -> int:
+        """Associations accepted and not yet closed."""
+        return len(self._established)
+
+    # -- public API ---------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start listening (port 0 picks a free port, see :attr:`port`)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ServerProtocol(self),
+            host,
+            port,
+            ssl=self.config.ssl,
+            backlog=self.config.backlog,
+            reuse_address=True,
+        )
+        self._host = host
+        self.log.info("listening", host=host, port=self.port, tls=self.config.ssl is not None)
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (after :meth:`start`)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def is_serving(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled; then shut down gracefully."""
+        if self._server is None:
+            raise RuntimeError("call start() first")
+        try:
+            await asyncio.Future()  # run until cancelled
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self, deadline: float = 10.0) -> None:
+        """Stop accepting, let open associations finish within ``deadline``, abort the rest."""
+        if self._server is not None:
+            self._server.close()
+        remaining = [p.closed for p in self.connections]
+        if remaining:
+            self.log.info("shutting down", open=len(remaining), deadline=deadline)
+            _done, pending = await asyncio.wait(remaining, timeout=deadline)
+            if pending:
+                self.log.warning("aborting associations at shutdown", count=len(pending))
+                for protocol in list(self.connections):
+                    protocol.abort(source=2, reason=0)
+                await asyncio.wait(pending, timeout=2.0)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+
+@asynccontextmanager
+async def serve(
+    config: ServerConfig,
+    handlers: Mapping[str | QueryModel, FindHandler],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    shutdown_deadline: float = 10.0,
+) -> AsyncIterator[Server]:
+    """Start a :class:`Server` for the ``async with`` block; shut it down on exit."""
+    server = Server(config, handlers)
+    await server.start(host, port)
+    try:
+        yield server
+    finally:
+        await server.shutdown(shutdown_deadline)

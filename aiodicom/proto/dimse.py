@@ -1,0 +1,227 @@
+"""DIMSE command set codec, message assembly and P-DATA-TF fragmentation.
+
+* Command sets are always Implicit VR Little Endian (PS3.7 6.3.1), start with Command
+  Group Length (0000,0000) and hold their elements in ascending tag order (PS3.5 7.1).
+  UI values are padded to even length with a trailing NUL (PS3.5 6.2).
+* A message is a command set optionally followed by a data set, each split into PDV
+  fragments whose message control header says command/data (bit 0) and last (bit 1)
+  (PS3.8 Annex E.2). :class:`MessageAssembler` rebuilds messages from PDVs;
+  :func:`fragment` splits one into P-DATA-TF PDUs bounded by the peer's Maximum Length
+  (PS3.8 D.1, which covers the PDU variable field, i.e. the PDV items).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from aiodicom.errors import AbortReason, LocalProtocolError, ProtocolError
+from aiodicom.proto.command_set import (
+    decode_command,
+    decode_command_and_flag,
+    encode_command,
+)
+from aiodicom.proto.messages import CFindRSP, DimseCommand
+from aiodicom.proto.pdus import PDV
+
+__all__ = [
+    "MessageAssembler",
+    "PendingFindTemplate",
+    "decode_command",
+    "decode_command_and_flag",
+    "encode_command",
+    "fragment",
+]
+
+PDV_HEADER_LENGTH = 6  # PS3.8 9.3.5.1: 4-byte item length + context id + control header
+DEFAULT_MAX_COMMAND_SIZE = 1 << 20
+DEFAULT_MAX_DATA_SET_SIZE = 64 << 20
+
+_PDU_HEADER = struct.Struct(">BBI")
+_PDV_HEADER = struct.Struct(">IBB")
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _out_of_order(message: str) -> ProtocolError:
+    return ProtocolError(
+        f"DIMSE message fragments out of order: {message}",
+        reason=AbortReason.UNEXPECTED_PDU_PARAMETER,
+    )
+
+
+class MessageAssembler:
+    """Rebuild DIMSE messages from PDVs (PS3.8 Annex E.2, PS3.7 6.3.1).
+
+    Command fragments come first, up to the one flagged last; then, if the command's Data
+    Set Type says so, data set fragments on the same presentation context up to the last.
+    Messages are not interleaved. Sizes are bounded so a peer cannot exhaust memory.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_command_size: int = DEFAULT_MAX_COMMAND_SIZE,
+        max_data_set_size: int = DEFAULT_MAX_DATA_SET_SIZE,
+    ) -> None:
+        self.max_command_size = max_command_size
+        self.max_data_set_size = max_data_set_size
+        self._context_id: int | None = None
+        self._command: DimseCommand | None = None
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    @property
+    def in_progress(self) -> bool:
+        """True while a message has been started but not completed."""
+        return self._context_id is not None
+
+    def reset(self) -> None:
+        """Drop any partial message."""
+        self._context_id = None
+        self._command = None
+        self._parts = []
+        self._size = 0
+
+    def add(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
+        """Add one PDV; return (context id, command, data set or None) once complete."""
+        if self._context_id is None:
+            self._context_id = pdv.context_id
+        elif pdv.context_id != self._context_id:
+            raise _out_of_order(
+                f"presentation context changed from {self._context_id} to {pdv.context_id} "
+                "in the middle of a message"
+            )
+        if self._command is None:
+            return self._add_command(pdv)
+        return self._add_data(pdv, self._command)
+
+    def _append(self, data: bytes, limit: int, what: str) -> None:
+        self._size += len(data)
+        if self._size > limit:
+            size = self._size
+            self.reset()
+            raise ProtocolError(f"{what} of {size}+ bytes exceeds the limit of {limit} bytes")
+        self._parts.append(data)
+
+    def _take(self) -> bytes:
+        data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        self._parts = []
+        self._size = 0
+        return data
+
+    def _add_command(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
+        if not pdv.is_command:
+            self.reset()
+            raise _out_of_order("data set fragment received before the command set ended")
+        self._append(pdv.data, self.max_command_size, "command set")
+        if not pdv.is_last:
+            return None
+        command, has_data_set = decode_command_and_flag(self._take())
+        if has_data_set:
+            self._command = command
+            return None
+        context_id = pdv.context_id
+        self.reset()
+        return context_id, command, None
+
+    def _add_data(
+        self, pdv: PDV, command: DimseCommand
+    ) -> tuple[int, DimseCommand, bytes | None] | None:
+        if pdv.is_command:
+            self.reset()
+            raise _out_of_order("command fragment received while a data set was expected")
+        self._append(pdv.data, self.max_data_set_size, "data set")
+        if not pdv.is_last:
+            return None
+        data_set = self._take()
+        context_id = pdv.context_id
+        self.reset()
+        return context_id, command, data_set
+
+
+# --------------------------------------------------------------------------- fragmentation
+
+
+def _control_header(is_command: bool, is_last: bool) -> int:
+    """PS3.8 E.2: bit 0 set = command, bit 1 set = last fragment."""
+    return (1 if is_command else 0) | (2 if is_last else 0)
+
+
+def _pdata_tf(context_id: int, pdvs: list[tuple[bool, bool, bytes]]) -> bytes:
+    """PS3.8 9.3.5: one P-DATA-TF PDU holding the given (command, last, data) PDVs."""
+    items = [
+        _PDV_HEADER.pack(len(data) + 2, context_id, _control_header(is_command, is_last)) + data
+        for is_command, is_last, data in pdvs
+    ]
+    body = b"".join(items)
+    return _PDU_HEADER.pack(0x04, 0, len(body)) + body
+
+
+def fragment(
+    context_id: int, command: bytes, data_set: bytes | None, max_pdu_length: int
+) -> list[bytes]:
+    """Split a message into encoded P-DATA-TF PDUs for a peer with ``max_pdu_length``.
+
+    PS3.8 D.1: the peer's Maximum Length bounds each PDU's length field, i.e. the PDV items
+    (6-byte PDV header + fragment each). 0 means unlimited. PDUs are filled greedily, so a
+    small command and data set share one PDU. Raises LocalProtocolError when the maximum
+    cannot hold even one byte of fragment.
+    """
+    if not 1 <= context_id <= 255:
+        raise LocalProtocolError(f"presentation context id {context_id} is outside 1..255")
+    streams = [(True, command)] if data_set is None else [(True, command), (False, data_set)]
+    total = sum(PDV_HEADER_LENGTH + len(data) for _, data in streams)
+    if max_pdu_length == 0 or total <= max_pdu_length:
+        return [_pdata_tf(context_id, [(is_cmd, True, data) for is_cmd, data in streams])]
+    if max_pdu_length <= PDV_HEADER_LENGTH:
+        raise LocalProtocolError(
+            f"peer Maximum Length {max_pdu_length} cannot carry a PDV (needs more than "
+            f"{PDV_HEADER_LENGTH} bytes)"
+        )
+    pdus: list[bytes] = []
+    current: list[tuple[bool, bool, bytes]] = []
+    used = 0
+    for is_command, data in streams:
+        position = 0
+        while True:
+            room = max_pdu_length - used - PDV_HEADER_LENGTH
+            remaining = len(data) - position
+            if room < min(remaining, 1):
+                pdus.append(_pdata_tf(context_id, current))
+                current, used = [], 0
+                continue
+            take = min(room, remaining)
+            is_last = take == remaining
+            current.append((is_command, is_last, data[position : position + take]))
+            used += PDV_HEADER_LENGTH + take
+            position += take
+            if is_last:
+                break
+    pdus.append(_pdata_tf(context_id, current))
+    return pdus
+
+
+class PendingFindTemplate:
+    """Pre-encoded C-FIND-RSP pending command set for one (message id, SOP class).
+
+    PS3.4 C.4.1.3 / K.4.1.3: every match is sent as a C-FIND-RSP with status 0xFF00 or
+    0xFF01 and an identifier; only the Status differs, so both variants are built once.
+    """
+
+    def __init__(self, message_id: int, sop_class_uid: str) -> None:
+        self.message_id = message_id
+        self.sop_class_uid = sop_class_uid
+        self._encoded = {
+            status: encode_command(CFindRSP(message_id, sop_class_uid, status, has_data_set=True))
+            for status in (0xFF00, 0xFF01)
+        }
+
+    def encode(self, status: int = 0xFF00) -> bytes:
+        """Return the command set for a pending ``status`` (0xFF00 or 0xFF01)."""
+        try:
+            return self._encoded[status]
+        except KeyError:
+            raise LocalProtocolError(
+                f"status 0x{status:04X} is not a pending C-FIND status (0xFF00/0xFF01)"
+            ) from None

@@ -1,0 +1,145 @@
+"""The Modality Worklist C-FIND service (PS3.4 Annex K) on the in-memory worklist store.
+
+Per request: check the identifier (K.6.1.1), drop keys outside Table K.6-1 (pending
+status 0xFF01, K.4.1.1.4), compile it (PS3.4 C.2.2.2), let the store's planner pick an
+index, count the matches *before* sending anything (more than ``max_matches`` -> refused
+with 0xA700 and a comment, never silently cut) and yield each response as bytes already
+encoded in the presentation context's transfer syntax.
+
+Sequence matching: one response per matching worklist item (requested procedure),
+carrying only the Scheduled Procedure Step items that matched (PS3.4 C.2.2.2.6).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass, field
+
+import structlog
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from aiodicom.codec import deflate
+from aiodicom.errors import QueryError
+from aiodicom.matching import MatchOptions, compile_query, unsupported_keys
+from aiodicom.net.types import FindHandler, FindRequest, FindResponse
+from aiodicom.store.worklist import AeWorklist, WorklistStore
+from aiodicom.store.worklist_encode import DEFLATED_LE, build_identifier, plan_from_query
+from aiodicom.store.worklist_encode import syntax_for as encoding_for
+from aiodicom.store.worklist_keys import SUPPORTED_TAGS
+
+WORKLIST_SOP_CLASS = "1.2.840.10008.5.1.4.31"
+QUERY_RETRIEVE_LEVEL = 0x00080052
+OUT_OF_RESOURCES = 0xA700
+IDENTIFIER_DOES_NOT_MATCH = 0xA900
+NO_WORKLIST_FOR_AE = 0xC001
+PENDING = 0xFF00
+PENDING_WARNING = 0xFF01
+
+log = structlog.get_logger("aiodicom.worklist")
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistOptions:
+    """Service behaviour: the refusal limit and the matching switches (PS3.4 C.2.2.2)."""
+
+    max_matches: int = 1000
+    matching: MatchOptions = field(default_factory=MatchOptions)
+
+
+def _key_name(tag: int) -> str:
+    return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def strip_keys(query: Dataset, paths: Collection[tuple[int, ...]]) -> Dataset:
+    """A copy of ``query`` without the given (possibly nested) key paths."""
+    out = Dataset()
+    drop = {path[0] for path in paths if len(path) == 1}
+    for element in query:
+        tag = int(element.tag)
+        if tag in drop:
+            continue
+        nested = [path[1:] for path in paths if len(path) > 1 and path[0] == tag]
+        if nested and element.VR == "SQ":
+            items = [strip_keys(item, nested) for item in element.value]
+            out.add(DataElement(tag, "SQ", Sequence(items)))
+        else:
+            out.add(element)
+    return out
+
+
+def check_identifier(identifier: Dataset) -> None:
+    """PS3.4 K.6.1.1: the MWL model has no Query/Retrieve Level; reject it with 0xA900."""
+    if QUERY_RETRIEVE_LEVEL in identifier:
+        raise QueryError(
+            IDENTIFIER_DOES_NOT_MATCH,
+            comment="Query/Retrieve Level (0008,0052) is not part of a Modality Worklist "
+            "identifier (PS3.4 K.6.1.1)",
+        )
+
+
+class WorklistService:
+    """Answers MWL C-FIND requests from a :class:`WorklistStore`."""
+
+    def __init__(self, store: WorklistStore, options: WorklistOptions | None = None) -> None:
+        self.store = store
+        self.options = options or WorklistOptions()
+
+    def handlers(self) -> dict[str, FindHandler]:
+        """The handler map for :class:`aiodicom.Server`."""
+        return {WORKLIST_SOP_CLASS: self.find}
+
+    def _worklist(self, called_ae: str) -> AeWorklist:
+        worklist = self.store.snapshot.get(called_ae)
+        if worklist is None:
+            raise QueryError(
+                NO_WORKLIST_FOR_AE, comment=f"no worklist folder for called AE {called_ae!r}"
+            )
+        return worklist
+
+    async def find(self, request: FindRequest) -> AsyncIterator[Dataset | bytes | FindResponse]:
+        """The C-FIND handler (an async generator; the server closes it on C-CANCEL)."""
+        started = time.perf_counter()
+        worklist = self._worklist(request.called_ae)  # one snapshot for the whole query
+        identifier = request.identifier
+        check_identifier(identifier)
+        unsupported = unsupported_keys(identifier, SUPPORTED_TAGS)
+        if unsupported:
+            identifier = strip_keys(identifier, unsupported)
+        compiled = compile_query(identifier, self.options.matching)
+        matches, index_used = worklist.search(
+            identifier, compiled, fuzzy_pn=self.options.matching.fuzzy_pn
+        )
+        keys = [_key_name(tag) for tag in compiled.matching_keys]
+        context = {"calling_ae": request.calling_ae, "keys": keys, "index": index_used}
+        limit = self.options.max_matches
+        if len(matches) > limit:
+            comment = f"{len(matches)} matches exceed max_matches={limit}"
+            log.info("worklist query refused", **context, matches=len(matches), reason=comment)
+            raise QueryError(OUT_OF_RESOURCES, comment=comment)
+        plan = plan_from_query(identifier)
+        encoding = encoding_for(request.transfer_syntax)
+        deflated = request.transfer_syntax == DEFLATED_LE
+        sent = 0
+        try:
+            for item, result in matches:
+                data = build_identifier(item.encoded(encoding), plan, encoding, result)
+                if deflated:
+                    data = deflate(data)
+                sent += 1
+                yield FindResponse(data, PENDING_WARNING) if unsupported else data
+        finally:
+            elapsed = round((time.perf_counter() - started) * 1000, 3)
+            outcome = "done" if sent == len(matches) else "cancelled"
+            log.info(
+                "worklist query",
+                **context,
+                matches=len(matches),
+                sent=sent,
+                ms=elapsed,
+                outcome=outcome,
+                unsupported=[_key_name(path[-1]) for path in unsupported],
+            )

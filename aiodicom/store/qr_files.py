@@ -1,0 +1,145 @@
+"""Read the headers of DICOM files and split them into the entities of PS3.4 C.6.
+
+Only headers are read (pixel data never): ``dcmread(stop_before_pixels=True, force=True)``.
+Each attribute is assigned to the patient, study, series or instance entity
+(:func:`~aiodicom.store.qr_model.entity_level_of`); each entity keeps its attributes as an
+Explicit VR Little Endian blob plus normalized values of its indexed key columns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+
+from aiodicom.errors import DataError
+from aiodicom.matching.text import normalize
+from aiodicom.store.qr_model import (
+    INDEXED_KEYS,
+    SPECIFIC_CHARACTER_SET,
+    UNIQUE_KEYS,
+    Level,
+    entity_level_of,
+)
+from aiodicom.store.qr_plan import text_of
+from aiodicom.store.qr_store import EntityData, IndexedFile
+
+_BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+_DATE_LEN = 8
+
+
+def encode_blob(ds: Dataset) -> bytes:
+    """Encode ``ds`` as Explicit VR Little Endian (PS3.5 7.1.2) for the attrs column."""
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR = False
+    buffer.is_little_endian = True
+    write_dataset(buffer, ds)
+    return bytes(buffer.getvalue())
+
+
+def decode_blob(blob: bytes) -> Dataset:
+    """Decode an attrs blob written by :func:`encode_blob` (lazily, as pydicom does)."""
+    return read_dataset(BytesIO(blob), is_implicit_VR=False, is_little_endian=True)
+
+
+def column_value(vr: str, text: str) -> str | None:
+    """The indexed column value: normalized text (PS3.5 6.2) or None.
+
+    None when absent or empty, when multi-valued (VM > 1), or for a DA that is not
+    YYYYMMDD: push-down predicates let NULL rows through to Python matching.
+    """
+    value = normalize(vr, text)
+    if not value or "\\" in value:
+        return None
+    if vr == "DA" and (len(value) != _DATE_LEN or not value.isdigit()):
+        return None
+    return value
+
+
+def split_entities(ds: Dataset) -> dict[Level, Dataset]:
+    """Split a file's data set into the four entity data sets (PS3.4 C.6.1.1)."""
+    parts = {level: Dataset() for level in Level}
+    charset = ds.get_item(SPECIFIC_CHARACTER_SET)
+    for elem in ds:
+        tag = int(elem.tag)
+        if tag >> 16 <= 0x0002 or tag & 0xFFFF == 0 or tag == SPECIFIC_CHARACTER_SET:
+            continue
+        if elem.VR in _BULK_VRS or tag >= 0x7FE00000:
+            continue
+        parts[entity_level_of(tag)].add(elem)
+    if charset is not None:
+        for part in parts.values():
+            part[SPECIFIC_CHARACTER_SET] = ds[SPECIFIC_CHARACTER_SET]
+    return parts
+
+
+def _entity(level: Level, part: Dataset, uid: str) -> EntityData:
+    columns: dict[int, str | None] = {}
+    for key in INDEXED_KEYS:
+        if key.level is level:
+            elem = part.get(key.tag)
+            columns[key.tag] = None if elem is None else column_value(key.vr, text_of(elem))
+    return EntityData(uid=uid, columns=columns, blob=encode_blob(part))
+
+
+def parse_file(path: str) -> IndexedFile:
+    """Read one file's header into an :class:`IndexedFile`.
+
+    Raises :class:`DataError` naming the file when it is not a readable DICOM composite
+    instance with Study, Series and SOP Instance UIDs (PS3.4 C.6.1.1: every entity needs a
+    unique key).
+    """
+    try:
+        stat = os.stat(path)
+        ds = dcmread(path, stop_before_pixels=True, force=True)
+        uids = {
+            level: str(ds.get(UNIQUE_KEYS[level], "") and ds[UNIQUE_KEYS[level]].value)
+            for level in Level
+        }
+        uids[Level.PATIENT] = normalize("LO", uids[Level.PATIENT])
+        for level in (Level.STUDY, Level.SERIES, Level.IMAGE):
+            uids[level] = uids[level].strip(" \x00")
+            if not uids[level]:
+                raise DataError(path, f"no {level.name.lower()} unique key: not a DICOM instance")
+        parts = split_entities(ds)
+        entities = {level: _entity(level, parts[level], uids[level]) for level in Level}
+    except DataError:
+        raise
+    except (InvalidDicomError, OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        raise DataError(path, f"not a readable DICOM file: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # pydicom raises many kinds of errors on garbage input
+        raise DataError(path, f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
+    return IndexedFile(path=path, mtime_ns=stat.st_mtime_ns, size=stat.st_size, entities=entities)
+
+
+def walk_folder(root: Path, exclude: frozenset[str]) -> Iterator[tuple[str, int, int]]:
+    """Yield (path, mtime_ns, size) of every regular file under ``root``, recursively.
+
+    Hidden files and folders (leading dot) and the ``exclude`` paths are skipped.
+    """
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or entry.path in exclude:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file():
+                    stat = entry.stat()
+                    yield entry.path, stat.st_mtime_ns, stat.st_size
+            except OSError:
+                continue

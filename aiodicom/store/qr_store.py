@@ -1,0 +1,91 @@
+"""The storage interface of the Q/R index: what a backend (SQLite today) must provide.
+
+The backend holds the four entity tables of PS3.4 C.6 (patient, study, series, composite
+instance) with their key attributes in indexed columns and each entity's full attributes
+as an encoded blob, plus the computed attributes of PS3.4 C.6.1.1.2-C.6.1.1.4. All methods
+are synchronous and blocking: callers run them off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiodicom.store.qr_model import Level
+from aiodicom.store.qr_plan import QueryPlan
+
+
+@dataclass(frozen=True, slots=True)
+class EntityData:
+    """One entity's part of a file: unique key, indexed column values, attribute blob.
+
+    ``columns`` maps key tag -> normalized text, or None when the value is absent, empty
+    or irregular (so that pushed-down predicates let Python decide).
+    """
+
+    uid: str
+    columns: Mapping[int, str | None]
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedFile:
+    """A parsed DICOM file: where it is, its stamp and its four entities."""
+
+    path: str
+    mtime_ns: int
+    size: int
+    entities: Mapping[Level, EntityData]
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    """One candidate match: entity blobs top level first, computed attributes, decided.
+
+    ``decided`` is True when every matching key was pushed down and the row's columns
+    for them were not NULL: the store's answer is then exact and Python may skip matching.
+    """
+
+    blobs: tuple[bytes, ...]
+    computed: tuple[tuple[int, str], ...]
+    decided: bool
+
+
+class RowCursor(Protocol):
+    """A server-side cursor over the rows of one query."""
+
+    def fetch(self, count: int) -> list[ResultRow]:
+        """Up to ``count`` further rows; an empty list at the end."""
+
+    def close(self) -> None:
+        """Release the cursor (and its read snapshot) at once."""
+
+
+class QRStore(Protocol):
+    """A Q/R index backend. Blocking; one writer, many concurrent read cursors."""
+
+    def known_files(self) -> dict[str, tuple[int, int]]:
+        """Path -> (mtime_ns, size) of every indexed file."""
+
+    def apply(self, added: Sequence[IndexedFile], removed: Sequence[str]) -> list[str]:
+        """Add/replace ``added``, drop ``removed`` paths, refresh computed attributes.
+
+        Returns the added paths refused as duplicates (same SOP Instance UID as another
+        indexed file).
+        """
+
+    def count(self, plan: QueryPlan) -> int:
+        """Number of rows :meth:`open_cursor` would return (an upper bound of matches)."""
+
+    def open_cursor(self, plan: QueryPlan, *, decided_keys: frozenset[int]) -> RowCursor:
+        """Rows for ``plan``; ``decided_keys`` are the matching keys of the query."""
+
+    def counts(self) -> dict[str, int]:
+        """Number of patients, studies, series and instances."""
+
+    def clear(self) -> None:
+        """Drop every row (used by ``--reindex``)."""
+
+    def close(self) -> None:
+        """Close the backend."""

@@ -1,0 +1,195 @@
+"""The in-memory Modality Worklist store: immutable snapshots, indexes, hot reload.
+
+A :class:`WorklistSnapshot` is built from the data folder (one :class:`AeWorklist` per AE
+title folder) and never changes; a reload builds a new one and swaps the reference in one
+assignment, so a query keeps the snapshot it started with (PS3.4 K.4.1.3: the SCP answers
+from the worklist as it is when the query is processed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+from pydicom.dataset import Dataset
+
+from aiodicom.matching.model import MatchResult
+from aiodicom.store.worklist_index import WorklistIndex
+from aiodicom.store.worklist_loader import FolderLoader, WorklistItem, enumerate_ae_folders
+from aiodicom.store.worklist_parse import Record
+
+log = structlog.get_logger("aiodicom.worklist")
+
+
+class Matcher(Protocol):
+    """What the store needs of a compiled query (``aiodicom.matching.CompiledQuery``)."""
+
+    def match(self, record: Record) -> MatchResult | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AeWorklist:
+    """The items served under one called AE title, with their indexes."""
+
+    title: str
+    items: tuple[WorklistItem, ...]
+    index: WorklistIndex
+
+    @classmethod
+    def build(cls, title: str, items: Iterable[WorklistItem]) -> AeWorklist:
+        ordered = tuple(items)
+        return cls(title, ordered, WorklistIndex([item.record for item in ordered]))
+
+    def search(
+        self, query: Dataset, matcher: Matcher, *, fuzzy_pn: bool = False
+    ) -> tuple[list[tuple[WorklistItem, MatchResult]], str]:
+        """Matches in item order and the index used ("scan" when none was usable)."""
+        candidates, used = self.index.plan(query, fuzzy_pn=fuzzy_pn)
+        return self._filter(matcher, candidates), used
+
+    def scan(self, matcher: Matcher) -> list[tuple[WorklistItem, MatchResult]]:
+        """Check every item (the reference the index path must agree with)."""
+        return self._filter(matcher, None)
+
+    def _filter(
+        self, matcher: Matcher, candidates: list[int] | None
+    ) -> list[tuple[WorklistItem, MatchResult]]:
+        items = self.items
+        chosen: Iterator[WorklistItem] = (
+            iter(items) if candidates is None else (items[i] for i in candidates)
+        )
+        matches: list[tuple[WorklistItem, MatchResult]] = []
+        for item in chosen:
+            result = matcher.match(item.record)
+            if result is not None:
+                matches.append((item, result))
+        return matches
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistSnapshot:
+    """One immutable view of the whole data folder."""
+
+    root: Path
+    worklists: dict[str, AeWorklist]
+    generation: int
+    load_seconds: float
+
+    def get(self, ae_title: str) -> AeWorklist | None:
+        """The worklist of a called AE title: a dict lookup, never a path join."""
+        return self.worklists.get(ae_title.strip())
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(worklist.items) for worklist in self.worklists.values())
+
+
+class WorklistStore:
+    """Holds the current snapshot of ``root`` and rebuilds it when files change."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._loader = FolderLoader.empty()
+        self._generation = 0
+        self._snapshot = self._build()
+        self._watch_task: asyncio.Task[None] | None = None
+        self.on_reload: list[Callable[[WorklistSnapshot], None]] = []
+
+    @property
+    def snapshot(self) -> WorklistSnapshot:
+        """The current snapshot; hold the reference for the duration of one query."""
+        return self._snapshot
+
+    def has_ae(self, title: str) -> bool:
+        """True when a folder serves ``title`` (used as ServerConfig.accept_called_ae)."""
+        return self._snapshot.get(title) is not None
+
+    def _build(self) -> WorklistSnapshot:
+        started = time.perf_counter()
+        worklists: dict[str, AeWorklist] = {}
+        for title, folder in enumerate_ae_folders(self.root).items():
+            worklists[title] = AeWorklist.build(title, self._loader.load_folder(folder))
+        self._loader.forget_missing()
+        self._generation += 1
+        elapsed = time.perf_counter() - started
+        return WorklistSnapshot(self.root, worklists, self._generation, elapsed)
+
+    def reload(self) -> WorklistSnapshot:
+        """Rebuild from disk (unchanged files are reused) and swap the snapshot in."""
+        snapshot = self._build()
+        self._snapshot = snapshot  # a single reference assignment: atomic for readers
+        log.info(
+            "worklist loaded",
+            generation=snapshot.generation,
+            items=snapshot.item_count,
+            ae_titles=sorted(snapshot.worklists),
+            seconds=round(snapshot.load_seconds, 3),
+        )
+        for callback in self.on_reload:
+            callback(snapshot)
+        return snapshot
+
+    async def reload_async(self) -> WorklistSnapshot:
+        """Reload in a worker thread so the event loop keeps serving queries."""
+        snapshot = await asyncio.to_thread(self._build)
+        self._snapshot = snapshot
+        log.info("worklist reloaded", generation=snapshot.generation, items=snapshot.item_count)
+        for callback in self.on_reload:
+            callback(snapshot)
+        return snapshot
+
+    def start_watching(self, *, poll_interval: float = 2.0, force_polling: bool = False) -> None:
+        """Start the hot-reload task (watchfiles, or polling when unavailable)."""
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._watch(poll_interval, force_polling))
+
+    async def stop_watching(self) -> None:
+        task, self._watch_task = self._watch_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _watch(self, poll_interval: float, force_polling: bool) -> None:
+        if not force_polling:
+            try:
+                from watchfiles import awatch
+            except ImportError:  # pragma: no cover - watchfiles is a dependency
+                force_polling = True
+        if force_polling:
+            await self._poll(poll_interval)
+            return
+        try:
+            async for _changes in awatch(self.root, debounce=200, step=50):
+                await self.reload_async()
+        except (OSError, RuntimeError) as exc:
+            log.warning("file watching failed, polling instead", reason=str(exc))
+            await self._poll(poll_interval)
+
+    async def _poll(self, interval: float) -> None:
+        last = await asyncio.to_thread(_fingerprint, self.root)
+        while True:
+            await asyncio.sleep(interval)
+            current = await asyncio.to_thread(_fingerprint, self.root)
+            if current != last:
+                last = current
+                await self.reload_async()
+
+
+def _fingerprint(root: Path) -> frozenset[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of every file two levels down: cheap change detection."""
+    entries: set[tuple[str, int, int]] = set()
+    with contextlib.suppress(OSError):
+        for folder in root.iterdir():
+            if folder.is_dir():
+                for path in folder.iterdir():
+                    with contextlib.suppress(OSError):
+                        info = path.stat()
+                        entries.add((str(path), info.st_size, info.st_mtime_ns))
+    return frozenset(entries)

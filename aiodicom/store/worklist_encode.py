@@ -1,0 +1,164 @@
+"""Pre-encoded worklist items and the byte-level response builder.
+
+A C-FIND response identifier (PS3.4 K.4.1.1.3.2 / C.4.1.1.3.2) holds exactly the keys of
+the request identifier, in ascending tag order (PS3.5 7.1), with matching values or zero
+length. Each item's elements are encoded once per transfer syntax (PS3.5 7.1.2 explicit,
+7.1.3 implicit, 7.3 byte order; PS3.5 A.5 deflate) and cached; a response is then the
+requested elements' bytes joined, plus zero-length elements for missing keys.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TypeAlias
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from aiodicom.matching.model import EMPTY_RESULT, MatchResult
+from aiodicom.store.worklist_parse import (
+    EXPLICIT_BE,
+    IMPLICIT_LE,
+    LONG_VRS,
+    SPECIFIC_CHARACTER_SET,
+    RawDataset,
+    swap,
+    vr_of,
+)
+
+DEFLATED_LE = "1.2.840.10008.1.2.1.99"
+
+FULL = "full"
+"""Sub-plan marker: a sequence requested with no item or one empty item (universal)."""
+
+IF_PRESENT = "if-present"
+"""Sub-plan marker: add the element only when the item has it (Specific Character Set)."""
+
+Plan: TypeAlias = "tuple[tuple[int, str, Plan | str | None], ...]"
+"""Requested keys in tag order: (tag, VR, None for a leaf | sub-plan | FULL | IF_PRESENT)."""
+
+
+class Syntax:
+    """Encoding parameters of one uncompressed transfer syntax."""
+
+    __slots__ = ("explicit", "little", "prefix", "uid")
+
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+        self.explicit = uid != IMPLICIT_LE
+        self.little = uid != EXPLICIT_BE
+        self.prefix = "<" if self.little else ">"
+
+    def header(self, tag: int, vr: str, length: int) -> bytes:
+        """PS3.5 7.1.2 / 7.1.3 element header."""
+        p = self.prefix
+        if not self.explicit:
+            return struct.pack(p + "HHI", tag >> 16, tag & 0xFFFF, length)
+        if vr in LONG_VRS:
+            return struct.pack(p + "HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
+        return struct.pack(p + "HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+    def item(self, content: bytes) -> bytes:
+        """PS3.5 7.5.1: one item of defined length."""
+        return struct.pack(self.prefix + "HHI", 0xFFFE, 0xE000, len(content)) + content
+
+    def sequence(self, tag: int, items: list[bytes]) -> bytes:
+        body = b"".join(items)
+        return self.header(tag, "SQ", len(body)) + body
+
+
+SYNTAXES: dict[str, Syntax] = {}
+
+
+def syntax_for(uid: str) -> Syntax:
+    """The element-level syntax for ``uid``; deflated data is Explicit VR LE before deflate."""
+    base = "1.2.840.10008.1.2.1" if uid == DEFLATED_LE else uid
+    found = SYNTAXES.get(base)
+    if found is None:
+        found = SYNTAXES[base] = Syntax(base)
+    return found
+
+
+class EncodedDataset:
+    """One data set's elements encoded in one syntax: leaves as bytes, SQ item by item."""
+
+    __slots__ = ("elements", "sequences")
+
+    def __init__(self, raw: RawDataset, syntax: Syntax) -> None:
+        self.elements: dict[int, bytes] = {}
+        self.sequences: dict[int, tuple[EncodedDataset, ...]] = {}
+        for tag, (vr, value) in raw.items():
+            if isinstance(value, tuple):
+                self.sequences[tag] = tuple(EncodedDataset(item, syntax) for item in value)
+            else:
+                data = value if syntax.little else swap(value, vr)
+                self.elements[tag] = syntax.header(tag, vr, len(data)) + data
+
+    def whole(self, syntax: Syntax) -> bytes:
+        """Every element in tag order (a sequence requested with universal matching)."""
+        parts: list[tuple[int, bytes]] = list(self.elements.items())
+        for tag, items in self.sequences.items():
+            encoded = [syntax.item(item.whole(syntax)) for item in items]
+            parts.append((tag, syntax.sequence(tag, encoded)))
+        parts.sort()
+        return b"".join(data for tag, data in parts if tag & 0xFFFF)
+
+
+def plan_from_query(query: Dataset) -> Plan:
+    """Requested keys of an identifier, nested sequences included (PS3.4 C.2.2.1.3)."""
+    plan: list[tuple[int, str, Plan | str | None]] = []
+    for element in query:
+        tag = int(element.tag)
+        if tag & 0xFFFF == 0 or tag == SPECIFIC_CHARACTER_SET:
+            continue
+        vr = str(element.VR) if element.VR else vr_of(tag)
+        if vr == "SQ":
+            items = element.value if isinstance(element.value, Sequence) else []
+            if not items or len(items[0]) == 0:
+                plan.append((tag, "SQ", FULL))
+            else:
+                plan.append((tag, "SQ", plan_from_query(items[0])))
+        else:
+            plan.append((tag, vr.split(" or ", maxsplit=1)[0], None))
+    # PS3.4 K.4.1.1.3.2: the character set goes back when requested or when the item has one
+    charset = None if SPECIFIC_CHARACTER_SET in query else IF_PRESENT
+    plan.append((SPECIFIC_CHARACTER_SET, "CS", charset))
+    plan.sort(key=lambda entry: entry[0])
+    return tuple(plan)
+
+
+def build_identifier(
+    encoded: EncodedDataset, plan: Plan, syntax: Syntax, result: MatchResult = EMPTY_RESULT
+) -> bytes:
+    """Join the requested elements; ``result`` keeps only the matching items of an SQ."""
+    parts: list[bytes] = []
+    elements = encoded.elements
+    for tag, vr, sub in plan:
+        if sub is None:
+            found = elements.get(tag)
+            parts.append(found if found is not None else syntax.header(tag, vr, 0))
+        elif sub is IF_PRESENT:
+            found = elements.get(tag)
+            if found is not None:
+                parts.append(found)
+        else:
+            parts.append(_build_sequence(encoded, tag, sub, syntax, result))
+    return b"".join(parts)
+
+
+def _build_sequence(
+    encoded: EncodedDataset, tag: int, sub: Plan | str, syntax: Syntax, result: MatchResult
+) -> bytes:
+    """PS3.4 C.2.2.2.6: matching items only, each reduced to the requested item keys."""
+    items = encoded.sequences.get(tag, ())
+    indices = result.sequence_items.get(tag)
+    chosen = range(len(items)) if indices is None else indices
+    bodies: list[bytes] = []
+    for index in chosen:
+        item = items[index]
+        if isinstance(sub, tuple):
+            nested = result.item_results.get((tag, index), EMPTY_RESULT)
+            bodies.append(syntax.item(build_identifier(item, sub, syntax, nested)))
+        else:
+            bodies.append(syntax.item(item.whole(syntax)))
+    return syntax.sequence(tag, bodies)

@@ -1,0 +1,223 @@
+"""Secondary indexes over worklist Records and a planner that picks the most selective one.
+
+Indexes only narrow the candidate set: every candidate is still checked with
+``CompiledQuery.match`` (PS3.4 C.2.2.2 is implemented once, in :mod:`aiodicom.matching`).
+So an index must return a *superset* of the matches: values are normalised (trimmed,
+case-folded), multi-valued values are indexed per value and whole, and records with an
+absent, empty or unparsable value are always candidates.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from aiodicom.store.worklist_parse import Record
+
+PATIENT_NAME = 0x00100010
+PATIENT_ID = 0x00100020
+ACCESSION_NUMBER = 0x00080050
+REQUESTED_PROCEDURE_ID = 0x00401001
+STUDY_INSTANCE_UID = 0x0020000D
+SPS_SEQUENCE = 0x00400100
+MODALITY = 0x00080060
+STATION_AE = 0x00400001
+SPS_START_DATE = 0x00400002
+
+TOP_EXACT = (PATIENT_ID, ACCESSION_NUMBER, REQUESTED_PROCEDURE_ID, STUDY_INSTANCE_UID)
+SPS_EXACT = (MODALITY, STATION_AE)
+KEY_NAMES = {
+    PATIENT_ID: "PatientID",
+    ACCESSION_NUMBER: "AccessionNumber",
+    REQUESTED_PROCEDURE_ID: "RequestedProcedureID",
+    STUDY_INSTANCE_UID: "StudyInstanceUID",
+    MODALITY: "SPS.Modality",
+    STATION_AE: "SPS.ScheduledStationAETitle",
+    SPS_START_DATE: "SPS.ScheduledProcedureStepStartDate",
+    PATIENT_NAME: "PatientName",
+}
+WILDCARDS = frozenset("*?")
+
+
+def normalize(value: str) -> str:
+    """Index form of a value: insignificant spaces removed, case folded (superset-safe)."""
+    return value.strip(" \0").casefold()
+
+
+def _keys_of(value: str) -> set[str]:
+    keys = {normalize(value)}
+    if "\\" in value:
+        keys.update(normalize(part) for part in value.split("\\"))
+    return keys
+
+
+def _text(element_value: object) -> str:
+    if isinstance(element_value, MultiValue | list | tuple):
+        return "\\".join(str(part) for part in element_value)
+    return "" if element_value is None else str(element_value)
+
+
+@dataclass(slots=True)
+class ExactIndex:
+    """value -> record ids, plus the ids that must always be candidates."""
+
+    by_value: dict[str, list[int]] = field(default_factory=dict)
+    always: list[int] = field(default_factory=list)
+
+    def add(self, record_id: int, values: Iterable[str | None]) -> None:
+        keys: set[str] = set()
+        unknown = False
+        for value in values:
+            if not value:
+                unknown = True
+            else:
+                keys |= _keys_of(value)
+        if unknown or not keys:
+            self.always.append(record_id)
+        for key in keys:
+            self.by_value.setdefault(key, []).append(record_id)
+
+    def lookup(self, query_value: str) -> list[int] | None:
+        if not query_value or WILDCARDS & set(query_value):
+            return None
+        found: list[int] = list(self.always)
+        for key in _keys_of(query_value):
+            found.extend(self.by_value.get(key, ()))
+        return found
+
+
+@dataclass(slots=True)
+class SortedIndex:
+    """Sorted (key, id) pairs for range (dates) and prefix (names) lookups via bisect."""
+
+    pairs: list[tuple[str, int]] = field(default_factory=list)
+    always: list[int] = field(default_factory=list)
+
+    def finish(self) -> None:
+        self.pairs.sort()
+
+    def between(self, low: str, high: str) -> list[int]:
+        start = bisect.bisect_left(self.pairs, (low, -1))
+        stop = bisect.bisect_right(self.pairs, (high, 1 << 62))
+        return [record_id for _, record_id in self.pairs[start:stop]] + self.always
+
+
+def _date_bounds(value: str) -> tuple[str, str] | None:
+    """PS3.4 C.2.2.2.5: "D", "D1-D2", "-D2" or "D1-" -> inclusive bounds, else None."""
+    low, _, high = value.partition("-") if "-" in value else (value, "", value)
+    low, high = low.strip(), high.strip()
+    for bound in (low, high):
+        if bound and not (len(bound) == 8 and bound.isdigit()):
+            return None
+    if not low and not high:
+        return None
+    return low or "00000000", high or "99999999"
+
+
+def _name_prefix(value: str) -> str | None:
+    """The literal part of a PN query before any wildcard or component group delimiter."""
+    cut = len(value)
+    for stop in ("*", "?", "="):
+        position = value.find(stop)
+        if position >= 0:
+            cut = min(cut, position)
+    prefix = normalize(value[:cut]).rstrip("^ ")
+    return prefix or None
+
+
+class WorklistIndex:
+    """All indexes of one AE title's worklist (PS3.4 K.6 keys most queries use)."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self.size = len(records)
+        self.exact: dict[int, ExactIndex] = {tag: ExactIndex() for tag in TOP_EXACT + SPS_EXACT}
+        self.dates = SortedIndex()
+        self.names = SortedIndex()
+        for record_id, record in enumerate(records):
+            self._add(record_id, record)
+        self.dates.finish()
+        self.names.finish()
+
+    def _add(self, record_id: int, record: Record) -> None:
+        for tag in TOP_EXACT:
+            value = record.get(tag)
+            self.exact[tag].add(record_id, [value if isinstance(value, str) else None])
+        items = record.get(SPS_SEQUENCE)
+        steps: tuple[Record, ...] = items if isinstance(items, tuple) else ()
+        for tag in SPS_EXACT:
+            values = [step.get(tag) for step in steps]
+            self.exact[tag].add(record_id, [v if isinstance(v, str) else None for v in values])
+        self._add_dates(record_id, steps)
+        name = record.get(PATIENT_NAME)
+        if isinstance(name, str) and name.strip():
+            self.names.pairs.append((normalize(name), record_id))
+        else:
+            self.names.always.append(record_id)
+
+    def _add_dates(self, record_id: int, steps: tuple[Record, ...]) -> None:
+        dates: set[str] = set()
+        unknown = not steps
+        for step in steps:
+            value = step.get(SPS_START_DATE)
+            if isinstance(value, str) and len(value) == 8 and value.isdigit():
+                dates.add(value)
+            else:
+                unknown = True
+        if unknown:
+            self.dates.always.append(record_id)
+        self.dates.pairs.extend((date, record_id) for date in dates)
+
+    def plan(self, query: Dataset, *, fuzzy_pn: bool = False) -> tuple[list[int] | None, str]:
+        """Candidate record ids (sorted, a superset of the matches) and the key used.
+
+        ``None`` means no usable key: the caller scans every record.
+        """
+        options: list[tuple[int, str, list[int]]] = []
+        for tag in TOP_EXACT:
+            if tag in query:
+                found = self.exact[tag].lookup(_text(query[tag].value).strip())
+                if found is not None:
+                    options.append((len(found), KEY_NAMES[tag], found))
+        step = _query_step(query)
+        if step is not None:
+            options.extend(self._step_options(step))
+        if PATIENT_NAME in query and not fuzzy_pn:
+            prefix = _name_prefix(_text(query[PATIENT_NAME].value))
+            if prefix is not None:
+                found = self.names.between(prefix, prefix + "\U0010ffff")
+                options.append((len(found), KEY_NAMES[PATIENT_NAME], found))
+        if not options:
+            return None, "scan"
+        _, name, found = min(options, key=lambda option: option[0])
+        if len(found) >= self.size:
+            return None, "scan"
+        return sorted(set(found)), name
+
+    def _step_options(self, step: Dataset) -> list[tuple[int, str, list[int]]]:
+        options: list[tuple[int, str, list[int]]] = []
+        for tag in SPS_EXACT:
+            if tag in step:
+                found = self.exact[tag].lookup(_text(step[tag].value).strip())
+                if found is not None:
+                    options.append((len(found), KEY_NAMES[tag], found))
+        if SPS_START_DATE in step:
+            bounds = _date_bounds(_text(step[SPS_START_DATE].value))
+            if bounds is not None:
+                found = self.dates.between(*bounds)
+                options.append((len(found), KEY_NAMES[SPS_START_DATE], found))
+        return options
+
+
+def _query_step(query: Dataset) -> Dataset | None:
+    """The single item of the query's Scheduled Procedure Step Sequence, if any."""
+    if SPS_SEQUENCE not in query:
+        return None
+    items = query[SPS_SEQUENCE].value
+    if not items or len(items) != 1:
+        return None
+    step = items[0]
+    return step if isinstance(step, Dataset) else None

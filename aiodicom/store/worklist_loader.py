@@ -1,0 +1,238 @@
+"""Load worklist items from a wlmscpfs-style data folder: ``DATA/<AE title>/*.wl|*.yaml``.
+
+``*.wl`` files are DICOM data sets with or without Part 10 meta information (PS3.10 7.1),
+as DCMTK's ``wlmscpfs -dfp DATA`` reads them; ``*.yaml`` files hold one item each, written
+with attribute keywords (PS3.6) as keys and sequences as lists of mappings. A file that
+cannot be used is skipped with one warning naming it and the reason; it never stops the
+server. AE folders are *enumerated* here, never built from request data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+import yaml
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.sequence import Sequence
+
+from aiodicom.errors import DataError
+from aiodicom.store.worklist_encode import EncodedDataset, Syntax
+from aiodicom.store.worklist_parse import RawDataset, Record, decode_record, parse_file_bytes
+
+log = structlog.get_logger("aiodicom.worklist")
+
+SPS_SEQUENCE = 0x00400100
+DICOM_SUFFIXES = (".wl",)
+YAML_SUFFIXES = (".yaml", ".yml")
+MAX_AE_LENGTH = 16  # PS3.5 Table 6.2-1: AE is at most 16 characters
+
+
+Stamp = tuple[int, int, int]
+"""(inode, size, mtime_ns): a file is reloaded only when this changes."""
+
+
+class WorklistItem:
+    """One worklist item: its Record for matching and its elements, encoded lazily."""
+
+    __slots__ = ("_encoded", "path", "raw", "record", "stamp")
+
+    def __init__(self, path: str, raw: RawDataset, record: Record, stamp: Stamp) -> None:
+        self.path = path
+        self.raw = raw
+        self.record = record
+        self.stamp = stamp
+        self._encoded: dict[str, EncodedDataset] = {}
+
+    def encoded(self, syntax: Syntax) -> EncodedDataset:
+        """Elements encoded in ``syntax``, built on first use and cached."""
+        found = self._encoded.get(syntax.uid)
+        if found is None:
+            found = self._encoded[syntax.uid] = EncodedDataset(self.raw, syntax)
+        return found
+
+
+def valid_ae_folder_name(name: str) -> bool:
+    """A folder can serve an AE title if its name is a legal AE value (PS3.5 6.2)."""
+    return (
+        0 < len(name) <= MAX_AE_LENGTH
+        and name == name.strip()
+        and name.isprintable()
+        and "\\" not in name
+        and not name.startswith(".")
+    )
+
+
+def enumerate_ae_folders(root: Path) -> dict[str, Path]:
+    """Map AE title -> folder for every usable sub-folder of ``root``."""
+    folders: dict[str, Path] = {}
+    try:
+        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+    except OSError as exc:
+        raise DataError(str(root), f"cannot list the worklist data folder: {exc}") from exc
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False) and valid_ae_folder_name(entry.name):
+            folders[entry.name] = Path(entry.path)
+    return folders
+
+
+def _stamp(path: Path) -> Stamp:
+    info = path.stat()
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _check_item(raw: RawDataset, path: str) -> None:
+    """PS3.4 K.6.1: an item without a Scheduled Procedure Step is no worklist item."""
+    entry = raw.get(SPS_SEQUENCE)
+    if entry is None or not isinstance(entry[1], tuple):
+        raise DataError(path, "missing Scheduled Procedure Step Sequence (0040,0100)")
+    if not entry[1]:
+        raise DataError(path, "empty Scheduled Procedure Step Sequence (0040,0100)")
+
+
+def load_dicom_file(path: Path, stamp: Stamp) -> WorklistItem:
+    """Read one ``*.wl`` file (DataError on any problem)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(str(path), f"unreadable: {exc.strerror or exc}") from exc
+    raw = parse_file_bytes(data, str(path))
+    _check_item(raw, str(path))
+    return WorklistItem(str(path), raw, _decode(raw, path), stamp)
+
+
+def _decode(raw: RawDataset, path: Path) -> Record:
+    try:
+        return decode_record(raw)
+    except DataError as exc:
+        raise DataError(str(path), exc.reason) from exc
+
+
+def load_yaml_file(path: Path, stamp: Stamp) -> WorklistItem:
+    """Read one ``*.yaml`` item: keywords as keys, sequences as lists of mappings."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(str(path), f"unreadable: {exc.strerror or exc}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DataError(str(path), f"bad YAML: {exc}".splitlines()[0]) from exc
+    if not isinstance(document, Mapping):
+        raise DataError(str(path), "expected a mapping of attribute keywords to values")
+    ds = dataset_from_mapping(document, str(path))
+    if "SpecificCharacterSet" not in ds and not _is_ascii(document):
+        ds.SpecificCharacterSet = "ISO_IR 192"
+    raw = parse_file_bytes(_encode_explicit_le(ds, str(path)), str(path))
+    _check_item(raw, str(path))
+    return WorklistItem(str(path), raw, _decode(raw, path), stamp)
+
+
+def _is_ascii(value: object) -> bool:
+    if isinstance(value, Mapping):
+        return all(_is_ascii(key) and _is_ascii(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_is_ascii(item) for item in value)
+    return str(value).isascii()
+
+
+def _scalar(value: object, key: str, path: str) -> str:
+    if isinstance(value, datetime.date):
+        return value.strftime("%Y%m%d")
+    if isinstance(value, bool | Mapping | list):
+        raise DataError(path, f"{key}: expected a text or number value, got {value!r}")
+    return "" if value is None else str(value)
+
+
+def dataset_from_mapping(document: Mapping[Any, Any], path: str) -> Dataset:
+    """Build a Dataset from keyword -> value (PS3.6 keywords; DataError names the key)."""
+    ds = Dataset()
+    for key, value in document.items():
+        tag = tag_for_keyword(str(key))
+        if tag is None:
+            raise DataError(path, f"unknown attribute keyword {key!r}")
+        vr = str(dictionary_VR(tag)).split(" or ", maxsplit=1)[0]
+        if vr == "SQ":
+            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+                raise DataError(path, f"{key}: expected a list of mappings (sequence items)")
+            ds.add_new(tag, vr, Sequence([dataset_from_mapping(v, path) for v in value]))
+        elif isinstance(value, list):
+            ds.add_new(tag, vr, [_scalar(v, str(key), path) for v in value])
+        else:
+            ds.add_new(tag, vr, _scalar(value, str(key), path))
+    return ds
+
+
+def _encode_explicit_le(ds: Dataset, path: str) -> bytes:
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = False
+    try:
+        write_dataset(buffer, ds)
+    except (ValueError, TypeError, LookupError, OverflowError) as exc:
+        raise DataError(path, f"cannot encode: {exc}") from exc
+    return buffer.getvalue()
+
+
+@dataclass(slots=True)
+class FolderLoader:
+    """Loads AE folders, reusing unchanged items and warning once per bad file version."""
+
+    items_by_path: dict[str, WorklistItem]
+    bad_stamps: dict[str, Stamp]
+    listed: set[str]
+
+    @classmethod
+    def empty(cls) -> FolderLoader:
+        return cls({}, {}, set())
+
+    def load_folder(self, folder: Path) -> list[WorklistItem]:
+        """All usable items of one AE folder, in file name order."""
+        items: list[WorklistItem] = []
+        try:
+            names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
+        except OSError as exc:
+            log.warning("worklist folder skipped", file=str(folder), reason=str(exc))
+            return items
+        for name in names:
+            lower = name.lower()
+            if name.endswith(DICOM_SUFFIXES) or lower.endswith(YAML_SUFFIXES):
+                self.listed.add(str(folder / name))
+                item = self._load_file(folder / name, yaml_item=lower.endswith(YAML_SUFFIXES))
+                if item is not None:
+                    items.append(item)
+        return items
+
+    def _load_file(self, path: Path, *, yaml_item: bool) -> WorklistItem | None:
+        key = str(path)
+        try:
+            stamp = _stamp(path)
+        except OSError:
+            return None  # vanished between listing and stat: the next reload sees it
+        previous = self.items_by_path.get(key)
+        if previous is not None and previous.stamp == stamp:
+            return previous
+        if self.bad_stamps.get(key) == stamp:
+            return None  # already warned about this version of the file
+        try:
+            item = load_yaml_file(path, stamp) if yaml_item else load_dicom_file(path, stamp)
+        except DataError as exc:
+            self.bad_stamps[key] = stamp
+            log.warning("worklist file skipped", file=key, reason=exc.reason)
+            return None
+        self.bad_stamps.pop(key, None)
+        self.items_by_path[key] = item
+        return item
+
+    def forget_missing(self) -> None:
+        """Drop cached items and warnings of files not listed by the last load."""
+        for cache in (self.items_by_path, self.bad_stamps):
+            for key in [key for key in cache if key not in self.listed]:
+                del cache[key]
+        self.listed = set()

@@ -1,0 +1,210 @@
+"""``-k`` override keys and query files, as DCMTK findscu understands them.
+
+A key is a path to one attribute, optionally followed by ``=value``:
+
+* ``gggg,eeee=value`` and ``(gggg,eeee)=value`` (hex group and element),
+* ``Keyword=value`` (a data dictionary keyword, e.g. ``PatientName=DOE*``),
+* sequence paths, ``(0040,0100)[0].Modality=CT`` or
+  ``ScheduledProcedureStepSequence[0].ScheduledStationAETitle=``.
+
+A key without ``=`` or with an empty value is a *return key*: the attribute is sent with
+zero length, asking the SCP to fill it in (PS3.4 C.2.2.1.2, universal matching /
+return key). A path that ends in a sequence without an item index sends an empty
+sequence; ``Seq[n]`` with nothing after it sends an empty item (PS3.4 C.2.2.2.6).
+Missing sequence items up to the index are created. Overrides replace the attribute when
+present and insert it otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import config, dcmread
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
+
+from aiodicom.errors import ConfigError, DataError
+
+_TAG_RE = re.compile(r"^\(?([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)?$")
+_STEP_RE = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<index>\d+)\])?$")
+
+_INT_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "AT"})
+_FLOAT_VRS = frozenset({"FL", "FD"})
+_BYTES_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStep:
+    """One path component: an attribute tag, and an item index if it is a sequence step."""
+
+    tag: int
+    index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideKey:
+    """A parsed ``-k`` argument: the path to the attribute and its value (``None`` = empty)."""
+
+    text: str
+    path: tuple[KeyStep, ...]
+    value: str | None
+
+    def apply(self, ds: Dataset) -> None:
+        """Set the attribute in ``ds``, creating sequences and items on the way."""
+        _apply(ds, self, self.path)
+
+
+def _key_error(text: str, reason: str) -> ConfigError:
+    return ConfigError(None, f"-k {text!r}", reason)
+
+
+def _parse_tag(name: str, text: str) -> int:
+    """A tag from ``gggg,eeee``, ``(gggg,eeee)`` or a dictionary keyword."""
+    match = _TAG_RE.match(name.strip())
+    if match:
+        return (int(match.group(1), 16) << 16) | int(match.group(2), 16)
+    tag = tag_for_keyword(name.strip())
+    if tag is None:
+        raise _key_error(text, f"a tag (gggg,eeee) or a dictionary name, got {name!r}")
+    return int(tag)
+
+
+def parse_key(text: str) -> OverrideKey:
+    """Parse one ``-k`` argument. Raises :class:`ConfigError` naming the key on bad syntax."""
+    path_text, sep, value = text.partition("=")
+    if not path_text.strip():
+        raise _key_error(text, "a tag, dictionary name or path before '='")
+    steps: list[KeyStep] = []
+    parts = path_text.split(".")
+    for position, part in enumerate(parts):
+        match = _STEP_RE.match(part.strip())
+        if not match:
+            raise _key_error(text, f"a path step like Name, (gggg,eeee) or Name[n], got {part!r}")
+        tag = _parse_tag(match.group("name"), text)
+        index = match.group("index")
+        is_last = position == len(parts) - 1
+        if index is None and not is_last:
+            raise _key_error(text, f"an item index after sequence {part!r}, e.g. {part}[0]")
+        if index is not None and _vr_of(tag) != "SQ":
+            raise _key_error(text, f"{part!r} to be a sequence (VR SQ) to take an item index")
+        steps.append(KeyStep(tag, None if index is None else int(index)))
+    final = steps[-1]
+    if sep and value and (final.index is not None or _vr_of(final.tag) == "SQ"):
+        raise _key_error(text, "no value for a sequence or item (use an attribute inside it)")
+    return OverrideKey(text, tuple(steps), value if sep and value else None)
+
+
+def parse_keys(texts: Iterable[str]) -> list[OverrideKey]:
+    """Parse every ``-k`` argument, in command-line order."""
+    return [parse_key(text) for text in texts]
+
+
+def _vr_of(tag: int) -> str:
+    try:
+        vr = str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
+    # ambiguous dictionary VRs such as "US or SS": DCMTK uses the first choice
+    return vr.split(" or ", maxsplit=1)[0]
+
+
+def _typed_value(key: OverrideKey, vr: str, value: str) -> object:
+    """Convert the command-line string into what pydicom expects for ``vr``."""
+    parts = value.split("\\")
+    try:
+        if vr in _INT_VRS:
+            numbers: list[int] = [int(part, 0) for part in parts]
+            return numbers[0] if len(numbers) == 1 else numbers
+        if vr in _FLOAT_VRS:
+            floats = [float(part) for part in parts]
+            return floats[0] if len(floats) == 1 else floats
+    except ValueError as exc:
+        raise _key_error(key.text, f"a number for VR {vr}") from exc
+    if vr in _BYTES_VRS:
+        return value.encode("latin-1", "replace")
+    return value
+
+
+def _set_leaf(ds: Dataset, key: OverrideKey, step: KeyStep) -> None:
+    vr = _vr_of(step.tag)
+    if step.index is not None:
+        _ensure_items(ds, step.tag, step.index)  # an empty item was asked for
+        return
+    if vr == "SQ":
+        ds[step.tag] = DataElement(step.tag, "SQ", Sequence([]))
+        return
+    value: object = None if key.value is None else _typed_value(key, vr, key.value)
+    ds[step.tag] = DataElement(step.tag, vr, value, validation_mode=config.IGNORE)
+
+
+def _ensure_items(ds: Dataset, tag: int, index: int) -> Sequence:
+    element = ds.get(tag)
+    if element is None or element.VR != "SQ" or element.value is None:
+        ds[tag] = DataElement(tag, "SQ", Sequence([]))
+        element = ds[tag]
+    items: Sequence = element.value
+    while len(items) <= index:
+        items.append(Dataset())
+    return items
+
+
+def _apply(ds: Dataset, key: OverrideKey, path: tuple[KeyStep, ...]) -> None:
+    step = path[0]
+    if len(path) == 1:
+        _set_leaf(ds, key, step)
+        return
+    assert step.index is not None  # guaranteed by parse_key
+    items = _ensure_items(ds, step.tag, step.index)
+    _apply(items[step.index], key, path[1:])
+
+
+def load_query_file(path: str | Path) -> Dataset:
+    """Read a query file (a DICOM file or a bare data set, as dump2dcm writes them)."""
+    try:
+        ds = dcmread(path, force=True)
+    except (OSError, InvalidDicomError) as exc:
+        raise DataError(str(path), f"cannot read query file: {exc}") from exc
+    if len(ds) == 0:
+        raise DataError(str(path), "query file holds no attributes")
+    identifier = Dataset()
+    for element in ds:
+        identifier.add(element)
+    return identifier
+
+
+def build_query(base: Dataset | None, keys: Iterable[OverrideKey]) -> Dataset:
+    """A new identifier: ``base`` (copied) with every override applied in order."""
+    ds = Dataset()
+    if base is not None:
+        for element in base:
+            ds.add(element)
+        ds = _deep_copy(ds)
+    for key in keys:
+        key.apply(ds)
+    return ds
+
+
+def _deep_copy(ds: Dataset) -> Dataset:
+    """A structural copy so overrides never touch a shared base query."""
+    out = Dataset()
+    for element in ds:
+        if element.VR == "SQ":
+            items = Sequence([_deep_copy(item) for item in element.value or []])
+            out[element.tag] = DataElement(element.tag, "SQ", items)
+        else:
+            out[element.tag] = DataElement(
+                element.tag, element.VR, element.value, validation_mode=config.IGNORE
+            )
+    return out
+
+
+def describe_tag(tag: int) -> str:
+    """``(gggg,eeee) Keyword`` for messages."""
+    keyword = keyword_for_tag(tag) or "Unknown"
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword}"

@@ -1,0 +1,163 @@
+"""Load test bookkeeping: latency histogram, status counts, error classes and the report.
+
+Statuses are counted by their code (PS3.7 Annex C); association rejects by their
+PS3.8 9.3.4 reason name; aborts (PS3.8 9.3.8), timeouts and connection errors apart.
+Latencies go into an HDR histogram in microseconds (1 us .. 1 h, 3 significant digits).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from aiodicom.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    DicomTimeoutError,
+    ProtocolError,
+)
+from aiodicom.proto.status import StatusCategory, category_of
+
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+_MAX_LATENCY_US = 3_600_000_000
+
+
+@dataclass(slots=True)
+class LoadStats:
+    """Counters for one load test run; :meth:`report` turns them into a plain dict."""
+
+    histogram: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, _MAX_LATENCY_US, 3))
+    started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None
+    queries: int = 0
+    responses: int = 0
+    errors: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    rejects: Counter[str] = field(default_factory=Counter)
+    responses_by_query: Counter[str] = field(default_factory=Counter)
+    queries_by_name: Counter[str] = field(default_factory=Counter)
+    aborts: int = 0
+    timeouts: int = 0
+    connection_errors: int = 0
+    other_errors: Counter[str] = field(default_factory=Counter)
+    associations: int = 0
+
+    def record_latency(self, seconds: float) -> None:
+        """Add one query latency (from its intended send time in open-loop mode)."""
+        micros = max(1, min(int(seconds * 1_000_000), _MAX_LATENCY_US))
+        self.histogram.record_value(micros)
+
+    def record_final(self, name: str, status: int, responses: int, latency: float) -> None:
+        """A query that got its final response (any status)."""
+        self.queries += 1
+        self.queries_by_name[name] += 1
+        self.responses += responses
+        self.responses_by_query[name] += responses
+        self.statuses[f"0x{status:04X}"] += 1
+        if category_of(status) not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
+            self.errors += 1
+        self.record_latency(latency)
+
+    def record_error(self, name: str, exc: BaseException, latency: float) -> None:
+        """A query that ended without a final response: classify the failure."""
+        self.queries += 1
+        self.queries_by_name[name] += 1
+        self.errors += 1
+        self.record_latency(latency)
+        if isinstance(exc, AssociationRejected):
+            self.rejects[exc.reason_name] += 1
+        elif isinstance(exc, OSError | ssl.SSLError) or isinstance(exc.__cause__, OSError):
+            self.connection_errors += 1
+        elif isinstance(exc, AssociationAborted | ProtocolError):
+            self.aborts += 1
+        elif isinstance(exc, DicomTimeoutError | TimeoutError):
+            self.timeouts += 1
+        else:
+            self.other_errors[type(exc).__name__] += 1
+
+    def stop(self) -> None:
+        """Freeze the wall-clock duration."""
+        if self.finished is None:
+            self.finished = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since start (until :meth:`stop`)."""
+        end = self.finished if self.finished is not None else time.perf_counter()
+        return max(end - self.started, 1e-9)
+
+    @property
+    def error_rate(self) -> float:
+        """Failed queries / all finished queries (0 when none finished)."""
+        return self.errors / self.queries if self.queries else 0.0
+
+    def latency_ms(self) -> dict[str, float]:
+        """p50/p90/p99/p99.9/max/mean in milliseconds."""
+        if self.histogram.get_total_count() == 0:
+            return {}
+        out = {
+            f"p{pct:g}": self.histogram.get_value_at_percentile(pct) / 1000.0 for pct in PERCENTILES
+        }
+        out["max"] = self.histogram.get_max_value() / 1000.0
+        out["mean"] = self.histogram.get_mean_value() / 1000.0
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """The final report as JSON-ready data."""
+        elapsed = self.elapsed
+        return {
+            "duration_s": round(elapsed, 3),
+            "queries": self.queries,
+            "responses": self.responses,
+            "throughput_qps": round(self.queries / elapsed, 2),
+            "responses_per_s": round(self.responses / elapsed, 2),
+            "latency_ms": {k: round(v, 3) for k, v in self.latency_ms().items()},
+            "responses_per_query": {
+                name: round(self.responses_by_query[name] / count, 3)
+                for name, count in sorted(self.queries_by_name.items())
+            },
+            "queries_by_name": dict(sorted(self.queries_by_name.items())),
+            "statuses": dict(sorted(self.statuses.items())),
+            "rejects": dict(sorted(self.rejects.items())),
+            "aborts": self.aborts,
+            "timeouts": self.timeouts,
+            "connection_errors": self.connection_errors,
+            "other_errors": dict(sorted(self.other_errors.items())),
+            "associations": self.associations,
+            "errors": self.errors,
+            "error_rate": round(self.error_rate, 6),
+        }
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """A human-readable multi-line summary of :meth:`LoadStats.report`."""
+    latency = report["latency_ms"]
+    lines = [
+        f"duration      {report['duration_s']:.3f} s",
+        f"queries       {report['queries']}  ({report['throughput_qps']:.1f}/s)",
+        f"responses     {report['responses']}  ({report['responses_per_s']:.1f}/s)",
+        f"associations  {report['associations']}",
+    ]
+    if latency:
+        parts = "  ".join(f"{key}={value:.3f}" for key, value in latency.items())
+        lines.append(f"latency ms    {parts}")
+    for name, mean in report["responses_per_query"].items():
+        count = report["queries_by_name"][name]
+        lines.append(f"query {name}: {count} sent, {mean:.2f} responses each")
+    statuses = ", ".join(f"{code}: {n}" for code, n in report["statuses"].items())
+    lines.append(f"statuses      {statuses or '-'}")
+    rejects = ", ".join(f"{reason}: {n}" for reason, n in report["rejects"].items())
+    lines.append(f"rejects       {rejects or '0'}")
+    lines.append(
+        f"aborts {report['aborts']}  timeouts {report['timeouts']}  "
+        f"connection errors {report['connection_errors']}"
+    )
+    if report["other_errors"]:
+        lines.append(f"other errors  {report['other_errors']}")
+    lines.append(f"errors        {report['errors']}  (rate {report['error_rate']:.4%})")
+    return "\n".join(lines)

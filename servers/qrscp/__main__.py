@@ -1,0 +1,92 @@
+"""``aiodicom-qrscp``: a Query/Retrieve C-FIND SCP over a folder of DICOM files.
+
+Usage: ``aiodicom-qrscp --data DIR --port 11113 [--config config/qrscp.yaml] [--reindex]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+
+from aiodicom.config_qr import QRServerConfig, load_qr_config, validate_qr_config
+from aiodicom.errors import AiodicomError
+from aiodicom.log import configure
+from aiodicom.net.loop import run
+from servers.qrscp.app import QRApp, default_data_folder
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line options; they override the config file."""
+    parser = argparse.ArgumentParser(
+        prog="aiodicom-qrscp",
+        description="DICOM Query/Retrieve C-FIND SCP (Patient Root, Study Root, "
+        "Patient/Study Only) over an SQLite index of a folder of DICOM files.",
+    )
+    parser.add_argument("--data", type=Path, help="folder of DICOM files (recursive)")
+    parser.add_argument("--port", type=int, help="TCP port (default 11113)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--aet", help="our AE title (default QRSCP)")
+    parser.add_argument("--config", type=Path, help="YAML config (see config/qrscp.yaml)")
+    parser.add_argument("--index", type=Path, help="SQLite index file")
+    parser.add_argument("--reindex", action="store_true", help="rebuild the index from scratch")
+    parser.add_argument("--no-watch", action="store_true", help="do not watch the folder")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log-format", choices=("console", "json"))
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> QRServerConfig:
+    """The config file (or defaults) with the command line options applied."""
+    config = load_qr_config(args.config)
+    net, qr, logging = config.server, config.qr, config.logging
+    if args.port is not None:
+        net = dataclasses.replace(net, port=args.port)
+    if args.host is not None:
+        net = dataclasses.replace(net, host=args.host)
+    if args.aet is not None:
+        net = dataclasses.replace(net, ae_title=args.aet)
+    if args.data is not None:
+        qr = dataclasses.replace(qr, data=args.data.resolve())
+    elif args.config is None:
+        qr = dataclasses.replace(qr, data=default_data_folder())
+    if args.index is not None:
+        qr = dataclasses.replace(qr, index=args.index.resolve())
+    if args.no_watch:
+        qr = dataclasses.replace(qr, watch=False)
+    if args.log_level is not None:
+        logging = dataclasses.replace(logging, level=args.log_level)
+    if args.log_format is not None:
+        logging = dataclasses.replace(logging, format=args.log_format)
+    config = dataclasses.replace(config, server=net, qr=qr, logging=logging)
+    return validate_qr_config(config)
+
+
+async def serve(config: QRServerConfig, reindex: bool) -> None:
+    """Run the Q/R SCP until cancelled (Ctrl-C)."""
+    app = QRApp(config, reindex=reindex)
+    try:
+        await app.start()
+        await asyncio.Future()
+    finally:
+        await app.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``aiodicom-qrscp``."""
+    args = parse_args(argv)
+    try:
+        config = build_config(args)
+        configure(config.logging.format, config.logging.level)
+        run(serve(config, args.reindex))
+    except AiodicomError as exc:
+        print(f"aiodicom-qrscp: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The Q/R SCP application: index a folder, serve C-ECHO and Q/R C-FIND (PS3.4 C.4.1).
+
+:class:`QRApp` owns the store, the folder index (with its watcher) and the server, so the
+CLI and the tests start exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiodicom.config_qr import QRServerConfig
+from aiodicom.log import get_logger
+from aiodicom.net import Server, ServerConfig
+from aiodicom.services.qr import QROptions, QRService
+from aiodicom.store.qr_index import QRIndex, ScanReport
+from aiodicom.store.qr_model import MODEL_UIDS
+from aiodicom.store.qr_sql import SQLiteQRStore
+
+
+def server_config(config: QRServerConfig) -> ServerConfig:
+    """The network policy of the ``server`` section."""
+    net = config.server
+    return ServerConfig(
+        ae_title=net.ae_title,
+        allowed_calling_aes=net.allowed_calling_aes,
+        max_associations=net.max_associations,
+        artim_timeout=net.artim_timeout,
+        idle_timeout=net.idle_timeout,
+        max_pdu_length=net.max_pdu_length,
+    )
+
+
+class QRApp:
+    """Index + service + server, started and stopped together."""
+
+    def __init__(self, config: QRServerConfig, *, reindex: bool = False) -> None:
+        self.config = config
+        self.reindex = reindex
+        self.log = get_logger(app="qrscp")
+        index_file = config.index_path()
+        index_file.parent.mkdir(parents=True, exist_ok=True)
+        self.store = SQLiteQRStore(index_file)
+        excluded = [str(index_file) + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+        self.index = QRIndex(
+            config.qr.data,
+            self.store,
+            exclude=excluded,
+            poll_interval=config.qr.poll_interval,
+        )
+        qr = config.qr
+        self.service = QRService(
+            self.store,
+            QROptions(
+                max_matches=qr.max_matches,
+                batch_size=qr.batch_size,
+                pn_case_sensitive=config.matching.pn_case_sensitive,
+                fuzzy_pn=config.matching.fuzzy_pn,
+            ),
+        )
+        self.server = Server(server_config(config), self.service.handlers())
+        # PS3.7 D.3.3.5: reply to SOP class extended negotiation with what we support.
+        self.server.policy.extended_negotiation = dict.fromkeys(
+            MODEL_UIDS, self.service.options.extended_negotiation
+        )
+
+    async def start(self, host: str | None = None, port: int | None = None) -> ScanReport:
+        """Build/refresh the index, start watching, then listen."""
+        if not self.config.qr.data.is_dir():
+            from aiodicom.errors import ConfigError
+
+            raise ConfigError(
+                self.config.source, "qr.data", "an existing folder", str(self.config.qr.data)
+            )
+        if self.reindex:
+            await asyncio.to_thread(self.store.clear)
+        report = await self.index.start(watch=self.config.qr.watch)
+        counts = await asyncio.to_thread(self.store.counts)
+        self.log.info(
+            "qr_index_ready",
+            data=str(self.config.qr.data),
+            index=self.store.path,
+            seconds=round(report.seconds, 3),
+            skipped=report.skipped,
+            **counts,
+        )
+        net = self.config.server
+        await self.server.start(
+            host if host is not None else net.host, port if port is not None else net.port
+        )
+        return report
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self.server.port
+
+    async def stop(self) -> None:
+        """Stop the server, the watcher and close the store."""
+        try:
+            await self.server.shutdown(5.0)
+        finally:
+            await self.index.close()
+            self.store.close()
+
+
+def default_data_folder() -> Path:
+    """The bundled sample folder (``config/qr-data`` next to the package sources)."""
+    return Path(__file__).resolve().parents[2] / "config" / "qr-data"

@@ -1,0 +1,152 @@
+"""``aiodicom-worklist``: a Modality Worklist SCP (PS3.4 Annex K) serving a data folder.
+
+With no arguments it serves the bundled sample worklist (``config/worklist-data``) with
+the bundled ``config/worklist.yaml``. Command-line flags override the config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiodicom import log as aiodicom_log
+from aiodicom.config import WorklistServerConfig, load_worklist_config, validate_worklist_config
+from aiodicom.errors import ConfigError, DataError
+from aiodicom.matching import MatchOptions
+from aiodicom.net.server import Server, ServerConfig
+from aiodicom.services.worklist import WorklistOptions, WorklistService
+from aiodicom.store.worklist import WorklistStore
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+"""The repository's ``config/`` folder (the package is installed with ``pip install -e``)."""
+DEFAULT_CONFIG = CONFIG_DIR / "worklist.yaml"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="aiodicom-worklist",
+        description="Modality Worklist C-FIND SCP serving DATA/<AE title>/*.wl|*.yaml",
+    )
+    parser.add_argument("--config", type=Path, help=f"YAML config (default {DEFAULT_CONFIG})")
+    parser.add_argument("--data", type=Path, help="data folder with one sub-folder per AE title")
+    parser.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default from config: 11112)")
+    parser.add_argument("--ae-title", help="our own AE title")
+    parser.add_argument("--max-matches", type=int, help="refuse queries with more matches")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["console", "json"])
+    parser.add_argument("--no-watch", action="store_true", help="do not reload on changes")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> WorklistServerConfig:
+    """Config file (bundled one by default), then flags on top (ConfigError on bad values)."""
+    path = args.config if args.config is not None else DEFAULT_CONFIG
+    config = load_worklist_config(path if path.exists() or args.config else None)
+    server = dataclasses.replace(
+        config.server,
+        **{
+            key: value
+            for key, value in (
+                ("host", args.host),
+                ("port", args.port),
+                ("ae_title", args.ae_title),
+            )
+            if value is not None
+        },
+    )
+    worklist = config.worklist
+    if args.data is not None:
+        worklist = dataclasses.replace(worklist, data=args.data.resolve())
+    if args.max_matches is not None:
+        worklist = dataclasses.replace(worklist, max_matches=args.max_matches)
+    if args.no_watch:
+        worklist = dataclasses.replace(worklist, watch=False)
+    logging = config.logging
+    if args.log_level is not None:
+        logging = dataclasses.replace(logging, level=args.log_level)
+    if args.log_format is not None:
+        logging = dataclasses.replace(logging, format=args.log_format)
+    return validate_worklist_config(
+        dataclasses.replace(config, server=server, worklist=worklist, logging=logging)
+    )
+
+
+def server_config(config: WorklistServerConfig, store: WorklistStore) -> ServerConfig:
+    """PS3.8 9.3.4: unknown called AE titles are rejected (reason 7) by ``has_ae``."""
+    net = config.server
+    return ServerConfig(
+        ae_title=net.ae_title,
+        accept_called_ae=store.has_ae,
+        allowed_calling_aes=net.allowed_calling_aes,
+        max_associations=net.max_associations,
+        artim_timeout=net.artim_timeout,
+        idle_timeout=net.idle_timeout,
+        max_pdu_length=net.max_pdu_length,
+    )
+
+
+def build_service(config: WorklistServerConfig) -> tuple[WorklistStore, WorklistService]:
+    if not config.worklist.data.is_dir():
+        raise ConfigError(
+            config.source, "worklist.data", "an existing folder", str(config.worklist.data)
+        )
+    store = WorklistStore(config.worklist.data)
+    matching = MatchOptions(
+        pn_case_sensitive=config.matching.pn_case_sensitive, fuzzy_pn=config.matching.fuzzy_pn
+    )
+    options = WorklistOptions(max_matches=config.worklist.max_matches, matching=matching)
+    return store, WorklistService(store, options)
+
+
+async def run(config: WorklistServerConfig) -> None:
+    """Load, serve, watch; stop on SIGINT/SIGTERM with a graceful shutdown."""
+    store, service = build_service(config)
+    store.reload()
+    server = Server(server_config(config, store), service.handlers())
+    await server.start(config.server.host, config.server.port)
+    if config.worklist.watch:
+        store.start_watching(poll_interval=config.worklist.poll_interval)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await store.stop_watching()
+        await server.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = build_config(args)
+    except ConfigError as exc:
+        print(f"aiodicom-worklist: {exc}", file=sys.stderr)
+        return 2
+    aiodicom_log.configure(config.logging.format, config.logging.level)
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        loop_factory = None
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(run(config))
+    except (ConfigError, DataError) as exc:
+        print(f"aiodicom-worklist: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Index planner vs plain scan: identical results on random queries over random items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom.dataset import Dataset
+
+from aiodicom.matching import MatchOptions, compile_query
+from aiodicom.store.worklist import AeWorklist
+from aiodicom.store.worklist_loader import WorklistItem, _encode_explicit_le
+from aiodicom.store.worklist_parse import decode_record, parse_file_bytes
+
+IDS = ["P1", "P2", "p1", "P3 ", "A\\B", ""]
+NAMES = ["DOE^JOHN", "doe^jane", "DOE", "Smith^Ann", "Müller^Jürgen", "DOE^JOHN^^", ""]
+MODALITIES = ["CT", "MR", "ct", "US", ""]
+STATIONS = ["CT01", "MR01", "ct01", ""]
+DATES = ["20261124", "20261125", "20261126", "20261201", "", "2026.11.25"]
+UIDS = ["1.2.3", "1.2.4", "1.2.3.4"]
+
+
+
+def _optional(values: list[str]) -> st.SearchStrategy[str | None]:
+    return st.one_of(st.none(), st.sampled_from(values))
+
+
+step_strategy = st.fixed_dictionaries(
+    {
+        "Modality": _optional(MODALITIES),
+        "ScheduledStationAETitle": _optional(STATIONS),
+        "ScheduledProcedureStepStartDate": _optional(DATES),
+        "ScheduledProcedureStepStartTime": _optional(["0800", "1200", "235959", ""]),
+    }
+)
+item_strategy = st.fixed_dictionaries(
+    {
+        "PatientID": _optional(IDS),
+        "PatientName": _optional(NAMES),
+        "AccessionNumber": _optional(["A1", "A2", "a1", ""]),
+        "RequestedProcedureID": _optional(["R1", "R2"]),
+        "StudyInstanceUID": _optional(UIDS),
+        "steps": st.lists(step_strategy, min_size=1, max_size=3),
+    }
+)
+
+
+def _dataset(values: dict[str, Any]) -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    for key, value in values.items():
+        if key != "steps" and value is not None:
+            setattr(ds, key, value)
+    steps = []
+    for step_values in values["steps"]:
+        step = Dataset()
+        for key, value in step_values.items():
+            if value is not None:
+                setattr(step, key, value)
+        steps.append(step)
+    ds.ScheduledProcedureStepSequence = steps
+    return ds
+
+
+def _item(index: int, values: dict[str, Any]) -> WorklistItem:
+    raw = parse_file_bytes(_encode_explicit_le(_dataset(values), "mem"), f"item{index}")
+    return WorklistItem(f"item{index}", raw, decode_record(raw), (index, 0, 0))
+
+
+def _query_value(values: list[str]) -> st.SearchStrategy[str | None]:
+    literal = st.sampled_from(values)
+    wild = literal.map(lambda value: value[:2] + "*")
+    return st.one_of(st.none(), literal, wild, st.just(""), st.just("*"))
+
+
+date_query = st.one_of(
+    st.none(),
+    st.sampled_from(DATES[:4]),
+    st.tuples(st.sampled_from(DATES[:4] + [""]), st.sampled_from(DATES[:4] + [""])).map(
+        lambda pair: f"{pair[0]}-{pair[1]}"
+    ),
+)
+query_strategy = st.fixed_dictionaries(
+    {
+        "PatientID": _query_value(IDS[:5]),
+        "PatientName": _query_value(NAMES[:6]),
+        "AccessionNumber": _query_value(["A1", "a1", "A2"]),
+        "StudyInstanceUID": st.one_of(st.none(), st.sampled_from(UIDS + ["1.2.3\\1.2.4"])),
+        "Modality": _query_value(MODALITIES[:4]),
+        "ScheduledStationAETitle": _query_value(STATIONS[:3]),
+        "ScheduledProcedureStepStartDate": date_query,
+    }
+)
+
+
+def _query(values: dict[str, str | None]) -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    step = Dataset()
+    for key, value in values.items():
+        if value is None:
+            continue
+        target = step if key.startswith(("Modality", "Scheduled")) else ds
+        setattr(target, key, value)
+    ds.ScheduledProcedureStepSequence = [step]
+    return ds
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    items=st.lists(item_strategy, min_size=0, max_size=20),
+    query=query_strategy,
+    case_sensitive=st.booleans(),
+)
+def test_index_and_scan_agree(
+    items: list[dict[str, Any]], query: dict[str, str | None], case_sensitive: bool
+) -> None:
+    worklist = AeWorklist.build("AE", [_item(i, values) for i, values in enumerate(items)])
+    identifier = _query(query)
+    compiled = compile_query(identifier, MatchOptions(pn_case_sensitive=case_sensitive))
+    indexed, _used = worklist.search(identifier, compiled)
+    scanned = worklist.scan(compiled)
+    assert [item.path for item, _ in indexed] == [item.path for item, _ in scanned]
+    assert [r.sequence_items for _, r in indexed] == [r.sequence_items for _, r in scanned]
+
+
+def test_planner_uses_the_most_selective_index() -> None:
+    base = {"PatientName": "DOE^JOHN", "AccessionNumber": None, "RequestedProcedureID": None,
+            "StudyInstanceUID": None}  # fmt: skip
+    items = [
+        _item(i, {**base, "PatientID": f"P{i}", "steps": [{"Modality": "CT" if i % 2 else "MR",
+              "ScheduledStationAETitle": None, "ScheduledProcedureStepStartDate": "20261125",
+              "ScheduledProcedureStepStartTime": None}]})  # fmt: skip
+        for i in range(40)
+    ]
+    worklist = AeWorklist.build("AE", items)
+    identifier = _query({"PatientID": "P7", "Modality": "CT"})
+    matches, used = worklist.search(identifier, compile_query(identifier))
+    assert used == "PatientID"
+    assert [item.path for item, _ in matches] == ["item7"]
+    identifier = _query({"Modality": "CT", "ScheduledProcedureStepStartDate": "20261125"})
+    matches, used = worklist.search(identifier, compile_query(identifier))
+    assert used == "SPS.Modality" and len(matches) == 20
+    identifier = _query({"PatientName": "*"})
+    _, used = worklist.search(identifier, compile_query(identifier))
+    assert used == "scan"
