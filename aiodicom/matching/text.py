@@ -66,13 +66,13 @@ def charset_terms(ds: Dataset) -> list[str] | None:
         return None
     value = elem.value
     if isinstance(value, bytes):
-        text = value.decode("latin-1")
-        return text.split("\\")
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return [value]
-    return [str(item) for item in value]
+        terms = value.decode("latin-1").split("\\")
+    elif isinstance(value, str):
+        terms = [value]
+    else:
+        terms = [str(item) for item in value or ()]
+    terms = [term.strip(" \x00") for term in terms]
+    return None if terms in ([], [""]) else terms
 
 
 def dataset_encodings(

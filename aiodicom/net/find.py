@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 from pydicom import Dataset
 
@@ -213,10 +213,10 @@ class _BaseStream(Generic[T]):
         self._closed = False
         self._ended = False
 
-    def __aiter__(self) -> _BaseStream[T]:
+    def __aiter__(self) -> Self:
         return self
 
-    async def __aenter__(self) -> _BaseStream[T]:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

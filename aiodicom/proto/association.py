@@ -83,7 +83,15 @@ _Handler = Callable[[PDU | None, ProtocolError | None], list[Event]]
 
 
 class Association:
-    """One DICOM association, either end, without IO (PS3.8 9.2)."""
+    """One DICOM association, either end, without IO (PS3.8 9.2).
+
+    Public attributes: ``mode``; ``state`` (PS3.8 9.2.1); ``max_pdu_length`` (our maximum
+    length received, enforced by the decoder); ``peer_max_pdu_length`` (the peer's Maximum
+    Length sub-item, 0 = unlimited or absent; bounds the P-DATA-TF PDUs we send, PS3.8
+    D.1); ``contexts`` (accepted presentation contexts by id, set on AE-3 / AE-7);
+    ``rq`` / ``ac`` (the A-ASSOCIATE-RQ and -AC of this association once known);
+    ``artim_running`` and ``wants_close`` (instructions to the IO layer, module docstring).
+    """
 
     def __init__(
         self, mode: Mode, *, max_pdu_length: int = 16384, max_associate_length: int = 1 << 20
@@ -114,7 +122,11 @@ class Association:
     # ------------------------------------------------------------------ IO layer inputs
 
     def connection_made(self) -> None:
-        """Transport connected: Evt2 (requestor, AE-2 once requested) or Evt5 (acceptor)."""
+        """Transport connected: Evt5 on an acceptor (AE-5, ARTIM starts); Evt2 on a requestor.
+
+        A requestor may connect before calling :meth:`request`: Evt2 is then fired by
+        ``request()`` right after Evt1 (AE-1 then AE-2), since the connection is already up.
+        """
         if self.mode is Mode.ACCEPTOR:
             self._fire(Evt.EVT5)
             self._connected = True
@@ -222,7 +234,11 @@ class Association:
         self._fire(Evt.EVT14)
 
     def abort(self, source: int = AbortSource.SERVICE_USER, reason: int = 0) -> None:
-        """Evt15, A-ABORT request: AA-1 sends an A-ABORT (AA-2 in Sta4: just close)."""
+        """Evt15, A-ABORT request: AA-1 sends an A-ABORT (AA-2 in Sta4: just close).
+
+        Table 9-10 has no Evt15 cell for Sta1, Sta2 and Sta13 (no association to abort):
+        LocalProtocolError there; the IO layer simply closes the transport.
+        """
         self._fire(Evt.EVT15, Abort(source, reason))
 
     # ------------------------------------------------------------------ machinery

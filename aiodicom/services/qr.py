@@ -13,7 +13,8 @@ never cut.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import dataclasses
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 
 import structlog
@@ -58,6 +59,7 @@ class QROptions:
     pn_case_sensitive: bool = False
     fuzzy_pn: bool = False
     extended_negotiation: bytes = field(default=SUPPORTED_EXTENDED_NEGOTIATION)
+    pushdown: bool = True  # False: every row judged by Python matching (for testing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class QRService:
             request.extended_negotiation, self.options.extended_negotiation
         )
         try:
-            return build_plan(
+            plan, compiled = build_plan(
                 request.identifier, model, negotiated.relational, self.match_options(negotiated)
             )
         except QueryError as exc:
@@ -136,8 +138,11 @@ class QRService:
                 why=exc.comment,
             )
             raise
+        if not self.options.pushdown:
+            plan = dataclasses.replace(plan, predicates=(), pushed=frozenset())
+        return plan, compiled
 
-    async def find(self, request: FindRequest) -> AsyncIterator[Dataset]:
+    async def find(self, request: FindRequest) -> AsyncGenerator[Dataset, None]:
         """The FindHandler: stream the matches of one C-FIND request (PS3.4 C.4.1.3)."""
         plan, compiled = self.prepare(request)
         await self._check_limit(plan, compiled)

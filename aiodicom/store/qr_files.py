@@ -90,34 +90,42 @@ def _entity(level: Level, part: Dataset, uid: str) -> EntityData:
     return EntityData(uid=uid, columns=columns, blob=encode_blob(part))
 
 
+def index_dataset(ds: Dataset, path: str, mtime_ns: int = 0, size: int = 0) -> IndexedFile:
+    """Split one instance's data set into an :class:`IndexedFile` (PS3.4 C.6.1.1).
+
+    Raises :class:`DataError` naming ``path`` when a Study, Series or SOP Instance UID is
+    missing: every entity needs its unique key.
+    """
+    uids = {
+        level: text_of(ds[UNIQUE_KEYS[level]]) if UNIQUE_KEYS[level] in ds else ""
+        for level in Level
+    }
+    uids[Level.PATIENT] = normalize("LO", uids[Level.PATIENT])
+    for level in (Level.STUDY, Level.SERIES, Level.IMAGE):
+        uids[level] = uids[level].strip(" \x00")
+        if not uids[level]:
+            raise DataError(path, f"no {level.name.lower()} unique key: not a DICOM instance")
+    parts = split_entities(ds)
+    entities = {level: _entity(level, parts[level], uids[level]) for level in Level}
+    return IndexedFile(path=path, mtime_ns=mtime_ns, size=size, entities=entities)
+
+
 def parse_file(path: str) -> IndexedFile:
-    """Read one file's header into an :class:`IndexedFile`.
+    """Read one file's header (never its pixel data) into an :class:`IndexedFile`.
 
     Raises :class:`DataError` naming the file when it is not a readable DICOM composite
-    instance with Study, Series and SOP Instance UIDs (PS3.4 C.6.1.1: every entity needs a
-    unique key).
+    instance.
     """
     try:
         stat = os.stat(path)
         ds = dcmread(path, stop_before_pixels=True, force=True)
-        uids = {
-            level: str(ds.get(UNIQUE_KEYS[level], "") and ds[UNIQUE_KEYS[level]].value)
-            for level in Level
-        }
-        uids[Level.PATIENT] = normalize("LO", uids[Level.PATIENT])
-        for level in (Level.STUDY, Level.SERIES, Level.IMAGE):
-            uids[level] = uids[level].strip(" \x00")
-            if not uids[level]:
-                raise DataError(path, f"no {level.name.lower()} unique key: not a DICOM instance")
-        parts = split_entities(ds)
-        entities = {level: _entity(level, parts[level], uids[level]) for level in Level}
+        return index_dataset(ds, path, stat.st_mtime_ns, stat.st_size)
     except DataError:
         raise
     except (InvalidDicomError, OSError, ValueError, KeyError, TypeError, EOFError) as exc:
         raise DataError(path, f"not a readable DICOM file: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # pydicom raises many kinds of errors on garbage input
         raise DataError(path, f"unreadable DICOM header: {type(exc).__name__}: {exc}") from None
-    return IndexedFile(path=path, mtime_ns=stat.st_mtime_ns, size=stat.st_size, entities=entities)
 
 
 def walk_folder(root: Path, exclude: frozenset[str]) -> Iterator[tuple[str, int, int]]:

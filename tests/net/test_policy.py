@@ -12,10 +12,12 @@ from aiodicom.proto.pdus import UserIdentityRQ
 from aiodicom.proto.status import SUCCESS
 
 
-async def _wait_for(predicate: object, limit: float = 5.0) -> None:
-    async with asyncio.timeout(limit):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
+async def _all_closed(server: aiodicom.Server, limit: float = 5.0) -> None:
+    """Wait until every connection of ``server`` is closed."""
+    closing = [protocol.closed for protocol in server.connections]
+    if closing:
+        await asyncio.wait(closing, timeout=limit)
+    assert not server.connections
 
 
 async def test_one_over_the_association_limit_is_rejected_transient_local_limit() -> None:
@@ -33,7 +35,8 @@ async def test_one_over_the_association_limit_is_rejected_transient_local_limit(
             assert await first.echo() == SUCCESS
             assert await second.echo() == SUCCESS
         # once they are released, a new association is accepted again
-        await _wait_for(lambda: server.established_count == 0)
+        await _all_closed(server)
+        assert server.established_count == 0
         async with aiodicom.connect("127.0.0.1", port, models=()) as third:
             assert await third.echo() == SUCCESS
 
@@ -90,7 +93,7 @@ async def test_release_then_operations_fail_and_server_forgets_it() -> None:
         assert not assoc.is_alive
         with pytest.raises(AssociationAborted):
             await assoc.echo()
-        await _wait_for(lambda: not server.connections)
+        await _all_closed(server)
 
 
 async def test_abort_drops_the_association_on_both_sides() -> None:
@@ -101,7 +104,7 @@ async def test_abort_drops_the_association_on_both_sides() -> None:
         assert not assoc.is_alive
         with pytest.raises(AssociationAborted):
             await assoc.echo()
-        await _wait_for(lambda: not server.connections)
+        await _all_closed(server)
 
 
 async def test_server_abort_is_seen_by_the_client() -> None:

@@ -6,6 +6,7 @@ and the buffer never exceeds one header plus the largest allowed body.
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import pytest
@@ -42,7 +43,7 @@ def _feed_all(chunks: list[bytes]) -> list[PDU] | ProtocolError:
 
 def _chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     bounds = [0, *sorted(cut % (len(data) + 1) for cut in cuts), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @given(st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=5))

@@ -20,6 +20,7 @@ from aiodicom.proto.pdus import (
     AssociateAC,
     AssociateRQ,
     PDataTF,
+    PresentationContextRQ,
     UserInformation,
 )
 from tests.proto import pdu_strategies as pst
@@ -57,7 +58,7 @@ def test_associate_ac_round_trip(pdu: AssociateAC) -> None:
 
 @given(pst.user_information)
 def test_user_information_round_trip_every_sub_item(info: UserInformation) -> None:
-    rq = AssociateRQ("A", "B", (pst.PresentationContextRQ(1, "1.2", ("1.2.3",)),), info)
+    rq = AssociateRQ("A", "B", (PresentationContextRQ(1, "1.2", ("1.2.3",)),), info)
     decoded = _decode_one(encode_pdu(rq))
     assert isinstance(decoded, AssociateRQ)
     assert decoded.user_information == info

@@ -100,12 +100,10 @@ async def run_findscu(
     *,
     extra: Sequence[str] = (),
     aec: str = "QRSCP",
-    timeout: float = 30.0,
+    seconds: float = 30.0,
 ) -> FindscuResult:
     """Run /usr/bin/findscu -X against 127.0.0.1:port; parse final status + responses."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for old in workdir.glob("rsp*.dcm"):
-        old.unlink()
+    _clean(workdir)
     args = [FINDSCU, "-v", model_flag, "-aec", aec, "-X", "-od", str(workdir), *extra]
     for key in keys:
         args += ["-k", key]
@@ -115,12 +113,21 @@ async def run_findscu(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(), seconds)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    text = out.decode("latin-1")
+    return _collect(workdir, out.decode("latin-1"))
+
+
+def _clean(workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("rsp*.dcm"):
+        old.unlink()
+
+
+def _collect(workdir: Path, text: str) -> FindscuResult:
     found = _FINAL.search(text)
     files = sorted(workdir.glob("rsp*.dcm"))
     return FindscuResult(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +34,9 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteQRStore:
+def store(tmp_path: Path) -> Iterator[SQLiteQRStore]:
     db = SQLiteQRStore(tmp_path / "index.sqlite")
-    yield db  # type: ignore[misc]
+    yield db
     db.close()
 
 
@@ -76,8 +78,7 @@ async def test_bad_files_are_skipped_with_one_warning(folder: Path, store: SQLit
 async def test_incremental_add_remove_and_change(folder: Path, store: SQLiteQRStore) -> None:
     index = QRIndex(folder, store)
     await index.scan()
-    patient_dir = next(p for p in folder.iterdir() if p.name == "PID000000")
-    shutil.rmtree(patient_dir)
+    shutil.rmtree(folder / "PID000000")
     report = await index.scan()
     assert report.removed == 8
     assert store.counts() == {"patient": 3, "study": 6, "series": 12, "instance": 24}
@@ -103,8 +104,7 @@ async def test_watcher_follows_changes(folder: Path, store: SQLiteQRStore) -> No
     index = QRIndex(folder, store, poll_interval=0.1, force_polling=True)
     await index.start(watch=True)
     try:
-        victim = next(folder.rglob("im0000.dcm"))
-        victim.unlink()
+        os.remove(folder / "PID000000" / "st00" / "se00" / "im0000.dcm")
         await _wait_for(lambda: store.counts()["instance"] == 31)
         extra = SampleShape(
             patients=1, studies_per_patient=1, series_per_study=1, instances_per_series=3, seed=9
@@ -123,9 +123,8 @@ async def test_reindex_clears(folder: Path, store: SQLiteQRStore) -> None:
     assert report.added == SMALL.total_instances
 
 
-async def _wait_for(condition: object, timeout: float = 10.0) -> None:
-    assert callable(condition)
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
+from aiodicom.errors import QueryError
 from aiodicom.matching import MatchOptions, compile_query
 from aiodicom.store.worklist import AeWorklist
 from aiodicom.store.worklist_loader import WorklistItem, _encode_explicit_le
@@ -71,10 +72,12 @@ def _item(index: int, values: dict[str, Any]) -> WorklistItem:
 def _query_value(values: list[str]) -> st.SearchStrategy[str | None]:
     literal = st.sampled_from(values)
     wild = literal.map(lambda value: value[:2] + "*")
-    return st.one_of(st.none(), literal, wild, st.just(""), st.just("*"))
+    absent = st.none()  # weighted: most queries use one or two keys, as real ones do
+    return st.one_of(absent, absent, absent, absent, literal, literal, wild, st.just(""))
 
 
 date_query = st.one_of(
+    st.none(),
     st.none(),
     st.sampled_from(DATES[:4]),
     st.tuples(st.sampled_from(DATES[:4] + [""]), st.sampled_from(DATES[:4] + [""])).map(
@@ -86,7 +89,9 @@ query_strategy = st.fixed_dictionaries(
         "PatientID": _query_value(IDS[:5]),
         "PatientName": _query_value(NAMES[:6]),
         "AccessionNumber": _query_value(["A1", "a1", "A2"]),
-        "StudyInstanceUID": st.one_of(st.none(), st.sampled_from(UIDS + ["1.2.3\\1.2.4"])),
+        "StudyInstanceUID": st.one_of(
+            st.none(), st.none(), st.none(), st.sampled_from([*UIDS, "1.2.3\\1.2.4"])
+        ),
         "Modality": _query_value(MODALITIES[:4]),
         "ScheduledStationAETitle": _query_value(STATIONS[:3]),
         "ScheduledProcedureStepStartDate": date_query,
@@ -107,9 +112,9 @@ def _query(values: dict[str, str | None]) -> Dataset:
     return ds
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    items=st.lists(item_strategy, min_size=0, max_size=20),
+    items=st.lists(item_strategy, min_size=0, max_size=14),
     query=query_strategy,
     case_sensitive=st.booleans(),
 )
@@ -118,7 +123,11 @@ def test_index_and_scan_agree(
 ) -> None:
     worklist = AeWorklist.build("AE", [_item(i, values) for i, values in enumerate(items)])
     identifier = _query(query)
-    compiled = compile_query(identifier, MatchOptions(pn_case_sensitive=case_sensitive))
+    try:
+        compiled = compile_query(identifier, MatchOptions(pn_case_sensitive=case_sensitive))
+    except QueryError:
+        assume(False)  # e.g. an inverted date range: refused before any planning
+        return
     indexed, _used = worklist.search(identifier, compiled)
     scanned = worklist.scan(compiled)
     assert [item.path for item, _ in indexed] == [item.path for item, _ in scanned]
