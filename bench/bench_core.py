@@ -122,7 +122,15 @@ class ScpProcess:
 
     def __enter__(self) -> ScpProcess:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", self.kind, str(self.port), "--responses", str(self.many)],
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                self.kind,
+                str(self.port),
+                "--responses",
+                str(self.many),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -151,7 +159,9 @@ class ScpProcess:
 
 
 async def stream_with_our_scu(port: int, called_ae: str, expected: int) -> float:
-    async with aiodicom.connect("127.0.0.1", port, called_ae=called_ae, models=("worklist",)) as assoc:
+    async with aiodicom.connect(
+        "127.0.0.1", port, called_ae=called_ae, models=("worklist",)
+    ) as assoc:
         started = time.perf_counter()
         count = 0
         stream = assoc.find_responses(query(MANY))
@@ -189,6 +199,7 @@ async def churn(port: int, called_ae: str, clients: int, seconds: float, max_ops
     deadline = loop.time() + seconds
     done = 0
     failures = 0
+    errors: set[str] = set()
 
     async def client() -> None:
         nonlocal done, failures
@@ -199,14 +210,15 @@ async def churn(port: int, called_ae: str, clients: int, seconds: float, max_ops
                 ) as assoc:
                     await assoc.echo()
                 done += 1
-            except aiodicom.AiodicomError:
+            except aiodicom.AiodicomError as exc:
                 failures += 1
+                errors.add(type(exc).__name__ + ": " + str(exc)[:80])
 
     started = loop.time()
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = loop.time() - started
     if failures:
-        print(f"  ({failures} failed associations)")
+        print(f"  ({failures} failed associations: {'; '.join(sorted(errors)[:3])})")
     return done / elapsed
 
 
@@ -215,7 +227,9 @@ async def churn(port: int, called_ae: str, clients: int, seconds: float, max_ops
 
 async def round_trips(port: int, called_ae: str, count: int, seconds: float) -> tuple[float, float]:
     samples: list[float] = []
-    async with aiodicom.connect("127.0.0.1", port, called_ae=called_ae, models=("worklist",)) as assoc:
+    async with aiodicom.connect(
+        "127.0.0.1", port, called_ae=called_ae, models=("worklist",)
+    ) as assoc:
         one = query("ONE")
         for _ in range(20):  # warm-up
             [ds async for ds in assoc.find(one)]

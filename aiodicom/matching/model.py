@@ -58,8 +58,8 @@ class MatchOptions:
     ``pn_case_sensitive``: PS3.4 C.2.2.2.1 lets PN matching ignore case; we do by default.
     ``combine_datetime``: PS3.4 C.2.2.2.5.4 combined DA+TM range matching (an extended
     negotiation option for Q/R; always used by the worklist SCP).
-    ``fuzzy_pn``: PS3.4 C.2.2.2.1.1 fuzzy semantic matching of person names: here case
-    *and* accent insensitive comparison (PS3.4 C.2.2.2.1 allows that).
+    ``fuzzy_pn``: fuzzy semantic matching of person names (a PS3.4 C.5.1.1 extended
+    negotiation option): here case *and* accent insensitive (PS3.4 C.2.2.2.1 allows it).
     ``multi_value_and``: PS3.4 C.2.2.2.8 Multiple Value Matching (extended negotiation):
     every key value must match some entity value. Without it, multiple key values are an
     OR (any may match), as for List of UID Matching.

@@ -54,13 +54,19 @@ def _strip_accents(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
+def caseless(text: str) -> str:
+    """Unicode caseless form: casefold, then NFC again (casefold may decompose, "ΐ")."""
+    folded = text.casefold()
+    return folded if folded.isascii() else unicodedata.normalize("NFC", folded)
+
+
 def pn_folder(options: MatchOptions) -> Callable[[str], str]:
     """How names are folded before comparison (PS3.4 C.2.2.2.1: PN may ignore case)."""
     if options.fuzzy_pn:
         return lambda text: _strip_accents(text.casefold())
     if options.pn_case_sensitive:
         return lambda text: text
-    return str.casefold
+    return caseless
 
 
 def pn_test(key: str, options: MatchOptions) -> ValueTest:
@@ -92,7 +98,8 @@ def pn_test(key: str, options: MatchOptions) -> ValueTest:
 
 
 def numeric_test(key: str) -> ValueTest:
-    """Single Value Matching of IS/DS/binary numbers: equal as numbers (C.2.2.2.1)."""
+    """Single Value Matching of IS/DS/binary numbers: equal as numbers, so "007" matches
+    "7" (PS3.4 C.2.2.2.1; implementation dependent per CP-2305)."""
     number = float(key)
 
     def equal(stored: str) -> bool:

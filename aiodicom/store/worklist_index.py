@@ -125,7 +125,7 @@ def _name_prefix(value: str) -> str | None:
         position = value.find(stop)
         if position >= 0:
             cut = min(cut, position)
-    prefix = value[:cut].rstrip("^ ")
+    prefix = normalize(value[:cut]).rstrip("^ ")
     return prefix or None
 
 

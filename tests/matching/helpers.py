@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -30,7 +31,7 @@ def wire(ds: Dataset, *, implicit: bool = False) -> Dataset:
     out.is_implicit_VR = implicit
     write_dataset(out, ds)
     data = out.getvalue()
-    return read_dataset(DicomBytesIO(data), is_implicit_VR=implicit, is_little_endian=True)
+    return read_dataset(io.BytesIO(data), is_implicit_VR=implicit, is_little_endian=True)
 
 
 def matches(
@@ -62,4 +63,4 @@ def raw_dataset(*elements: tuple[int, str, bytes]) -> Dataset:
             value += b"\0" if vr == "UI" else b" "
         header = (tag >> 16).to_bytes(2, "little") + (tag & 0xFFFF).to_bytes(2, "little")
         data += header + vr.encode() + len(value).to_bytes(2, "little") + value
-    return read_dataset(DicomBytesIO(data), is_implicit_VR=False, is_little_endian=True)
+    return read_dataset(io.BytesIO(data), is_implicit_VR=False, is_little_endian=True)

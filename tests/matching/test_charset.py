@@ -68,7 +68,10 @@ def test_japanese_query_in_iso_2022() -> None:
 
 
 def test_greek_item_against_utf8_query() -> None:
-    item = raw_dataset((0x00080005, "CS", b"ISO_IR 126"), (0x00100010, "PN", b"\xc4\xe9\xef\xed\xf5\xf3\xe9\xef\xf2"))
+    item = raw_dataset(
+        (0x00080005, "CS", b"ISO_IR 126"),
+        (0x00100010, "PN", b"\xc4\xe9\xef\xed\xf5\xf3\xe9\xef\xf2"),
+    )
     assert record_from_dataset(item)[0x00100010] == "Διονυσιος"
     assert hit(dataset(SpecificCharacterSet="ISO_IR 192", PatientName="διον*"), item)
 

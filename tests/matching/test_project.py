@@ -27,7 +27,7 @@ def test_response_holds_exactly_the_requested_keys() -> None:
     item = dataset(PatientName="Doe^John", PatientID="P1", PatientSex="M", AccessionNumber="A1")
     query = dataset(PatientName="Doe*", PatientID="", PatientWeight="")
     response = respond(query, item)
-    assert [int(tag) for tag in response.keys()] == [0x00100010, 0x00100020, 0x00101030]
+    assert list(response.keys()) == [0x00100010, 0x00100020, 0x00101030]
     assert response.PatientName == "Doe^John"
     assert response.PatientID == "P1"
     assert response.PatientWeight is None  # requested, absent: zero length
@@ -88,7 +88,9 @@ def test_unsupported_keys_are_reported_with_paths() -> None:
         SpecificCharacterSet="ISO_IR 100",
         PatientID="",
         PatientWeight="",
-        ScheduledProcedureStepSequence=[dataset(Modality="CT", CommentsOnTheScheduledProcedureStep="")],
+        ScheduledProcedureStepSequence=[
+            dataset(Modality="CT", CommentsOnTheScheduledProcedureStep="")
+        ],
     )
     supported = {0x00100020, 0x00400100, 0x00080060}
     assert unsupported_keys(query, supported) == ((0x00101030,), (0x00400100, 0x00400400))

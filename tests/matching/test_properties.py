@@ -13,9 +13,7 @@ from tests.matching.helpers import dataset, hit, wire
 
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
 
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Letters (incl. non-ASCII), digits, inner spaces; never wild cards, "\", "^", "=" or '"'.
 _CHARS = st.characters(

@@ -35,7 +35,9 @@ ITEM = dataset(
 
 
 def test_only_matching_items_are_reported_and_returned() -> None:
-    query = dataset(ScheduledProcedureStepSequence=[dataset(Modality="CT", ScheduledStationAETitle="")])
+    query = dataset(
+        ScheduledProcedureStepSequence=[dataset(Modality="CT", ScheduledStationAETitle="")]
+    )
     result = matches(query, ITEM)
     assert result is not None
     assert result.sequence_items == {SPS: (0, 2)}
@@ -46,8 +48,12 @@ def test_only_matching_items_are_reported_and_returned() -> None:
 
 
 def test_all_item_keys_must_match_in_the_same_item() -> None:
-    same = dataset(ScheduledProcedureStepSequence=[dataset(Modality="MR", ScheduledStationAETitle="MR1")])
-    mixed = dataset(ScheduledProcedureStepSequence=[dataset(Modality="MR", ScheduledStationAETitle="CT1")])
+    same = dataset(
+        ScheduledProcedureStepSequence=[dataset(Modality="MR", ScheduledStationAETitle="MR1")]
+    )
+    mixed = dataset(
+        ScheduledProcedureStepSequence=[dataset(Modality="MR", ScheduledStationAETitle="CT1")]
+    )
     assert matches(same, ITEM) is not None
     assert matches(mixed, ITEM) is None
 
@@ -68,7 +74,9 @@ def test_empty_sequence_key_is_universal_and_returns_whole_items() -> None:
 
 
 def test_item_of_universal_keys_returns_all_items_projected() -> None:
-    query = dataset(ScheduledProcedureStepSequence=[dataset(Modality="", ScheduledProcedureStepID="")])
+    query = dataset(
+        ScheduledProcedureStepSequence=[dataset(Modality="", ScheduledProcedureStepID="")]
+    )
     assert compile_query(query).kind(SPS) is MatchKind.UNIVERSAL
     result = matches(query, ITEM)
     assert result is not None
@@ -78,7 +86,9 @@ def test_item_of_universal_keys_returns_all_items_projected() -> None:
 
 
 def test_nested_sequence_returns_matching_nested_items_only() -> None:
-    codes = dataset(ScheduledProtocolCodeSequence=[dataset(CodeValue="B", CodingSchemeDesignator="")])
+    codes = dataset(
+        ScheduledProtocolCodeSequence=[dataset(CodeValue="B", CodingSchemeDesignator="")]
+    )
     codes.ScheduledStationAETitle = ""
     query = dataset(ScheduledProcedureStepSequence=[codes])
     result = matches(query, ITEM)
@@ -102,7 +112,10 @@ def test_sequence_key_against_missing_sequence_does_not_match() -> None:
 def test_explain_names_the_nested_key() -> None:
     query = dataset(ScheduledProcedureStepSequence=[dataset(Modality="US")])
     record = record_from_dataset(wire(ITEM))
-    assert explain(query, record) == "ScheduledProcedureStepSequence>Modality: 'CT' does not match 'US'"
+    assert (
+        explain(query, record)
+        == "ScheduledProcedureStepSequence>Modality: 'CT' does not match 'US'"
+    )
     assert explain(dataset(ScheduledProcedureStepSequence=[dataset(Modality="MR")]), record) is None
 
 
@@ -116,7 +129,9 @@ def test_more_than_one_query_item_is_refused() -> None:
 
 
 def test_invalid_nested_key_is_refused_naming_the_element() -> None:
-    query = dataset(ScheduledProcedureStepSequence=[dataset(ScheduledProcedureStepStartDate="2024-13-01")])
+    query = dataset(
+        ScheduledProcedureStepSequence=[dataset(ScheduledProcedureStepStartDate="2024-13-01")]
+    )
     with pytest.raises(QueryError) as caught:
         compile_query(query)
     assert caught.value.comment is not None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,10 +48,19 @@ QUERY_VALUES: dict[str, tuple[str, ...]] = {
     "BodyPartExamined": ("HEAD", "head", "H*", ""),
     "SeriesDescription": ("axial", "AXIAL*", "AXIAL\\*", ""),
 }
-STUDY_KEYS = ("PatientID", "PatientName", "StudyDate", "StudyTime", "AccessionNumber",
-              "StudyDescription", "StudyID", "ModalitiesInStudy")
+STUDY_KEYS = (
+    "PatientID",
+    "PatientName",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyDescription",
+    "StudyID",
+    "ModalitiesInStudy",
+)
 SERIES_KEYS = (*STUDY_KEYS[:-1], "Modality", "BodyPartExamined", "SeriesDescription")
 UID = "1.2.826.0.1.3680043.10.1234.77"
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
 
 
 def _instances(count: int) -> Iterator[Dataset]:
@@ -106,7 +114,9 @@ def identifiers(draw: st.DrawFn) -> Dataset:
     return ds
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ds=identifiers())
 def test_pushdown_equals_python(store: SQLiteQRStore, ds: Dataset) -> None:
     fast = _run(QRService(store), ds)
@@ -126,5 +136,3 @@ def test_queries_really_push_down(store: SQLiteQRStore) -> None:
     assert 0 < store.count(plan) < 12
     result = _run(service, ds)
     assert isinstance(result, tuple) and 0 < len(result) <= store.count(plan)
-
-

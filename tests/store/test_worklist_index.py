@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
@@ -16,11 +16,11 @@ from aiodicom.store.worklist_parse import decode_record, parse_file_bytes
 
 IDS = ["P1", "P2", "p1", "P3 ", "A\\B", ""]
 NAMES = ["DOE^JOHN", "doe^jane", "DOE", "Smith^Ann", "Müller^Jürgen", "DOE^JOHN^^", ""]
-MODALITIES = ["CT", "MR", "ct", "US", ""]
-STATIONS = ["CT01", "MR01", "ct01", ""]
-DATES = ["20261124", "20261125", "20261126", "20261201", "", "2026.11.25"]
+MODALITIES = ["CT", "MR", "ct", "US", "CR", "MG", "NM", "DX", ""]
+STATIONS = ["CT01", "MR01", "ct01", "US01", "CR01", "NM01", ""]
+DATES = ["20261124", "20261125", "20261126", "20261201", "20261130", "20261203", "",
+         "2026.11.25"]  # fmt: skip
 UIDS = ["1.2.3", "1.2.4", "1.2.3.4"]
-
 
 
 def _optional(values: list[str]) -> st.SearchStrategy[str | None]:
@@ -42,7 +42,7 @@ item_strategy = st.fixed_dictionaries(
         "AccessionNumber": _optional(["A1", "A2", "a1", ""]),
         "RequestedProcedureID": _optional(["R1", "R2"]),
         "StudyInstanceUID": _optional(UIDS),
-        "steps": st.lists(step_strategy, min_size=1, max_size=3),
+        "steps": st.lists(step_strategy, min_size=1, max_size=2),
     }
 )
 
@@ -79,8 +79,8 @@ def _query_value(values: list[str]) -> st.SearchStrategy[str | None]:
 date_query = st.one_of(
     st.none(),
     st.none(),
-    st.sampled_from(DATES[:4]),
-    st.tuples(st.sampled_from(DATES[:4] + [""]), st.sampled_from(DATES[:4] + [""])).map(
+    st.sampled_from(DATES[:6]),
+    st.tuples(st.sampled_from([*DATES[:6], ""]), st.sampled_from([*DATES[:6], ""])).map(
         lambda pair: f"{pair[0]}-{pair[1]}"
     ),
 )
@@ -92,8 +92,8 @@ query_strategy = st.fixed_dictionaries(
         "StudyInstanceUID": st.one_of(
             st.none(), st.none(), st.none(), st.sampled_from([*UIDS, "1.2.3\\1.2.4"])
         ),
-        "Modality": _query_value(MODALITIES[:4]),
-        "ScheduledStationAETitle": _query_value(STATIONS[:3]),
+        "Modality": _query_value(MODALITIES[:8]),
+        "ScheduledStationAETitle": _query_value(STATIONS[:6]),
         "ScheduledProcedureStepStartDate": date_query,
     }
 )
@@ -112,9 +112,44 @@ def _query(values: dict[str, str | None]) -> Dataset:
     return ds
 
 
+def _items(*specs: tuple[str | None, str | None, str | None]) -> list[dict[str, Any]]:
+    """Items from (PatientName, SPS Modality, SPS start date) triples, second step MR."""
+    out = []
+    for name, modality, date in specs:
+        step = {"Modality": modality, "ScheduledStationAETitle": None,
+                "ScheduledProcedureStepStartDate": date, "ScheduledProcedureStepStartTime": None}  # fmt: skip
+        other = {**step, "Modality": "MR", "ScheduledProcedureStepStartDate": "20261203"}
+        out.append({"PatientID": None, "PatientName": name, "AccessionNumber": None,
+                    "RequestedProcedureID": None, "StudyInstanceUID": None,
+                    "steps": [step, other]})  # fmt: skip
+    return out
+
+
+NO_KEYS: dict[str, str | None] = dict.fromkeys(
+    ["PatientID", "PatientName", "AccessionNumber", "StudyInstanceUID", "Modality",
+     "ScheduledStationAETitle", "ScheduledProcedureStepStartDate"]
+)  # fmt: skip
+SAMPLE = _items(("DOE^JOHN", "CT", "20261124"), ("doe^jane", "ct", "20261125"),
+                ("SMITH", "US", "20261126"), (None, "CT", None), ("Doe", None, "20261201"))  # fmt: skip
+
+
+@example(items=SAMPLE, query={**NO_KEYS, "PatientName": "DO*"}, case_sensitive=False)
+@example(items=SAMPLE, query={**NO_KEYS, "PatientName": "doe^john"}, case_sensitive=False)
+@example(items=SAMPLE, query={**NO_KEYS, "Modality": "CT"}, case_sensitive=False)
+@example(items=SAMPLE, query={**NO_KEYS, "Modality": "MR"}, case_sensitive=False)
+@example(
+    items=SAMPLE,
+    query={**NO_KEYS, "ScheduledProcedureStepStartDate": "20261124-20261125"},
+    case_sensitive=False,
+)
+@example(
+    items=SAMPLE,
+    query={**NO_KEYS, "ScheduledProcedureStepStartDate": "-20261125"},
+    case_sensitive=True,
+)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    items=st.lists(item_strategy, min_size=0, max_size=14),
+    items=st.lists(item_strategy, min_size=0, max_size=24),
     query=query_strategy,
     case_sensitive=st.booleans(),
 )
@@ -128,7 +163,8 @@ def test_index_and_scan_agree(
     except QueryError:
         assume(False)  # e.g. an inverted date range: refused before any planning
         return
-    indexed, _used = worklist.search(identifier, compiled)
+    indexed, used = worklist.search(identifier, compiled)
+    event(f"index {used}")
     scanned = worklist.scan(compiled)
     assert [item.path for item, _ in indexed] == [item.path for item, _ in scanned]
     assert [r.sequence_items for _, r in indexed] == [r.sequence_items for _, r in scanned]
@@ -138,9 +174,21 @@ def test_planner_uses_the_most_selective_index() -> None:
     base = {"PatientName": "DOE^JOHN", "AccessionNumber": None, "RequestedProcedureID": None,
             "StudyInstanceUID": None}  # fmt: skip
     items = [
-        _item(i, {**base, "PatientID": f"P{i}", "steps": [{"Modality": "CT" if i % 2 else "MR",
-              "ScheduledStationAETitle": None, "ScheduledProcedureStepStartDate": "20261125",
-              "ScheduledProcedureStepStartTime": None}]})  # fmt: skip
+        _item(
+            i,
+            {
+                **base,
+                "PatientID": f"P{i}",
+                "steps": [
+                    {
+                        "Modality": "CT" if i % 2 else "MR",
+                        "ScheduledStationAETitle": None,
+                        "ScheduledProcedureStepStartDate": "20261125",
+                        "ScheduledProcedureStepStartTime": None,
+                    }
+                ],
+            },
+        )  # fmt: skip
         for i in range(40)
     ]
     worklist = AeWorklist.build("AE", items)
