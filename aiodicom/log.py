@@ -37,6 +37,11 @@ def level_number(level: str | int) -> int:
         raise ValueError(f"unknown log level {level!r}; expected one of {expected}") from None
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """Resolve ``sys.stderr`` when a logger is made, so a replaced stderr is honoured."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure(fmt: LogFormat = "console", level: str | int = "info") -> None:
     """Configure structlog for aiodicom programs: ``console`` (human) or ``json`` lines.
 
@@ -60,7 +65,7 @@ def configure(fmt: LogFormat = "console", level: str | int = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level_number(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

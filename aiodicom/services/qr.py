@@ -31,8 +31,9 @@ from aiodicom.matching import (
     record_from_dataset,
 )
 from aiodicom.net.types import FindHandler, FindRequest
+from aiodicom.store.qr_encode import ResponseEncoder
 from aiodicom.store.qr_files import decode_blob
-from aiodicom.store.qr_model import MODEL_UIDS, Model
+from aiodicom.store.qr_model import COMPUTED_KEYS, MODEL_UIDS, Model
 from aiodicom.store.qr_plan import QueryPlan, build_plan
 from aiodicom.store.qr_store import QRStore, ResultRow, RowCursor
 
@@ -60,6 +61,7 @@ class QROptions:
     fuzzy_pn: bool = False
     extended_negotiation: bytes = field(default=SUPPORTED_EXTENDED_NEGOTIATION)
     pushdown: bool = True  # False: every row judged by Python matching (for testing)
+    fast_encode: bool = True  # False: every response built by project() (for testing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,34 +144,69 @@ class QRService:
             plan = dataclasses.replace(plan, predicates=(), pushed=frozenset())
         return plan, compiled
 
-    async def find(self, request: FindRequest) -> AsyncGenerator[Dataset, None]:
+    async def find(self, request: FindRequest) -> AsyncGenerator[Dataset | bytes, None]:
         """The FindHandler: stream the matches of one C-FIND request (PS3.4 C.4.1.3)."""
         plan, compiled = self.prepare(request)
         await self._check_limit(plan, compiled)
         decided_keys = frozenset(compiled.matching_keys)
-        cursor = await asyncio.to_thread(self.store.open_cursor, plan, decided_keys=decided_keys)
+        encoder = ResponseEncoder(request.identifier, request.transfer_syntax, COMPUTED_KEYS)
+        if not self.options.fast_encode:
+            encoder.usable = False
         loop = asyncio.get_running_loop()
+        size = self.options.batch_size
+        opening = loop.run_in_executor(None, self._open, plan, decided_keys, size)
+        try:
+            cursor, rows = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
         fetch: asyncio.Future[list[ResultRow]] | None = None
         try:
             while True:
-                fetch = loop.run_in_executor(None, cursor.fetch, self.options.batch_size)
+                for response in self._responses(rows, compiled, request.identifier, encoder):
+                    yield response
+                if len(rows) < size:
+                    return
+                fetch = loop.run_in_executor(None, cursor.fetch, size)
                 rows = await asyncio.shield(fetch)
                 fetch = None
-                if not rows:
-                    return
-                for response in self._responses(rows, compiled, request.identifier):
-                    yield response
         finally:
             _close_after(cursor, fetch)
 
+    def _open(
+        self, plan: QueryPlan, decided_keys: frozenset[int], size: int
+    ) -> tuple[RowCursor, list[ResultRow]]:
+        """Open the cursor and fetch the first batch in one worker-thread hop."""
+        cursor = self.store.open_cursor(plan, decided_keys=decided_keys)
+        try:
+            return cursor, cursor.fetch(size)
+        except BaseException:
+            cursor.close()
+            raise
+
     def _responses(
-        self, rows: list[ResultRow], compiled: CompiledQuery, identifier: Dataset
-    ) -> Iterator[Dataset]:
+        self,
+        rows: list[ResultRow],
+        compiled: CompiledQuery,
+        identifier: Dataset,
+        encoder: ResponseEncoder,
+    ) -> Iterator[Dataset | bytes]:
+        """Judge undecided rows in Python; encode matches (fast path or project())."""
         for row in rows:
-            ds = row_dataset(row)
-            result = _EMPTY_RESULT if row.decided else compiled.match(record_from_dataset(ds))
-            if result is not None:
-                yield project(identifier, ds, result)
+            ds: Dataset | None = None
+            result = _EMPTY_RESULT
+            if not row.decided:
+                ds = row_dataset(row)
+                matched = compiled.match(record_from_dataset(ds))
+                if matched is None:
+                    continue
+                result = matched
+            if encoder.usable:
+                encoded = encoder.encode(row)
+                if encoded is not None:
+                    yield encoded
+                    continue
+            yield project(identifier, ds if ds is not None else row_dataset(row), result)
 
     async def _check_limit(self, plan: QueryPlan, compiled: CompiledQuery) -> None:
         """Refuse (0xA700, PS3.4 C.4.1.1.4) a query with more than ``max_matches`` matches."""
@@ -203,6 +240,12 @@ class QRService:
         finally:
             cursor.close()
         return found
+
+
+def _close_opened(future: asyncio.Future[tuple[RowCursor, list[ResultRow]]]) -> None:
+    """Close a cursor whose opening finished after the request was cancelled."""
+    if not future.cancelled() and future.exception() is None:
+        future.result()[0].close()
 
 
 def _close_after(cursor: RowCursor, fetch: asyncio.Future[list[ResultRow]] | None) -> None:

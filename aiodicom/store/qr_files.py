@@ -53,14 +53,17 @@ def decode_blob(blob: bytes) -> Dataset:
 def column_value(vr: str, text: str) -> str | None:
     """The indexed column value: normalized text (PS3.5 6.2) or None.
 
-    None when absent or empty, when multi-valued (VM > 1), or for a DA that is not
-    YYYYMMDD: push-down predicates let NULL rows through to Python matching.
+    None when absent or empty, when multi-valued (VM > 1), for a DA that is not YYYYMMDD
+    and for a PN that is not plain ASCII in one component group: push-down predicates
+    let NULL rows through to Python matching.
     """
     value = normalize(vr, text)
     if not value or "\\" in value:
         return None
     if vr == "DA" and (len(value) != _DATE_LEN or not value.isdigit()):
         return None
+    if vr == "PN" and (not value.isascii() or "=" in value):
+        return None  # component groups and non-ASCII case folding: Python decides
     return value
 
 

@@ -47,6 +47,7 @@ class Op(StrEnum):
     EQ = "eq"
     IN = "in"
     GLOB = "glob"
+    LIKE = "like"  # ASCII case-insensitive wildcard (PN, PS3.4 C.2.2.2.1)
     RANGE = "range"
 
 
@@ -173,14 +174,44 @@ def _is_date(text: str) -> bool:
     return len(text) == _DATE_LEN and text.isdigit()
 
 
-def predicate_for(key: KeyDef, spec: KeySpec) -> Predicate | None:
+def like_pattern(value: str) -> str:
+    """A DICOM wildcard value as an SQL LIKE pattern with escape character backslash."""
+    out = []
+    for ch in value:
+        if ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append({"*": "%", "?": "_"}.get(ch, ch))
+    return "".join(out)
+
+
+def _pn_predicate(key: KeyDef, spec: KeySpec, options: MatchOptions) -> Predicate | None:
+    """PS3.4 C.2.2.2.1: plain ASCII names in one component group (the only ones with a
+    column value) compare like SQL LIKE (case-insensitive) or GLOB (case-sensitive)."""
+    text = spec.text
+    if not text or not text.isascii() or "=" in text or "\\" in text:
+        return None
+    if spec.kind not in (MatchKind.SINGLE, MatchKind.WILDCARD):
+        return None
+    if options.pn_case_sensitive:
+        if spec.kind is MatchKind.SINGLE:
+            return Predicate(key, Op.EQ, (text,))
+        return Predicate(key, Op.GLOB, (glob_pattern(text),))
+    return Predicate(key, Op.LIKE, (like_pattern(text),))
+
+
+def predicate_for(
+    key: KeyDef, spec: KeySpec, options: MatchOptions | None = None
+) -> Predicate | None:
     """The push-down predicate for one classified key, or None if SQL can't decide it.
 
     Uses the matching engine's classification (PS3.4 C.2.2.2) so both sides agree.
-    PN (case and component rules), TM/DT/IS/DS (no lexical order), EMPTY (C.2.2.2.1.5)
-    and multi-valued keys of other VRs stay with Python matching.
+    TM/DT/IS/DS (no lexical order), EMPTY (C.2.2.2.1.5), non-ASCII or grouped PN and
+    multi-valued keys other than UID lists stay with Python matching.
     """
     values = spec.values
+    if key.vr == "PN" and spec.vr == "PN":
+        return _pn_predicate(key, spec, options or MatchOptions())
     if key.vr == "UI" and spec.kind in (MatchKind.SINGLE, MatchKind.UID_LIST) and values:
         return Predicate(key, Op.IN if len(values) > 1 else Op.EQ, tuple(values))
     if len(values) != 1 or spec.vr != key.vr:
@@ -210,7 +241,7 @@ def plan_predicates(compiled: CompiledQuery) -> tuple[Predicate, ...]:
         spec = compiled.keys.get(tag)
         if key is None or spec is None:
             continue
-        predicate = predicate_for(key, spec)
+        predicate = predicate_for(key, spec, compiled.options)
         if predicate is not None:
             predicates.append(predicate)
     return tuple(predicates)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from aiodicom.store.qr_model import (
@@ -55,6 +55,7 @@ COMPUTED_COLUMNS: dict[Level, tuple[tuple[int, str], ...]] = {
 }
 INDEXED_COLUMNS = ("k_00080020", "k_00080050", "k_00200010", "k_00080060", "k_00080016")
 _REFRESH_ALL_THRESHOLD = 500
+_MAX_IDLE_READERS = 8
 
 
 def _keys_of(level: Level) -> list[KeyDef]:
@@ -100,6 +101,8 @@ def _predicate_sql(pred: Predicate, alias: str) -> tuple[str, list[str]]:
         return f"({col} IN ({marks}) OR {col} IS NULL)", list(pred.values)
     if pred.op is Op.GLOB:
         return f"({col} GLOB ? OR {col} IS NULL)", [pred.values[0]]
+    if pred.op is Op.LIKE:
+        return f"({col} LIKE ? ESCAPE '\\' OR {col} IS NULL)", [pred.values[0]]
     low, high = pred.values
     parts, params = [], []
     if low:
@@ -155,8 +158,16 @@ def select_sql(plan: QueryPlan, decided_keys: frozenset[int]) -> tuple[str, list
 class SQLiteCursor:
     """A read cursor on its own connection (a WAL snapshot); rows fetched in batches."""
 
-    def __init__(self, conn: sqlite3.Connection, sql: str, params: list[str], plan: QueryPlan):
-        self._conn = conn
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        sql: str,
+        params: list[str],
+        plan: QueryPlan,
+        release: Callable[[sqlite3.Connection], None],
+    ) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._release = release
         self._cursor = conn.execute(sql, params)
         self._computed = [tag for lvl in _chain(plan) for tag, _ in COMPUTED_COLUMNS[lvl]]
         self._blobs = len(_chain(plan))
@@ -178,11 +189,16 @@ class SQLiteCursor:
         ]
 
     def close(self) -> None:
-        """Close the cursor and its connection; safe to call twice."""
+        """Close the cursor and hand its connection back; safe to call twice."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
         try:
             self._cursor.close()
-        finally:
-            self._conn.close()
+        except sqlite3.Error:
+            conn.close()
+            return
+        self._release(conn)
 
 
 class SQLiteQRStore:
@@ -191,6 +207,8 @@ class SQLiteQRStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
         self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -202,6 +220,19 @@ class SQLiteQRStore:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._idle_lock:
+            if len(self._idle) < _MAX_IDLE_READERS:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def known_files(self) -> dict[str, tuple[int, int]]:
         """Path -> (mtime_ns, size) of every indexed file."""
@@ -225,7 +256,11 @@ class SQLiteQRStore:
                 self._conn.execute(f"DELETE FROM {table}")
 
     def close(self) -> None:
-        """Close the writer connection."""
+        """Close the writer and the idle reader connections."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
         with self._lock:
             self._conn.close()
 
@@ -233,18 +268,18 @@ class SQLiteQRStore:
         """Number of candidate rows of ``plan`` (an upper bound of the matches)."""
         where, params = _where(plan)
         sql = f"SELECT count(*) FROM {_from_clause(_chain(plan))}{where}"
-        conn = self._connect()
+        conn = self._reader()
         try:
             return int(conn.execute(sql, params).fetchone()[0])
         finally:
-            conn.close()
+            self._release(conn)
 
     def open_cursor(self, plan: QueryPlan, *, decided_keys: frozenset[int]) -> SQLiteCursor:
         """A cursor over ``plan``'s rows on a fresh read connection."""
         sql, params = select_sql(plan, decided_keys)
-        conn = self._connect()
+        conn = self._reader()
         try:
-            return SQLiteCursor(conn, sql, params, plan)
+            return SQLiteCursor(conn, sql, params, plan, self._release)
         except BaseException:
             conn.close()
             raise

@@ -37,7 +37,9 @@ def ours(peer: Peer, *args: str, files: tuple[str, ...] = ()) -> int:
     return main(["-aec", peer.ae_title, *args, "127.0.0.1", str(peer.port), *files])
 
 
-def json_rows(capsys: pytest.CaptureFixture[str], *args: str, peer: Peer) -> list[dict[str, object]]:
+def json_rows(
+    capsys: pytest.CaptureFixture[str], *args: str, peer: Peer
+) -> list[dict[str, object]]:
     assert ours(peer, "--json", *args) == 0
     out = capsys.readouterr().out
     return [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from aiodicom.codec import decode_identifier
 from aiodicom.config import NetworkSection
 from aiodicom.config_qr import QRSection, QRServerConfig
 from aiodicom.net.types import FindRequest
@@ -69,6 +70,11 @@ def request(identifier: Dataset, sop_class: str, extended: bytes | None = None) 
         association_id="test",
         extended_negotiation=extended,
     )
+
+
+def as_dataset(item: Dataset | bytes) -> Dataset:
+    """A handler output as a Dataset (fast-path bytes are Explicit VR LE here)."""
+    return decode_identifier(item, EXPLICIT_VR_LE) if isinstance(item, bytes) else item
 
 
 def query(level: str, **keys: str) -> Dataset:

@@ -17,11 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
+from aiodicom.codec import encode_identifier
 from aiodicom.errors import QueryError
+from aiodicom.proto.negotiation import EXPLICIT_VR_LE, IMPLICIT_VR_LE
 from aiodicom.services.qr import QROptions, QRService
 from aiodicom.store.qr_files import index_dataset
 from aiodicom.store.qr_sql import SQLiteQRStore
-from tests.qr.helpers import STUDY_ROOT, request
+from tests.qr.helpers import STUDY_ROOT, as_dataset, request
 
 POOLS: dict[str, tuple[str, ...]] = {
     "PatientID": ("A1", "a1", "B2", "X*Y", "C3", "A[1]"),
@@ -91,7 +93,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteQRStore]:
 
 def _run(service: QRService, ds: Dataset) -> tuple[str, ...] | int:
     async def collect() -> list[Dataset]:
-        return [item async for item in service.find(request(ds, STUDY_ROOT, b"\x01\x01"))]
+        return [
+            as_dataset(item) async for item in service.find(request(ds, STUDY_ROOT, b"\x01\x01"))
+        ]
 
     try:
         return tuple(sorted(str(item) for item in asyncio.run(collect())))
@@ -136,3 +140,56 @@ def test_queries_really_push_down(store: SQLiteQRStore) -> None:
     assert 0 < store.count(plan) < 12
     result = _run(service, ds)
     assert isinstance(result, tuple) and 0 < len(result) <= store.count(plan)
+
+
+RETURN_KEYS = (
+    "PatientName",
+    "PatientID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyDescription",
+    "ModalitiesInStudy",
+    "SOPClassesInStudy",
+    "NumberOfStudyRelatedInstances",
+    "NumberOfPatientRelatedStudies",
+    "ReferringPhysicianName",
+    "SpecificCharacterSet",
+    "PatientBirthDate",
+)
+
+
+def _encoded(service: QRService, ds: Dataset, syntax: str) -> list[bytes]:
+    async def collect() -> list[bytes]:
+        req = request(ds, STUDY_ROOT, b"\x01")
+        req.transfer_syntax = syntax
+        return [
+            item if isinstance(item, bytes) else encode_identifier(item, syntax)
+            async for item in service.find(req)
+        ]
+
+    return sorted(asyncio.run(collect()))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    keys=st.lists(st.sampled_from(RETURN_KEYS), min_size=1, max_size=6, unique=True),
+    name=st.sampled_from(("", "doe*", "Müller*", "*")),
+    syntax=st.sampled_from((EXPLICIT_VR_LE, IMPLICIT_VR_LE)),
+)
+def test_fast_encoding_equals_project(
+    store: SQLiteQRStore, keys: list[str], name: str, syntax: str
+) -> None:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = ""
+    for keyword in keys:
+        setattr(ds, keyword, "ISO_IR 100" if keyword == "SpecificCharacterSet" else "")
+    if name:
+        ds.PatientName = name
+    fast = _encoded(QRService(store), ds, syntax)
+    slow = _encoded(QRService(store, QROptions(fast_encode=False)), ds, syntax)
+    assert fast == slow
+    assert fast, "the query should match something"

@@ -17,6 +17,7 @@ from tests.qr.helpers import (
     PATIENT_ROOT,
     PATIENT_STUDY,
     STUDY_ROOT,
+    as_dataset,
     make_folder,
     query,
     request,
@@ -36,7 +37,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteQRStore]:
 async def collect(
     service: QRService, ds: Dataset, sop: str, ext: bytes | None = None
 ) -> list[Dataset]:
-    return [item async for item in service.find(request(ds, sop, ext))]
+    return [as_dataset(item) async for item in service.find(request(ds, sop, ext))]
 
 
 async def refused(service: QRService, ds: Dataset, sop: str) -> QueryError:
@@ -221,7 +222,7 @@ async def test_closing_the_generator_closes_the_cursor(store: SQLiteQRStore) -> 
     spy = SpyStore(store)
     service = QRService(spy, QROptions(batch_size=2))  # type: ignore[arg-type]
     stream = service.find(request(query("IMAGE", SOPInstanceUID=""), STUDY_ROOT, b"\x01"))
-    first = await anext(aiter(stream))
+    first = as_dataset(await anext(aiter(stream)))
     assert first.SOPInstanceUID
     assert spy.closed == 0
     await stream.aclose()

@@ -117,20 +117,40 @@ def _items(*specs: tuple[str | None, str | None, str | None]) -> list[dict[str, 
     out = []
     for name, modality, date in specs:
         step = {"Modality": modality, "ScheduledStationAETitle": None,
-                "ScheduledProcedureStepStartDate": date, "ScheduledProcedureStepStartTime": None}  # fmt: skip
+                "ScheduledProcedureStepStartDate": date,
+                "ScheduledProcedureStepStartTime": None}  # fmt: skip
         other = {**step, "Modality": "MR", "ScheduledProcedureStepStartDate": "20261203"}
-        out.append({"PatientID": None, "PatientName": name, "AccessionNumber": None,
-                    "RequestedProcedureID": None, "StudyInstanceUID": None,
-                    "steps": [step, other]})  # fmt: skip
+        out.append(
+            {
+                "PatientID": None,
+                "PatientName": name,
+                "AccessionNumber": None,
+                "RequestedProcedureID": None,
+                "StudyInstanceUID": None,
+                "steps": [step, other],
+            }
+        )
     return out
 
 
 NO_KEYS: dict[str, str | None] = dict.fromkeys(
-    ["PatientID", "PatientName", "AccessionNumber", "StudyInstanceUID", "Modality",
-     "ScheduledStationAETitle", "ScheduledProcedureStepStartDate"]
-)  # fmt: skip
-SAMPLE = _items(("DOE^JOHN", "CT", "20261124"), ("doe^jane", "ct", "20261125"),
-                ("SMITH", "US", "20261126"), (None, "CT", None), ("Doe", None, "20261201"))  # fmt: skip
+    [
+        "PatientID",
+        "PatientName",
+        "AccessionNumber",
+        "StudyInstanceUID",
+        "Modality",
+        "ScheduledStationAETitle",
+        "ScheduledProcedureStepStartDate",
+    ]
+)
+SAMPLE = _items(
+    ("DOE^JOHN", "CT", "20261124"),
+    ("doe^jane", "ct", "20261125"),
+    ("SMITH", "US", "20261126"),
+    (None, "CT", None),
+    ("Doe", None, "20261201"),
+)
 
 
 @example(items=SAMPLE, query={**NO_KEYS, "PatientName": "DO*"}, case_sensitive=False)
@@ -188,7 +208,7 @@ def test_planner_uses_the_most_selective_index() -> None:
                     }
                 ],
             },
-        )  # fmt: skip
+        )
         for i in range(40)
     ]
     worklist = AeWorklist.build("AE", items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,7 @@ async def test_unknown_called_ae_refused(store: WorklistStore) -> None:
 
 async def test_cancel_closes_generator_midway(store: WorklistStore) -> None:
     stream = WorklistService(store).find(request(mwl_query()))
+    assert isinstance(stream, AsyncGenerator)
     first = await anext(stream)
     assert isinstance(first, bytes)
     await stream.aclose()  # what the server does on C-CANCEL

@@ -53,7 +53,11 @@ def request(
 
 
 async def run_query(
-    service: WorklistService, identifier: Dataset, *, syntax: str = EXPLICIT_LE, called_ae: str = "WLMSCP"
+    service: WorklistService,
+    identifier: Dataset,
+    *,
+    syntax: str = EXPLICIT_LE,
+    called_ae: str = "WLMSCP",
 ) -> list[tuple[int, Dataset]]:
     """(status, decoded identifier) of every pending response of one query."""
     out: list[tuple[int, Dataset]] = []

@@ -1,0 +1,285 @@
+"""Helpers for the hardening tests: a worklist SCP subprocess, a steady query stream,
+a raw sans-IO requestor for sending hand-made data sets, and RSS readings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydicom import Dataset
+
+import aiodicom
+from aiodicom.proto.association import Association, Mode
+from aiodicom.proto.events import (
+    Aborted,
+    AssociationAccepted,
+    AssociationRejected,
+    ConnectionClosed,
+    Event,
+    MessageReceived,
+)
+from aiodicom.proto.messages import CFindRQ, CFindRSP
+from aiodicom.proto.negotiation import IMPLICIT_VR_LE, QueryModel, requestor_contexts
+from aiodicom.proto.pdu import encode_pdu
+from aiodicom.proto.pdus import AssociateRQ, UserInformation
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKLIST_DATA = ROOT / "config" / "worklist-data"
+AE = "WLMSCP"
+WORKLIST_UID = QueryModel.WORKLIST.sop_class_uid
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kb(pid: int) -> int:
+    """VmRSS of a process in KiB, from /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def write_config(folder: Path, port: int, **server: object) -> Path:
+    """A worklist config with the given ``server`` section overrides, data = the sample."""
+    config = {
+        "server": {"host": "127.0.0.1", "port": port, "ae_title": AE, **server},
+        "worklist": {"data": str(WORKLIST_DATA), "watch": False},
+        "logging": {"format": "json", "level": "info"},
+    }
+    path = folder / f"worklist-{port}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@dataclass
+class ScpProcess:
+    """A running ``tests.hardening.worklist_ops`` subprocess and its output file."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_listening(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def scp_process(
+    folder: Path, extra: Sequence[str] = (), *, port: int | None = None, **server: object
+) -> Iterator[ScpProcess]:
+    """Start the SCP (config in ``folder``), wait until it listens, stop it by PID after."""
+    port = port or free_port()
+    config = write_config(folder, port, **server)
+    log_path = folder / f"scp-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.hardening.worklist_ops", "--config", str(config), *extra],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_listening(port)
+        yield ScpProcess(process, port, log_path)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def worklist_query() -> Dataset:
+    ds = Dataset()
+    ds.PatientName = "*"
+    ds.PatientID = ""
+    step = Dataset()
+    step.Modality = ""
+    step.ScheduledStationAETitle = ""
+    ds.ScheduledProcedureStepSequence = [step]
+    return ds
+
+
+@dataclass
+class QueryStream:
+    """Queries the SCP in a loop on one association per round; counts what happens."""
+
+    port: int
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    matches: int = 0
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                async with aiodicom.connect(
+                    "127.0.0.1", self.port, called_ae=AE, models=["worklist"], acse_timeout=10
+                ) as assoc:
+                    stream = assoc.find(worklist_query(), "worklist")
+                    found = [ds async for ds in stream]
+                    self.matches += len(found)
+                    self.ok += 1
+            except (aiodicom.AiodicomError, OSError) as exc:
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def wait_for_progress(stream: QueryStream, more: int, timeout: float = 10.0) -> None:
+    """Wait until the stream has completed ``more`` further queries."""
+    target = stream.ok + more
+    async with asyncio.timeout(timeout):
+        while stream.ok < target:
+            await asyncio.sleep(0.05)
+
+
+# -- raw requestor over the sans-IO Association ----------------------------------------
+
+
+def associate_rq(calling_ae: str = "HOSTILE", called_ae: str = AE) -> AssociateRQ:
+    """PS3.8 9.3.2: Worklist FIND in Implicit VR LE only, so we control the encoding."""
+    return AssociateRQ(
+        called_ae=called_ae,
+        calling_ae=calling_ae,
+        presentation_contexts=requestor_contexts([WORKLIST_UID], [IMPLICIT_VR_LE]),
+        user_information=UserInformation(
+            max_length=16384, implementation_class_uid="1.2.826.0.1.3680043.10.1999.7"
+        ),
+    )
+
+
+def associate_rq_bytes() -> bytes:
+    return encode_pdu(associate_rq())
+
+
+@dataclass
+class RawOutcome:
+    """What the SCP answered to one hand-made C-FIND: final status or abort."""
+
+    statuses: list[int] = field(default_factory=list)
+    aborted: bool = False
+    closed: bool = False
+    rejected: bool = False
+
+    @property
+    def final_status(self) -> int | None:
+        finals = [s for s in self.statuses if s not in (0xFF00, 0xFF01)]
+        return finals[-1] if finals else None
+
+
+class RawRequestor:
+    """Drives a requestor Association over asyncio streams, to send any data set bytes."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.association = Association(Mode.REQUESTOR, max_pdu_length=16384)
+        self.outcome = RawOutcome()
+
+    @classmethod
+    async def open(cls, port: int) -> RawRequestor:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def _flush(self) -> None:
+        data = self.association.data_to_send()
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
+            with contextlib.suppress(ConnectionError):
+                await self.writer.drain()
+
+    async def _pump(self, timeout: float) -> list[Event]:
+        async with asyncio.timeout(timeout):
+            chunk = await self.reader.read(65536)
+        events = self.association.receive_data(chunk) if chunk else []
+        if not chunk:
+            events += self.association.connection_lost()
+        self._record(events)
+        await self._flush()
+        return events
+
+    def _record(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, MessageReceived) and isinstance(event.command, CFindRSP):
+                self.outcome.statuses.append(event.command.status)
+            elif isinstance(event, Aborted):
+                self.outcome.aborted = True
+            elif isinstance(event, AssociationRejected):
+                self.outcome.rejected = True
+            elif isinstance(event, ConnectionClosed):
+                self.outcome.closed = True
+
+    async def associate(self, timeout: float = 5.0) -> bool:
+        self.association.request(associate_rq())
+        self.association.connection_made()
+        await self._flush()
+        while not self.outcome.closed and not self.outcome.rejected:
+            if any(isinstance(e, AssociationAccepted) for e in await self._pump(timeout)):
+                return True
+        return False
+
+    async def find_raw(self, data_set: bytes, timeout: float = 20.0) -> RawOutcome:
+        """Send C-FIND-RQ with ``data_set`` as is; collect responses until final/abort."""
+        context_id = next(iter(self.association.contexts))
+        self.association.send_message(context_id, CFindRQ(1, WORKLIST_UID), data_set)
+        await self._flush()
+        deadline = time.monotonic() + timeout
+        while self.outcome.final_status is None and not self.outcome.closed:
+            await self._pump(max(0.01, deadline - time.monotonic()))
+        return self.outcome
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
+
+
+def element(group: int, elem: int, value: bytes) -> bytes:
+    """PS3.5 7.1.3: one implicit VR little endian data element (explicit length)."""
+    return struct.pack("<HHL", group, elem, len(value)) + value
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
