@@ -64,6 +64,20 @@ class WorklistSection:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSection:
+    """The worklist management HTTP API (``aiodicom.webapi``), in the server's process.
+
+    Loopback by default; ``token`` is required when ``host`` is not a loopback address.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    query_log_size: int = 200
+
+
+@dataclass(frozen=True, slots=True)
 class WorklistServerConfig:
     """The whole ``config/worklist.yaml`` file."""
 
@@ -71,6 +85,7 @@ class WorklistServerConfig:
     worklist: WorklistSection = field(default_factory=WorklistSection)
     matching: MatchingSection = field(default_factory=MatchingSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    http: HttpSection = field(default_factory=HttpSection)
     source: str | None = None
 
 
@@ -166,7 +181,19 @@ def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConf
     for key, title in titles:
         if not 0 < len(title.strip()) <= 16 or "\\" in title or not title.isprintable():
             raise ConfigError(file, key, "an AE title of 1 to 16 printable characters", title)
+    _validate_http(config)
     return config
+
+
+def _validate_http(config: WorklistServerConfig) -> None:
+    """The ``http:`` section: port range, and a token unless bound to loopback."""
+    from aiodicom.webapi.settings import WebSettings, check_bind
+
+    http = config.http
+    _check_range(config.source, "http.port", http.port, 0, 65535)
+    _check_range(config.source, "http.query_log_size", http.query_log_size, 1, 100_000)
+    if http.enabled:
+        check_bind(WebSettings(host=http.host, port=http.port, token=http.token), config.source)
 
 
 def read_yaml(path: Path) -> Any:

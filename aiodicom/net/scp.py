@@ -31,9 +31,10 @@ from aiodicom.proto.events import (
     ReleaseCompleted,
     ReleaseRequested,
 )
+from aiodicom.proto.fsm import State
 from aiodicom.proto.messages import CCancelRQ, CEchoRQ, CEchoRSP, CFindRQ, CFindRSP
 from aiodicom.proto.negotiation import QueryModel, check_user_identity, negotiate
-from aiodicom.proto.pdus import AssociateRJ, AssociateRQ
+from aiodicom.proto.pdus import APPLICATION_CONTEXT_NAME, AssociateRJ, AssociateRQ
 from aiodicom.proto.status import (
     CANCEL,
     OUT_OF_RESOURCES,
@@ -54,6 +55,7 @@ RJ_LIMIT = AssociateRJ(result=2, source=3, reason=2)  # transient, provider-pres
 RJ_CALLED_AE = AssociateRJ(result=1, source=1, reason=7)  # called-AE-title-not-recognized
 RJ_CALLING_AE = AssociateRJ(result=1, source=1, reason=3)  # calling-AE-title-not-recognized
 RJ_NO_REASON = AssociateRJ(result=1, source=1, reason=1)  # user identity refused
+RJ_APP_CONTEXT = AssociateRJ(result=1, source=1, reason=2)  # application-context-name-not-supported
 
 
 class ServerProtocol(AssociationProtocol):
@@ -132,6 +134,8 @@ class ServerProtocol(AssociationProtocol):
 
     def _on_request(self, rq: AssociateRQ) -> None:
         """A-ASSOCIATE-RQ: apply the server policy, then accept or reject (PS3.8 9.3.3/4)."""
+        if self.association.state is not State.STA3:
+            return  # a later PDU of the same read already aborted it (PS3.8 AA-8)
         self.rq = rq
         self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae)
         rejection, why = self._refusal(rq)
@@ -155,6 +159,8 @@ class ServerProtocol(AssociationProtocol):
 
     def _refusal(self, rq: AssociateRQ) -> tuple[AssociateRJ | None, str]:
         config = self.server.config
+        if rq.application_context != APPLICATION_CONTEXT_NAME:  # PS3.7 A.2.1
+            return RJ_APP_CONTEXT, "application context name not supported"
         if self.server.established_count >= config.max_associations:
             return RJ_LIMIT, f"max_associations={config.max_associations} reached"
         if not config.called_ae_ok(rq.called_ae):
@@ -168,6 +174,8 @@ class ServerProtocol(AssociationProtocol):
 
     def _on_message(self, event: MessageReceived) -> None:
         command = event.command
+        if self.association.state is not State.STA6:
+            return  # aborted by a later PDU of the same read: nothing may be sent
         if isinstance(command, CFindRQ):
             self._on_find(event.context_id, command, event.data_set)
         elif isinstance(command, CCancelRQ):
@@ -220,7 +228,7 @@ class ServerProtocol(AssociationProtocol):
             has_data_set=False,
             error_comment=comment,
         )
-        if self.transport is not None and self.established:
+        if self.transport is not None and self.association.state is State.STA6:
             self.association.send_message(context_id, rsp)
             self.flush()
 

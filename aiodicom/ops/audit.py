@@ -9,6 +9,7 @@ user identity passcode (PS3.7 D.3.3.7.1 secondary field) is not read at all.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydicom import Dataset
@@ -107,6 +108,7 @@ class AuditLog:
             return
         self.log.info(
             "audit.association",
+            pid=os.getpid(),
             assoc=association_id,
             peer=f"{peer[0]}:{peer[1]}",
             calling_ae=rq.calling_ae if rq else None,
@@ -131,6 +133,7 @@ class AuditLog:
             return
         self.log.info(
             "audit.query",
+            pid=os.getpid(),
             assoc=request.association_id,
             peer=f"{request.peer[0]}:{request.peer[1]}",
             calling_ae=request.calling_ae,

@@ -53,7 +53,10 @@ COMPUTED_COLUMNS: dict[Level, tuple[tuple[int, str], ...]] = {
     Level.SERIES: ((NUMBER_OF_SERIES_RELATED_INSTANCES, "n_instances"),),
     Level.IMAGE: (),
 }
-INDEXED_COLUMNS = ("k_00080020", "k_00080050", "k_00200010", "k_00080060", "k_00080016")
+INDEXED_COLUMNS = (
+    *("k_00100020", "k_0020000d", "k_0020000e", "k_00080018"),  # unique keys (PS3.4 C.6)
+    *("k_00080020", "k_00080050", "k_00200010", "k_00080060", "k_00080016"),
+)
 _REFRESH_ALL_THRESHOLD = 500
 _MAX_IDLE_READERS = 8
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -112,10 +113,13 @@ class WorklistStore:
 
     def _build(self) -> WorklistSnapshot:
         started = time.perf_counter()
-        worklists: dict[str, AeWorklist] = {}
-        for title, folder in enumerate_ae_folders(self.root).items():
-            worklists[title] = AeWorklist.build(title, self._loader.load_folder(folder))
-        self._loader.forget_missing()
+        previous: dict[str, AeWorklist] = getattr(self, "_snapshot", EMPTY).worklists
+        with _bulk_allocation():
+            worklists: dict[str, AeWorklist] = {}
+            for title, folder in enumerate_ae_folders(self.root).items():
+                items = self._loader.load_folder(folder)
+                worklists[title] = _reuse_or_build(previous.get(title), title, items)
+            self._loader.forget_missing()
         self._generation += 1
         elapsed = time.perf_counter() - started
         return WorklistSnapshot(self.root, worklists, self._generation, elapsed)
@@ -180,6 +184,39 @@ class WorklistStore:
             if current != last:
                 last = current
                 await self.reload_async()
+
+
+EMPTY = WorklistSnapshot(Path(), {}, 0, 0.0)
+
+
+def _reuse_or_build(old: AeWorklist | None, title: str, items: list[WorklistItem]) -> AeWorklist:
+    """The previous AeWorklist when every item is the same object (nothing changed)."""
+    if (
+        old is not None
+        and len(old.items) == len(items)
+        and all(a is b for a, b in zip(old.items, items, strict=True))
+    ):
+        return old
+    return AeWorklist.build(title, items)
+
+
+@contextlib.contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic GC while items are built, then freeze what survived.
+
+    Loading allocates millions of small containers (dicts, tuples) and none of them is
+    garbage, so the generational collector would only re-scan them (~25% of load time).
+    ``gc.freeze`` then moves them out of later collections: full collections no longer
+    walk 100k items while queries are served (shorter pauses, better p99 latency).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.freeze()
 
 
 def _fingerprint(root: Path) -> frozenset[tuple[str, int, int]]:

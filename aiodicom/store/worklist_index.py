@@ -81,6 +81,18 @@ class ExactIndex:
         for key in keys:
             self.by_value.setdefault(key, []).append(record_id)
 
+    def add_one(self, record_id: int, value: str | None) -> None:
+        """``add`` for one value (the common case, kept cheap for 100k-item loads)."""
+        if not value or "\\" in value:
+            self.add(record_id, [value])
+            return
+        key = value.strip(" \0").casefold()
+        found = self.by_value.get(key)
+        if found is None:
+            self.by_value[key] = [record_id]
+        else:
+            found.append(record_id)
+
     def lookup(self, query_value: str) -> list[int] | None:
         if not query_value or WILDCARDS & set(query_value):
             return None
@@ -145,7 +157,7 @@ class WorklistIndex:
     def _add(self, record_id: int, record: Record) -> None:
         for tag in TOP_EXACT:
             value = record.get(tag)
-            self.exact[tag].add(record_id, [value if isinstance(value, str) else None])
+            self.exact[tag].add_one(record_id, value if isinstance(value, str) else None)
         items = record.get(SPS_SEQUENCE)
         steps: tuple[Record, ...] = items if isinstance(items, tuple) else ()
         for tag in SPS_EXACT:

@@ -11,6 +11,7 @@ encoded in any transfer syntax without re-encoding text, and a decoded
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TypeAlias
@@ -32,7 +33,7 @@ RawDataset: TypeAlias = "Mapping[int, tuple[str, bytes | tuple[RawDataset, ...]]
 
 MutableRaw: TypeAlias = "dict[int, tuple[str, bytes | tuple[RawDataset, ...]]]"
 
-__all__ = ["RawDataset", "Record", "decode_record", "parse_file_bytes"]
+__all__ = ["Interner", "RawDataset", "Record", "decode_record", "parse_file_bytes"]
 
 UNDEFINED = 0xFFFFFFFF
 ITEM = 0xFFFEE000
@@ -82,66 +83,133 @@ def swap(value: bytes, vr: str) -> bytes:
     return bytes(out)
 
 
-class _Reader:
-    """Cursor over one encoded data set in one transfer syntax."""
+class Interner:
+    """Load-scoped tables that share repeated objects between items.
 
-    def __init__(self, data: bytes, path: str, *, explicit: bool, little: bool) -> None:
+    Worklist items repeat most of their values (modalities, stations, dates, codes), so
+    sharing the tag ints, the (VR, value) pairs and the decoded strings saves memory and
+    the decoding work. Each table is capped per tag: a tag with unique values (IDs, UIDs)
+    stops being recorded once it reaches :data:`INTERN_CAP` distinct values.
+    """
+
+    __slots__ = ("charsets", "decoded", "pairs", "tags")
+
+    def __init__(self) -> None:
+        self.tags: dict[int, int] = {}
+        self.pairs: dict[int, dict[bytes, tuple[str, bytes]]] = {}
+        self.decoded: dict[tuple[str, ...], dict[tuple[str, bytes], str]] = {}
+        self.charsets: dict[bytes, tuple[str, ...]] = {}
+
+    def pair(self, tag: int, vr: str, value: bytes) -> tuple[str, bytes]:
+        """The shared ``(vr, value)`` tuple for this element."""
+        table = self.pairs.get(tag)
+        if table is None:
+            table = self.pairs[tag] = {}
+        found = table.get(value)
+        if found is None:
+            found = (vr, value)
+            if len(table) < INTERN_CAP:
+                table[value] = found
+        elif found[0] != vr:
+            return (vr, value)
+        return found
+
+
+EXPLICIT_LE_HEADER = struct.Struct("<HH2sH").unpack_from
+INTERN_CAP = 4096
+DECODED_CAP = 65536
+
+
+ALL_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
+                     "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST",
+                     "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"})  # fmt: skip
+"""Every VR of PS3.5 Table 6.2-1."""
+
+VR_BY_BYTES = {name.encode("ascii"): name for name in ALL_VRS}
+
+
+class _Reader:
+    """Cursor over one encoded data set in one transfer syntax (PS3.5 7.1)."""
+
+    def __init__(
+        self, data: bytes, path: str, *, explicit: bool, little: bool, interner: Interner
+    ) -> None:
         self.data = data
         self.path = path
         self.explicit = explicit
         self.little = little
-        self.prefix = "<" if little else ">"
+        self.interner = interner
+        prefix = "<" if little else ">"
+        self.short = struct.Struct(prefix + "HH2sH").unpack_from  # explicit, 2-byte length
+        self.plain = struct.Struct(prefix + "HHI").unpack_from  # implicit / items
+        self.u32 = struct.Struct(prefix + "I").unpack_from
 
     def fail(self, reason: str) -> DataError:
         return DataError(self.path, reason)
 
-    def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
-        end = offset + struct.calcsize(fmt)
-        if end > len(self.data):
-            raise self.fail(f"truncated at byte {offset} (file half-written?)")
-        return struct.unpack_from(self.prefix + fmt, self.data, offset)
+    def unknown_vr(self, raw_vr: bytes, offset: int) -> str:
+        """A VR outside the table: kept if it looks like one (two capitals), else an error."""
+        if len(raw_vr) < 2 or not raw_vr.isalpha() or not raw_vr.isupper():
+            raise self.fail(f"bad VR {raw_vr!r} at byte {offset + 4}")
+        return sys.intern(raw_vr.decode("ascii"))
 
     def header(self, offset: int) -> tuple[int, str, int, int]:
         """Return (tag, vr, length, value offset) of the element at ``offset``."""
-        group, element = self.unpack("HH", offset)
-        tag = (group << 16) | element
-        if group == 0xFFFE:  # item / delimiters never carry a VR (PS3.5 7.5)
-            (length,) = self.unpack("I", offset + 4)
-            return tag, "", length, offset + 8
-        if not self.explicit:
-            (length,) = self.unpack("I", offset + 4)
-            return tag, vr_of(tag), length, offset + 8
-        raw_vr = self.data[offset + 4 : offset + 6]
-        if len(raw_vr) < 2 or not raw_vr.isalpha() or not raw_vr.isupper():
-            raise self.fail(f"bad VR {raw_vr!r} at byte {offset + 4}")
-        vr = raw_vr.decode("ascii")
-        if vr in LONG_VRS:
-            (length,) = self.unpack("I", offset + 8)
-            return tag, vr, length, offset + 12
-        (length,) = self.unpack("H", offset + 6)
-        return tag, vr, length, offset + 8
+        try:
+            if not self.explicit:
+                group, element, length = self.plain(self.data, offset)
+                tag = (group << 16) | element
+                return tag, "" if group == 0xFFFE else vr_of(tag), length, offset + 8
+            group, element, raw_vr, length = self.short(self.data, offset)
+            if group == 0xFFFE:  # item / delimiters never carry a VR (PS3.5 7.5)
+                return (group << 16) | element, "", self.u32(self.data, offset + 4)[0], offset + 8
+            vr = VR_BY_BYTES.get(raw_vr) or self.unknown_vr(raw_vr, offset)
+            if vr in LONG_VRS:
+                return (group << 16) | element, vr, self.u32(self.data, offset + 8)[0], offset + 12
+        except struct.error:
+            raise self.fail(f"truncated at byte {offset} (file half-written?)") from None
+        return (group << 16) | element, vr, length, offset + 8
+
+    def header_le(self, offset: int) -> tuple[int, str, int, int]:
+        """:meth:`header` for Explicit VR Little Endian, the common case (PS3.5 7.1.2)."""
+        try:
+            group, element, raw_vr, length = EXPLICIT_LE_HEADER(self.data, offset)
+            vr = VR_BY_BYTES.get(raw_vr)
+            if vr is None or vr in LONG_VRS or group == 0xFFFE:
+                return self.header(offset)
+        except struct.error:
+            raise self.fail(f"truncated at byte {offset} (file half-written?)") from None
+        return (group << 16) | element, vr, length, offset + 8
 
     def dataset(self, offset: int, end: int | None) -> tuple[MutableRaw, int]:
         """Parse elements until ``end`` (or an item delimiter when ``end`` is None)."""
         elements: MutableRaw = {}
-        limit = len(self.data) if end is None else end
+        data = self.data
+        size = len(data)
+        limit = size if end is None else end
+        header = self.header if not (self.explicit and self.little) else self.header_le
+        tags = self.interner.tags
+        pair = self.interner.pair
         while offset < limit:
-            tag, vr, length, offset = self.header(offset)
+            tag, vr, length, offset = header(offset)
             if tag == ITEM_END:
                 if end is not None:
                     raise self.fail("item delimiter inside a defined-length item")
                 return elements, offset
+            tag = tags.setdefault(tag, tag)
             if vr == "SQ" or (length == UNDEFINED and tag != ITEM):
                 items, offset = self.sequence(offset, length)
                 elements[tag] = ("SQ", items)
                 continue
-            if length == UNDEFINED or offset + length > len(self.data):
+            if length == UNDEFINED or offset + length > size:
                 raise self.fail(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) overruns the file")
-            value = self.data[offset : offset + length]
+            value = data[offset : offset + length]
+            offset += length
             if vr == "UN" and vr_of(tag) not in {"UN", "SQ"}:
                 vr = vr_of(tag)  # PS3.5 6.2.2: UN of a known attribute -> dictionary VR
-            elements[tag] = (vr, value if self.little else swap(value, vr))
-            offset += length
+            if not self.little:
+                value = swap(value, vr)
+            elements[tag] = pair(tag, vr, value)
         if end is None:
             raise self.fail("missing item delimiter (file half-written?)")
         return elements, offset
@@ -167,16 +235,18 @@ def _looks_explicit(data: bytes, offset: int) -> bool:
     return len(raw_vr) == 2 and raw_vr.isalpha() and raw_vr.isupper()
 
 
-def parse_file_bytes(data: bytes, path: str) -> RawDataset:
+def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -> RawDataset:
     """Parse a Part 10 file with or without preamble/meta, or a bare data set (PS3.10 7.1).
 
     The transfer syntax comes from (0002,0010) when present; otherwise it is guessed
-    from the first element, as DCMTK does for files without meta information.
+    from the first element, as DCMTK does for files without meta information. Pass one
+    :class:`Interner` for a whole folder load to share repeated values between items.
     """
+    shared = interner if interner is not None else Interner()
     offset = 132 if data[128:132] == b"DICM" else 0
     transfer_syntax = ""
     if data[offset : offset + 2] == b"\x02\x00":
-        meta_reader = _Reader(data, path, explicit=True, little=True)
+        meta_reader = _Reader(data, path, explicit=True, little=True, interner=shared)
         while data[offset : offset + 2] == b"\x02\x00":
             tag, _, length, value_at = meta_reader.header(offset)
             if tag == TRANSFER_SYNTAX_UID:
@@ -196,7 +266,7 @@ def parse_file_bytes(data: bytes, path: str) -> RawDataset:
         explicit = _looks_explicit(data, offset)
         head = data[offset : offset + 2]
         little = len(head) < 2 or int.from_bytes(head, "little") <= int.from_bytes(head, "big")
-    reader = _Reader(data, path, explicit=explicit, little=little)
+    reader = _Reader(data, path, explicit=explicit, little=little, interner=shared)
     elements, _ = reader.dataset(offset, len(data))
     if not elements:
         raise DataError(path, "no data elements")
@@ -213,7 +283,9 @@ def _decode_binary(value: bytes, vr: str) -> str | None:
 
 
 def encodings_of(
-    raw: RawDataset, inherited: tuple[str, ...] = DEFAULT_ENCODINGS
+    raw: RawDataset,
+    inherited: tuple[str, ...] = DEFAULT_ENCODINGS,
+    interner: Interner | None = None,
 ) -> tuple[str, ...]:
     """Codecs of a data set's (0008,0005), else the enclosing data set's (PS3.5 6.1.2.5).
 
@@ -222,28 +294,57 @@ def encodings_of(
     entry = raw.get(SPECIFIC_CHARACTER_SET)
     if entry is None or not isinstance(entry[1], bytes) or not entry[1].strip(b" \0"):
         return inherited
+    known = None if interner is None else interner.charsets.get(entry[1])
+    if known is not None:
+        return known
     try:
-        return resolve_encodings(entry[1].decode("latin-1").split("\\"))
+        found = resolve_encodings(entry[1].decode("latin-1").split("\\"))
     except CharsetError as exc:
         raise DataError("Specific Character Set (0008,0005)", str(exc)) from exc
+    if interner is not None:
+        interner.charsets[entry[1]] = found
+    return found
 
 
-def decode_record(raw: RawDataset, inherited: tuple[str, ...] = DEFAULT_ENCODINGS) -> Record:
+def _decode_value(vr: str, value: bytes, encodings: tuple[str, ...]) -> str | None:
+    """Decoded, normalized text of one leaf element; None for VRs that are not matched."""
+    if vr in TEXT_VRS:
+        return normalize(vr, decode_raw(value, vr, encodings))
+    if vr in NUMERIC_FORMATS:
+        number = _decode_binary(value, vr)
+        return None if number is None else normalize(vr, number)
+    return None
+
+
+def decode_record(
+    raw: RawDataset,
+    inherited: tuple[str, ...] = DEFAULT_ENCODINGS,
+    interner: Interner | None = None,
+) -> Record:
     """The matching Record of a raw data set, exactly as ``record_from_dataset`` builds it.
 
     Uses :mod:`aiodicom.matching.text` for decoding and padding rules (PS3.5 6.1, 6.2).
+    Repeated values are decoded once per ``interner`` (and the strings are shared).
     """
-    encodings = encodings_of(raw, inherited)
+    shared = interner if interner is not None else Interner()
+    encodings = encodings_of(raw, inherited, shared)
+    memo = shared.decoded.get(encodings)
+    if memo is None:
+        memo = shared.decoded[encodings] = {}
     record: dict[int, str | tuple[Record, ...]] = {}
-    for tag, (vr, value) in raw.items():
+    for tag, pair in raw.items():
         if tag == SPECIFIC_CHARACTER_SET or tag & 0xFFFF == 0:
             continue
+        vr, value = pair
         if isinstance(value, tuple):
-            record[tag] = tuple(decode_record(item, encodings) for item in value)
-        elif vr in TEXT_VRS:
-            record[tag] = normalize(vr, decode_raw(value, vr, encodings))
-        elif vr in NUMERIC_FORMATS:
-            number = _decode_binary(value, vr)
-            if number is not None:
-                record[tag] = normalize(vr, number)
+            record[tag] = tuple(decode_record(item, encodings, shared) for item in value)
+            continue
+        text = memo.get(pair)  # type: ignore[arg-type]  # a leaf pair holds bytes
+        if text is None:
+            text = _decode_value(vr, value, encodings)
+            if text is None:
+                continue
+            if len(memo) < DECODED_CAP:
+                memo[pair] = text  # type: ignore[index]
+        record[tag] = text
     return record

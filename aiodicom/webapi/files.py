@@ -28,7 +28,7 @@ import yaml
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from aiodicom.errors import DataError
 from aiodicom.store.worklist_loader import (
@@ -104,7 +104,7 @@ def dicom_bytes(ds: Dataset) -> bytes:
     out = Dataset()
     out.update(ds)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = WORKLIST_SOP_CLASS
+    meta.MediaStorageSOPClassUID = UID(WORKLIST_SOP_CLASS)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     out.file_meta = meta
@@ -172,6 +172,11 @@ class ItemFiles:
         self.default_ae = default_ae
         self.lock = asyncio.Lock()
 
+    @staticmethod
+    def new_id() -> str:
+        """A fresh item id for a body without one."""
+        return f"wl-{secrets.token_hex(8)}"
+
     def locate(self, item_id: str) -> tuple[str, Path]:
         """(AE title, path) of the item file; ItemNotFound / ItemConflict (same id twice)."""
         check_id(item_id)
@@ -202,7 +207,7 @@ class ItemFiles:
             raise ItemConflict("ae_title", f"{title!r} is not a usable AE title folder name")
         return title, self.root / title
 
-    def _create(self, ds: Dataset, item_id: str, ae_title: str | None) -> StoredItem:
+    def create_now(self, ds: Dataset, item_id: str, ae_title: str | None) -> StoredItem:
         with contextlib.suppress(ItemNotFound):
             self.locate(item_id)
             raise ItemConflict(item_id, "an item with this id already exists")
@@ -228,14 +233,14 @@ class ItemFiles:
         atomic_write(current.path, data)
         return StoredItem(item_id, current.ae_title, current.path, etag_of(data), ds)
 
-    def _delete(self, item_id: str, if_match: str | None) -> None:
+    def delete_now(self, item_id: str, if_match: str | None) -> None:
         current = self._checked(item_id, if_match)
         current.path.unlink()
         _fsync_dir(current.path.parent)
 
     async def create(self, ds: Dataset, item_id: str, ae_title: str | None) -> StoredItem:
         async with self.lock:
-            return await asyncio.to_thread(self._create, ds, item_id, ae_title)
+            return await asyncio.to_thread(self.create_now, ds, item_id, ae_title)
 
     async def replace(self, item_id: str, ds: Dataset, if_match: str | None) -> StoredItem:
         async with self.lock:
@@ -243,7 +248,7 @@ class ItemFiles:
 
     async def delete(self, item_id: str, if_match: str | None) -> None:
         async with self.lock:
-            await asyncio.to_thread(self._delete, item_id, if_match)
+            await asyncio.to_thread(self.delete_now, item_id, if_match)
 
     async def update(
         self, item_id: str, if_match: str | None, change: Callable[[Dataset], Dataset]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -21,6 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
+from aiodicom.errors import DataError
 from aiodicom.webapi.validate import FieldError, check_dataset, walk
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -46,12 +48,14 @@ STEP_FIELDS = {
 }  # fmt: skip
 META_FIELDS = ("id", "ae_title", "start")
 REQUIRED_FLAT = ("patient_name", "patient_id", "modality", "start")
-GENERATED = {
+GENERATED: dict[str, Callable[[], str]] = {
     "AccessionNumber": lambda: "A" + secrets.token_hex(7).upper(),
     "RequestedProcedureID": lambda: "RP" + secrets.token_hex(7).upper(),
     "StudyInstanceUID": lambda: str(generate_uid()),
 }
-STEP_GENERATED = {"ScheduledProcedureStepID": lambda: "SPS" + secrets.token_hex(6).upper()}
+STEP_GENERATED: dict[str, Callable[[], str]] = {
+    "ScheduledProcedureStepID": lambda: "SPS" + secrets.token_hex(6).upper()
+}
 FIELD_OF_PATH = {
     **{keyword: field for field, keyword in TOP_FIELDS.items()},
     **{f"{SPS}[0].{keyword}": field for field, keyword in STEP_FIELDS.items()},
@@ -61,11 +65,11 @@ FIELD_OF_PATH = {
 }
 
 
-class ItemInvalid(Exception):
-    """A request body with bad fields; ``errors`` lists every one of them."""
+class ItemInvalid(DataError):
+    """A request body with bad fields; ``errors`` lists every one of them (HTTP 400)."""
 
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.rule}" for e in errors))
+        super().__init__("request body", "; ".join(f"{e.field}: {e.rule}" for e in errors))
         self.errors = errors
 
 
@@ -235,7 +239,15 @@ def to_flat_errors(errors: list[FieldError]) -> list[FieldError]:
     return [FieldError(FIELD_OF_PATH.get(e.field, e.field), e.rule) for e in errors]
 
 
-def item_from_body(
+def item_from_body(body: object, previous: Dataset | None = None) -> tuple[Dataset, dict[str, str]]:
+    """Body -> item (see :func:`_item_from_body`). pydicom's own value warnings are
+    silenced: every value is checked here and reported as a field error instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _item_from_body(body, previous)
+
+
+def _item_from_body(
     body: object, previous: Dataset | None = None
 ) -> tuple[Dataset, dict[str, str]]:
     """Body (flat, DICOM JSON, or ``{"dicom": ..., "id": ..., "ae_title": ...}``) -> item.
@@ -260,7 +272,7 @@ def item_from_body(
         errors.append(FieldError("id", "1-64 characters A-Z a-z 0-9 _ -"))
     if not errors:
         fill_generated(ds, previous)
-        errors = check_dataset(ds)
+    errors += check_dataset(ds)
     if errors:
         raise ItemInvalid(to_flat_errors(errors) if flat else errors)
     return ds, meta
@@ -270,7 +282,7 @@ def _iso_start(date: str, time: str) -> str:
     if len(date) != 8:
         return ""
     text = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    digits = time.split(".")[0]
+    digits = time.split(".", maxsplit=1)[0]
     if len(digits) >= 4:
         text += f"T{digits[:2]}:{digits[2:4]}"
         if len(digits) >= 6:

@@ -34,7 +34,9 @@ _DS = re.compile(r" *[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)? *")
 _IS = re.compile(r" *[+-]?\d+ *")
 _UI = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*")
 _TM = re.compile(r"(\d{2})((\d{2})((\d{2})(\.\d{1,6})?)?)?")
-_DT = re.compile(r"(\d{4})((\d{2})((\d{2})((\d{2})((\d{2})((\d{2})(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?")
+_DT = re.compile(
+    r"(\d{4})((\d{2})((\d{2})((\d{2})((\d{2})((\d{2})(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?"
+)
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 
@@ -77,7 +79,7 @@ def _datetime_ok(text: str) -> str | None:
         return "DT month must be 01-12 (PS3.5 6.2)"
     if day and not _date_ok(text[:8]):
         return "DT date is not a calendar date (PS3.5 6.2)"
-    clock = text[8:].split("+")[0].split("-")[0]
+    clock = re.split(r"[+-]", text[8:], maxsplit=1)[0]
     return _time_ok(clock) if clock else None
 
 
@@ -211,8 +213,9 @@ def check_dataset(ds: Dataset) -> list[FieldError]:
         for term in _values(ds.SpecificCharacterSet, "CS"):
             if term and term.strip() not in pydicom_charset.python_encoding:
                 errors.append(
-                    FieldError("SpecificCharacterSet", f"unknown defined term {term!r} "
-                               "(PS3.3 C.12.1.1.2)")  # fmt: skip
+                    FieldError(
+                        "SpecificCharacterSet", f"unknown defined term {term!r} (PS3.3 C.12.1.1.2)"
+                    )
                 )
     for path, vr, value in walk(ds):
         for text in _values(value, vr):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Sequence
 
 from aiodicom.errors import AiodicomError
+from aiodicom.net.loop import run as run_loop
 
 from .cli import ExitCode, parse_args
 from .console import ConsoleLog
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = ConsoleLog(ns.log_level)
     try:
         queries = build_queries(ns, keys)
-        code = asyncio.run(run_all(ns, queries))
+        code = run_loop(run_all(ns, queries))
     except AiodicomError as exc:
         log.error(str(exc))
         code = exit_code_for(exc)

@@ -35,7 +35,7 @@ class ExitCode(IntEnum):
 EXIT_EPILOG = """exit status:
   0  every C-FIND ended with Success (or Cancel after --cancel n)
   1  a C-FIND ended with a Failure or Refused status (e.g. A700, A900, Cxxx)
-  2  usage error: unknown option, bad -k key, bad @command file
+  2  usage error: unknown option, bad -k key, bad @command file, bad TLS key/cert
   3  association rejected by the peer (A-ASSOCIATE-RJ)
   4  association aborted (A-ABORT, A-P-ABORT or connection lost)
   5  timeout (-to connect, -ta ACSE, -td DIMSE)

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from aiodicom.errors import (
     AssociationAborted,
     AssociationRejected,
+    ConfigError,
     DataError,
     DicomTimeoutError,
     DimseStatusError,
@@ -114,6 +115,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         (OSError, ExitCode.CONNECTION),
         (DimseStatusError, ExitCode.FIND_FAILED),
         (DataError, ExitCode.DATA),
+        (ConfigError, ExitCode.USAGE),
     )
     for exc_type, code in mapping:
         if isinstance(exc, exc_type):

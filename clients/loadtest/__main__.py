@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aiodicom.errors import ConfigError
+from aiodicom.net.loop import run as run_loop
 from aiodicom.proto.negotiation import QueryModel
 
 from .config import QueryMix, Target, WeightedQuery, apply_target, load_yaml, queries_from_keys
@@ -157,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         parser.error(str(exc))
     show = not ns.no_progress and sys.stderr.isatty()
-    stats, interrupted = asyncio.run(run(target, mix, settings, show_progress=show))
+    stats, interrupted = run_loop(run(target, mix, settings, show_progress=show))
     report = stats.report()
     report["interrupted"] = interrupted
     report["target"] = f"{target.host}:{target.port} {target.calling_ae}->{target.called_ae}"

@@ -140,12 +140,13 @@ class LoadRunner:
             task.add_done_callback(self._tasks.discard)
 
     async def _wait_stop_or(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Return when every task is done or :meth:`stop` was called."""
         stopper = asyncio.create_task(self._stop.wait())
+        pending: set[asyncio.Task[None]] = set(tasks)
         try:
-            await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-            pending = [t for t in tasks if not t.done()]
-            if pending and not self._stop.is_set():
-                await asyncio.wait([*pending, stopper], return_when=asyncio.ALL_COMPLETED)
+            while pending and not self._stop.is_set():
+                await asyncio.wait([*pending, stopper], return_when=asyncio.FIRST_COMPLETED)
+                pending = {task for task in pending if not task.done()}
         finally:
             stopper.cancel()
 

@@ -18,7 +18,6 @@ from hdrh.histogram import HdrHistogram
 from aiodicom.errors import (
     AssociationAborted,
     AssociationRejected,
-    DicomTimeoutError,
     ProtocolError,
 )
 from aiodicom.proto.status import StatusCategory, category_of
@@ -71,12 +70,12 @@ class LoadStats:
         self.record_latency(latency)
         if isinstance(exc, AssociationRejected):
             self.rejects[exc.reason_name] += 1
+        elif isinstance(exc, TimeoutError):  # DicomTimeoutError too; before OSError
+            self.timeouts += 1
         elif isinstance(exc, OSError | ssl.SSLError) or isinstance(exc.__cause__, OSError):
             self.connection_errors += 1
         elif isinstance(exc, AssociationAborted | ProtocolError):
             self.aborts += 1
-        elif isinstance(exc, DicomTimeoutError | TimeoutError):
-            self.timeouts += 1
         else:
             self.other_errors[type(exc).__name__] += 1
 

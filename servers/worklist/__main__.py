@@ -22,6 +22,7 @@ from aiodicom.matching import MatchOptions
 from aiodicom.net.server import Server, ServerConfig
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
+from servers.worklist import manage, webglue  # worklist management API + CLI (issue 8)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 """The repository's ``config/`` folder (the package is installed with ``pip install -e``)."""
@@ -42,6 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument("--no-watch", action="store_true", help="do not reload on changes")
+    webglue.add_arguments(parser)  # issue 8: --http-host/--http-port/--http-token/--no-http
     return parser.parse_args(argv)
 
 
@@ -73,9 +75,9 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
         logging = dataclasses.replace(logging, level=args.log_level)
     if args.log_format is not None:
         logging = dataclasses.replace(logging, format=args.log_format)
-    return validate_worklist_config(
-        dataclasses.replace(config, server=server, worklist=worklist, logging=logging)
-    )
+    config = dataclasses.replace(config, server=server, worklist=worklist, logging=logging)
+    config = webglue.apply_arguments(config, args)  # issue 8: the http: section flags
+    return validate_worklist_config(config)
 
 
 def server_config(config: WorklistServerConfig, store: WorklistStore) -> ServerConfig:
@@ -109,8 +111,10 @@ async def run(config: WorklistServerConfig) -> None:
     """Load, serve, watch; stop on SIGINT/SIGTERM with a graceful shutdown."""
     store, service = build_service(config)
     store.reload()
-    server = Server(server_config(config, store), service.handlers())
+    query_log, handlers = webglue.handlers(config, service)  # issue 8: C-FIND query log
+    server = Server(server_config(config, store), handlers)
     await server.start(config.server.host, config.server.port)
+    http = await webglue.start(config, store, query_log)  # issue 8: HTTP API, same loop
     if config.worklist.watch:
         store.start_watching(poll_interval=config.worklist.poll_interval)
     stop = asyncio.Event()
@@ -121,12 +125,17 @@ async def run(config: WorklistServerConfig) -> None:
     try:
         await stop.wait()
     finally:
+        if http is not None:
+            await http.stop()
         await store.stop_watching()
         await server.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in manage.COMMANDS:  # issue 8: add / list / remove
+        return manage.main(arguments)
+    args = parse_args(arguments)
     try:
         config = build_config(args)
     except ConfigError as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 WLMSCPFS = "/usr/bin/wlmscpfs"
 DCMQRSCP = "/usr/bin/dcmqrscp"
@@ -102,7 +102,7 @@ def worklist_item(index: int) -> Dataset:
 
 def _save(ds: Dataset, path: Path, sop_class: str) -> None:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPClassUID = UID(sop_class)
     meta.MediaStorageSOPInstanceUID = getattr(ds, "SOPInstanceUID", None) or generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta

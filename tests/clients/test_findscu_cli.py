@@ -226,20 +226,14 @@ def test_dump_matches_dcmtk_layout() -> None:
     ]
     # exact lines as DCMTK 3.6.7 findscu prints them
     assert "(0010,0010) PN [DOE^JOHN0]                              #  10, 1 PatientName" in lines
-    assert (
-        "(0010,0020) LO (no value available)                     #   0, 0 PatientID" in lines
-    )
+    assert "(0010,0020) LO (no value available)                     #   0, 0 PatientID" in lines
     assert "(0028,0010) US 512                                      #   2, 1 Rows" in lines
     assert (
         "(0040,0100) SQ (Sequence with explicit length #=1)      #  18, 1 "
         "ScheduledProcedureStepSequence"
     ) in lines
-    assert (
-        "  (fffe,e000) na (Item with explicit length #=1)          #  10, 1 Item" in lines
-    )
-    assert (
-        "    (0008,0060) CS [CT]                                     #   2, 1 Modality" in lines
-    )
+    assert "  (fffe,e000) na (Item with explicit length #=1)          #  10, 1 Item" in lines
+    assert "    (0008,0060) CS [CT]                                     #   2, 1 Modality" in lines
     assert lines[-2].startswith("(fffe,e0dd) na (SequenceDelimitationItem for re-encod.) #")
 
 
@@ -325,7 +319,7 @@ def test_tls_option_mapping(tmp_path: Path) -> None:
     ctx = build_ssl_context(ns)
     assert ctx is not None and ctx.verify_mode == ssl.CERT_OPTIONAL
     ns, _ = parse_args(["h", "1", "+tla", "+cf", str(tmp_path / "none.pem"), "-k", "PatientID"])
-    with pytest.raises(ConfigError, match="none.pem"):
+    with pytest.raises(ConfigError, match=r"none\.pem"):
         build_ssl_context(ns)
     ns, _ = parse_args(["h", "1", "+tls", "k.pem", "c.pem", "-pw", "-k", "PatientID"])
     with pytest.raises(ConfigError, match=r"\+tls"):

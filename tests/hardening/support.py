@@ -54,11 +54,11 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def write_config(folder: Path, port: int, **server: object) -> Path:
-    """A worklist config with the given ``server`` section overrides, data = the sample."""
+def write_config(folder: Path, port: int, data: Path = WORKLIST_DATA, **server: object) -> Path:
+    """A worklist config with the given ``server`` section overrides (data: the sample)."""
     config = {
         "server": {"host": "127.0.0.1", "port": port, "ae_title": AE, **server},
-        "worklist": {"data": str(WORKLIST_DATA), "watch": False},
+        "worklist": {"data": str(data), "watch": False},
         "logging": {"format": "json", "level": "info"},
     }
     path = folder / f"worklist-{port}.yaml"
@@ -78,13 +78,29 @@ class ScpProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def config_path(self) -> Path:
+        return self.log_path.parent / f"worklist-{self.port}.yaml"
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def count_events(self, name: str) -> int:
+        """How many JSON log lines have ``event == name``."""
+        count = 0
+        for line in self.log_text().splitlines():
+            if line.startswith("{") and f'"event": "{name}"' in line:
+                count += 1
+        return count
 
-def wait_listening(port: int, timeout: float = 20.0) -> None:
+
+def wait_listening(
+    port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
             return
         time.sleep(0.1)
@@ -93,11 +109,16 @@ def wait_listening(port: int, timeout: float = 20.0) -> None:
 
 @contextlib.contextmanager
 def scp_process(
-    folder: Path, extra: Sequence[str] = (), *, port: int | None = None, **server: object
+    folder: Path,
+    extra: Sequence[str] = (),
+    *,
+    port: int | None = None,
+    data: Path = WORKLIST_DATA,
+    **server: object,
 ) -> Iterator[ScpProcess]:
     """Start the SCP (config in ``folder``), wait until it listens, stop it by PID after."""
     port = port or free_port()
-    config = write_config(folder, port, **server)
+    config = write_config(folder, port, data, **server)
     log_path = folder / f"scp-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -107,7 +128,7 @@ def scp_process(
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_listening(port)
+        wait_listening(port, process=process)
         yield ScpProcess(process, port, log_path)
     finally:
         if process.poll() is None:
@@ -164,12 +185,14 @@ class QueryStream:
                 await self._task
 
 
-async def wait_for_progress(stream: QueryStream, more: int, timeout: float = 10.0) -> None:
-    """Wait until the stream has completed ``more`` further queries."""
+async def wait_for_progress(stream: QueryStream, more: int, limit: float = 10.0) -> None:
+    """Wait (at most ``limit`` seconds) until the stream completed ``more`` queries."""
     target = stream.ok + more
-    async with asyncio.timeout(timeout):
-        while stream.ok < target:
-            await asyncio.sleep(0.05)
+    deadline = time.monotonic() + limit
+    while stream.ok < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"query stream stalled at {stream.ok}: {stream.failures[-3:]}")
+        await asyncio.sleep(0.05)
 
 
 # -- raw requestor over the sans-IO Association ----------------------------------------
@@ -226,8 +249,8 @@ class RawRequestor:
             with contextlib.suppress(ConnectionError):
                 await self.writer.drain()
 
-    async def _pump(self, timeout: float) -> list[Event]:
-        async with asyncio.timeout(timeout):
+    async def _pump(self, limit: float) -> list[Event]:
+        async with asyncio.timeout(limit):
             chunk = await self.reader.read(65536)
         events = self.association.receive_data(chunk) if chunk else []
         if not chunk:
@@ -247,21 +270,21 @@ class RawRequestor:
             elif isinstance(event, ConnectionClosed):
                 self.outcome.closed = True
 
-    async def associate(self, timeout: float = 5.0) -> bool:
+    async def associate(self, limit: float = 5.0) -> bool:
         self.association.request(associate_rq())
         self.association.connection_made()
         await self._flush()
         while not self.outcome.closed and not self.outcome.rejected:
-            if any(isinstance(e, AssociationAccepted) for e in await self._pump(timeout)):
+            if any(isinstance(e, AssociationAccepted) for e in await self._pump(limit)):
                 return True
         return False
 
-    async def find_raw(self, data_set: bytes, timeout: float = 20.0) -> RawOutcome:
+    async def find_raw(self, data_set: bytes, limit: float = 20.0) -> RawOutcome:
         """Send C-FIND-RQ with ``data_set`` as is; collect responses until final/abort."""
         context_id = next(iter(self.association.contexts))
         self.association.send_message(context_id, CFindRQ(1, WORKLIST_UID), data_set)
         await self._flush()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit
         while self.outcome.final_status is None and not self.outcome.closed:
             await self._pump(max(0.01, deadline - time.monotonic()))
         return self.outcome

@@ -179,7 +179,8 @@ async def _open_and_close(port: int, gate: asyncio.Semaphore) -> bool:
 
 async def test_connection_storm(scp: ScpProcess, stream: QueryStream) -> None:
     """Expected: 10,000 connections that open and close at once (RST, 100 in parallel)
-    are all accepted and dropped within 60 s (about 4 s here); queries on other associations keep succeeding, RSS stays bounded."""
+    are all accepted and dropped within 60 s (about 8 s here); queries on other
+    associations keep succeeding, RSS stays bounded."""
     gate = asyncio.Semaphore(STORM_PARALLEL)
     started = time.monotonic()
     results = await asyncio.gather(
@@ -224,7 +225,7 @@ async def test_valid_pdus_carrying_bad_data_sets(
     status (PS3.4 K.4.1.1.4: 0xA900 / 0xC000 range) or an A-ABORT, within seconds."""
     raw = await RawRequestor.open(scp.port)
     assert await raw.associate()
-    outcome = await raw.find_raw(BAD_DATA_SETS[name], timeout=10)
+    outcome = await raw.find_raw(BAD_DATA_SETS[name], limit=10)
     await raw.close()
     final = outcome.final_status
     assert outcome.aborted or (
@@ -239,11 +240,15 @@ async def test_invalid_bytes_in_a_known_charset(scp: ScpProcess, stream: QuerySt
     raw = await RawRequestor.open(scp.port)
     assert await raw.associate()
     data = element(0x0008, 0x0005, b"ISO_IR 192") + element(0x0010, 0x0010, b"\xc3(")
-    outcome = await raw.find_raw(data, timeout=10)
+    outcome = await raw.find_raw(data, limit=10)
     await raw.close()
-    assert outcome.aborted or outcome.statuses in ([0x0000], [0xC000]) or (
-        outcome.final_status is not None
-        and category_of(outcome.final_status) is StatusCategory.FAILURE
+    assert (
+        outcome.aborted
+        or outcome.statuses in ([0x0000], [0xC000])
+        or (
+            outcome.final_status is not None
+            and category_of(outcome.final_status) is StatusCategory.FAILURE
+        )
     ), outcome
 
 
@@ -254,7 +259,7 @@ async def test_query_with_10000_keys(scp: ScpProcess, stream: QueryStream) -> No
     raw = await RawRequestor.open(scp.port)
     assert await raw.associate()
     started = time.monotonic()
-    outcome = await raw.find_raw(_many_keys(10_000), timeout=10)
+    outcome = await raw.find_raw(_many_keys(10_000), limit=10)
     elapsed = time.monotonic() - started
     await raw.close()
     assert outcome.final_status is not None or outcome.aborted, outcome

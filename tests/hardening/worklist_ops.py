@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from aiodicom import log as aiodicom_log
 from aiodicom.errors import AiodicomError
@@ -22,32 +21,22 @@ from aiodicom.ops.app import AppParts, add_ops_arguments, ops_options, run_app, 
 from aiodicom.ops.security import SecuritySection
 from aiodicom.ops.server import OpsHooks, OpsServer
 from servers.worklist.__main__ import build_config, build_service, server_config
+from servers.worklist.__main__ import parse_args as worklist_parse_args
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="worklist-ops")
-    for flag in ("--config", "--data", "--host", "--ae-title", "--log-level", "--log-format"):
-        parser.add_argument(flag)
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--max-matches", type=int)
-    parser.add_argument("--no-watch", action="store_true")
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
+    """(ops flags, worklist flags): the worklist CLI parses everything that is not ours."""
+    parser = argparse.ArgumentParser(prog="worklist-ops", add_help=False)
     add_ops_arguments(parser)
-    return parser.parse_args(argv)
-
-
-def _worklist_args(args: argparse.Namespace) -> argparse.Namespace:
-    values = vars(args).copy()
-    for key in ("config", "data"):
-        if values[key] is not None:
-            values[key] = Path(values[key])
-    return argparse.Namespace(**values)
+    ops, rest = parser.parse_known_args(argv)
+    return ops, worklist_parse_args(rest)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, worklist_args = parse_args(argv)
     try:
         options = ops_options(args)
-        config = build_config(_worklist_args(args))
+        config = build_config(worklist_args)
     except AiodicomError as exc:
         print(f"worklist-ops: {exc}", file=sys.stderr)
         return 2
@@ -64,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
         async def reload() -> None:
-            fresh = build_config(_worklist_args(args))
+            fresh = build_config(worklist_args)
             server.reconfigure(secure_config(server_config(fresh, store), section, security_file))
             await store.reload_async()
 

@@ -61,7 +61,11 @@ def run_both(peer: Peer, tmp: Path, args: list[str]) -> tuple[list[str], list[st
     ours_dir.mkdir()
     cmd = [FINDSCU, "-X", "-od", str(theirs_dir), "-aec", peer.ae_title, *args]
     result = subprocess.run(
-        [*cmd, "127.0.0.1", str(peer.port)], env=DCMTK_ENV, capture_output=True, timeout=30
+        [*cmd, "127.0.0.1", str(peer.port)],
+        env=DCMTK_ENV,
+        capture_output=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert ours(peer, "-X", "-od", str(ours_dir), *args) == 0

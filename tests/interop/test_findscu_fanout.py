@@ -157,8 +157,13 @@ def test_loadtest_duration_bound_and_ctrl_c(wl_peer: Peer, tmp_path: Path) -> No
     cmd += ["--duration", "30", "-n", "2", "--no-progress", "--json", str(report_path)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    marker = "Association Received (localhost:LOADTEST"
+    before = wl_peer.log().count(marker)
     try:
-        time.sleep(3.0)
+        deadline = time.monotonic() + 30  # python start-up may be slow on a busy machine
+        while wl_peer.log().count(marker) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the run is under way: interrupt it
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

@@ -174,11 +174,16 @@ async def test_slow_consumer_applies_backpressure_to_the_handler() -> None:
     ):
         stream = assoc.find_responses(query())
         await anext(stream)
-        await asyncio.sleep(0.5)  # consumer stalls: socket reads pause, the SCP must stall
-        stalled_at = recorder.produced
-        await asyncio.sleep(0.2)
-        assert recorder.produced == stalled_at
-        assert stalled_at < 50_000
+        # the consumer stalls: our socket reads pause, so the SCP must stall too
+        previous = -1
+        for _ in range(25):
+            await asyncio.sleep(0.2)
+            if recorder.produced == previous:
+                break
+            previous = recorder.produced
+        else:
+            pytest.fail(f"the SCP never stalled: {recorder.produced} produced")
+        assert previous < 50_000
         await stream.aclose()
         assert stream.status == CANCEL
         assert recorder.closed == 1

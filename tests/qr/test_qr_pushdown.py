@@ -9,6 +9,7 @@ responses, or refuse with the same status.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Iterator
 
@@ -118,13 +119,16 @@ def identifiers(draw: st.DrawFn) -> Dataset:
     return ds
 
 
+OPTIONS = (QROptions(), QROptions(pn_case_sensitive=True), QROptions(fuzzy_pn=True))
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(ds=identifiers())
-def test_pushdown_equals_python(store: SQLiteQRStore, ds: Dataset) -> None:
-    fast = _run(QRService(store), ds)
-    slow = _run(QRService(store, QROptions(pushdown=False)), ds)
+@given(ds=identifiers(), options=st.sampled_from(OPTIONS))
+def test_pushdown_equals_python(store: SQLiteQRStore, ds: Dataset, options: QROptions) -> None:
+    fast = _run(QRService(store, options), ds)
+    slow = _run(QRService(store, dataclasses.replace(options, pushdown=False)), ds)
     assert fast == slow, str(ds)
 
 

@@ -1,0 +1,220 @@
+"""A bounded in-memory log of the latest Modality Worklist C-FIND requests.
+
+:func:`logged_handlers` wraps the worklist service's C-FIND handler: every request
+(PS3.7 9.1.2: one C-FIND-RQ, its pending responses and the final status) becomes one
+:class:`QueryEntry` in a ring buffer, including requests refused with a failure status
+(PS3.4 C.4.1.1.4) and cancelled ones (0xFE00, PS3.7 9.3.2.3). For a query with no match,
+:func:`near_misses` names the items that came closest and, for each, the first key that
+excluded it (``CompiledQuery.explain``, PS3.4 C.2.2.2). That work is done lazily, when
+the log is read, never on the C-FIND path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from aiodicom.errors import QueryError
+from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
+from aiodicom.net.types import FindHandler, FindRequest, FindResponse
+from aiodicom.proto.status import describe
+from aiodicom.services.worklist import WorklistService, strip_keys
+from aiodicom.store.worklist import AeWorklist, WorklistStore
+from aiodicom.store.worklist_keys import SUPPORTED_TAGS
+
+SUCCESS, CANCEL, UNABLE_TO_PROCESS = 0x0000, 0xFE00, 0xC000
+NEAR_MISS_LIMIT = 5
+NEAR_MISS_SCAN = 5000
+
+
+@dataclass(slots=True)
+class QueryEntry:
+    """One C-FIND request as the service handled it."""
+
+    seq: int
+    time: str
+    calling_ae: str
+    called_ae: str
+    peer: str
+    keys: dict[str, str]
+    matches: int
+    status: int
+    comment: str | None
+    ms: float
+    identifier: Dataset
+    near: list[dict[str, object]] | None = field(default=None)
+
+    def as_dict(self) -> dict[str, object]:
+        matching = {key: value for key, value in self.keys.items() if value}
+        return {
+            "seq": self.seq, "time": self.time, "calling_ae": self.calling_ae,
+            "called_ae": self.called_ae, "peer": self.peer, "keys": matching,
+            "return_keys": [key for key, value in self.keys.items() if not value],
+            "matches": self.matches, "status": f"0x{self.status:04X}",
+            "status_text": describe(self.status), "comment": self.comment, "ms": self.ms,
+            "near_misses": self.near,
+        }  # fmt: skip
+
+
+def key_values(identifier: Dataset, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(key path, value text) of every key; sequence sub-keys as ``Sequence>Keyword``."""
+    for element in identifier:
+        name = prefix + (element.keyword or f"({element.tag.group:04X},{element.tag.element:04X})")
+        if element.VR == "SQ":
+            items = list(element.value or [])
+            if not items:
+                yield name, ""
+            for item in items[:1]:
+                yield from key_values(item, f"{name}>")
+        else:
+            value = element.value
+            yield name, "" if value is None else str(value)
+
+
+class QueryLog:
+    """Ring buffer of the last ``size`` queries (oldest dropped first)."""
+
+    def __init__(self, size: int = 200) -> None:
+        self._entries: deque[QueryEntry] = deque(maxlen=size)
+        self._seq = itertools.count(1)
+
+    def append(
+        self, request: FindRequest, matches: int, status: int, comment: str | None, ms: float
+    ) -> QueryEntry:
+        entry = QueryEntry(
+            seq=next(self._seq),
+            time=datetime.datetime.now().astimezone().isoformat(timespec="milliseconds"),
+            calling_ae=request.calling_ae.strip(),
+            called_ae=request.called_ae.strip(),
+            peer=f"{request.peer[0]}:{request.peer[1]}",
+            keys=dict(key_values(request.identifier)),
+            matches=matches,
+            status=status,
+            comment=comment,
+            ms=round(ms, 3),
+            identifier=request.identifier,
+        )
+        self._entries.append(entry)
+        return entry
+
+    def latest(self, limit: int = 50, since: int = 0) -> list[QueryEntry]:
+        """Newest first, at most ``limit``, only entries with ``seq > since``."""
+        newest = [entry for entry in reversed(self._entries) if entry.seq > since]
+        return newest[:limit]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def _logged(
+    handler: FindHandler, log: QueryLog, request: FindRequest
+) -> AsyncIterator[Dataset | bytes | FindResponse]:
+    started = time.perf_counter()
+    sent, status, comment = 0, SUCCESS, None
+    stream = handler(request)
+    try:
+        async for response in stream:
+            sent += 1
+            yield response
+    except QueryError as exc:
+        status, comment = exc.status, exc.comment
+        raise
+    except BaseException as exc:  # cancel (aclose, task cancel) or a handler bug
+        is_cancel = isinstance(exc, GeneratorExit | KeyboardInterrupt) or type(exc).__name__ == (
+            "CancelledError"
+        )
+        status, comment = (CANCEL, None) if is_cancel else (UNABLE_TO_PROCESS, str(exc))
+        raise
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()
+        log.append(request, sent, status, comment, (time.perf_counter() - started) * 1000)
+
+
+def logged_handlers(service: WorklistService, log: QueryLog) -> dict[str, FindHandler]:
+    """The service's handler map with every C-FIND recorded in ``log``."""
+
+    def wrap(handler: FindHandler) -> FindHandler:
+        def logged(request: FindRequest) -> AsyncIterator[Dataset | bytes | FindResponse]:
+            return _logged(handler, log, request)
+
+        return logged
+
+    return {uid: wrap(handler) for uid, handler in service.handlers().items()}
+
+
+def _single_key_queries(identifier: Dataset, options: MatchOptions) -> list[CompiledQuery]:
+    """One compiled query per non-universal key (sequence sub-keys one by one)."""
+    singles: list[Dataset] = []
+    for element in identifier:
+        if element.VR == "SQ":
+            for sub in element.value[0] if element.value else []:
+                if sub.VR != "SQ" and sub.value not in (None, "", "*"):
+                    item = Dataset()
+                    item.add(sub)
+                    query = Dataset()
+                    query.add_new(element.tag, "SQ", Sequence([item]))
+                    singles.append(query)
+        elif element.value not in (None, "", "*"):
+            query = Dataset()
+            query.add(element)
+            singles.append(query)
+    compiled = []
+    for query in singles:
+        try:
+            compiled.append(compile_query(query, options))
+        except QueryError:
+            continue
+    return compiled
+
+
+def near_misses(
+    identifier: Dataset, worklist: AeWorklist, options: MatchOptions
+) -> list[dict[str, object]]:
+    """The items matching the most keys, each with the first key that excluded it."""
+    unsupported = unsupported_keys(identifier, SUPPORTED_TAGS)
+    if unsupported:
+        identifier = strip_keys(identifier, unsupported)
+    try:
+        compiled = compile_query(identifier, options)
+    except QueryError as exc:
+        return [{"id": None, "file": None, "reason": exc.comment or str(exc)}]
+    singles = _single_key_queries(identifier, options)
+    scored: list[tuple[int, int, str, str]] = []
+    for index, item in enumerate(worklist.items[:NEAR_MISS_SCAN]):
+        reason = compiled.explain(item.record)
+        if reason is None:
+            continue
+        score = sum(1 for single in singles if single.match(item.record) is not None)
+        scored.append((-score, index, item.path, reason))
+    best = heapq.nsmallest(NEAR_MISS_LIMIT, scored)
+    return [
+        {"id": Path(path).stem, "file": Path(path).name, "reason": reason,
+         "keys_matched": -score, "keys_total": len(singles)}
+        for score, _, path, reason in best
+    ]  # fmt: skip
+
+
+def explain_entries(
+    entries: list[QueryEntry], store: WorklistStore, options: MatchOptions
+) -> list[dict[str, Any]]:
+    """Entries as dicts; zero-match successes get their near misses (computed once)."""
+    snapshot = store.snapshot
+    out = []
+    for entry in entries:
+        if entry.near is None and entry.matches == 0 and entry.status == SUCCESS:
+            worklist = snapshot.get(entry.called_ae)
+            entry.near = near_misses(entry.identifier, worklist, options) if worklist else []
+        out.append(entry.as_dict())
+    return out

@@ -1,0 +1,265 @@
+"""Standalone fuzzer for the protocol core and a live server, time-bounded.
+
+    python bench/fuzz.py --seconds 600 [--target core|server|all] [--engine random|atheris]
+
+``random`` (default): a seeded loop of structure-aware mutations of the seed corpus
+(tests/fixtures/pdus, tests/fixtures/fuzz) against the PDU decoder and an acceptor
+Association (``core``) and against an in-process aiodicom server on loopback
+(``server``). ``atheris``: coverage-guided libFuzzer (``pip install atheris``) on the core
+targets, run in a child process; its final stats are parsed for the report.
+
+The report gives inputs tried, crashes (saved to --crash-dir), hangs, outcomes and max
+RSS; the exit code is 1 when anything crashed or hung. Hold ``flock
+/tmp/aiodicom-bench.lock`` for long runs on shared machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pydicom import Dataset  # noqa: E402
+
+import aiodicom  # noqa: E402
+from aiodicom import FindRequest, ServerConfig  # noqa: E402
+from aiodicom.log import configure  # noqa: E402
+from tests.hardening import fuzzing  # noqa: E402
+
+
+@dataclass
+class Report:
+    engine: str
+    target: str
+    seconds: float = 0.0
+    inputs: int = 0
+    crashes: int = 0
+    hangs: int = 0
+    max_rss_mb: float = 0.0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    crash_kinds: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "engine": self.engine,
+            "target": self.target,
+            "seconds": round(self.seconds, 1),
+            "inputs": self.inputs,
+            "inputs_per_second": round(self.inputs / self.seconds) if self.seconds else 0,
+            "crashes": self.crashes,
+            "hangs": self.hangs,
+            "max_rss_mb": round(self.max_rss_mb, 1),
+            "outcomes": dict(self.outcomes.most_common()),
+            "crash_kinds": dict(self.crash_kinds),
+        }
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def save_crash(crash_dir: Path, data: bytes, kind: str) -> None:
+    crash_dir.mkdir(parents=True, exist_ok=True)
+    name = f"crash-{hashlib.sha1(data).hexdigest()[:12]}.bin"
+    (crash_dir / name).write_bytes(data)
+    (crash_dir / (name + ".txt")).write_text(kind)
+
+
+def fuzz_core(
+    report: Report, rng: random.Random, corpus: list[bytes], seconds: float, crash_dir: Path
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(100):
+            data = fuzzing.mutate(rng, rng.choice(corpus), corpus)
+            report.inputs += 1
+            try:
+                fuzzing.run_decoder(data, rng)
+                report.outcomes[fuzzing.run_association(data, rng).outcome] += 1
+            except Exception as exc:
+                kind = f"{type(exc).__name__} at {traceback.extract_tb(exc.__traceback__)[-1].name}"
+                report.crashes += 1
+                report.crash_kinds[kind] += 1
+                save_crash(crash_dir, data, f"{kind}: {exc}")
+
+
+async def _items(request: FindRequest) -> AsyncIterator[Dataset]:
+    for index in range(3):
+        ds = Dataset()
+        ds.PatientName = f"FUZZ^{index}"
+        yield ds
+
+
+async def fuzz_server(
+    report: Report, rng: random.Random, corpus: list[bytes], seconds: float, crash_dir: Path
+) -> None:
+    loop = asyncio.get_running_loop()
+    current = b""
+
+    def on_error(_loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        kind = f"server: {context.get('message')}: {context.get('exception')!r}"[:200]
+        report.crashes += 1
+        report.crash_kinds[kind] += 1
+        save_crash(crash_dir, current, kind)
+
+    loop.set_exception_handler(on_error)
+    config = ServerConfig(artim_timeout=2.0, idle_timeout=2.0)
+    async with aiodicom.serve(config, {"worklist": _items}) as server:
+        deadline = time.monotonic() + seconds
+        checked = time.monotonic()
+        while time.monotonic() < deadline:
+            current = fuzzing.mutate(rng, rng.choice(corpus), corpus)
+            report.inputs += 1
+            outcome = await fuzzing.probe_server(server.port, current, rng, 5.0)
+            report.outcomes["server:" + outcome] += 1
+            if outcome == "hang":
+                report.hangs += 1
+                save_crash(crash_dir, current, "hang")
+            if time.monotonic() - checked > 5:  # still answering?
+                checked = time.monotonic()
+                async with aiodicom.connect("127.0.0.1", server.port, acse_timeout=5) as assoc:
+                    if await assoc.echo() != 0:
+                        report.crashes += 1
+                        report.crash_kinds["server stopped answering C-ECHO"] += 1
+        if len(server.connections) > 0:
+            await asyncio.sleep(2.5)  # ARTIM/idle of the last probes
+        report.outcomes["server:open-connections-at-end"] = len(server.connections)
+
+
+def run_random(args: argparse.Namespace) -> Report:
+    report = Report("random", args.target)
+    rng = random.Random(args.seed)
+    corpus = fuzzing.load_corpus(args.corpus)
+    started = time.monotonic()
+    budget = args.seconds
+    core_share = budget if args.target == "core" else 0 if args.target == "server" else budget / 2
+    if core_share:
+        fuzz_core(report, rng, corpus, core_share, args.crash_dir)
+    if budget - core_share > 0:
+        asyncio.run(fuzz_server(report, rng, corpus, budget - core_share, args.crash_dir))
+    report.seconds = time.monotonic() - started
+    report.max_rss_mb = max_rss_mb()
+    return report
+
+
+# -- atheris (libFuzzer) ---------------------------------------------------------------
+
+
+def atheris_child(seconds: float, corpus_dir: Path, crash_dir: Path) -> None:  # pragma: no cover
+    import atheris  # type: ignore[import-untyped]
+
+    from tests.hardening import fuzzing as target
+
+    atheris.instrument_all()  # the modules are imported already: instrument their code
+    rng = random.Random(0)
+
+    def one_input(data: bytes) -> None:
+        target.run_decoder(data, rng)
+        target.run_association(data, rng)
+
+    crash_dir.mkdir(parents=True, exist_ok=True)
+    flags = [
+        sys.argv[0],
+        str(corpus_dir),
+        f"-max_total_time={int(seconds)}",
+        "-timeout=5",
+        "-rss_limit_mb=1024",
+        "-print_final_stats=1",
+        f"-artifact_prefix={crash_dir}/",
+        "-max_len=4096",
+    ]
+    atheris.Setup(flags, one_input)
+    atheris.Fuzz()
+
+
+def run_atheris(args: argparse.Namespace) -> Report:
+    report = Report("atheris", "core")
+    with tempfile.TemporaryDirectory(prefix="aiodicom-fuzz-") as work:
+        corpus_dir = Path(work)
+        for index, seed in enumerate(fuzzing.load_corpus(args.corpus)):
+            (corpus_dir / f"seed{index}.bin").write_bytes(seed)
+        started = time.monotonic()
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--atheris-child",
+                str(corpus_dir),
+                "--seconds",
+                str(args.seconds),
+                "--crash-dir",
+                str(args.crash_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 120,
+            check=False,
+        )
+        report.seconds = time.monotonic() - started
+    log = child.stderr
+    runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", log)
+    rss = re.search(r"stat::peak_rss_mb:\s*(\d+)", log)
+    report.inputs = int(runs.group(1)) if runs else 0
+    report.max_rss_mb = float(rss.group(1)) if rss else 0.0
+    report.crashes = len(re.findall(r"==ERROR|Uncaught Python exception", log))
+    report.hangs = log.count("ALARM: working on the last Unit")
+    cov = re.findall(r"cov: (\d+) ft: (\d+)", log)
+    if cov:
+        report.outcomes["coverage_edges"] = int(cov[-1][0])
+        report.outcomes["features"] = int(cov[-1][1])
+    if child.returncode != 0 and not report.crashes:
+        report.crash_kinds[f"exit {child.returncode}: {log[-300:]}"] += 1
+        report.crashes = 1
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="time budget")
+    parser.add_argument("--target", choices=("core", "server", "all"), default="all")
+    parser.add_argument("--engine", choices=("random", "atheris"), default="random")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--corpus", type=Path, help="extra folder of *.bin seeds")
+    parser.add_argument("--crash-dir", type=Path, default=Path("fuzz-crashes"))
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--atheris-child", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    warnings.simplefilter("ignore")  # pydicom warns about every odd element it decodes
+    configure("console", "critical")
+    if args.atheris_child is not None:
+        atheris_child(args.seconds, args.atheris_child, args.crash_dir)
+        return 0
+    report = run_atheris(args) if args.engine == "atheris" else run_random(args)
+    data = report.as_dict()
+    if args.json:
+        print(json.dumps(data))
+    else:
+        for key, value in data.items():
+            print(f"{key:>18}: {value}")
+    return 1 if report.crashes or report.hangs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

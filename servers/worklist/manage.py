@@ -1,0 +1,119 @@
+"""``aiodicom-worklist add|list|remove``: manage item files without the HTTP server.
+
+Writes go straight to the data folder with the same rules as the HTTP API
+(:mod:`aiodicom.webapi`): values checked against PS3.5 6.2, generated identifiers,
+atomic ``os.replace`` writes. A running server picks the change up by hot reload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiodicom.config import load_worklist_config
+from aiodicom.errors import ConfigError, DataError
+from aiodicom.store.worklist import WorklistStore
+from aiodicom.webapi.files import ItemFiles
+from aiodicom.webapi.items import ItemInvalid, item_from_body, parse_iso_date
+from aiodicom.webapi.listing import Listing
+
+COMMANDS = ("add", "list", "remove")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "worklist.yaml"
+ADD_OPTIONS = ("patient_name", "patient_id", "birth_date", "sex", "modality", "station_ae",
+               "station_name", "start", "description", "accession_number", "priority",
+               "performing_physician", "referring_physician", "location", "status")  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiodicom-worklist", description="Manage worklist item files (no server needed)"
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help=f"YAML config (default {DEFAULT_CONFIG})")
+    common.add_argument("--data", type=Path, help="data folder (overrides worklist.data)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", parents=[common], help="write a new item YAML file")
+    for name in ADD_OPTIONS:
+        required = name in {"patient_name", "patient_id", "modality", "start"}
+        add.add_argument("--" + name.replace("_", "-"), dest=name, required=required)
+    add.add_argument("--id", help="item id = file name stem (generated if absent)")
+    add.add_argument("--ae-title", help="called AE folder (default: server.ae_title)")
+    listing = sub.add_parser("list", parents=[common], help="list items")
+    for name in ("date", "modality", "station_ae", "patient", "status", "ae_title"):
+        listing.add_argument("--" + name.replace("_", "-"), dest=name, default="")
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    remove = sub.add_parser("remove", parents=[common], help="delete item files by id")
+    remove.add_argument("ids", nargs="+", metavar="ID")
+    return parser
+
+
+def _folder(args: argparse.Namespace) -> tuple[Path, str]:
+    path = args.config if args.config is not None else DEFAULT_CONFIG
+    config = load_worklist_config(path if path.exists() or args.config else None)
+    root = args.data.resolve() if args.data is not None else config.worklist.data
+    if not root.is_dir():
+        raise ConfigError(config.source, "worklist.data", "an existing folder", str(root))
+    return root, config.server.ae_title
+
+
+def add(args: argparse.Namespace) -> int:
+    root, default_ae = _folder(args)
+    body = {name: getattr(args, name) for name in ADD_OPTIONS if getattr(args, name)}
+    if args.id:
+        body["id"] = args.id
+    ds, meta = item_from_body(body)
+    item_id = meta.get("id") or ItemFiles.new_id()
+    item = ItemFiles(root, default_ae).create_now(ds, item_id, args.ae_title)
+    print(f"{item.item_id}\t{item.path}")
+    return 0
+
+
+def list_items(args: argparse.Namespace) -> int:
+    root, _ = _folder(args)
+    filters = {name: getattr(args, name) for name in
+               ("date", "modality", "station_ae", "patient", "status", "ae_title")}  # fmt: skip
+    if filters["date"]:
+        text = filters["date"]
+        today = datetime.date.today().strftime("%Y%m%d")
+        date = today if text == "today" else parse_iso_date(text)
+        if date is None:
+            raise ConfigError(None, "--date", "a date YYYY-MM-DD, YYYYMMDD or today", text)
+        filters["date"] = date
+    rows = Listing(WorklistStore(root)).select(filters)
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], indent=1, ensure_ascii=False))
+        return 0
+    for row in rows:
+        f = row.fields
+        columns = [row.item_id or row.file, f["start"] or "-", f["patient_name"]]
+        columns += [f["patient_id"], f["modality"], f["station_ae"], f["status"]]
+        print("\t".join(columns))
+    return 0
+
+
+def remove(args: argparse.Namespace) -> int:
+    root, default_ae = _folder(args)
+    files = ItemFiles(root, default_ae)
+    for item_id in args.ids:
+        files.delete_now(item_id, "*")
+        print(f"removed {item_id}")
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point for ``aiodicom-worklist add|list|remove ...`` (exit 2 on bad input)."""
+    args = _parser().parse_args(argv)
+    command = {"add": add, "list": list_items, "remove": remove}[args.command]
+    try:
+        return command(args)
+    except ItemInvalid as exc:
+        for error in exc.errors:
+            print(f"aiodicom-worklist: {error.field}: {error.rule}", file=sys.stderr)
+        return 2
+    except (ConfigError, DataError) as exc:
+        print(f"aiodicom-worklist: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,101 @@
+"""Structure of docker-compose.yml and the Dockerfile (no Docker engine is needed).
+
+Checks: both SCP services exist with their ports, every bind-mounted host path exists
+and is mounted where the config expects it, each command and health check runs a
+console script declared in pyproject.toml whose target imports, and the Dockerfile
+builds from python:3.11-slim with ``pip install .``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED_PORTS = {"worklist": "11112:11112", "qrscp": "11113:11113"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def scripts() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return dict(project["scripts"])
+
+
+def _entry_point_imports(target: str) -> bool:
+    module_name, _, function = target.partition(":")
+    module = importlib.import_module(module_name)
+    return callable(getattr(module, function, None))
+
+
+def test_services_and_ports(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(EXPECTED_PORTS) <= set(services)
+    for name, ports in EXPECTED_PORTS.items():
+        assert ports in services[name]["ports"]
+        command = services[name]["command"]
+        assert ports.split(":")[0] in command  # listens on the published port
+        assert "0.0.0.0" in command  # reachable from outside the container
+
+
+def test_volumes_exist_and_match_the_configs(compose: dict[str, Any]) -> None:
+    named = set(compose.get("volumes") or {})
+    for name, service in compose["services"].items():
+        config_in_container = service["command"][service["command"].index("--config") + 1]
+        mounts = {}
+        for volume in service["volumes"]:
+            source, target, *_mode = volume.split(":")
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name}: {source} missing"
+                mounts[target] = ROOT / source
+            else:
+                assert source in named, f"{name}: undeclared volume {source}"
+        assert config_in_container in mounts, f"{name}: config not mounted"
+        config = yaml.safe_load(mounts[config_in_container].read_text())
+        section = "worklist" if name == "worklist" else "qr"
+        data_in_container = str(Path(config_in_container).parent / config[section]["data"])
+        assert data_in_container in mounts, f"{name}: data folder not mounted"
+
+
+def test_commands_and_healthchecks_are_entry_points(
+    compose: dict[str, Any], scripts: dict[str, str]
+) -> None:
+    for name, service in compose["services"].items():
+        program = service["command"][0]
+        assert program in scripts and _entry_point_imports(scripts[program])
+        test = service["healthcheck"]["test"]
+        assert test[0] == "CMD"
+        assert test[1] in scripts and _entry_point_imports(scripts[test[1]])
+        port = EXPECTED_PORTS[name].split(":")[1]
+        assert port in test, f"{name}: health check probes another port"
+        for key in ("interval", "timeout", "retries"):
+            assert key in service["healthcheck"]
+
+
+def test_dockerfile_structure(scripts: dict[str, str]) -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[0] == "FROM python:3.11-slim"
+    assert any(line.startswith("RUN pip install") and '"."' not in line for line in lines)
+    assert any('pip install ".[metrics]"' in line for line in lines)
+    for line in lines:
+        if line.startswith("COPY "):
+            source = line.split()[1]
+            assert (ROOT / source).exists(), source
+    assert any(line.startswith("EXPOSE") and "11112" in line and "11113" in line for line in lines)
+    health = next(line for line in lines if line.startswith('CMD ["aiodicom-healthcheck"'))
+    assert health and "aiodicom-healthcheck" in scripts

@@ -1,0 +1,134 @@
+"""A real browser (headless Debian chromium via selenium) on the worklist page.
+
+Adds a procedure through the form, checks the table and DCMTK findscu -W, checks inline
+validation messages, watches a findscu query appear in the live panel (with the near-miss
+reason of a zero-match query), deletes with confirmation and saves a screenshot to
+test-artifacts/. Selenium is blocking, so every browser step runs in a worker thread
+while the event loop keeps serving DICOM and HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.worklist_peers import FINDSCU, findscu
+from tests.webapi.helpers import TODAY, make_data
+from tests.webapi.stack import worklist_stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--window-size=1366,900"]  # fmt: skip
+
+webdriver = pytest.importorskip("selenium.webdriver")
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists())
+        or shutil.which(FINDSCU) is None,
+        reason="chromium, chromium-driver or DCMTK findscu not installed",
+    ),
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="aiodicom-chromium-")
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver: object, condition: object, seconds: float = 8.0) -> object:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)  # type: ignore[arg-type]
+
+
+def _fill_form(driver: object, values: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    for name, value in values.items():
+        element = driver.find_element(By.ID, f"f-{name}")  # type: ignore[attr-defined]
+        if name == "start":  # datetime-local typing is locale dependent: set the value
+            driver.execute_script("arguments[0].value = arguments[1]", element, value)  # type: ignore[attr-defined]
+        else:
+            element.clear()
+            element.send_keys(value)
+    driver.find_element(By.ID, "save").click()  # type: ignore[attr-defined]
+
+
+def _text_of(driver: object, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return "\n".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))  # type: ignore[attr-defined]
+
+
+async def test_page_add_find_live_panel_delete(tmp_path: Path, browser: object) -> None:
+    make_data(tmp_path, 6)
+    start = f"{TODAY.isoformat()}T10:30"
+    async with worklist_stack(tmp_path) as stack:
+
+        def open_and_submit_bad() -> str:
+            browser.get(stack.base + "/")  # type: ignore[attr-defined]
+            _wait(browser, lambda d: "procedures" in _text_of(d, "#worklist caption"))
+            _fill_form(browser, {"patient_name": "Browser^Bella", "patient_id": "BRW0001",
+                                 "modality": "ct!", "start": start})  # fmt: skip
+            _wait(browser, lambda d: _text_of(d, "#err-modality") != "")
+            return _text_of(browser, "#err-modality")
+
+        assert "CS" in await asyncio.to_thread(open_and_submit_bad)
+
+        def submit_good() -> None:
+            _fill_form(browser, {"modality": "CT", "station_ae": "CT01"})
+            _wait(browser, lambda d: "BRW0001" in _text_of(d, "#worklist"))
+
+        await asyncio.to_thread(submit_good)
+        responses, log = await findscu(
+            stack.dicom_port, ["PatientID=BRW0001", "PatientName"], tmp_path / "f1",
+            "-aet", "CT01",
+        )  # fmt: skip
+        assert [str(ds.PatientName) for ds in responses] == ["Browser^Bella"], log
+        await findscu(stack.dicom_port, ["PatientID=NOBODY"], tmp_path / "f2", "-aet", "MR02")
+
+        def live_panel() -> str:
+            _wait(browser, lambda d: "PatientID=NOBODY" in _text_of(d, "#queries li.zero"))
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / "webapi-page.png"))  # type: ignore[attr-defined]
+            return _text_of(browser, "#queries")
+
+        panel = await asyncio.to_thread(live_panel)
+        assert "MR02" in panel and "PatientID=BRW0001" in panel and "1 match" in panel
+        assert "PatientID: 'PID" in panel  # the near-miss reason of the zero-match query
+
+        def delete_row() -> None:
+            from selenium.webdriver.common.by import By
+
+            rows = browser.find_elements(By.CSS_SELECTOR, "#worklist tr[data-id]")  # type: ignore[attr-defined]
+            row = next(r for r in rows if "BRW0001" in r.text)
+            row.find_element(By.CSS_SELECTOR, "button.delete").click()
+            _wait(browser, lambda d: d.switch_to.alert).accept()  # type: ignore[attr-defined]
+            _wait(browser, lambda d: "BRW0001" not in _text_of(d, "#table-container"))
+
+        await asyncio.to_thread(delete_row)
+        assert not list((tmp_path / "WLMSCP").glob("*.yaml"))

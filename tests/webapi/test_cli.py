@@ -1,0 +1,62 @@
+"""``aiodicom-worklist add|list|remove`` on a data folder (subprocess, no HTTP)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.webapi.helpers import make_data, today_da
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servers.worklist", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_add_list_remove(tmp_path: Path) -> None:
+    make_data(tmp_path, 3)
+    data = ["--data", str(tmp_path)]
+    added = run("add", *data, "--patient-name", "Cli^Carl", "--patient-id", "CLI0001",
+                "--modality", "MR", "--station-ae", "MR01", "--start", "2030-01-02T08:15",
+                "--id", "cli-1")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    document = yaml.safe_load((tmp_path / "WLMSCP" / "cli-1.yaml").read_text())
+    step = document["ScheduledProcedureStepSequence"][0]
+    assert step["ScheduledProcedureStepStartDate"] == "20300102"
+    assert step["ScheduledProcedureStepStartTime"] == "081500"
+    assert document["AccessionNumber"] and document["StudyInstanceUID"]
+
+    listed = run("list", *data, "--date", "2030-01-02", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["id"], r["patient_id"], r["station_ae"]) for r in rows] == [
+        ("cli-1", "CLI0001", "MR01")
+    ]
+    today = run("list", *data, "--date", today_da())
+    assert len(today.stdout.splitlines()) == 3
+
+    duplicate = run("add", *data, "--patient-name", "A", "--patient-id", "B", "--modality",
+                    "CT", "--start", "2030-01-02T09:00", "--id", "cli-1")  # fmt: skip
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
+
+    removed = run("remove", *data, "cli-1")
+    assert removed.returncode == 0 and not (tmp_path / "WLMSCP" / "cli-1.yaml").exists()
+    again = run("remove", *data, "cli-1")
+    assert again.returncode == 2 and "no such item" in again.stderr
+
+
+def test_add_reports_every_bad_option(tmp_path: Path) -> None:
+    make_data(tmp_path, 1)
+    bad = run("add", "--data", str(tmp_path), "--patient-name", "X", "--patient-id", "P",
+              "--modality", "ct!", "--start", "soon", "--birth-date", "1999-13-01")  # fmt: skip
+    assert bad.returncode == 2
+    assert "modality" in bad.stderr and "start" in bad.stderr and "birth_date" in bad.stderr
+    assert len(list((tmp_path / "WLMSCP").iterdir())) == 2  # item + lockfile only
