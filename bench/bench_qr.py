@@ -413,7 +413,8 @@ def write_markdown(report: Report, args: argparse.Namespace) -> None:
 
 async def main_async(args: argparse.Namespace, work: Path) -> None:
     report = Report()
-    await scenario_compare(report, args, work)
+    if args.compare_patients > 0:
+        await scenario_compare(report, args, work)
     if args.patients > 0:
         await scenario_big(report, args, work)
     if args.write:
@@ -434,6 +435,7 @@ def main() -> None:
     parser.add_argument("--generate-limit", type=float, default=600.0)
     parser.add_argument("--dcmtk-limit", type=float, default=300.0)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--reuse-index", action="store_true", help="keep an existing 100k index")
     args = parser.parse_args()
     work = Path("/tmp/aiodicom-qr-bench-work")
     work.mkdir(exist_ok=True)

@@ -78,6 +78,13 @@ async def get_ok(http: aiohttp.ClientSession, url: str) -> None:
             raise RuntimeError(f"{url}: HTTP {response.status}")
 
 
+def getter(http: aiohttp.ClientSession, url: str) -> Callable[[int], Awaitable[None]]:
+    async def call(_index: int) -> None:
+        await get_ok(http, url)
+
+    return call
+
+
 def item_body(index: int) -> dict[str, str]:
     start = datetime.datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
     return {"id": f"bench-{index}", "patient_name": f"Bench^{index}",
@@ -96,7 +103,7 @@ async def scenarios(args: argparse.Namespace, root: Path) -> list[Row]:
                 url = f"/api/items?date=today&limit={limit}"
                 await get_ok(http, url)  # warm the per-generation cache
                 rows.append(await measure(f"GET /api/items limit={limit}",
-                                          lambda _i, u=url: get_ok(http, u),
+                                          getter(http, url),
                                           args.requests, args.seconds))  # fmt: skip
 
             async def create(index: int) -> None:
@@ -109,7 +116,7 @@ async def scenarios(args: argparse.Namespace, root: Path) -> list[Row]:
             rows.append(await visible_after_post(http, store))
             await get_ok(http, "/")
             rows.append(await measure(f"GET / page ({args.items}+ items today)",
-                                      lambda _i: get_ok(http, "/"), args.pages,
+                                      getter(http, "/"), args.pages,
                                       args.seconds))  # fmt: skip
     finally:
         await server.stop()

@@ -1,0 +1,16 @@
+"""Operations pieces for aiodicom servers: security from config, audit log, metrics,
+lifecycle (signals, drain, reload, SO_REUSEPORT workers) and a C-ECHO health check.
+
+* :mod:`aiodicom.ops.security`: TLS server context, user identity checker (PS3.7
+  D.3.3.7), calling-AE allow-list per called AE and peer address.
+* :mod:`aiodicom.ops.server`: :class:`OpsServer`, a Server with those checks, audit lines
+  and metrics; ``start(reuse_port=True)``; ``reconfigure`` for reloads.
+* :mod:`aiodicom.ops.lifecycle`: SIGTERM/SIGINT drain, SIGHUP reload, worker processes.
+* :mod:`aiodicom.ops.app`: ``--workers/--metrics-port/--security/--shutdown-deadline``
+  flags and :func:`run_app` for server programs.
+* :mod:`aiodicom.ops.healthcheck`: ``python -m aiodicom.ops.healthcheck HOST PORT``.
+"""
+
+from aiodicom.ops.server import OpsHooks, OpsServer
+
+__all__ = ["OpsHooks", "OpsServer"]

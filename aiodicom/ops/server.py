@@ -11,6 +11,7 @@ ends with one audit line and every C-FIND with another (:mod:`aiodicom.ops.audit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -138,9 +139,7 @@ class OpsServer(Server):
         hooks: OpsHooks | None = None,
     ) -> None:
         self.hooks = hooks or OpsHooks()
-        if self.hooks.identity is not None and config.user_identity is None:
-            config.user_identity = self.hooks.identity
-        super().__init__(config, handlers)
+        super().__init__(self._with_identity(config), handlers)
         self.handlers = {uid: self._instrument(h) for uid, h in self.handlers.items()}
         self.query_counts: dict[str, int] = {}
 
@@ -164,8 +163,7 @@ class OpsServer(Server):
 
     def reconfigure(self, config: ServerConfig) -> None:
         """Apply a new policy to new associations; open ones keep running untouched."""
-        if self.hooks.identity is not None and config.user_identity is None:
-            config.user_identity = self.hooks.identity
+        config = self._with_identity(config)
         config.validate()
         old = self.policy
         self.config = config
@@ -176,6 +174,12 @@ class OpsServer(Server):
             async_ops_window=old.async_ops_window,
             user_identity=config.user_identity,
         )
+
+    def _with_identity(self, config: ServerConfig) -> ServerConfig:
+        """``config`` using the hooks' identity checker unless it has its own."""
+        if self.hooks.identity is None or config.user_identity is not None:
+            return config
+        return dataclasses.replace(config, user_identity=self.hooks.identity)
 
     def _instrument(self, handler: FindHandler) -> FindHandler:
         """Wrap a C-FIND handler to count matches and write the audit line and metrics."""

@@ -15,8 +15,8 @@ from aiodicom import FindRequest, NegotiationError, ServerConfig
 from aiodicom.log import configure, get_logger
 from aiodicom.net.find import FindCall
 from aiodicom.net.loop import run
-from aiodicom.proto.messages import CFindRQ
-from aiodicom.proto.status import SUCCESS, UNABLE_TO_PROCESS
+from aiodicom.proto.messages import CFindRQ, CFindRSP
+from aiodicom.proto.status import CANCEL, SUCCESS, UNABLE_TO_PROCESS
 from servers.demo import name_matches, worklist_handler
 from tests.net.helpers import Recorder, counting_handler, query
 
@@ -119,3 +119,22 @@ def test_json_logging_binds_fields(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[0]["event"] == "bad pdu"
     with pytest.raises(ValueError, match="verbose"):
         configure("json", "verbose")
+
+
+async def test_final_response_carrying_a_data_set_is_ignored() -> None:
+    """Some SCPs (Orthanc) attach a data set to the final 0xFE00 response: ignore it."""
+    async with (
+        aiodicom.serve(ServerConfig(), {"worklist": counting_handler(1, Recorder())}) as server,
+        aiodicom.connect("127.0.0.1", server.port) as assoc,
+    ):
+        protocol = assoc._protocol
+        context = next(c for c in assoc.contexts.values() if c.abstract_syntax == WORKLIST_UID)
+        call = FindCall(protocol, context.context_id, context.transfer_syntax, 77, 5.0)
+        protocol.start_operation(call)
+        quirky = CFindRSP(77, WORKLIST_UID, CANCEL, has_data_set=True)
+        call.on_message(quirky, b"\x10\x00\x20\x00LO\x02\x00X1")
+        assert await call.next_result() is None
+        assert call.final is not None
+        assert call.final.status == CANCEL
+        assert call.final.identifier is None
+        assert await assoc.echo() == SUCCESS

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -29,6 +30,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
          "--no-first-run", "--window-size=1366,900"]  # fmt: skip
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.webdriver import WebDriver  # noqa: E402
+
+T = TypeVar("T")
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.slow,
@@ -41,7 +45,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[WebDriver]:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
@@ -59,38 +63,41 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _wait(driver: object, condition: object, seconds: float = 8.0) -> object:
+def _wait(driver: WebDriver, condition: Callable[[WebDriver], T], seconds: float = 8.0) -> T:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)  # type: ignore[arg-type]
+    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)
 
 
-def _fill_form(driver: object, values: dict[str, str]) -> None:
+def _fill_form(driver: WebDriver, values: dict[str, str]) -> None:
     from selenium.webdriver.common.by import By
 
     for name, value in values.items():
-        element = driver.find_element(By.ID, f"f-{name}")  # type: ignore[attr-defined]
+        element = driver.find_element(By.ID, f"f-{name}")
         if name == "start":  # datetime-local typing is locale dependent: set the value
-            driver.execute_script("arguments[0].value = arguments[1]", element, value)  # type: ignore[attr-defined]
+            driver.execute_script("arguments[0].value = arguments[1]", element, value)
         else:
             element.clear()
             element.send_keys(value)
-    driver.find_element(By.ID, "save").click()  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "save").click()
 
 
-def _text_of(driver: object, css: str) -> str:
-    from selenium.webdriver.common.by import By
+def _text_of(driver: WebDriver, css: str) -> str:
+    """Text of every match, read in one script call (the table is re-rendered live)."""
+    script = (
+        "return Array.from(document.querySelectorAll(arguments[0]))"
+        ".map(e => e.innerText).join('\\n');"
+    )
+    return str(driver.execute_script(script, css))
 
-    return "\n".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))  # type: ignore[attr-defined]
 
-
-async def test_page_add_find_live_panel_delete(tmp_path: Path, browser: object) -> None:
+async def test_page_add_find_live_panel_delete(tmp_path: Path, browser: WebDriver) -> None:
     make_data(tmp_path, 6)
     start = f"{TODAY.isoformat()}T10:30"
     async with worklist_stack(tmp_path) as stack:
 
         def open_and_submit_bad() -> str:
-            browser.get(stack.base + "/")  # type: ignore[attr-defined]
+            browser.get(stack.base + "/")
             _wait(browser, lambda d: "procedures" in _text_of(d, "#worklist caption"))
             _fill_form(browser, {"patient_name": "Browser^Bella", "patient_id": "BRW0001",
                                  "modality": "ct!", "start": start})  # fmt: skip
@@ -114,7 +121,7 @@ async def test_page_add_find_live_panel_delete(tmp_path: Path, browser: object) 
         def live_panel() -> str:
             _wait(browser, lambda d: "PatientID=NOBODY" in _text_of(d, "#queries li.zero"))
             ARTIFACTS.mkdir(exist_ok=True)
-            browser.save_screenshot(str(ARTIFACTS / "webapi-page.png"))  # type: ignore[attr-defined]
+            browser.save_screenshot(str(ARTIFACTS / "webapi-page.png"))
             return _text_of(browser, "#queries")
 
         panel = await asyncio.to_thread(live_panel)
@@ -122,12 +129,18 @@ async def test_page_add_find_live_panel_delete(tmp_path: Path, browser: object) 
         assert "PatientID: 'PID" in panel  # the near-miss reason of the zero-match query
 
         def delete_row() -> None:
+            from selenium.common.exceptions import StaleElementReferenceException
             from selenium.webdriver.common.by import By
 
-            rows = browser.find_elements(By.CSS_SELECTOR, "#worklist tr[data-id]")  # type: ignore[attr-defined]
-            row = next(r for r in rows if "BRW0001" in r.text)
-            row.find_element(By.CSS_SELECTOR, "button.delete").click()
-            _wait(browser, lambda d: d.switch_to.alert).accept()  # type: ignore[attr-defined]
+            for _attempt in range(10):  # the live table may be replaced between calls
+                try:
+                    rows = browser.find_elements(By.CSS_SELECTOR, "#worklist tr[data-id]")
+                    row = next(r for r in rows if "BRW0001" in r.text)
+                    row.find_element(By.CSS_SELECTOR, "button.delete").click()
+                    break
+                except StaleElementReferenceException:
+                    continue
+            _wait(browser, lambda d: d.switch_to.alert).accept()
             _wait(browser, lambda d: "BRW0001" not in _text_of(d, "#table-container"))
 
         await asyncio.to_thread(delete_row)
