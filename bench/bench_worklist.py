@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import itertools
 import os
 import random
 import shutil
@@ -129,7 +130,7 @@ def command(peer: str, root: Path, port: int, log_level: str) -> tuple[list[str]
         config = WORK / "ours.yaml"
         config.write_text(OURS_CONFIG % log_level)
         args = ["-m", "servers.worklist", "--config", str(config), "--data", str(root),
-                "--host", "127.0.0.1", "--port", str(port), "--no-watch"]  # fmt: skip
+                "--host", "127.0.0.1", "--port", str(port), "--no-watch", "--no-http"]  # fmt: skip
         return [sys.executable, *args], dict(os.environ)
     if peer == "wlmscpfs":
         args = ["-dfr", "-dfp", str(root), "--max-associations", "1000", str(port)]
@@ -228,19 +229,19 @@ async def timed_query(assoc: aiodicom.ClientAssociation, query: Dataset) -> floa
     return time.perf_counter() - started
 
 
-def patient_ids(size: int, seed: int) -> Iterator[str]:
+def keyed_queries(size: int, seed: int, count: int = 2000) -> Iterator[Dataset]:
+    """Keyed PatientID queries, built before any timing starts (cycled)."""
     rng = random.Random(seed)
-    while True:
-        yield f"PID{rng.randrange(size):07d}"
+    return itertools.cycle([mwl_query(f"PID{rng.randrange(size):07d}") for _ in range(count)])
 
 
 async def keyed(port: int, size: int, count: int, seconds: float) -> tuple[list[float], float]:
     samples: list[float] = []
-    ids = patient_ids(size, 1)
+    queries = keyed_queries(size, 1, count)
     async with connect(port) as assoc:
         started = time.perf_counter()
         while len(samples) < count and time.perf_counter() - started < seconds:
-            samples.append(await timed_query(assoc, mwl_query(next(ids))))
+            samples.append(await timed_query(assoc, next(queries)))
         return samples, time.perf_counter() - started
 
 
@@ -256,7 +257,7 @@ async def bounded(tasks: list[Callable[[], Awaitable[None]]], seconds: float) ->
 async def churn(port: int, size: int, clients: int, total: int, seconds: float) -> float:
     """Associations (associate + one keyed query + release) completed per second."""
     completed = 0
-    ids = patient_ids(size, 2)
+    queries = keyed_queries(size, 2)
     started = time.perf_counter()
     deadline = started + seconds
 
@@ -264,7 +265,7 @@ async def churn(port: int, size: int, clients: int, total: int, seconds: float) 
         nonlocal completed
         while completed < total and time.perf_counter() < deadline:
             async with connect(port) as assoc:
-                await timed_query(assoc, mwl_query(next(ids)))
+                await timed_query(assoc, next(queries))
             completed += 1
 
     await bounded([worker] * clients, seconds)
@@ -275,7 +276,7 @@ async def held(port: int, size: int, clients: int, interval: float, seconds: flo
     """Latencies of keyed queries sent every ``interval`` s on each of ``clients`` associations."""
     samples: list[float] = []
     opening = asyncio.Semaphore(50)
-    ids = patient_ids(size, 3)
+    queries = keyed_queries(size, 3)
     associations: list[aiodicom.ClientAssociation] = []
 
     async def worker() -> None:
@@ -285,7 +286,7 @@ async def held(port: int, size: int, clients: int, interval: float, seconds: flo
         await asyncio.sleep(random.random() * interval)
         while True:
             started = time.perf_counter()
-            samples.append(await timed_query(assoc, mwl_query(next(ids))))
+            samples.append(await timed_query(assoc, next(queries)))
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - started)))
 
     await bounded([worker] * clients, seconds)
@@ -328,10 +329,11 @@ async def run_scenarios(report: Report, peer: str, size: int, running: Running,
                         args: argparse.Namespace) -> None:  # fmt: skip
     label = f"{size // 1000}k"
     port, seconds = running.port, args.seconds
-    count, elapsed = await stream(port, mwl_query(), size, seconds)
-    report.add(f"(a) match all, {label}: responses/s", peer,
-               f"{count / elapsed:,.0f} ({count} in {elapsed:.2f} s)", count / elapsed,
-               higher=True)  # fmt: skip
+    for run_label in ("first query", "again"):
+        count, elapsed = await stream(port, mwl_query(), size, seconds)
+        report.add(f"(a) match all, {label}, {run_label}: responses/s", peer,
+                   f"{count / elapsed:,.0f} ({count} in {elapsed:.2f} s)", count / elapsed,
+                   higher=True)  # fmt: skip
     if peer == "ours":
         rate = findscu_rate(port, count, seconds * 4) if count == size else None
         text = "-" if rate is None else f"{rate:,.0f}"

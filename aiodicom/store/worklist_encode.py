@@ -39,24 +39,44 @@ Plan: TypeAlias = "tuple[tuple[int, str, Plan | str | None], ...]"
 
 
 class Syntax:
-    """Encoding parameters of one uncompressed transfer syntax."""
+    """Encoding parameters of one uncompressed transfer syntax.
 
-    __slots__ = ("explicit", "little", "prefix", "uid")
+    ``elements`` memoizes encoded leaf elements by (tag, (VR, value)): worklist items
+    repeat most values, so a repeated element is packed once and its bytes are shared by
+    every item (less time for a first query over 100k items, less memory after it).
+    """
+
+    __slots__ = ("_long", "_plain", "_short", "elements", "explicit", "little", "prefix", "uid")
 
     def __init__(self, uid: str) -> None:
         self.uid = uid
         self.explicit = uid != IMPLICIT_LE
         self.little = uid != EXPLICIT_BE
         self.prefix = "<" if self.little else ">"
+        self._plain = struct.Struct(self.prefix + "HHI").pack
+        self._long = struct.Struct(self.prefix + "HH2sHI").pack
+        self._short = struct.Struct(self.prefix + "HH2sH").pack
+        self.elements: dict[tuple[int, tuple[str, bytes]], bytes] = {}
 
     def header(self, tag: int, vr: str, length: int) -> bytes:
         """PS3.5 7.1.2 / 7.1.3 element header."""
-        p = self.prefix
         if not self.explicit:
-            return struct.pack(p + "HHI", tag >> 16, tag & 0xFFFF, length)
+            return self._plain(tag >> 16, tag & 0xFFFF, length)
         if vr in LONG_VRS:
-            return struct.pack(p + "HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
-        return struct.pack(p + "HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+            return self._long(tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
+        return self._short(tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+    def element(self, tag: int, pair: tuple[str, bytes]) -> bytes:
+        """One leaf element (header + value in this byte order), memoized."""
+        key = (tag, pair)
+        found = self.elements.get(key)
+        if found is None:
+            vr, value = pair
+            data = value if self.little else swap(value, vr)
+            found = self.header(tag, vr, len(data)) + data
+            if len(self.elements) < ELEMENT_MEMO_CAP:
+                self.elements[key] = found
+        return found
 
     def item(self, content: bytes) -> bytes:
         """PS3.5 7.5.1: one item of defined length."""
@@ -67,6 +87,7 @@ class Syntax:
         return self.header(tag, "SQ", len(body)) + body
 
 
+ELEMENT_MEMO_CAP = 200_000
 SYNTAXES: dict[str, Syntax] = {}
 
 
@@ -87,12 +108,13 @@ class EncodedDataset:
     def __init__(self, raw: RawDataset, syntax: Syntax) -> None:
         self.elements: dict[int, bytes] = {}
         self.sequences: dict[int, tuple[EncodedDataset, ...]] = {}
-        for tag, (vr, value) in raw.items():
+        element = syntax.element
+        for tag, pair in raw.items():
+            value = pair[1]
             if isinstance(value, tuple):
                 self.sequences[tag] = tuple(EncodedDataset(item, syntax) for item in value)
             else:
-                data = value if syntax.little else swap(value, vr)
-                self.elements[tag] = syntax.header(tag, vr, len(data)) + data
+                self.elements[tag] = element(tag, pair)  # type: ignore[arg-type]
 
     def whole(self, syntax: Syntax) -> bytes:
         """Every element in tag order (a sequence requested with universal matching)."""
