@@ -19,12 +19,11 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,14 +37,12 @@ import aiodicom  # noqa: E402
 from aiodicom.log import configure  # noqa: E402
 from tests.hardening.support import (  # noqa: E402
     AE,
-    free_port,
+    qr_process,
     rss_kb,
     scp_process,
-    wait_listening,
     worklist_query,
 )
 
-QR_DATA = ROOT / "config" / "qr-data"
 RSS_TOLERANCE = 0.10
 
 
@@ -163,28 +160,6 @@ async def drive(soak: Soak, pids: tuple[int, int], seconds: float, clients: int,
     tasks.append(reload_loop(soak, pids[0], reload_every, deadline))
     tasks.append(sample_loop(soak, pids, deadline, start))
     await asyncio.gather(*tasks)
-
-
-@contextlib.contextmanager
-def qr_process(folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = free_port()
-    log = (folder / "qrscp.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "servers.qrscp", "--data", str(QR_DATA), "--port", str(port),
-         "--index", str(folder / "qr.sqlite"), "--no-watch", "--log-level", "warning"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_listening(port, process=process)
-        yield process, port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        log.close()
 
 
 def rss_verdict(samples: list[tuple[float, int, int]], seconds: float) -> dict[str, object]:

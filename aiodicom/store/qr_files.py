@@ -93,10 +93,21 @@ def _entity(level: Level, part: Dataset, uid: str) -> EntityData:
     return EntityData(uid=uid, columns=columns, blob=encode_blob(part))
 
 
-def index_dataset(ds: Dataset, path: str, mtime_ns: int = 0, size: int = 0) -> IndexedFile:
+EntityCache = dict[tuple[Level, str], EntityData]
+
+
+def index_dataset(
+    ds: Dataset,
+    path: str,
+    mtime_ns: int = 0,
+    size: int = 0,
+    cache: EntityCache | None = None,
+) -> IndexedFile:
     """Split one instance's data set into an :class:`IndexedFile` (PS3.4 C.6.1.1).
 
-    Raises :class:`DataError` naming ``path`` when a Study, Series or SOP Instance UID is
+    ``cache`` reuses the patient/study/series entity already built for an earlier file of
+    the same batch (the store keeps the first one of a batch anyway). Raises
+    :class:`DataError` naming ``path`` when a Study, Series or SOP Instance UID is
     missing: every entity needs its unique key.
     """
     uids = {
@@ -109,11 +120,19 @@ def index_dataset(ds: Dataset, path: str, mtime_ns: int = 0, size: int = 0) -> I
         if not uids[level]:
             raise DataError(path, f"no {level.name.lower()} unique key: not a DICOM instance")
     parts = split_entities(ds)
-    entities = {level: _entity(level, parts[level], uids[level]) for level in Level}
+    entities: dict[Level, EntityData] = {}
+    for level in Level:
+        key = (level, uids[level])
+        cached = cache.get(key) if cache is not None and level is not Level.IMAGE else None
+        if cached is None:
+            cached = _entity(level, parts[level], uids[level])
+            if cache is not None:
+                cache[key] = cached
+        entities[level] = cached
     return IndexedFile(path=path, mtime_ns=mtime_ns, size=size, entities=entities)
 
 
-def parse_file(path: str) -> IndexedFile:
+def parse_file(path: str, cache: EntityCache | None = None) -> IndexedFile:
     """Read one file's header (never its pixel data) into an :class:`IndexedFile`.
 
     Raises :class:`DataError` naming the file when it is not a readable DICOM composite
@@ -122,7 +141,7 @@ def parse_file(path: str) -> IndexedFile:
     try:
         stat = os.stat(path)
         ds = dcmread(path, stop_before_pixels=True, force=True)
-        return index_dataset(ds, path, stat.st_mtime_ns, stat.st_size)
+        return index_dataset(ds, path, stat.st_mtime_ns, stat.st_size, cache)
     except DataError:
         raise
     except (InvalidDicomError, OSError, ValueError, KeyError, TypeError, EOFError) as exc:

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from aiodicom.errors import DataError
-from aiodicom.store.qr_files import parse_file, walk_folder
+from aiodicom.store.qr_files import EntityCache, parse_file, walk_folder
 from aiodicom.store.qr_store import IndexedFile, QRStore
 
 log = structlog.get_logger("aiodicom.qr.index")
@@ -44,9 +44,10 @@ def _parse_chunk(paths: Sequence[str]) -> tuple[list[IndexedFile], list[tuple[st
     """Parse ``paths``; returns the good files and (path, reason) for the bad ones."""
     good: list[IndexedFile] = []
     bad: list[tuple[str, str]] = []
+    cache: EntityCache = {}
     for path in paths:
         try:
-            good.append(parse_file(path))
+            good.append(parse_file(path, cache))
         except DataError as exc:
             bad.append((path, exc.reason))
     return good, bad

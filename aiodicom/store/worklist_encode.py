@@ -101,29 +101,46 @@ def syntax_for(uid: str) -> Syntax:
 
 
 class EncodedDataset:
-    """One data set's elements encoded in one syntax: leaves as bytes, SQ item by item."""
+    """One data set's raw elements seen through one syntax (encoded on demand).
 
-    __slots__ = ("elements", "sequences")
+    Nothing is cached per item: leaf elements come from the syntax's shared memo
+    (:meth:`Syntax.element`), so a first query over 100k items costs no more than the
+    next one, and serving does not grow memory per item.
+    """
+
+    __slots__ = ("raw", "syntax")
 
     def __init__(self, raw: RawDataset, syntax: Syntax) -> None:
-        self.elements: dict[int, bytes] = {}
-        self.sequences: dict[int, tuple[EncodedDataset, ...]] = {}
-        element = syntax.element
-        for tag, pair in raw.items():
-            value = pair[1]
-            if isinstance(value, tuple):
-                self.sequences[tag] = tuple(EncodedDataset(item, syntax) for item in value)
-            else:
-                self.elements[tag] = element(tag, pair)  # type: ignore[arg-type]
+        self.raw = raw
+        self.syntax = syntax
+
+    def element(self, tag: int) -> bytes | None:
+        """The encoded leaf element ``tag`` or None when absent (or a sequence)."""
+        pair = self.raw.get(tag)
+        if pair is None or isinstance(pair[1], tuple):
+            return None
+        return self.syntax.element(tag, pair)  # type: ignore[arg-type]
+
+    def items(self, tag: int) -> tuple[EncodedDataset, ...]:
+        """The items of sequence ``tag`` (empty when absent or not a sequence)."""
+        pair = self.raw.get(tag)
+        if pair is None or not isinstance(pair[1], tuple):
+            return ()
+        return tuple(EncodedDataset(item, self.syntax) for item in pair[1])
 
     def whole(self, syntax: Syntax) -> bytes:
         """Every element in tag order (a sequence requested with universal matching)."""
-        parts: list[tuple[int, bytes]] = list(self.elements.items())
-        for tag, items in self.sequences.items():
-            encoded = [syntax.item(item.whole(syntax)) for item in items]
-            parts.append((tag, syntax.sequence(tag, encoded)))
-        parts.sort()
-        return b"".join(data for tag, data in parts if tag & 0xFFFF)
+        parts: list[bytes] = []
+        for tag in sorted(self.raw):
+            if not tag & 0xFFFF:
+                continue  # group lengths are not sent (PS3.5 7.2)
+            leaf = self.element(tag)
+            if leaf is not None:
+                parts.append(leaf)
+            else:
+                encoded = [syntax.item(item.whole(syntax)) for item in self.items(tag)]
+                parts.append(syntax.sequence(tag, encoded))
+        return b"".join(parts)
 
 
 def plan_from_query(query: Dataset) -> Plan:
@@ -153,26 +170,31 @@ def build_identifier(
     encoded: EncodedDataset, plan: Plan, syntax: Syntax, result: MatchResult = EMPTY_RESULT
 ) -> bytes:
     """Join the requested elements; ``result`` keeps only the matching items of an SQ."""
+    return _build(encoded.raw, plan, syntax, result)
+
+
+def _build(raw: RawDataset, plan: Plan, syntax: Syntax, result: MatchResult) -> bytes:
+    """PS3.4 C.4.1.1.3.2: each requested key with the item's value or zero length."""
     parts: list[bytes] = []
-    elements = encoded.elements
+    memo = syntax.elements.get
     for tag, vr, sub in plan:
-        if sub is None:
-            found = elements.get(tag)
-            parts.append(found if found is not None else syntax.header(tag, vr, 0))
-        elif sub is IF_PRESENT:
-            found = elements.get(tag)
-            if found is not None:
-                parts.append(found)
+        pair = raw.get(tag)
+        if sub is None or sub is IF_PRESENT:
+            if pair is not None and not isinstance(pair[1], tuple):
+                key = (tag, pair)
+                parts.append(memo(key) or syntax.element(*key))  # type: ignore[arg-type]
+            elif sub is None:
+                parts.append(syntax.element(tag, (vr, b"")))
         else:
-            parts.append(_build_sequence(encoded, tag, sub, syntax, result))
+            items = pair[1] if pair is not None and isinstance(pair[1], tuple) else ()
+            parts.append(_build_sequence(items, tag, sub, syntax, result))
     return b"".join(parts)
 
 
 def _build_sequence(
-    encoded: EncodedDataset, tag: int, sub: Plan | str, syntax: Syntax, result: MatchResult
+    items: tuple[RawDataset, ...], tag: int, sub: Plan | str, syntax: Syntax, result: MatchResult
 ) -> bytes:
     """PS3.4 C.2.2.2.6: matching items only, each reduced to the requested item keys."""
-    items = encoded.sequences.get(tag, ())
     indices = result.sequence_items.get(tag)
     chosen = range(len(items)) if indices is None else indices
     bodies: list[bytes] = []
@@ -180,7 +202,7 @@ def _build_sequence(
         item = items[index]
         if isinstance(sub, tuple):
             nested = result.item_results.get((tag, index), EMPTY_RESULT)
-            bodies.append(syntax.item(build_identifier(item, sub, syntax, nested)))
+            bodies.append(syntax.item(_build(item, sub, syntax, nested)))
         else:
-            bodies.append(syntax.item(item.whole(syntax)))
+            bodies.append(syntax.item(EncodedDataset(item, syntax).whole(syntax)))
     return syntax.sequence(tag, bodies)

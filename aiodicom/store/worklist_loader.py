@@ -47,23 +47,19 @@ Stamp = tuple[int, int, int]
 
 
 class WorklistItem:
-    """One worklist item: its Record for matching and its elements, encoded lazily."""
+    """One worklist item: its Record for matching and its raw elements (for responses)."""
 
-    __slots__ = ("_encoded", "path", "raw", "record", "stamp")
+    __slots__ = ("path", "raw", "record", "stamp")
 
     def __init__(self, path: str, raw: RawDataset, record: Record, stamp: Stamp) -> None:
         self.path = path
         self.raw = raw
         self.record = record
         self.stamp = stamp
-        self._encoded: dict[str, EncodedDataset] = {}
 
     def encoded(self, syntax: Syntax) -> EncodedDataset:
-        """Elements encoded in ``syntax``, built on first use and cached."""
-        found = self._encoded.get(syntax.uid)
-        if found is None:
-            found = self._encoded[syntax.uid] = EncodedDataset(self.raw, syntax)
-        return found
+        """The item's elements in ``syntax`` (encoded on demand from shared memos)."""
+        return EncodedDataset(self.raw, syntax)
 
 
 def valid_ae_folder_name(name: str) -> bool:

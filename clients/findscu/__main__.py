@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code_for(exc)
     except KeyboardInterrupt:
         log.error("interrupted")
-        code = ExitCode.INTERNAL
+        code = ExitCode.INTERRUPTED
     return int(code)
 
 

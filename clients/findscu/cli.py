@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     UNEXPECTED_CANCEL = 7  # 0xFE00 although we did not ask to cancel
     DATA = 8  # unreadable query file, output not writable
     INTERNAL = 9  # anything else (a bug)
+    INTERRUPTED = 130  # Ctrl-C
 
 
 EXIT_EPILOG = """exit status:
@@ -43,6 +44,7 @@ EXIT_EPILOG = """exit status:
   7  the peer answered Cancel (FE00) although --cancel was not given
   8  data error: unreadable query file, output directory not writable
   9  internal error
+  130  interrupted (Ctrl-C)
 With several query files the exit status is that of the first one that failed."""
 
 MODEL_WORKLIST = "worklist"

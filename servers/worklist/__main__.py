@@ -20,9 +20,14 @@ from aiodicom.config import WorklistServerConfig, load_worklist_config, validate
 from aiodicom.errors import ConfigError, DataError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.server import Server, ServerConfig
+from aiodicom.ops.app import add_ops_arguments  # issue 7
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
-from servers.worklist import manage, webglue  # worklist management API + CLI (issue 8)
+from servers.worklist import (  # worklist management API + CLI (issue 8)
+    manage,
+    opsglue,  # signals, workers, security, metrics (issue 7)
+    webglue,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 """The repository's ``config/`` folder (the package is installed with ``pip install -e``)."""
@@ -44,6 +49,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument("--no-watch", action="store_true", help="do not reload on changes")
     webglue.add_arguments(parser)  # issue 8: --http-host/--http-port/--http-token/--no-http
+    add_ops_arguments(parser)  # issue 7: --workers/--metrics-port/--security/...
     return parser.parse_args(argv)
 
 
@@ -142,19 +148,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
     aiodicom_log.configure(config.logging.format, config.logging.level)
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
-        loop_factory = None
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(run(config))
+    try:  # issue 7: run() under aiodicom.ops (SIGHUP reload, --workers, drain deadline)
+        return opsglue.serve(
+            config,
+            args,
+            build_config=build_config,
+            build_service=build_service,
+            server_config=server_config,
+        )
     except (ConfigError, DataError) as exc:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

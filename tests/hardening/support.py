@@ -36,6 +36,7 @@ from aiodicom.proto.pdus import AssociateRQ, UserInformation
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLIST_DATA = ROOT / "config" / "worklist-data"
+QR_DATA = ROOT / "config" / "qr-data"
 AE = "WLMSCP"
 WORKLIST_UID = QueryModel.WORKLIST.sop_class_uid
 
@@ -68,7 +69,7 @@ def write_config(folder: Path, port: int, data: Path = WORKLIST_DATA, **server: 
 
 @dataclass
 class ScpProcess:
-    """A running ``tests.hardening.worklist_ops`` subprocess and its output file."""
+    """A running ``aiodicom-worklist`` (``python -m servers.worklist``) subprocess."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -122,7 +123,15 @@ def scp_process(
     log_path = folder / f"scp-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.hardening.worklist_ops", "--config", str(config), *extra],
+            [
+                sys.executable,
+                "-m",
+                "servers.worklist",
+                "--config",
+                str(config),
+                "--no-http",
+                *extra,
+            ],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -138,6 +147,32 @@ def scp_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+@contextlib.contextmanager
+def qr_process(
+    folder: Path, extra: Sequence[str] = ()
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``aiodicom-qrscp`` on the sample data (index in ``folder``); stopped by PID after."""
+    port = free_port()
+    log = (folder / "qrscp.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "servers.qrscp", "--data", str(QR_DATA), "--port", str(port),
+         "--index", str(folder / "qr.sqlite"), "--no-watch", "--log-format", "json", *extra],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_listening(port, process=process)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        log.close()
 
 
 def worklist_query() -> Dataset:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydicom import Dataset
 
 import aiodicom
 from aiodicom.errors import AssociationRejected
@@ -28,6 +29,7 @@ from tests.hardening.support import (
     ScpProcess,
     free_port,
     pid_alive,
+    qr_process,
     scp_process,
     wait_listening,
     worklist_query,
@@ -189,3 +191,26 @@ def test_healthcheck_module_exit_codes(tmp_path: Path) -> None:
         )  # fmt: skip
         assert down.returncode == 1
         assert b"unhealthy" in down.stderr
+
+
+async def test_qrscp_sighup_rescans_and_sigterm_exits_zero(tmp_path: Path) -> None:
+    """Expected: aiodicom-qrscp (also under aiodicom.ops) answers across a SIGHUP reload
+    (config re-read, folder rescanned) on a kept association, then exits 0 on SIGTERM."""
+    with qr_process(tmp_path, ["--log-level", "info"]) as (process, port):
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = ""
+        async with aiodicom.connect("127.0.0.1", port, models=["study"]) as assoc:
+            before = len([ds async for ds in assoc.find(query, "study")])
+            process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while '"reloaded"' not in _read(tmp_path / "qrscp.log"):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            assert len([ds async for ds in assoc.find(query, "study")]) == before > 0
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 10) == 0
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace")

@@ -1,0 +1,65 @@
+"""Glue between ``aiodicom-qrscp`` and :mod:`aiodicom.ops` (issue 7).
+
+:func:`serve` runs the :class:`QRApp` under :func:`aiodicom.ops.app.run_app`: SIGTERM /
+SIGINT drain the associations, SIGHUP re-reads the config file and rescans the data
+folder, ``--metrics-port`` and ``--security`` (TLS, user identity, access list) apply,
+and the audit log records every association and query. ``--workers`` must stay 1: the
+SQLite index has a single writer (the folder watcher).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+
+from aiodicom.config_qr import QRServerConfig
+from aiodicom.errors import ConfigError
+from aiodicom.ops.app import AppParts, ops_options, run_app, secure_config
+from aiodicom.ops.security import SecuritySection
+from aiodicom.ops.server import OpsHooks, OpsServer
+from servers.qrscp.app import QRApp, server_config
+
+BuildConfig = Callable[[argparse.Namespace], QRServerConfig]
+
+
+def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: BuildConfig) -> int:
+    """Run the Q/R SCP until SIGTERM/SIGINT; returns the exit code."""
+    options = ops_options(args)
+    if options.workers != 1:
+        raise ConfigError(None, "--workers", "1 for aiodicom-qrscp (one index writer)", 2)
+    security_file = str(options.security) if options.security else None
+
+    async def factory(hooks: OpsHooks, section: SecuritySection | None) -> AppParts:
+        app = QRApp(config, reindex=args.reindex)
+        settings = secure_config(server_config(config), section, security_file)
+        server = OpsServer(settings, app.service.handlers(), hooks)
+        server.policy.extended_negotiation = app.server.policy.extended_negotiation
+        app.server = server
+        await _start_index(app)
+
+        async def reload() -> None:
+            fresh = build_config(args)
+            server.reconfigure(secure_config(server_config(fresh), section, security_file))
+            await app.index.scan()
+
+        async def close() -> None:
+            await app.index.close()
+            app.store.close()
+
+        net = config.server
+        return AppParts(server, net.host, net.port, reload, close)
+
+    return run_app(factory, options)
+
+
+async def _start_index(app: QRApp) -> None:
+    """What :meth:`QRApp.start` does before listening: check the folder, (re)index, watch."""
+    if not app.config.qr.data.is_dir():
+        raise ConfigError(
+            app.config.source, "qr.data", "an existing folder", str(app.config.qr.data)
+        )
+    if app.reindex:
+        await asyncio.to_thread(app.store.clear)
+    report = await app.index.start(watch=app.config.qr.watch)
+    app.log.info("qr_index_ready", data=str(app.config.qr.data), seconds=round(report.seconds, 3))
