@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import ssl as ssl_module
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydicom import Dataset
 
@@ -79,6 +79,7 @@ class _EchoCall:
 
 
 Operation = FindCall | _EchoCall
+OpT = TypeVar("OpT", FindCall, _EchoCall)
 
 
 class ClientProtocol(AssociationProtocol):
@@ -239,7 +240,7 @@ class ClientAssociation:
             )
         return context
 
-    async def _begin(self, make: Any) -> Any:
+    async def _begin(self, make: Callable[[], OpT]) -> OpT:
         """Wait for (or cancel) the previous operation, then start a new one."""
         async with self._lock:
             previous = self._current
@@ -267,7 +268,9 @@ class ClientAssociation:
         call: _EchoCall = await self._begin(make)
         return await call.finished
 
-    def _find_starter(self, query: Dataset, model: QueryModel | str, priority: int) -> Any:
+    def _find_starter(
+        self, query: Dataset, model: QueryModel | str, priority: int
+    ) -> Callable[[], Awaitable[FindCall]]:
         query_model = QueryModel.parse(model)
         context = self._context_for(
             query_model.sop_class_uid, f"C-FIND model {query_model.value!r}"

@@ -2,8 +2,9 @@
 
 PS3.4 C.4.1.3.1 (hierarchical search) and C.4.1.3.2 (relational search) decide which keys
 take part in matching; PS3.4 C.2.2.2 decides how each key matches. The plan lists the
-keys a database can decide on indexed columns ("push-down"): single value matching,
-wildcard matching on case-sensitive VRs, DA range matching and UID list matching. Every
+keys a database can decide on indexed columns ("push-down"): single value and wildcard
+matching of AE/CS/LO/SH and of plain ASCII person names, DA values and ranges, and UID
+lists. Every
 pushed-down predicate also admits rows whose column is NULL (absent, empty or irregular
 values), so the database returns a superset and Python matching stays the judge.
 """

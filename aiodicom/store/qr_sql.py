@@ -300,9 +300,10 @@ class SQLiteQRStore:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
+                moved: dict[Level, set[int]] = {Level.PATIENT: set(), Level.STUDY: set()}
                 touched = self._remove_paths(conn, removed)
-                touched.update(self._add_files(conn, added, duplicates))
-                self._refresh(conn, touched)
+                touched.update(self._add_files(conn, added, duplicates, moved))
+                self._refresh(conn, touched, moved)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -341,7 +342,11 @@ class SQLiteQRStore:
         return int(conn.execute(sql, values).fetchone()[0])
 
     def _add_files(
-        self, conn: sqlite3.Connection, files: Sequence[IndexedFile], duplicates: list[str]
+        self,
+        conn: sqlite3.Connection,
+        files: Sequence[IndexedFile],
+        duplicates: list[str],
+        moved: dict[Level, set[int]],
     ) -> set[int]:
         seen: dict[tuple[Level, str], int] = {}
         touched: set[int] = set()
@@ -362,6 +367,8 @@ class SQLiteQRStore:
                 key = (level, file.entities[level].uid)
                 ident = seen.get(key) if level is not Level.IMAGE else None
                 if ident is None:
+                    if parent is not None and level is not Level.IMAGE:
+                        _note_move(conn, level, key[1], parent, moved)
                     ident = self._upsert(conn, level, file, parent)
                     seen[key] = ident
                 parent = ident
@@ -369,9 +376,14 @@ class SQLiteQRStore:
             touched.add(seen[(Level.SERIES, file.entities[Level.SERIES].uid)])
         return touched
 
-    def _refresh(self, conn: sqlite3.Connection, series_ids: set[int]) -> None:
-        """Recompute PS3.4 C.6.1.1.2-C.6.1.1.4 attributes; drop entities left empty."""
-        if not series_ids:
+    def _refresh(
+        self, conn: sqlite3.Connection, series_ids: set[int], moved: dict[Level, set[int]]
+    ) -> None:
+        """Recompute PS3.4 C.6.1.1.2-C.6.1.1.4 attributes; drop entities left empty.
+
+        ``moved`` holds former parents of studies/series that changed parent.
+        """
+        if not series_ids and not any(moved.values()):
             return
         everything = len(series_ids) > _REFRESH_ALL_THRESHOLD
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS t_series (id INTEGER PRIMARY KEY)")
@@ -388,8 +400,28 @@ class SQLiteQRStore:
             "INSERT OR IGNORE INTO t_patient SELECT patient_ref FROM study "
             "WHERE id IN (SELECT id FROM t_study)"
         )
+        conn.executemany(
+            "INSERT OR IGNORE INTO t_patient VALUES (?)", [(i,) for i in moved[Level.PATIENT]]
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO t_study VALUES (?)", [(i,) for i in moved[Level.STUDY]]
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO t_patient SELECT patient_ref FROM study "
+            "WHERE id IN (SELECT id FROM t_study)"
+        )
         for stmt in _refresh_statements(everything):
             conn.execute(stmt)
+
+
+def _note_move(
+    conn: sqlite3.Connection, level: Level, uid: str, parent: int, moved: dict[Level, set[int]]
+) -> None:
+    """Remember the former parent of a study/series that now hangs under ``parent``."""
+    ref = PARENT_REF[level]
+    row = conn.execute(f"SELECT {ref} FROM {TABLES[level]} WHERE uid = ?", (uid,)).fetchone()
+    if row is not None and int(row[0]) != parent:
+        moved[Level(level - 1)].add(int(row[0]))
 
 
 def _refresh_statements(everything: bool) -> list[str]:

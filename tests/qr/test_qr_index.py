@@ -6,11 +6,13 @@ import asyncio
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import structlog
+from pydicom import dcmread
 
 from aiodicom.store.qr_files import parse_file
 from aiodicom.store.qr_index import QRIndex
@@ -128,3 +130,20 @@ async def _wait_for(condition: Callable[[], bool], within: float = 10.0) -> None
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_study_moving_to_another_patient(folder: Path, store: SQLiteQRStore) -> None:
+    """Files re-sent with a corrected Patient ID move the study; the old patient empties."""
+    index = QRIndex(folder, store)
+    await index.scan()
+    for path in sorted((folder / "PID000000").rglob("*.dcm")):
+        ds = dcmread(path)
+        ds.PatientID = "PID000001"
+        ds.save_as(path)
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    await index.scan()
+    assert store.counts() == {"patient": 3, "study": 8, "series": 16, "instance": 32}
+    rows = _rows(
+        Path(store.path), "SELECT n_studies, n_instances FROM patient WHERE uid = 'PID000001'"
+    )
+    assert rows == [(4, 16)]
