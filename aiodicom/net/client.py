@@ -1,202 +1,68 @@
 """The SCU side: :func:`connect` and :class:`ClientAssociation` (C-ECHO, C-FIND, C-CANCEL).
 
 Association establishment, release and abort follow PS3.8 7.1-7.4; C-ECHO PS3.7 9.1.5;
-C-FIND and C-CANCEL PS3.7 9.1.2 and PS3.4 C.4.1 / K.4.1. Operations on one association
-run one at a time (asynchronous operations window 1,1, PS3.7 D.3.3.3).
+C-FIND and C-CANCEL PS3.7 9.1.2 and PS3.4 C.4.1 / K.4.1.
+
+Asynchronous operations window (PS3.7 D.3.3.3, PS3.7 A.4): when ``async_ops_window`` was
+proposed and the acceptor answered with a Maximum-number-operations-invoked above one,
+up to that many operations are outstanding at once; responses are routed by Message ID
+Being Responded To (PS3.7 9.3.2.2) and a further operation waits for a free slot.
+Otherwise (no window item in the A-ASSOCIATE-AC: the default 1,1) operations run one at
+a time and a new operation first cancels an unfinished C-FIND.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
 from pydicom import Dataset
 
 from aiodicom.codec import encode_identifier
-from aiodicom.errors import (
-    AiodicomError,
-    AssociationAborted,
-    AssociationRejected,
-    DicomTimeoutError,
-    NegotiationError,
-)
+from aiodicom.errors import AiodicomError, AssociationAborted, DicomTimeoutError, NegotiationError
+from aiodicom.net.client_protocol import ClientProtocol, EchoCall
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, build_request
-from aiodicom.net.protocol import AssociationProtocol
-from aiodicom.proto.events import (
-    Aborted,
-    AcceptedContext,
-    AssociationAccepted,
-    ConnectionClosed,
-    Event,
-    MessageReceived,
-    Mode,
-    ReleaseCompleted,
-    ReleaseRequested,
-)
-from aiodicom.proto.events import AssociationRejected as RejectedEvent
-from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ, CEchoRSP, CFindRQ, DimseCommand
+from aiodicom.net.query import EncodedQuery, FindRQTemplate
+from aiodicom.proto.events import AcceptedContext
+from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ
 from aiodicom.proto.negotiation import QueryModel
-from aiodicom.proto.pdus import AssociateAC, AssociateRQ, UserIdentityRQ
+from aiodicom.proto.pdus import AssociateAC, UserIdentityRQ
+
+__all__ = ["ClientAssociation", "ClientProtocol", "Connector", "connect", "negotiated_window"]
+
+MAX_WINDOW = 0xFFFF
+"""An "unlimited" window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
+
+Operation = FindCall | EchoCall
+OpT = TypeVar("OpT", FindCall, EchoCall)
 
 
-class _EchoCall:
-    """Internal state of one C-ECHO-RQ (PS3.7 9.1.5)."""
+def negotiated_window(proposed: tuple[int, int] | None, ac: AssociateAC) -> int:
+    """Outstanding operations we may invoke (PS3.7 D.3.3.3); 1 = synchronous.
 
-    def __init__(self, protocol: ClientProtocol, message_id: int) -> None:
-        self.protocol = protocol
-        self.message_id = message_id
-        self.finished: asyncio.Future[int] = protocol.loop.create_future()
-
-    @property
-    def done(self) -> bool:
-        return self.finished.done()
-
-    def on_message(self, command: DimseCommand, data_set: bytes | None) -> None:
-        if (
-            isinstance(command, CEchoRSP)
-            and command.message_id_being_responded_to == self.message_id
-            and not self.done
-        ):
-            self.finished.set_result(command.status)
-            self.protocol.operation_finished(self)
-        else:
-            self.protocol.log.warning("unexpected dimse message during c-echo")
-
-    def on_failure(self, exc: BaseException) -> None:
-        if not self.done:
-            self.finished.set_exception(exc)
-
-    def cancel(self) -> None:
-        """A C-ECHO cannot be cancelled; the next operation just waits for it."""
-
-    async def wait_done(self) -> None:
-        await asyncio.wait([self.finished])
+    Only when we proposed a window and the A-ASSOCIATE-AC carries one: the acceptor's
+    Maximum-number-operations-invoked, never above what we proposed (0 = unlimited).
+    """
+    answered = ac.user_information.async_ops_window
+    if proposed is None or answered is None:
+        return 1
+    limits = [value for value in (proposed[0], answered[0]) if value != 0]
+    return min(limits, default=MAX_WINDOW)
 
 
-Operation = FindCall | _EchoCall
-OpT = TypeVar("OpT", FindCall, _EchoCall)
+@dataclass(frozen=True, slots=True)
+class _FindPlan:
+    """The accepted context and the C-FIND-RQ template of one (model, priority)."""
 
-
-class ClientProtocol(AssociationProtocol):
-    """Requestor-side protocol: routes events to the open operation (PS3.8 9.2)."""
-
-    def __init__(self, rq: AssociateRQ, options: ClientOptions) -> None:
-        super().__init__(
-            Mode.REQUESTOR,
-            max_pdu_length=options.max_pdu_length,
-            artim_timeout=options.acse_timeout,
-            activity_timeout=options.dimse_timeout,
-        )
-        self.rq = rq
-        self.dimse_timeout = options.dimse_timeout
-        self.established: asyncio.Future[AssociateAC] = self.loop.create_future()
-        self.released: asyncio.Future[None] = self.loop.create_future()
-        self.operation: Operation | None = None
-        self.failure: BaseException | None = None
-        self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae, role="scu")
-
-    def before_connection_made(self) -> None:
-        self.association.request(self.rq)
-
-    def dispatch(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, MessageReceived):
-                self._on_message(event)
-            elif isinstance(event, AssociationAccepted):
-                self.log.debug("association accepted")
-                _settle(self.established, result=event.ac)
-            elif isinstance(event, RejectedEvent):
-                rj = event.rj
-                self.fail(AssociationRejected(rj.result, rj.source, rj.reason))
-            elif isinstance(event, ReleaseRequested):
-                self.association.release_response()
-            elif isinstance(event, ReleaseCompleted):
-                _settle(self.released, result=None)
-            elif isinstance(event, Aborted):
-                self._on_aborted(event)
-            elif isinstance(event, ConnectionClosed):
-                self.fail(AssociationAborted("connection closed by the peer"))
-
-    def _on_message(self, event: MessageReceived) -> None:
-        self.last_activity = self.loop.time()
-        operation = self.operation
-        if operation is None:
-            self.log.debug(
-                "dimse message without an open operation", command=type(event.command).__name__
-            )
-            return
-        operation.on_message(event.command, event.data_set)
-
-    def _on_aborted(self, event: Aborted) -> None:
-        if event.error is not None:
-            self.log.warning("protocol error from peer; aborted", reason=str(event.error))
-            message = f"association aborted: {event.error}"
-        elif event.by_peer:
-            message = (
-                f"association aborted by the peer (source={event.source}, reason={event.reason})"
-            )
-        else:
-            message = "association aborted (A-P-ABORT)"
-        self.fail(AssociationAborted(message, source=event.source, reason=event.reason))
-
-    def fail(self, exc: BaseException) -> None:
-        """The association is unusable: fail every waiter with ``exc`` and drop the link."""
-        if self.failure is None:
-            self.failure = exc
-        _settle(self.established, exc=exc)
-        if self.operation is not None:
-            operation, self.operation = self.operation, None
-            operation.on_failure(exc)
-        _settle(self.released, exc=exc)
-        if self.transport is not None and not self.association.wants_close:
-            self.abort()
-
-    def connection_finished(self, exc: Exception | None) -> None:
-        if self.failure is None and not self.released.done():
-            self.fail(AssociationAborted("connection lost"))
-        _settle(self.released, exc=self.failure or AssociationAborted("connection lost"))
-
-    def activity_timer_wanted(self) -> bool:
-        return self.operation is not None
-
-    def activity_expired(self) -> None:
-        seconds = self.dimse_timeout or 0.0
-        self.log.warning("dimse timeout; aborting", seconds=seconds)
-        self.fail(DicomTimeoutError("DIMSE response", seconds))
-
-    def start_operation(self, operation: Operation) -> None:
-        self.operation = operation
-        self.arm_activity_timer()
-
-    def operation_finished(self, operation: Operation) -> None:
-        if self.operation is operation:
-            self.operation = None
-
-    def send_command(
-        self, context_id: int, command: DimseCommand, data_set: bytes | None = None
-    ) -> None:
-        """Send one DIMSE message now (PS3.8 9.3.5 P-DATA-TF) and flush it."""
-        if self.failure is not None:
-            raise self.failure
-        self.association.send_message(context_id, command, data_set)
-        self.flush()
-
-
-def _settle(
-    future: asyncio.Future[Any], *, result: Any = None, exc: BaseException | None = None
-) -> None:
-    if future.done():
-        return
-    if exc is not None:
-        future.set_exception(exc)
-        future.exception()  # mark retrieved: nobody may be waiting any more
-    else:
-        future.set_result(result)
+    context: AcceptedContext
+    template: FindRQTemplate
 
 
 class ClientAssociation:
@@ -214,6 +80,10 @@ class ClientAssociation:
         self._lock = asyncio.Lock()
         self._current: Operation | None = None
         self._released = False
+        self._closing = False
+        self.window = negotiated_window(options.async_ops_window, ac)
+        self._slots = asyncio.Semaphore(self.window) if self.window > 1 else None
+        self._plans: dict[tuple[str, int], _FindPlan] = {}
 
     @property
     def association_id(self) -> str:
@@ -226,11 +96,21 @@ class ClientAssociation:
     @property
     def is_alive(self) -> bool:
         """True while the association can carry operations."""
-        return self._protocol.failure is None and not self._released
+        return self._protocol.failure is None and not self._released and not self._closing
+
+    @property
+    def outstanding(self) -> int:
+        """Operations sent and not yet answered with a final response."""
+        return len(self._protocol.operations)
 
     def _next_message_id(self) -> int:
-        """PS3.7 9.1.1.1.1 / E.1-1: Message ID is a US value (1..65535, wrapping)."""
-        return (next(self._ids) - 1) % 0xFFFF + 1
+        """PS3.7 9.1.1.1.1 / E.1-1: Message ID is a US value (1..65535, wrapping), unique
+        among the outstanding operations."""
+        operations = self._protocol.operations
+        while True:
+            message_id = (next(self._ids) - 1) % 0xFFFF + 1
+            if message_id not in operations:
+                return message_id
 
     def _context_for(self, sop_class_uid: str, what: str) -> AcceptedContext:
         context = self._by_uid.get(sop_class_uid)
@@ -240,88 +120,132 @@ class ClientAssociation:
             )
         return context
 
+    def _check_usable(self) -> None:
+        if self._protocol.failure is not None:
+            raise self._protocol.failure
+        if self._released or self._closing:
+            raise AssociationAborted("association already released")
+
     async def _begin(self, make: Callable[[], OpT]) -> OpT:
-        """Wait for (or cancel) the previous operation, then start a new one."""
+        """Start an operation: in a window, wait for a slot; else finish the previous one."""
+        if self._slots is not None:
+            return await self._begin_windowed(self._slots, make)
         async with self._lock:
             previous = self._current
             if previous is not None and not previous.done:
                 previous.cancel()
                 await previous.wait_done()
-            if self._protocol.failure is not None:
-                raise self._protocol.failure
-            if self._released:
-                raise AssociationAborted("association already released")
+            self._check_usable()
             operation = make()
             self._current = operation
             return operation
+
+    async def _begin_windowed(self, slots: asyncio.Semaphore, make: Callable[[], OpT]) -> OpT:
+        """PS3.7 D.3.3.3: at most ``window`` operations outstanding; extra ones wait."""
+        await slots.acquire()
+        try:
+            self._check_usable()
+            operation = make()
+        except BaseException:
+            slots.release()
+            raise
+        operation.finished.add_done_callback(lambda _: slots.release())
+        return operation
 
     async def echo(self) -> int:
         """C-ECHO (PS3.7 9.1.5): return the response status (0x0000 on success)."""
         context = self._context_for(VERIFICATION_SOP_CLASS, "Verification")
 
-        def make() -> _EchoCall:
-            call = _EchoCall(self._protocol, self._next_message_id())
+        def make() -> EchoCall:
+            call = EchoCall(self._protocol, self._next_message_id())
             self._protocol.start_operation(call)
             self._protocol.send_command(context.context_id, CEchoRQ(call.message_id))
             return call
 
-        call: _EchoCall = await self._begin(make)
+        call: EchoCall = await self._begin(make)
         return await call.finished
 
+    def _plan(self, model: QueryModel | str, priority: int) -> _FindPlan:
+        """Context and pre-encoded C-FIND-RQ command for (model, priority), cached."""
+        key = (model if isinstance(model, str) else model.value, priority)
+        plan = self._plans.get(key)
+        if plan is None:
+            query_model = QueryModel.parse(model)
+            uid = query_model.sop_class_uid
+            context = self._context_for(uid, f"C-FIND model {query_model.value!r}")
+            plan = _FindPlan(context, FindRQTemplate(uid, priority))
+            self._plans[key] = plan
+        return plan
+
     def _find_starter(
-        self, query: Dataset, model: QueryModel | str, priority: int
+        self, query: Dataset | EncodedQuery, model: QueryModel | str, priority: int
     ) -> Callable[[], Awaitable[FindCall]]:
-        query_model = QueryModel.parse(model)
-        context = self._context_for(
-            query_model.sop_class_uid, f"C-FIND model {query_model.value!r}"
-        )
-        data = encode_identifier(query, context.transfer_syntax)
+        plan = self._plan(model, priority)
+        context = plan.context
+        if isinstance(query, EncodedQuery):
+            data = query.for_syntax(context.transfer_syntax)
+        else:
+            data = encode_identifier(query, context.transfer_syntax)
 
         def make() -> FindCall:
+            protocol = self._protocol
             message_id = self._next_message_id()
             call = FindCall(
-                self._protocol,
+                protocol,
                 context.context_id,
                 context.transfer_syntax,
                 message_id,
                 self.options.cancel_timeout,
             )
-            self._protocol.start_operation(call)
-            command = CFindRQ(message_id, query_model.sop_class_uid, priority)
-            self._protocol.send_command(context.context_id, command, data)
+            protocol.start_operation(call)
+            protocol.send_raw(context.context_id, plan.template.encode(message_id), data)
             return call
 
-        async def start() -> FindCall:
-            call: FindCall = await self._begin(make)
-            return call
-
-        return start
+        return functools.partial(self._begin, make)
 
     def find(
-        self, query: Dataset, model: QueryModel | str = "worklist", *, priority: int = 0
+        self,
+        query: Dataset | EncodedQuery,
+        model: QueryModel | str = "worklist",
+        *,
+        priority: int = 0,
     ) -> FindStream:
         """C-FIND (PS3.4 C.4.1 / K.4.1): an async iterator of matching identifiers.
 
+        ``query`` is a Dataset or an :class:`EncodedQuery` (see :func:`encode_query`).
         The request is sent on the first iteration. Leaving early (``break``, ``aclose()``,
         ``async with`` exit, task cancellation) sends C-CANCEL-RQ (PS3.7 9.3.2.3).
         """
         return FindStream(self._find_starter(query, model, priority))
 
     def find_responses(
-        self, query: Dataset, model: QueryModel | str = "worklist", *, priority: int = 0
+        self,
+        query: Dataset | EncodedQuery,
+        model: QueryModel | str = "worklist",
+        *,
+        priority: int = 0,
     ) -> FindResultStream:
         """Like :meth:`find`, but yields every response as a typed :class:`FindResult`."""
         return FindResultStream(self._find_starter(query, model, priority))
 
+    async def _finish_outstanding(self) -> None:
+        """Cancel every outstanding C-FIND and wait for all final responses."""
+        operations = list(self._protocol.operations.values())
+        if self._current is not None and self._current not in operations:
+            operations.append(self._current)
+        for operation in operations:
+            if not operation.done:
+                operation.cancel()
+        for operation in operations:
+            await operation.wait_done()
+
     async def release(self) -> None:
-        """A-RELEASE (PS3.8 7.2): finish or cancel the open operation, then release."""
+        """A-RELEASE (PS3.8 7.2): finish or cancel the open operations, then release."""
         if self._released or self._protocol.failure is not None:
             return
         async with self._lock:
-            current = self._current
-            if current is not None and not current.done:
-                current.cancel()
-                await current.wait_done()
+            self._closing = True
+            await self._finish_outstanding()
             if self._protocol.failure is not None or self._released:
                 return
             self._released = True

@@ -101,7 +101,7 @@ class FindCall:
                 )
             )
             if len(self.queue) >= QUEUE_HIGH_WATER:
-                self.protocol.pause_reading()
+                self.protocol.maybe_pause_reading()
         else:
             if category is StatusCategory.WARNING:
                 self.warnings.append(status)
@@ -166,9 +166,13 @@ class FindCall:
                     raise self.error
                 return None
             self._waiter = self.loop.create_future()
+            protocol = self.protocol
+            protocol.starving += 1
+            protocol.resume_reading()  # another stream's full queue must not block this one
             try:
                 await self._waiter
             finally:
+                protocol.starving -= 1
                 self._waiter = None
 
     def cancel(self) -> None:

@@ -1,7 +1,17 @@
 """Acceptor-side protocol: association policy, C-ECHO, C-FIND streaming and C-CANCEL.
 
-One :class:`ServerProtocol` per TCP connection, plus at most one task running the C-FIND
-handler, so incoming PDUs (C-CANCEL-RQ, A-ABORT) are processed while responses stream.
+One :class:`ServerProtocol` per TCP connection, plus one task per running C-FIND handler,
+so incoming PDUs (C-CANCEL-RQ, A-ABORT) are processed while responses stream.
+
+Asynchronous operations window (PS3.7 D.3.3.3): the acceptor answers a proposed window
+with min(proposed, ``ServerConfig.async_ops_window``) and then runs up to that many
+handlers at once on the association, each cancelable by its Message ID (PS3.7 9.3.2.3).
+Without a window item the default is 1 (synchronous, PS3.7 A.4). The standard does not
+say what an SCP does with an operation beyond the negotiated window; we refuse it with a
+final C-FIND-RSP 0xA700 (Refused: Out of Resources, PS3.4 C.4.1.1.4 / K.4.1.1.4) and keep
+the association. A C-FIND-RQ reusing the Message ID of an outstanding operation breaks
+PS3.7 9.1.1.1.1 (unique among outstanding messages) and cannot be answered unambiguously:
+the association is aborted (A-ABORT, source 2).
 Responses are queued in the Association and flushed in batches: at the next loop
 iteration (``call_soon``), every :data:`BATCH` responses, and whenever the handler
 suspends; when the transport is above its high-water mark the task awaits ``drain``.
@@ -11,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydicom import Dataset
@@ -47,6 +58,9 @@ from aiodicom.proto.status import (
 if TYPE_CHECKING:
     from aiodicom.net.server import Server
 
+MAX_WINDOW = 0xFFFF
+"""An unlimited window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
+
 BATCH = 64
 """Responses queued before the streaming task flushes and yields to the event loop."""
 
@@ -56,6 +70,17 @@ RJ_CALLED_AE = AssociateRJ(result=1, source=1, reason=7)  # called-AE-title-not-
 RJ_CALLING_AE = AssociateRJ(result=1, source=1, reason=3)  # calling-AE-title-not-recognized
 RJ_NO_REASON = AssociateRJ(result=1, source=1, reason=1)  # user identity refused
 RJ_APP_CONTEXT = AssociateRJ(result=1, source=1, reason=2)  # application-context-name-not-supported
+
+
+@dataclass(slots=True)
+class RunningFind:
+    """One C-FIND being performed: its handler task, request and pending count."""
+
+    message_id: int
+    task: asyncio.Task[None] | None = None
+    request: FindRequest | None = None
+    sent: int = 0
+    cancel_requested: bool = False
 
 
 class ServerProtocol(AssociationProtocol):
@@ -72,10 +97,8 @@ class ServerProtocol(AssociationProtocol):
         self.server = server
         self.rq: AssociateRQ | None = None
         self.established = False
-        self.task: asyncio.Task[None] | None = None
-        self.request: FindRequest | None = None
-        self.sent = 0
-        self._cancel_requested = False
+        self.running: dict[int, RunningFind] = {}
+        self.window = 1  # operations the requestor may have outstanding (PS3.7 D.3.3.3)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -86,11 +109,10 @@ class ServerProtocol(AssociationProtocol):
 
     def connection_finished(self, exc: Exception | None) -> None:
         self.server.connection_closed(self)
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
+        self._stop_task("connection closed")
 
     def activity_timer_wanted(self) -> bool:
-        return self.task is None or self.task.done()
+        return not self.running
 
     def activity_expired(self) -> None:
         self.log.warning(
@@ -152,6 +174,8 @@ class ServerProtocol(AssociationProtocol):
         policy = self.server.policy
         ac = negotiate(rq, policy, identity=check_user_identity(rq, policy))
         self.association.accept(ac)
+        window = ac.user_information.async_ops_window
+        self.window = 1 if window is None else window[0] or MAX_WINDOW
         self.established = True
         self.server.association_established(self)
         self.arm_activity_timer()
@@ -189,29 +213,41 @@ class ServerProtocol(AssociationProtocol):
 
     def _on_cancel(self, command: CCancelRQ) -> None:
         """PS3.7 9.3.2.3: stop the matching operation at once; it ends with 0xFE00."""
-        request = self.request
-        task = self.task
-        if request is None or task is None or task.done():
-            return  # the operation already ended: nothing to cancel
-        if command.message_id_being_responded_to != request.message_id:
-            return
-        request.mark_cancelled()
-        self._cancel_requested = True
-        self.log.debug("c-cancel received", message_id=request.message_id)
-        task.cancel()
+        running = self.running.get(command.message_id_being_responded_to)
+        if running is None or running.task is None or running.task.done():
+            return  # the operation already ended (or never existed): nothing to cancel
+        if running.request is not None:
+            running.request.mark_cancelled()
+        running.cancel_requested = True
+        self.log.debug("c-cancel received", message_id=running.message_id)
+        running.task.cancel()
 
     def _on_find(self, context_id: int, command: CFindRQ, data_set: bytes | None) -> None:
-        if self.task is not None and not self.task.done():
-            # PS3.7 D.3.3.3: we negotiate one outstanding operation; refuse the extra one
-            self._send_final(context_id, command, OUT_OF_RESOURCES, "operation already in progress")
+        message_id = command.message_id
+        if message_id in self.running:
+            self.log.warning("c-find reuses an outstanding message id; aborting", id=message_id)
+            self.abort(source=2, reason=0)
             return
-        self._cancel_requested = False
-        self.task = self.loop.create_task(self._run_find(context_id, command, data_set or b""))
+        if len(self.running) >= self.window:
+            # PS3.7 D.3.3.3: beyond the negotiated window; refuse this one, keep the others
+            why = f"asynchronous operations window ({self.window}) exceeded"
+            self._send_final(context_id, command, OUT_OF_RESOURCES, why)
+            return
+        running = RunningFind(message_id)
+        self.running[message_id] = running
+        task = self.loop.create_task(self._run_find(context_id, command, data_set or b"", running))
+        running.task = task
+        task.add_done_callback(lambda _: self._forget(running))
+
+    def _forget(self, running: RunningFind) -> None:
+        if self.running.get(running.message_id) is running:
+            del self.running[running.message_id]
 
     def _stop_task(self, why: str) -> None:
-        if self.task is not None and not self.task.done():
-            self.log.debug("stopping handler", why=why)
-            self.task.cancel()
+        for running in list(self.running.values()):
+            if running.task is not None and not running.task.done():
+                self.log.debug("stopping handler", why=why, message_id=running.message_id)
+                running.task.cancel()
 
     # -- C-FIND -------------------------------------------------------------------------
 
@@ -261,26 +297,35 @@ class ServerProtocol(AssociationProtocol):
             extended_negotiation=extended,
         )
 
-    async def _run_find(self, context_id: int, command: CFindRQ, raw: bytes) -> None:
-        """Decode the identifier once, stream the handler's matches, send the final status."""
+    async def _run_find(
+        self, context_id: int, command: CFindRQ, raw: bytes, running: RunningFind
+    ) -> None:
+        """Run one C-FIND; forget it right before its final response goes out."""
+        try:
+            status, comment = await self._perform(context_id, command, raw, running)
+        finally:
+            self._forget(running)
+        self._send_final(context_id, command, status, comment)
+
+    async def _perform(
+        self, context_id: int, command: CFindRQ, raw: bytes, running: RunningFind
+    ) -> tuple[int, str | None]:
+        """Decode the identifier once, stream the handler's matches; the final status."""
         context = self.association.contexts[context_id]
         handler = self.server.handlers.get(command.affected_sop_class_uid)
         if handler is None:
-            self._send_final(context_id, command, SOP_CLASS_NOT_SUPPORTED, "no handler")
-            return
+            return SOP_CLASS_NOT_SUPPORTED, "no handler"
         try:
             identifier = decode_identifier(raw, context.transfer_syntax)
         except DataError as exc:
             self.log.warning("undecodable c-find identifier", reason=exc.reason)
-            self._send_final(context_id, command, UNABLE_TO_PROCESS, exc.reason)
-            return
+            return UNABLE_TO_PROCESS, exc.reason
         request = self._make_request(command, identifier, raw, context.transfer_syntax)
-        self.request = request
-        self.sent = 0
+        running.request = request
         try:
-            status, comment = await self._stream(context_id, command, handler, request)
+            status, comment = await self._stream(context_id, command, handler, running)
         except asyncio.CancelledError:
-            if not self._cancel_requested:
+            if not running.cancel_requested:
                 raise  # shutdown or connection loss: no final response
             current = asyncio.current_task()
             if current is not None:
@@ -289,23 +334,25 @@ class ServerProtocol(AssociationProtocol):
         self.log.info(
             "c-find done",
             message_id=command.message_id,
-            responses=self.sent,
+            responses=running.sent,
             status=f"0x{status:04X}",
         )
-        self._send_final(context_id, command, status, comment)
+        return status, comment
 
     async def _stream(
-        self, context_id: int, command: CFindRQ, handler: FindHandler, request: FindRequest
+        self, context_id: int, command: CFindRQ, handler: FindHandler, running: RunningFind
     ) -> tuple[int, str | None]:
         """Run the handler; return (final status, error comment). Counts in ``sent``."""
         template = PendingFindTemplate(command.message_id, command.affected_sop_class_uid)
+        request = running.request
+        assert request is not None
         transfer_syntax = request.transfer_syntax
         generator = handler(request)
         try:
             async for item in generator:
                 self._send_pending(context_id, template, item, transfer_syntax)
-                self.sent += 1
-                if self.sent % BATCH == 0:
+                running.sent += 1
+                if running.sent % BATCH == 0:
                     await self._yield_point()
         except QueryError as exc:
             self.log.info("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)

@@ -39,7 +39,10 @@ class ServerConfig:
     A-ASSOCIATE-RQ and the release/abort handshakes (PS3.8 9.1.5); ``idle_timeout`` aborts
     an established association that sends nothing for that long while no operation runs.
     ``user_identity`` validates a user identity sub-item (PS3.7 D.3.3.7): return the
-    server response bytes (b"" for none) to accept, None to reject.
+    server response bytes (b"" for none) to accept, None to reject. ``async_ops_window``:
+    the most C-FIND operations one association may have outstanding, performed
+    concurrently (PS3.7 D.3.3.3); a proposed window is answered with min(proposed, this);
+    1 (default) = synchronous operations only.
     """
 
     ae_title: str = "AIODICOM"
@@ -54,6 +57,7 @@ class ServerConfig:
     transfer_syntaxes: Sequence[str] = ALL_TRANSFER_SYNTAXES
     user_identity: UserIdentityValidator | None = None
     backlog: int = 128
+    async_ops_window: int = 1
 
     def called_ae_ok(self, called_ae: str) -> bool:
         """PS3.8 9.3.4: whether the called AE title is one we answer to."""
@@ -73,6 +77,10 @@ class ServerConfig:
             raise ConfigError(None, "max_pdu_length", "0 or >= 4096", self.max_pdu_length)
         if not 0 < len(self.ae_title) <= 16:
             raise ConfigError(None, "ae_title", "1-16 characters (PS3.5 AE)", self.ae_title)
+        if not 1 <= self.async_ops_window <= 0xFFFF:
+            raise ConfigError(
+                None, "async_ops_window", "an integer 1..65535", self.async_ops_window
+            )
         if not self.transfer_syntaxes:
             raise ConfigError(None, "transfer_syntaxes", "at least one UID", self.transfer_syntaxes)
 
@@ -104,6 +112,7 @@ class Server:
             abstract_syntaxes=mapping,
             max_pdu_length=config.max_pdu_length,
             user_identity=config.user_identity,
+            async_ops_window=(config.async_ops_window, config.async_ops_window),
         )
         self.log = get_logger(ae=config.ae_title)
         self.connections: set[ServerProtocol] = set()

@@ -1,0 +1,207 @@
+"""Requestor-side asyncio protocol: routes DIMSE responses to outstanding operations.
+
+PS3.7 9.3.2.2 / 9.3.5.2: every response carries Message ID Being Responded To, so each
+outstanding operation (one, or up to the asynchronous operations window of PS3.7
+D.3.3.3) is found by that id. Association events follow PS3.8 9.2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from aiodicom.errors import AssociationAborted, AssociationRejected, DicomTimeoutError
+from aiodicom.net.protocol import AssociationProtocol
+from aiodicom.proto.events import (
+    Aborted,
+    AssociationAccepted,
+    ConnectionClosed,
+    Event,
+    MessageReceived,
+    Mode,
+    ReleaseCompleted,
+    ReleaseRequested,
+)
+from aiodicom.proto.events import AssociationRejected as RejectedEvent
+from aiodicom.proto.messages import CEchoRSP, DimseCommand
+from aiodicom.proto.pdus import AssociateAC, AssociateRQ
+
+if TYPE_CHECKING:
+    from aiodicom.net.find import FindCall
+    from aiodicom.net.options import ClientOptions
+
+
+class EchoCall:
+    """Internal state of one C-ECHO-RQ (PS3.7 9.1.5)."""
+
+    def __init__(self, protocol: ClientProtocol, message_id: int) -> None:
+        self.protocol = protocol
+        self.message_id = message_id
+        self.finished: asyncio.Future[int] = protocol.loop.create_future()
+
+    @property
+    def done(self) -> bool:
+        return self.finished.done()
+
+    def on_message(self, command: DimseCommand, data_set: bytes | None) -> None:
+        if isinstance(command, CEchoRSP) and not self.done:
+            self.finished.set_result(command.status)
+            self.protocol.operation_finished(self)
+        else:
+            self.protocol.log.warning("unexpected dimse message during c-echo")
+
+    def on_failure(self, exc: BaseException) -> None:
+        if not self.done:
+            self.finished.set_exception(exc)
+
+    def cancel(self) -> None:
+        """A C-ECHO cannot be cancelled; the next operation just waits for it."""
+
+    async def wait_done(self) -> None:
+        await asyncio.wait([self.finished])
+
+
+def settle(
+    future: asyncio.Future[Any], *, result: Any = None, exc: BaseException | None = None
+) -> None:
+    """Resolve ``future`` once; an exception nobody awaits is marked retrieved."""
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+        future.exception()  # mark retrieved: nobody may be waiting any more
+    else:
+        future.set_result(result)
+
+
+class ClientProtocol(AssociationProtocol):
+    """Requestor-side protocol: routes events to the outstanding operations (PS3.8 9.2)."""
+
+    def __init__(self, rq: AssociateRQ, options: ClientOptions) -> None:
+        super().__init__(
+            Mode.REQUESTOR,
+            max_pdu_length=options.max_pdu_length,
+            artim_timeout=options.acse_timeout,
+            activity_timeout=options.dimse_timeout,
+        )
+        self.rq = rq
+        self.dimse_timeout = options.dimse_timeout
+        self.established: asyncio.Future[AssociateAC] = self.loop.create_future()
+        self.released: asyncio.Future[None] = self.loop.create_future()
+        self.operations: dict[int, FindCall | EchoCall] = {}
+        self.failure: BaseException | None = None
+        self.starving = 0  # operations whose consumer waits on an empty queue
+        self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae, role="scu")
+
+    @property
+    def operation(self) -> FindCall | EchoCall | None:
+        """One outstanding operation (the only one when the window is 1), or None."""
+        return next(iter(self.operations.values()), None)
+
+    def before_connection_made(self) -> None:
+        self.association.request(self.rq)
+
+    def dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if type(event) is MessageReceived:
+                self._on_message(event)
+            elif isinstance(event, AssociationAccepted):
+                self.log.debug("association accepted")
+                settle(self.established, result=event.ac)
+            elif isinstance(event, RejectedEvent):
+                rj = event.rj
+                self.fail(AssociationRejected(rj.result, rj.source, rj.reason))
+            elif isinstance(event, ReleaseRequested):
+                self.association.release_response()
+            elif isinstance(event, ReleaseCompleted):
+                settle(self.released, result=None)
+            elif isinstance(event, Aborted):
+                self._on_aborted(event)
+            elif isinstance(event, ConnectionClosed):
+                self.fail(AssociationAborted("connection closed by the peer"))
+
+    def _on_message(self, event: MessageReceived) -> None:
+        """PS3.7 9.3.2.2: route a response by its Message ID Being Responded To."""
+        command = event.command
+        responded_to: int | None = getattr(command, "message_id_being_responded_to", None)
+        operation = None if responded_to is None else self.operations.get(responded_to)
+        if operation is None:
+            self.log.debug(
+                "dimse message without a matching operation",
+                command=type(command).__name__,
+                message_id=responded_to,
+            )
+            return
+        operation.on_message(command, event.data_set)
+
+    def _on_aborted(self, event: Aborted) -> None:
+        if event.error is not None:
+            self.log.warning("protocol error from peer; aborted", reason=str(event.error))
+            message = f"association aborted: {event.error}"
+        elif event.by_peer:
+            message = (
+                f"association aborted by the peer (source={event.source}, reason={event.reason})"
+            )
+        else:
+            message = "association aborted (A-P-ABORT)"
+        self.fail(AssociationAborted(message, source=event.source, reason=event.reason))
+
+    def fail(self, exc: BaseException) -> None:
+        """The association is unusable: fail every waiter with ``exc`` and drop the link."""
+        if self.failure is None:
+            self.failure = exc
+        settle(self.established, exc=exc)
+        operations = list(self.operations.values())
+        self.operations.clear()
+        for operation in operations:
+            operation.on_failure(exc)
+        settle(self.released, exc=exc)
+        if self.transport is not None and not self.association.wants_close:
+            self.abort()
+
+    def connection_finished(self, exc: Exception | None) -> None:
+        if self.failure is None and not self.released.done():
+            self.fail(AssociationAborted("connection lost"))
+        settle(self.released, exc=self.failure or AssociationAborted("connection lost"))
+
+    def activity_timer_wanted(self) -> bool:
+        return bool(self.operations)
+
+    def activity_expired(self) -> None:
+        seconds = self.dimse_timeout or 0.0
+        self.log.warning("dimse timeout; aborting", seconds=seconds)
+        self.fail(DicomTimeoutError("DIMSE response", seconds))
+
+    def start_operation(self, operation: FindCall | EchoCall) -> None:
+        """Register an operation under its Message ID before its request is sent."""
+        self.operations[operation.message_id] = operation
+        self.arm_activity_timer()
+
+    def operation_finished(self, operation: FindCall | EchoCall) -> None:
+        if self.operations.get(operation.message_id) is operation:
+            del self.operations[operation.message_id]
+
+    def maybe_pause_reading(self) -> None:
+        """A response queue is full: pause the socket unless another consumer starves.
+
+        With several outstanding C-FINDs a consumer waiting on an empty queue must keep
+        the socket readable, or it would wait behind another stream's backlog forever.
+        """
+        if self.starving == 0:
+            self.pause_reading()
+
+    def send_command(
+        self, context_id: int, command: DimseCommand, data_set: bytes | None = None
+    ) -> None:
+        """Send one DIMSE message now (PS3.8 9.3.5 P-DATA-TF) and flush it."""
+        if self.failure is not None:
+            raise self.failure
+        self.association.send_message(context_id, command, data_set)
+        self.flush()
+
+    def send_raw(self, context_id: int, command_bytes: bytes, data_set: bytes | None) -> None:
+        """Like :meth:`send_command` with a pre-encoded command set (a template)."""
+        if self.failure is not None:
+            raise self.failure
+        self.association.send_raw_message(context_id, command_bytes, data_set)
+        self.flush()
