@@ -20,6 +20,7 @@ from aiodicom.errors import (
 )
 from aiodicom.net import (
     ClientAssociation,
+    EncodedQuery,
     FindHandler,
     FindRequest,
     FindResponse,
@@ -29,6 +30,7 @@ from aiodicom.net import (
     Server,
     ServerConfig,
     connect,
+    encode_query,
     serve,
 )
 from aiodicom.proto.negotiation import QueryModel
@@ -46,6 +48,7 @@ __all__ = [
     "DataError",
     "DicomTimeoutError",
     "DimseStatusError",
+    "EncodedQuery",
     "FindHandler",
     "FindRequest",
     "FindResponse",
@@ -62,5 +65,6 @@ __all__ = [
     "StatusCategory",
     "__version__",
     "connect",
+    "encode_query",
     "serve",
 ]

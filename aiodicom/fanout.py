@@ -4,9 +4,11 @@ Each query runs on an association taken from the pool (keyed by peer address, AE
 query models and transfer syntaxes), with its own timeout and its own error: one failing
 query never stops the others. Outcomes are yielded as queries finish.
 
-PS3.7 D.3.3.3 (Asynchronous Operations Window): the
-pool proposes the window when asked (``AssociationPool(async_ops_window=(n, n))``), but
-:class:`ClientAssociation` runs one operation at a time, so every association carries one
+PS3.7 D.3.3.3 (Asynchronous Operations Window): with
+``AssociationPool(async_ops_window=(n, n))`` the pool proposes the window and, when the
+peer accepts more than one outstanding operation, leases one association to up to that
+many queries at once (the least loaded first) before opening another one. Against a
+peer that answers without a window (the default 1,1) every association carries one
 C-FIND at a time and concurrency comes from several associations per peer.
 """
 
@@ -97,20 +99,33 @@ class QueryOutcome:
         return [r.identifier for r in self.responses if r.identifier is not None]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Pooled:
     association: ClientAssociation
     stack: AsyncExitStack
-    busy: bool = False
+    leases: int = 0
     broken: bool = False
+
+    @property
+    def busy(self) -> bool:
+        return self.leases > 0
+
+    @property
+    def usable(self) -> bool:
+        return not self.broken and self.association.is_alive
+
+    @property
+    def has_room(self) -> bool:
+        """Fewer queries leased than the negotiated window (PS3.7 D.3.3.3)."""
+        return self.usable and self.leases < self.association.window
 
 
 class AssociationPool:
     """Reusable associations per :class:`PeerSpec` key, at most ``max_per_peer`` each.
 
-    An association carries one C-FIND at a time: :class:`ClientAssociation` runs its
-    operations one after the other. ``async_ops_window`` is only proposed during
-    association negotiation (PS3.7 D.3.3.3) for peers that want to see it.
+    ``async_ops_window`` is proposed during association negotiation (PS3.7 D.3.3.3); an
+    association carries as many C-FINDs at once as the peer accepted (one without a
+    window), so up to ``max_per_peer`` x window queries run per peer.
     """
 
     def __init__(
@@ -129,12 +144,23 @@ class AssociationPool:
         self.acse_timeout = acse_timeout
         self._members: dict[tuple[object, ...], list[_Pooled]] = {}
         self._slots: dict[tuple[object, ...], asyncio.Semaphore] = {}
+        self._opening: dict[tuple[object, ...], int] = {}
+        self._waiters: dict[tuple[object, ...], list[asyncio.Future[None]]] = {}
         self._closed = False
         self.opened = 0  # associations established over the pool's life
 
+    @property
+    def leases_per_association(self) -> int:
+        """Queries one association may carry, as proposed (1 without a window)."""
+        window = self.async_ops_window
+        if window is None:
+            return 1
+        return window[0] if window[0] > 0 else 0xFFFF
+
     def _semaphore(self, key: tuple[object, ...]) -> asyncio.Semaphore:
         if key not in self._slots:
-            self._slots[key] = asyncio.Semaphore(self.max_per_peer)
+            limit = self.max_per_peer * self.leases_per_association
+            self._slots[key] = asyncio.Semaphore(limit)
         return self._slots[key]
 
     async def _open(self, peer: PeerSpec) -> _Pooled:
@@ -161,18 +187,55 @@ class AssociationPool:
         self.opened += 1
         return _Pooled(association, stack)
 
-    def _pick(self, key: tuple[object, ...]) -> _Pooled | None:
+    def _pick(self, key: tuple[object, ...], *, overflow: bool) -> _Pooled | None:
+        """The least loaded association with room in its window (or any usable one)."""
         members = self._members.get(key, [])
-        for member in members:
-            if not member.busy and not member.broken and member.association.is_alive:
-                return member
-        return None
+        candidates = [m for m in members if (m.usable if overflow else m.has_room)]
+        return min(candidates, key=lambda m: m.leases, default=None)
 
     def _discard_dead(self, key: tuple[object, ...]) -> list[_Pooled]:
         members = self._members.get(key, [])
         dead = [m for m in members if not m.busy and not m.association.is_alive]
         self._members[key] = [m for m in members if m not in dead]
         return dead
+
+    def _wake(self, key: tuple[object, ...]) -> None:
+        for waiter in self._waiters.pop(key, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait_for_change(self, key: tuple[object, ...]) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, []).append(waiter)
+        await waiter
+
+    async def _acquire(self, peer: PeerSpec) -> _Pooled:
+        """A member with room, a newly opened one, or (all full) the least loaded one."""
+        key = peer.key
+        while True:
+            for dead in self._discard_dead(key):
+                await _close_quietly(dead)
+            member = self._pick(key, overflow=False)
+            members = self._members.setdefault(key, [])
+            if member is None and len(members) + self._opening.get(key, 0) < self.max_per_peer:
+                member = await self._open_member(peer)
+            if member is None:
+                member = self._pick(key, overflow=True)
+            if member is not None:
+                member.leases += 1
+                return member
+            await self._wait_for_change(key)  # every member is still being opened
+
+    async def _open_member(self, peer: PeerSpec) -> _Pooled:
+        key = peer.key
+        self._opening[key] = self._opening.get(key, 0) + 1
+        try:
+            member = await self._open(peer)
+            self._members.setdefault(key, []).append(member)
+            return member
+        finally:
+            self._opening[key] -= 1
+            self._wake(key)
 
     @asynccontextmanager
     async def lease(self, peer: PeerSpec) -> AsyncIterator[ClientAssociation]:
@@ -181,21 +244,17 @@ class AssociationPool:
             raise RuntimeError("AssociationPool is closed")
         key = peer.key
         async with self._semaphore(key):
-            for dead in self._discard_dead(key):
-                await _close_quietly(dead)
-            member = self._pick(key)
-            if member is None:
-                member = await self._open(peer)
-                self._members.setdefault(key, []).append(member)
-            member.busy = True
+            member = await self._acquire(peer)
             try:
                 yield member.association
-            except BaseException:
-                member.broken = True
+            except BaseException as exc:
+                if _breaks(member, exc):
+                    member.broken = True
                 raise
             finally:
-                member.busy = False
-                if member.broken:
+                member.leases -= 1
+                self._wake(key)
+                if member.broken and member in self._members.get(key, []):
                     self._members[key].remove(member)
                     await _close_quietly(member)
 
@@ -216,6 +275,19 @@ class AssociationPool:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _breaks(member: _Pooled, exc: BaseException) -> bool:
+    """Whether a query's failure should drop its association (PS3.8 7.3 A-ABORT).
+
+    On a windowed association other queries share the link: a timed-out or cancelled
+    query has already sent C-CANCEL-RQ (PS3.7 9.3.2.3), so only a dead association is
+    dropped. With one query per association any failure drops it, as before.
+    """
+    association = member.association
+    if association.window > 1 and association.is_alive:
+        return not isinstance(exc, TimeoutError | asyncio.CancelledError)
+    return True
 
 
 async def _close_quietly(member: _Pooled) -> None:

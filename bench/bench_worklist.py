@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import fcntl
 import itertools
+import math
 import os
 import random
 import shutil
@@ -81,7 +82,7 @@ class Report:
     def ratio(self, row: str, peer: str) -> str:
         found = self.numbers.get(row, {})
         ours, theirs = found.get("ours"), found.get(peer)
-        if not ours or not theirs:
+        if not ours or not theirs or math.isnan(ours) or math.isnan(theirs):
             return "-"
         value = ours / theirs if self.higher_is_better[row] else theirs / ours
         return f"{value:.1f}x"
@@ -158,6 +159,15 @@ def memory_kb(pid: int) -> dict[str, int]:
     return found
 
 
+def stop_children(pid: int) -> None:
+    """Terminate, by PID, the processes forked by our server process (wlmscpfs --fork)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                os.kill(int(stat.parent.name), 15)
+
+
 @contextmanager
 def server(peer: str, root: Path, log_level: str, limit: float = 180.0) -> Iterator[Running]:
     port = free_port()
@@ -177,6 +187,7 @@ def server(peer: str, root: Path, log_level: str, limit: float = 180.0) -> Itera
             time.sleep(0.02)
         yield Running(process.pid, port, time.monotonic() - started)
     finally:
+        stop_children(process.pid)
         process.terminate()
         try:
             process.wait(10)
@@ -318,8 +329,17 @@ def findscu_rate(port: int, expected: int, seconds: float) -> float | None:
 
 
 def pct(samples: list[float], p: float) -> float:
+    """Percentile in ms (NaN when nothing completed within the time bound)."""
+    if not samples:
+        return float("nan")
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+def latency_text(samples: list[float]) -> str:
+    if not samples:
+        return "none completed"
+    return f"{pct(samples, 50):.2f} / {pct(samples, 99):.2f}"
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -347,13 +367,13 @@ async def run_scenarios(report: Report, peer: str, size: int, running: Running,
     report.add(f"(c) keyed PatientID, {label}: queries/s", peer,
                f"{len(samples) / elapsed:,.0f}", len(samples) / elapsed, higher=True)  # fmt: skip
     report.add(f"(c) keyed PatientID, {label}: p50 / p99 ms", peer,
-               f"{pct(samples, 50):.2f} / {pct(samples, 99):.2f}", pct(samples, 50),
+               latency_text(samples), pct(samples, 50),
                higher=False)  # fmt: skip
     rate = await churn(port, size, 50, args.associations, seconds)
     report.add(f"(d) assoc+query+release x50, {label}: assoc/s", peer, f"{rate:,.0f}", rate,
                higher=True)  # fmt: skip
     samples = await held(port, size, 200, args.interval, seconds)
-    text = f"{pct(samples, 50):.2f} / {pct(samples, 99):.2f} ({len(samples)} q)"
+    text = f"{latency_text(samples)} ({len(samples)} q)"
     report.add(f"(e) 200 held assocs, {label}: p50 / p99 ms", peer, text, pct(samples, 99),
                higher=False)  # fmt: skip
 
@@ -424,7 +444,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="time bound per scenario")
     parser.add_argument("--queries", type=int, default=3000, help="count bound for (c)")
     parser.add_argument("--associations", type=int, default=20000, help="count bound for (d)")
-    parser.add_argument("--interval", type=float, default=0.2, help="(e) seconds between queries")
+    parser.add_argument("--interval", type=float, default=1.0, help="(e) seconds between queries")
     parser.add_argument("--generate-limit", type=float, default=900.0)
     parser.add_argument("--server-log-level", default="warning")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")

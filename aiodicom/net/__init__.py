@@ -2,12 +2,14 @@
 
 from aiodicom.net.client import ClientAssociation, Connector, connect
 from aiodicom.net.find import FindResultStream, FindStream
+from aiodicom.net.query import EncodedQuery, encode_query
 from aiodicom.net.server import Server, ServerConfig, serve
 from aiodicom.net.types import FindHandler, FindRequest, FindResponse, FindResult
 
 __all__ = [
     "ClientAssociation",
     "Connector",
+    "EncodedQuery",
     "FindHandler",
     "FindRequest",
     "FindResponse",
@@ -17,5 +19,6 @@ __all__ = [
     "Server",
     "ServerConfig",
     "connect",
+    "encode_query",
     "serve",
 ]

@@ -79,6 +79,7 @@ class ClientAssociation:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._current: Operation | None = None
+        self._owner: asyncio.Task[Any] | None = None
         self._released = False
         self._closing = False
         self.window = negotiated_window(options.async_ops_window, ac)
@@ -127,17 +128,21 @@ class ClientAssociation:
             raise AssociationAborted("association already released")
 
     async def _begin(self, make: Callable[[], OpT]) -> OpT:
-        """Start an operation: in a window, wait for a slot; else finish the previous one."""
+        """Start an operation. In a window (PS3.7 D.3.3.3) wait for a free slot. Without
+        one, wait for the previous operation; if the same task started it (and so no longer
+        reads it), cancel it first (PS3.7 9.3.2.3)."""
         if self._slots is not None:
             return await self._begin_windowed(self._slots, make)
+        task = asyncio.current_task()
         async with self._lock:
             previous = self._current
             if previous is not None and not previous.done:
-                previous.cancel()
+                if self._owner is task:
+                    previous.cancel()  # the same task moved on: its old find is abandoned
                 await previous.wait_done()
             self._check_usable()
             operation = make()
-            self._current = operation
+            self._current, self._owner = operation, task
             return operation
 
     async def _begin_windowed(self, slots: asyncio.Semaphore, make: Callable[[], OpT]) -> OpT:
@@ -198,7 +203,8 @@ class ClientAssociation:
                 self.options.cancel_timeout,
             )
             protocol.start_operation(call)
-            protocol.send_raw(context.context_id, plan.template.encode(message_id), data)
+            command = plan.template.encode(message_id)
+            protocol.send_raw(context.context_id, command, data, now=self.window == 1)
             return call
 
         return functools.partial(self._begin, make)

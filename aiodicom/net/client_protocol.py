@@ -199,9 +199,18 @@ class ClientProtocol(AssociationProtocol):
         self.association.send_message(context_id, command, data_set)
         self.flush()
 
-    def send_raw(self, context_id: int, command_bytes: bytes, data_set: bytes | None) -> None:
-        """Like :meth:`send_command` with a pre-encoded command set (a template)."""
+    def send_raw(
+        self, context_id: int, command_bytes: bytes, data_set: bytes | None, *, now: bool = True
+    ) -> None:
+        """Like :meth:`send_command` with a pre-encoded command set (a template).
+
+        ``now=False`` flushes at the next loop iteration, so requests issued together in a
+        window go out in one write.
+        """
         if self.failure is not None:
             raise self.failure
         self.association.send_raw_message(context_id, command_bytes, data_set)
-        self.flush()
+        if now:
+            self.flush()
+        else:
+            self.schedule_flush()

@@ -266,7 +266,10 @@ class ServerProtocol(AssociationProtocol):
         )
         if self.transport is not None and self.association.state is State.STA6:
             self.association.send_message(context_id, rsp)
-            self.flush()
+            if len(self.running) > 0:
+                self.schedule_flush()  # coalesce with other operations' responses
+            else:
+                self.flush()
 
     def _make_request(
         self, command: CFindRQ, identifier: Dataset, raw: bytes, ts: str

@@ -216,6 +216,11 @@ def _bulk_allocation() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+        # Unfreeze + collect first: frozen cyclic garbage (finished associations, objects
+        # frozen by the previous reload while still in use) is never reclaimed otherwise;
+        # the soak test saw RSS grow ~37 KB per reload without this (issue 7).
+        gc.unfreeze()
+        gc.collect()
         gc.freeze()
 
 

@@ -23,6 +23,7 @@ from aiodicom.net.loop import run as run_loop
 from aiodicom.proto.negotiation import QueryModel
 
 from .config import QueryMix, Target, WeightedQuery, apply_target, load_yaml, queries_from_keys
+from .multi import run_processes
 from .runner import LoadRunner, RunSettings
 from .stats import LoadStats, render_text
 
@@ -48,7 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-aet", "--aetitle", help="calling AE title (default LOADTEST)")
     parser.add_argument("-m", "--model", choices=[m.value for m in QueryModel])
     parser.add_argument("--mode", choices=("closed", "open"), default="closed")
-    parser.add_argument("-n", "--concurrency", type=int, default=10, help="associations")
+    parser.add_argument(
+        "-n", "--concurrency", type=int, default=10, help="queries in flight (all processes)"
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=1,
+        help="propose an asynchronous operations window: queries per association (PS3.7 D.3.3.3)",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="generator processes (reports merged)"
+    )
     parser.add_argument("-r", "--rate", type=float, default=100.0, help="open loop: queries/s")
     parser.add_argument("--count", type=int, default=1000, help="maximum number of queries")
     parser.add_argument("--duration", type=float, default=60.0, help="maximum seconds")
@@ -63,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
-    positive = ("concurrency", "rate", "count", "duration", "timeout")
+    positive = ("concurrency", "rate", "count", "duration", "timeout", "window", "processes")
     for name in positive:
         if getattr(ns, name) <= 0:
             parser.error(f"--{name}: expected a positive number, got {getattr(ns, name)}")
@@ -99,6 +111,7 @@ def configure(ns: argparse.Namespace) -> tuple[Target, QueryMix, RunSettings]:
         association=ns.association,
         timeout=ns.timeout,
         drain=ns.drain,
+        window=ns.window,
     )
     return target, QueryMix(queries, seed=ns.seed), settings
 
@@ -158,7 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         parser.error(str(exc))
     show = not ns.no_progress and sys.stderr.isatty()
-    stats, interrupted = run_loop(run(target, mix, settings, show_progress=show))
+    if ns.processes > 1:
+        stats, interrupted = run_processes(target, mix, settings, ns.processes)
+    else:
+        stats, interrupted = run_loop(run(target, mix, settings, show_progress=show))
     report = stats.report()
     report["interrupted"] = interrupted
     report["target"] = f"{target.host}:{target.port} {target.calling_ae}->{target.called_ae}"
@@ -167,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "concurrency": settings.concurrency,
         "rate": settings.rate if settings.mode == "open" else None,
         "association": settings.association,
+        "window": settings.window,
+        "processes": ns.processes,
         "count": settings.count,
         "duration": settings.duration,
     }

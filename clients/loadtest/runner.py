@@ -5,12 +5,17 @@ latency is measured from that intended time, so a slow SCP that delays sending (
 full pool) shows up in the latency instead of silently lowering the offered load.
 Every run is bounded by ``count`` and ``duration``; ``stop()`` (Ctrl-C) ends it early.
 Association modes: ``reuse`` (a pool of associations, PS3.8 7.1) or ``new`` (one
-association per query, released after its final response, PS3.8 7.2).
+association per query, released after its final response, PS3.8 7.2). With ``window``
+above 1 the pool proposes an asynchronous operations window (PS3.7 D.3.3.3) and carries
+up to that many queries per association, so ``concurrency`` queries need only
+ceil(concurrency / window) associations. Every query identifier is encoded once
+(:func:`aiodicom.encode_query`), not on every C-FIND.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 import time
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ from typing import Literal
 from aiodicom.errors import AiodicomError
 from aiodicom.fanout import AssociationPool, PeerSpec
 from aiodicom.net.client import ClientAssociation, connect
+from aiodicom.net.query import EncodedQuery, encode_query
 
 from .config import QueryMix, Target, WeightedQuery
 from .stats import LoadStats
@@ -37,6 +43,12 @@ class RunSettings:
     timeout: float | None = 30.0
     drain: float = 5.0
     max_pdu_length: int = 16384
+    window: int = 1
+
+    @property
+    def associations(self) -> int:
+        """Pooled associations needed for ``concurrency`` queries in flight."""
+        return max(1, math.ceil(self.concurrency / max(1, self.window)))
 
 
 class LoadRunner:
@@ -61,6 +73,9 @@ class LoadRunner:
         self._deadline = 0.0
         self._pool: AssociationPool | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._encoded: dict[int, EncodedQuery] = {
+            id(query): encode_query(query.identifier) for query in mix.queries
+        }
         self.peer = PeerSpec(
             target.host,
             target.port,
@@ -93,8 +108,10 @@ class LoadRunner:
         self._deadline = time.perf_counter() + settings.duration
         self.stats.started = time.perf_counter()
         if settings.association == "reuse":
+            window = (settings.window, settings.window) if settings.window > 1 else None
             self._pool = AssociationPool(
-                max_per_peer=settings.concurrency,
+                max_per_peer=settings.associations,
+                async_ops_window=window,
                 connect_timeout=settings.timeout or 30.0,
                 acse_timeout=settings.timeout or 30.0,
             )
@@ -173,9 +190,10 @@ class LoadRunner:
             self.in_flight -= 1
 
     async def _find(self, query: WeightedQuery) -> tuple[int, int]:
+        encoded = self._encoded[id(query)]
         if self._pool is not None:
             async with self._pool.lease(self.peer) as association:
-                return await _count_responses(association, query)
+                return await _count_responses(association, query, encoded)
         peer = self.peer
         async with connect(
             peer.host,
@@ -187,14 +205,16 @@ class LoadRunner:
             ssl=peer.ssl,
         ) as association:
             self.stats.associations += 1
-            return await _count_responses(association, query)
+            return await _count_responses(association, query, encoded)
 
 
-async def _count_responses(association: ClientAssociation, query: WeightedQuery) -> tuple[int, int]:
+async def _count_responses(
+    association: ClientAssociation, query: WeightedQuery, encoded: EncodedQuery
+) -> tuple[int, int]:
     """(final status, number of pending responses) of one C-FIND (PS3.7 9.1.2)."""
     responses = 0
     status = 0xC000
-    stream = association.find_responses(query.identifier, query.model)
+    stream = association.find_responses(encoded, query.model)
     async for result in stream:
         if result.is_final:
             status = result.status

@@ -26,6 +26,18 @@ PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 _MAX_LATENCY_US = 3_600_000_000
 
 
+_COUNTERS = (
+    "queries",
+    "responses",
+    "errors",
+    "aborts",
+    "timeouts",
+    "connection_errors",
+    "associations",
+)
+_TALLIES = ("statuses", "rejects", "responses_by_query", "queries_by_name", "other_errors")
+
+
 @dataclass(slots=True)
 class LoadStats:
     """Counters for one load test run; :meth:`report` turns them into a plain dict."""
@@ -78,6 +90,28 @@ class LoadStats:
             self.aborts += 1
         else:
             self.other_errors[type(exc).__name__] += 1
+
+    def to_wire(self) -> dict[str, Any]:
+        """Picklable counters plus the HDR histogram (its compressed encoding)."""
+        counters = {name: getattr(self, name) for name in _COUNTERS}
+        tallies = {name: dict(getattr(self, name)) for name in _TALLIES}
+        return {
+            "histogram": self.histogram.encode(),
+            "started": self.started,
+            "finished": self.finished if self.finished is not None else time.perf_counter(),
+            **counters,
+            **tallies,
+        }
+
+    def merge(self, wire: dict[str, Any]) -> None:
+        """Add another process's :meth:`to_wire` result (perf_counter is system-wide)."""
+        self.histogram.add(HdrHistogram.decode(wire["histogram"]))
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + wire[name])
+        for name in _TALLIES:
+            getattr(self, name).update(wire[name])
+        self.started = min(self.started, wire["started"])
+        self.finished = max(self.finished or wire["finished"], wire["finished"])
 
     def stop(self) -> None:
         """Freeze the wall-clock duration."""
