@@ -16,7 +16,9 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
@@ -139,5 +141,8 @@ def _run_child(worker: Callable[[int], int], index: int) -> None:  # pragma: no 
     code = 1
     try:
         code = worker(index)
+    except BaseException:
+        traceback.print_exc()  # os._exit below would swallow it
+        sys.stderr.flush()
     finally:
         os._exit(code)

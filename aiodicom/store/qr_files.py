@@ -22,6 +22,7 @@ from pydicom.filewriter import write_dataset
 
 from aiodicom.errors import DataError
 from aiodicom.matching.text import normalize
+from aiodicom.store.qr_header import EntityCache, column_value, index_elements, read_elements
 from aiodicom.store.qr_model import (
     INDEXED_KEYS,
     SPECIFIC_CHARACTER_SET,
@@ -33,7 +34,17 @@ from aiodicom.store.qr_plan import text_of
 from aiodicom.store.qr_store import EntityData, IndexedFile
 
 _BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
-_DATE_LEN = 8
+_HEADER_READ = 65536
+__all__ = [
+    "EntityCache",
+    "column_value",
+    "decode_blob",
+    "encode_blob",
+    "index_dataset",
+    "parse_file",
+    "split_entities",
+    "walk_folder",
+]
 
 
 def encode_blob(ds: Dataset) -> bytes:
@@ -48,23 +59,6 @@ def encode_blob(ds: Dataset) -> bytes:
 def decode_blob(blob: bytes) -> Dataset:
     """Decode an attrs blob written by :func:`encode_blob` (lazily, as pydicom does)."""
     return read_dataset(BytesIO(blob), is_implicit_VR=False, is_little_endian=True)
-
-
-def column_value(vr: str, text: str) -> str | None:
-    """The indexed column value: normalized text (PS3.5 6.2) or None.
-
-    None when absent or empty, when multi-valued (VM > 1), for a DA that is not YYYYMMDD
-    and for a PN that is not plain ASCII in one component group: push-down predicates
-    let NULL rows through to Python matching.
-    """
-    value = normalize(vr, text)
-    if not value or "\\" in value:
-        return None
-    if vr == "DA" and (len(value) != _DATE_LEN or not value.isdigit()):
-        return None
-    if vr == "PN" and (not value.isascii() or "=" in value):
-        return None  # component groups and non-ASCII case folding: Python decides
-    return value
 
 
 def split_entities(ds: Dataset) -> dict[Level, Dataset]:
@@ -91,9 +85,6 @@ def _entity(level: Level, part: Dataset, uid: str) -> EntityData:
             elem = part.get(key.tag)
             columns[key.tag] = None if elem is None else column_value(key.vr, text_of(elem))
     return EntityData(uid=uid, columns=columns, blob=encode_blob(part))
-
-
-EntityCache = dict[tuple[Level, str], EntityData]
 
 
 def index_dataset(
@@ -135,11 +126,18 @@ def index_dataset(
 def parse_file(path: str, cache: EntityCache | None = None) -> IndexedFile:
     """Read one file's header (never its pixel data) into an :class:`IndexedFile`.
 
-    Raises :class:`DataError` naming the file when it is not a readable DICOM composite
-    instance.
+    The first 64 KiB are parsed by :mod:`aiodicom.store.qr_header` when they hold a
+    simple Explicit VR Little Endian header; otherwise pydicom reads the file, with the
+    same result. Raises :class:`DataError` naming the file when it is not a readable
+    DICOM composite instance.
     """
     try:
-        stat = os.stat(path)
+        with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            head = handle.read(_HEADER_READ)
+        elements = read_elements(head, whole=len(head) >= stat.st_size)
+        if elements is not None:
+            return index_elements(elements, path, stat.st_mtime_ns, stat.st_size, cache)
         ds = dcmread(path, stop_before_pixels=True, force=True)
         return index_dataset(ds, path, stat.st_mtime_ns, stat.st_size, cache)
     except DataError:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -146,7 +147,7 @@ async def test_workers_share_the_port_and_export_metrics(tmp_path: Path) -> None
     """Expected: --workers 2 forks two processes bound to one port (SO_REUSEPORT); the
     kernel spreads associations over both (audit lines carry the pid); each serves
     /metrics on metrics-port + index; SIGTERM to the parent stops both, exit code 0."""
-    metrics_port = free_port()
+    metrics_port = _two_free_ports()
     with scp_process(tmp_path, ["--workers", "2", "--metrics-port", str(metrics_port)]) as scp:
         for _ in range(40):
             async with _connect(scp.port) as assoc:
@@ -167,6 +168,19 @@ async def test_workers_share_the_port_and_export_metrics(tmp_path: Path) -> None
         assert await asyncio.to_thread(scp.process.wait, 15) == 0
         await asyncio.sleep(0.2)
         assert not any(pid_alive(pid) for pid in pids)
+
+
+def _two_free_ports() -> int:
+    """A port P with P and P + 1 free (worker i serves metrics on P + i)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
 
 
 def _get(url: str) -> str:
