@@ -18,6 +18,7 @@ from aiodicom.errors import (
     ProtocolError,
     QueryError,
 )
+from aiodicom.fanout import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
 from aiodicom.net import (
     ClientAssociation,
     EncodedQuery,
@@ -42,6 +43,7 @@ __all__ = [
     "AiodicomError",
     "AssociationAborted",
     "AssociationError",
+    "AssociationPool",
     "AssociationRejected",
     "ClientAssociation",
     "ConfigError",
@@ -50,6 +52,7 @@ __all__ = [
     "DimseStatusError",
     "EncodedQuery",
     "FindHandler",
+    "FindQuery",
     "FindRequest",
     "FindResponse",
     "FindResult",
@@ -57,14 +60,17 @@ __all__ = [
     "FindStream",
     "LocalProtocolError",
     "NegotiationError",
+    "PeerSpec",
     "ProtocolError",
     "QueryError",
     "QueryModel",
+    "QueryOutcome",
     "Server",
     "ServerConfig",
     "StatusCategory",
     "__version__",
     "connect",
     "encode_query",
+    "find_many",
     "serve",
 ]

@@ -42,7 +42,9 @@ class ServerConfig:
     server response bytes (b"" for none) to accept, None to reject. ``async_ops_window``:
     the most C-FIND operations one association may have outstanding, performed
     concurrently (PS3.7 D.3.3.3); a proposed window is answered with min(proposed, this);
-    1 (default) = synchronous operations only.
+    1 (default) = synchronous operations only. ``extended_negotiation``: per SOP class
+    (UID or query model), the SOP class extended negotiation bytes we support; a request's
+    bytes are answered AND-ed with these (PS3.7 D.3.3.5, PS3.4 C.5.1.1.3).
     """
 
     ae_title: str = "AIODICOM"
@@ -58,6 +60,7 @@ class ServerConfig:
     user_identity: UserIdentityValidator | None = None
     backlog: int = 128
     async_ops_window: int = 1
+    extended_negotiation: Mapping[str | QueryModel, bytes] | None = None
 
     def called_ae_ok(self, called_ae: str) -> bool:
         """PS3.8 9.3.4: whether the called AE title is one we answer to."""
@@ -113,6 +116,9 @@ class Server:
             max_pdu_length=config.max_pdu_length,
             user_identity=config.user_identity,
             async_ops_window=(config.async_ops_window, config.async_ops_window),
+            extended_negotiation={
+                _handler_key(key): info for key, info in (config.extended_negotiation or {}).items()
+            },
         )
         self.log = get_logger(ae=config.ae_title)
         self.connections: set[ServerProtocol] = set()

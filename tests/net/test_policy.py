@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
+from pydicom import Dataset
 
 import aiodicom
 from aiodicom import AssociationAborted, AssociationRejected, ServerConfig
@@ -129,3 +131,27 @@ async def test_graceful_shutdown_aborts_stragglers_after_deadline() -> None:
     assert not server.is_serving
     with pytest.raises(AssociationAborted):
         await assoc.echo()
+
+
+async def test_extended_negotiation_is_answered_with_only_the_bytes_we_support() -> None:
+    """PS3.7 D.3.3.5: the reply ANDs the request with ServerConfig.extended_negotiation."""
+    study = aiodicom.QueryModel.STUDY
+    config = ServerConfig(extended_negotiation={"study": b"\x01\x00\x01"})
+    async with (
+        aiodicom.serve(config, {"study": _no_matches, "worklist": _no_matches}) as server,
+        aiodicom.connect(
+            "127.0.0.1",
+            server.port,
+            extended_negotiation={"study": b"\x01\x01\x01", "worklist": b"\x01"},
+        ) as assoc,
+    ):
+        replies = {
+            item.sop_class_uid: item.application_info
+            for item in assoc.accepted.user_information.sop_class_extended
+        }
+    assert replies == {study.sop_class_uid: b"\x01\x00\x01"}
+
+
+async def _no_matches(request: aiodicom.FindRequest) -> AsyncIterator[Dataset]:
+    if request.cancelled:
+        yield Dataset()
