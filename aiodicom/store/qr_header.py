@@ -44,7 +44,9 @@ _DATE_LEN = 8
 # PS3.5 A.1: the non-encapsulated syntaxes that are not Explicit VR Little Endian.
 _NOT_EXPLICIT_LE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
 # PS3.5 7.1.2: VRs with a reserved field and a 32-bit length.
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
 _BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _BINARY_UNITS = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8, "AT": 4}
 _TEXT_VRS = frozenset(
@@ -59,6 +61,13 @@ _NUMBER = {
 }
 _PRINTABLE = re.compile(rb"[\x20-\x7e]*")
 _TEXT_BLOCK = re.compile(rb"[\x09\x0a\x0c\x0d\x20-\x7e]*")
+_PRINTABLE_8BIT = re.compile(rb"[\x20-\x7e\x80-\xff]*")
+_TEXT_BLOCK_8BIT = re.compile(rb"[\x09\x0a\x0c\x0d\x20-\x7e\x80-\xff]*")
+# PS3.5 6.1.2.3: VRs whose values use the Specific Character Set; the others are ASCII.
+_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+# PS3.3 C.12.1.1.2: single-byte / UTF-8 character sets without code extensions, which
+# decode and re-encode byte for byte; others (ISO 2022, GB18030, ...) go to pydicom.
+_CODECS = {b"": "ascii", b"ISO_IR 6": "ascii", b"ISO_IR 100": "latin-1", b"ISO_IR 192": "utf-8"}
 _SHORT = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<HH2sHI")
 
@@ -80,14 +89,28 @@ def column_value(vr: str, text: str) -> str | None:
     return value
 
 
-def _canonical_text(vr: str, value: bytes) -> bool:
+def _charset_ok(vr: str, stripped: bytes, codec: str) -> bool:
+    """True when ``stripped`` decodes in ``codec`` (ASCII for VRs without a charset)."""
+    if codec == "ascii" or vr not in _CHARSET_VRS:
+        allowed = _TEXT_BLOCK if vr in _TEXT_BLOCK_VRS else _PRINTABLE
+        return allowed.fullmatch(stripped) is not None
+    allowed = _TEXT_BLOCK_8BIT if vr in _TEXT_BLOCK_VRS else _PRINTABLE_8BIT
+    if allowed.fullmatch(stripped) is None:
+        return False
+    try:
+        stripped.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _canonical_text(vr: str, value: bytes, codec: str) -> bool:
     """True when pydicom reads and re-writes ``value`` unchanged (PS3.5 6.2 padding)."""
     stripped = value.rstrip(b" \x00")
     pad = (b"\x00" if vr == "UI" else b" ") * (len(stripped) % 2)
     if stripped + pad != value:
         return False
-    allowed = _TEXT_BLOCK if vr in _TEXT_BLOCK_VRS else _PRINTABLE
-    if allowed.fullmatch(stripped) is None:
+    if not _charset_ok(vr, stripped, codec):
         return False
     if vr in _NO_BLANK_VRS and stripped:
         number = _NUMBER.get(vr)
@@ -97,9 +120,9 @@ def _canonical_text(vr: str, value: bytes) -> bool:
     return True
 
 
-def _canonical(vr: str, value: bytes) -> bool:
+def _canonical(vr: str, value: bytes, codec: str) -> bool:
     if vr in _TEXT_VRS:
-        return _canonical_text(vr, value)
+        return _canonical_text(vr, value, codec)
     unit = _BINARY_UNITS.get(vr)
     return unit is not None and len(value) % unit == 0
 
@@ -128,8 +151,8 @@ def _transfer_syntax(data: bytes) -> tuple[str, int] | None:
     return (syntax, pos) if syntax else None
 
 
-def read_elements(data: bytes, *, whole: bool = True) -> RawElements | None:
-    """The data set elements of a Part 10 file up to Pixel Data, or None if not simple.
+def read_elements(data: bytes, *, whole: bool = True) -> tuple[RawElements, str] | None:
+    """The data set elements of a Part 10 file up to Pixel Data and their text codec.
 
     None means "use pydicom": not Explicit VR Little Endian, a sequence, an undefined
     length, a UN or unknown VR, tags out of order, or a value pydicom would re-pad; also
@@ -141,7 +164,7 @@ def read_elements(data: bytes, *, whole: bool = True) -> RawElements | None:
         return None
     pos, end = found[1], len(data)
     elements: RawElements = {}
-    previous = -1
+    previous, codec = -1, "ascii"
     while pos + 8 <= end:
         group, elem, vr_bytes, short_len = _SHORT.unpack_from(data, pos)
         tag = group << 16 | elem
@@ -158,25 +181,30 @@ def read_elements(data: bytes, *, whole: bool = True) -> RawElements | None:
         if tag <= previous or vr in ("SQ", "UN") or length == _UNDEFINED or stop > end:
             return None
         value = data[start:stop]
-        if vr not in _BULK_VRS and not _canonical(vr, value):
+        if vr not in _BULK_VRS and not _canonical(vr, value, codec):
             return None
+        if tag == SPECIFIC_CHARACTER_SET:
+            found_codec = _CODECS.get(value.rstrip(b" "))
+            if found_codec is None:
+                return None
+            codec = found_codec
         elements[tag] = (vr, value, data[pos:stop])
         previous, pos = tag, stop
     if pos + 8 <= end:
-        return elements  # stopped at Pixel Data (group 7FE0)
-    return elements if whole and pos == end else None
+        return elements, codec  # stopped at Pixel Data (group 7FE0)
+    return (elements, codec) if whole and pos == end else None
 
 
-def _text(value: bytes) -> str:
+def _text(value: bytes, codec: str) -> str:
     """The value as pydicom's ``str`` of it: padding removed (canonical values only)."""
-    return value.rstrip(b" \x00").decode("ascii")
+    return value.rstrip(b" \x00").decode(codec)
 
 
-def _unique_keys(elements: RawElements, path: str) -> dict[Level, str]:
+def _unique_keys(elements: RawElements, codec: str, path: str) -> dict[Level, str]:
     uids: dict[Level, str] = {}
     for level in Level:
         item = elements.get(UNIQUE_KEYS[level])
-        uids[level] = "" if item is None else _text(item[1])
+        uids[level] = "" if item is None else _text(item[1], codec)
     uids[Level.PATIENT] = normalize("LO", uids[Level.PATIENT])
     for level in (Level.STUDY, Level.SERIES, Level.IMAGE):
         uids[level] = uids[level].strip(" \x00")
@@ -205,17 +233,23 @@ def _split(elements: RawElements, wanted: set[Level]) -> dict[Level, list[bytes]
     return {level: [encoded for _tag, encoded in part] for level, part in parts.items()}
 
 
-def _entity(level: Level, encoded: list[bytes], elements: RawElements, uid: str) -> EntityData:
+def _entity(
+    level: Level, encoded: list[bytes], elements: RawElements, codec: str, uid: str
+) -> EntityData:
     columns: dict[int, str | None] = {}
     for key in INDEXED_KEYS:
         if key.level is level:
             item = elements.get(key.tag)
-            columns[key.tag] = None if item is None else column_value(key.vr, _text(item[1]))
+            columns[key.tag] = None if item is None else column_value(key.vr, _text(item[1], codec))
     return EntityData(uid=uid, columns=columns, blob=b"".join(encoded))
 
 
 def index_elements(
-    elements: RawElements, path: str, mtime_ns: int, size: int, cache: EntityCache | None
+    header: tuple[RawElements, str],
+    path: str,
+    mtime_ns: int,
+    size: int,
+    cache: EntityCache | None,
 ) -> IndexedFile:
     """Split simple elements into an :class:`IndexedFile`, like ``index_dataset`` does.
 
@@ -223,7 +257,8 @@ def index_elements(
     are reused without building their blobs. Raises :class:`DataError` naming ``path``
     when a Study, Series or SOP Instance UID is missing (PS3.4 C.6.1.1).
     """
-    uids = _unique_keys(elements, path)
+    elements, codec = header
+    uids = _unique_keys(elements, codec, path)
     entities: dict[Level, EntityData] = {}
     for level in Level:
         hit = cache.get((level, uids[level])) if cache is not None else None
@@ -231,7 +266,7 @@ def index_elements(
             entities[level] = hit
     parts = _split(elements, {level for level in Level if level not in entities})
     for level, encoded in parts.items():
-        entities[level] = _entity(level, encoded, elements, uids[level])
+        entities[level] = _entity(level, encoded, elements, codec, uids[level])
         if cache is not None and level is not Level.IMAGE:
             cache[(level, uids[level])] = entities[level]
     return IndexedFile(

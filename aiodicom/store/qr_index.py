@@ -3,7 +3,8 @@
 At start the folder is walked recursively and compared with the store (path, mtime, size);
 new or changed files are parsed (headers only) and removed ones dropped. While running,
 ``watchfiles.awatch`` reports changes and the same incremental update runs; if watching is
-not possible, a periodic re-walk (polling) takes over. All blocking work (file parsing,
+not possible, a periodic re-walk (polling) takes over. A first build of many files into an
+empty store runs as the store's bulk load (computed attributes refreshed once at the end). All blocking work (file parsing,
 SQLite) runs in worker threads, never on the event loop.
 """
 
@@ -28,6 +29,7 @@ log = structlog.get_logger("aiodicom.qr.index")
 
 _PARSE_CHUNK = 256
 _PROCESS_POOL_THRESHOLD = 4000
+_BULK_THRESHOLD = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class QRIndex:
         poll_interval: float = 2.0,
         force_polling: bool = False,
         workers: int = 2,
+        bulk_threshold: int = _BULK_THRESHOLD,
     ) -> None:
         self.root = Path(root).resolve()
         self.store = store
@@ -72,6 +75,7 @@ class QRIndex:
         self._poll_interval = poll_interval
         self._force_polling = force_polling
         self._workers = workers
+        self._bulk_threshold = bulk_threshold
         self._bad: dict[str, tuple[int, int]] = {}
         self._dupes: dict[str, tuple[int, int]] = {}
         self._lock = asyncio.Lock()
@@ -126,6 +130,7 @@ class QRIndex:
             pool = ProcessPoolExecutor(max_workers=self._workers)
         loop = asyncio.get_running_loop()
         added = skipped = 0
+        bulk = len(paths) >= self._bulk_threshold and await asyncio.to_thread(self.store.begin_bulk)
         try:
             pending = [loop.run_in_executor(pool, _parse_chunk, chunk) for chunk in chunks]
             if not pending and removed:
@@ -145,6 +150,8 @@ class QRIndex:
         finally:
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
+            if bulk:
+                await asyncio.to_thread(self.store.end_bulk)
         return added, skipped
 
     def _warn_bad(self, path: str, reason: str, stamp: tuple[int, int] | None) -> None:

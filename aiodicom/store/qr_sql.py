@@ -1,4 +1,4 @@
-"""SQLite backend of the Q/R index: the ONLY module of aiodicom that contains SQL.
+"""SQLite backend of the Q/R index (with ``qr_sql_schema`` and ``qr_sql_write``, the only SQL).
 
 Tables follow the entity levels of PS3.4 C.6.1.1 (patient, study, series, instance). Key
 attributes (Tables C.6-1 .. C.6-4) are indexed columns; every entity keeps its full
@@ -11,87 +11,25 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aiodicom.store.qr_model import (
-    INDEXED_KEYS,
-    MODALITIES_IN_STUDY,
-    NUMBER_OF_PATIENT_RELATED_INSTANCES,
-    NUMBER_OF_PATIENT_RELATED_SERIES,
-    NUMBER_OF_PATIENT_RELATED_STUDIES,
-    NUMBER_OF_SERIES_RELATED_INSTANCES,
-    NUMBER_OF_STUDY_RELATED_INSTANCES,
-    NUMBER_OF_STUDY_RELATED_SERIES,
-    SOP_CLASSES_IN_STUDY,
-    KeyDef,
-    Level,
-)
+from aiodicom.store.qr_model import Level
 from aiodicom.store.qr_plan import Op, Predicate, QueryPlan
+from aiodicom.store.qr_sql_schema import (
+    ALIASES,
+    COMPUTED_COLUMNS,
+    INDEXED_COLUMNS,
+    PARENT_REF,
+    TABLES,
+    schema_statements,
+)
+from aiodicom.store.qr_sql_write import apply_batch, begin_bulk, end_bulk
 from aiodicom.store.qr_store import IndexedFile, ResultRow
 
-TABLES = {
-    Level.PATIENT: "patient",
-    Level.STUDY: "study",
-    Level.SERIES: "series",
-    Level.IMAGE: "instance",
-}
-ALIASES = {Level.PATIENT: "p", Level.STUDY: "st", Level.SERIES: "se", Level.IMAGE: "im"}
-PARENT_REF = {Level.STUDY: "patient_ref", Level.SERIES: "study_ref", Level.IMAGE: "series_ref"}
-COMPUTED_COLUMNS: dict[Level, tuple[tuple[int, str], ...]] = {
-    Level.PATIENT: (
-        (NUMBER_OF_PATIENT_RELATED_STUDIES, "n_studies"),
-        (NUMBER_OF_PATIENT_RELATED_SERIES, "n_series"),
-        (NUMBER_OF_PATIENT_RELATED_INSTANCES, "n_instances"),
-    ),
-    Level.STUDY: (
-        (NUMBER_OF_STUDY_RELATED_SERIES, "n_series"),
-        (NUMBER_OF_STUDY_RELATED_INSTANCES, "n_instances"),
-        (MODALITIES_IN_STUDY, "modalities"),
-        (SOP_CLASSES_IN_STUDY, "sop_classes"),
-    ),
-    Level.SERIES: ((NUMBER_OF_SERIES_RELATED_INSTANCES, "n_instances"),),
-    Level.IMAGE: (),
-}
-INDEXED_COLUMNS = (
-    *("k_00100020", "k_0020000d", "k_0020000e", "k_00080018"),  # unique keys (PS3.4 C.6)
-    *("k_00080020", "k_00080050", "k_00200010", "k_00080060", "k_00080016"),
-)
-_REFRESH_ALL_THRESHOLD = 500
+__all__ = ["INDEXED_COLUMNS", "TABLES", "SQLiteCursor", "SQLiteQRStore", "select_sql"]
+
 _MAX_IDLE_READERS = 8
-
-
-def _keys_of(level: Level) -> list[KeyDef]:
-    return [key for key in INDEXED_KEYS if key.level is level]
-
-
-def schema_statements() -> list[str]:
-    """CREATE statements for the four entity tables and their indexes."""
-    extra = {
-        Level.PATIENT: "n_studies INTEGER DEFAULT 0, n_series INTEGER DEFAULT 0, "
-        "n_instances INTEGER DEFAULT 0",
-        Level.STUDY: "patient_ref INTEGER NOT NULL, n_series INTEGER DEFAULT 0, "
-        "n_instances INTEGER DEFAULT 0, modalities TEXT, sop_classes TEXT",
-        Level.SERIES: "study_ref INTEGER NOT NULL, n_instances INTEGER DEFAULT 0",
-        Level.IMAGE: "series_ref INTEGER NOT NULL, path TEXT NOT NULL UNIQUE, "
-        "mtime_ns INTEGER, size INTEGER",
-    }
-    out: list[str] = []
-    for level, table in TABLES.items():
-        cols = ", ".join(f"{key.column} TEXT" for key in _keys_of(level))
-        out.append(
-            f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, "
-            f"uid TEXT NOT NULL UNIQUE, {extra[level]}, {cols}, attrs BLOB)"
-        )
-        if level in PARENT_REF:
-            ref = PARENT_REF[level]
-            out.append(f"CREATE INDEX IF NOT EXISTS {table}_{ref} ON {table}({ref})")
-        for key in _keys_of(level):
-            if key.column in INDEXED_COLUMNS:
-                out.append(
-                    f"CREATE INDEX IF NOT EXISTS {table}_{key.column} ON {table}({key.column})"
-                )
-    return out
 
 
 def _predicate_sql(pred: Predicate, alias: str) -> tuple[str, list[str]]:
@@ -210,6 +148,7 @@ class SQLiteQRStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
+        self._bulk = False
         self._idle: list[sqlite3.Connection] = []
         self._idle_lock = threading.Lock()
         self._conn = self._connect()
@@ -291,167 +230,29 @@ class SQLiteQRStore:
         """Upsert ``added``, delete ``removed`` and refresh the computed attributes.
 
         Returns the added paths refused because another indexed file has the same SOP
-        Instance UID (PS3.4 C.6.1.1.5: the unique key names one instance).
+        Instance UID (PS3.4 C.6.1.1.5: the unique key names one instance). During a bulk
+        load the computed attributes are refreshed once, by :meth:`end_bulk`.
         """
         if not added and not removed:
             return []
-        duplicates: list[str] = []
         with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                moved: dict[Level, set[int]] = {Level.PATIENT: set(), Level.STUDY: set()}
-                touched = self._remove_paths(conn, removed)
-                touched.update(self._add_files(conn, added, duplicates, moved))
-                self._refresh(conn, touched, moved)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return duplicates
+            return apply_batch(self._conn, added, removed, refresh=not self._bulk)
 
-    def _remove_paths(self, conn: sqlite3.Connection, paths: Iterable[str]) -> set[int]:
-        touched: set[int] = set()
-        for path in paths:
-            row = conn.execute("SELECT series_ref FROM instance WHERE path = ?", (path,))
-            found = row.fetchone()
-            if found is not None:
-                touched.add(int(found[0]))
-                conn.execute("DELETE FROM instance WHERE path = ?", (path,))
-        return touched
+    def begin_bulk(self) -> bool:
+        """Start a bulk load if the index is empty (a full build); True if started.
 
-    def _upsert(
-        self, conn: sqlite3.Connection, level: Level, file: IndexedFile, parent: int | None
-    ) -> int:
-        entity = file.entities[level]
-        names = ["uid", "attrs"] + [key.column for key in _keys_of(level)]
-        values: list[object] = [entity.uid, entity.blob]
-        values += [entity.columns.get(key.tag) for key in _keys_of(level)]
-        if parent is not None:
-            names.append(PARENT_REF[level])
-            values.append(parent)
-        if level is Level.IMAGE:
-            names += ["path", "mtime_ns", "size"]
-            values += [file.path, file.mtime_ns, file.size]
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
-        sql = (
-            f"INSERT INTO {TABLES[level]} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)}) "
-            f"ON CONFLICT(uid) DO UPDATE SET {updates} RETURNING id"
-        )
-        return int(conn.execute(sql, values).fetchone()[0])
-
-    def _add_files(
-        self,
-        conn: sqlite3.Connection,
-        files: Sequence[IndexedFile],
-        duplicates: list[str],
-        moved: dict[Level, set[int]],
-    ) -> set[int]:
-        seen: dict[tuple[Level, str], int] = {}
-        touched: set[int] = set()
-        for file in files:
-            other = conn.execute(
-                "SELECT path FROM instance WHERE uid = ?", (file.entities[Level.IMAGE].uid,)
-            ).fetchone()
-            if other is not None and other[0] != file.path:
-                duplicates.append(file.path)
-                continue
-            old = conn.execute("SELECT series_ref FROM instance WHERE path = ?", (file.path,))
-            found = old.fetchone()
-            if found is not None:
-                touched.add(int(found[0]))
-                conn.execute("DELETE FROM instance WHERE path = ?", (file.path,))
-            parent: int | None = None
-            for level in Level:
-                key = (level, file.entities[level].uid)
-                ident = seen.get(key) if level is not Level.IMAGE else None
-                if ident is None:
-                    if parent is not None and level is not Level.IMAGE:
-                        _note_move(conn, level, key[1], parent, moved)
-                    ident = self._upsert(conn, level, file, parent)
-                    seen[key] = ident
-                parent = ident
-            assert parent is not None
-            touched.add(seen[(Level.SERIES, file.entities[Level.SERIES].uid)])
-        return touched
-
-    def _refresh(
-        self, conn: sqlite3.Connection, series_ids: set[int], moved: dict[Level, set[int]]
-    ) -> None:
-        """Recompute PS3.4 C.6.1.1.2-C.6.1.1.4 attributes; drop entities left empty.
-
-        ``moved`` holds former parents of studies/series that changed parent.
+        Until :meth:`end_bulk`, queries see no computed attributes: used before serving.
         """
-        if not series_ids and not any(moved.values()):
-            return
-        everything = len(series_ids) > _REFRESH_ALL_THRESHOLD
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS t_series (id INTEGER PRIMARY KEY)")
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS t_study (id INTEGER PRIMARY KEY)")
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS t_patient (id INTEGER PRIMARY KEY)")
-        for table in ("t_series", "t_study", "t_patient"):
-            conn.execute(f"DELETE FROM {table}")
-        conn.executemany("INSERT INTO t_series VALUES (?)", [(i,) for i in series_ids])
-        conn.execute(
-            "INSERT OR IGNORE INTO t_study SELECT study_ref FROM series "
-            "WHERE id IN (SELECT id FROM t_series)"
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO t_patient SELECT patient_ref FROM study "
-            "WHERE id IN (SELECT id FROM t_study)"
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO t_patient VALUES (?)", [(i,) for i in moved[Level.PATIENT]]
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO t_study VALUES (?)", [(i,) for i in moved[Level.STUDY]]
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO t_patient SELECT patient_ref FROM study "
-            "WHERE id IN (SELECT id FROM t_study)"
-        )
-        for stmt in _refresh_statements(everything):
-            conn.execute(stmt)
+        with self._lock:
+            if self._bulk or self._conn.execute("SELECT 1 FROM instance LIMIT 1").fetchone():
+                return False
+            begin_bulk(self._conn)
+            self._bulk = True
+            return True
 
-
-def _note_move(
-    conn: sqlite3.Connection, level: Level, uid: str, parent: int, moved: dict[Level, set[int]]
-) -> None:
-    """Remember the former parent of a study/series that now hangs under ``parent``."""
-    ref = PARENT_REF[level]
-    row = conn.execute(f"SELECT {ref} FROM {TABLES[level]} WHERE uid = ?", (uid,)).fetchone()
-    if row is not None and int(row[0]) != parent:
-        moved[Level(level - 1)].add(int(row[0]))
-
-
-def _refresh_statements(everything: bool) -> list[str]:
-    """UPDATE/DELETE statements for the computed attributes, bottom level first."""
-
-    def only(table: str) -> str:
-        return "" if everything else f" WHERE id IN (SELECT id FROM t_{table})"
-
-    return [
-        "UPDATE series SET n_instances = "
-        "(SELECT count(*) FROM instance WHERE series_ref = series.id)" + only("series"),
-        "DELETE FROM series WHERE n_instances = 0"
-        + ("" if everything else " AND id IN (SELECT id FROM t_series)"),
-        "UPDATE study SET "
-        "n_series = (SELECT count(*) FROM series WHERE study_ref = study.id), "
-        "n_instances = (SELECT coalesce(sum(n_instances), 0) FROM series "
-        "WHERE study_ref = study.id), "
-        "modalities = (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT k_00080060 AS m "
-        "FROM series WHERE study_ref = study.id AND k_00080060 IS NOT NULL ORDER BY m)), "
-        "sop_classes = (SELECT group_concat(c, '\\') FROM (SELECT DISTINCT im.k_00080016 AS c "
-        "FROM instance im JOIN series se ON im.series_ref = se.id WHERE se.study_ref = study.id "
-        "AND im.k_00080016 IS NOT NULL ORDER BY c))" + only("study"),
-        "DELETE FROM study WHERE n_series = 0"
-        + ("" if everything else " AND id IN (SELECT id FROM t_study)"),
-        "UPDATE patient SET "
-        "n_studies = (SELECT count(*) FROM study WHERE patient_ref = patient.id), "
-        "n_series = (SELECT coalesce(sum(n_series), 0) FROM study "
-        "WHERE patient_ref = patient.id), "
-        "n_instances = (SELECT coalesce(sum(n_instances), 0) FROM study "
-        "WHERE patient_ref = patient.id)" + only("patient"),
-        "DELETE FROM patient WHERE n_studies = 0"
-        + ("" if everything else " AND id IN (SELECT id FROM t_patient)"),
-    ]
+    def end_bulk(self) -> None:
+        """Finish a bulk load: indexes and computed attributes (PS3.4 C.6.1.1.2-4)."""
+        with self._lock:
+            if self._bulk:
+                self._bulk = False
+                end_bulk(self._conn)

@@ -75,6 +75,12 @@ class QRStore(Protocol):
         indexed file).
         """
 
+    def begin_bulk(self) -> bool:
+        """Start a faster bulk load if the index is empty; True if started."""
+
+    def end_bulk(self) -> None:
+        """Finish a bulk load: indexes and computed attributes complete again."""
+
     def count(self, plan: QueryPlan) -> int:
         """Number of rows :meth:`open_cursor` would return (an upper bound of matches)."""
 
