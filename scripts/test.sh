@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 [ -x /usr/bin/findscu ] && [ -x /usr/bin/wlmscpfs ] && [ -x /usr/bin/dcmqrscp ] || need_apt+=(dcmtk)
+[ -x /usr/bin/openssl ] || need_apt+=(openssl)
 [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc)
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || need_apt+=(chromium chromium-driver)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv python3-pip)

@@ -13,6 +13,7 @@ carrying only the Scheduled Procedure Step items that matched (PS3.4 C.2.2.2.6).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
@@ -24,10 +25,15 @@ from pydicom.sequence import Sequence
 
 from aiodicom.codec import deflate
 from aiodicom.errors import QueryError
-from aiodicom.matching import MatchOptions, compile_query, unsupported_keys
+from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
 from aiodicom.net.types import FindHandler, FindRequest, FindResponse
 from aiodicom.store.worklist import AeWorklist, WorklistStore
-from aiodicom.store.worklist_encode import DEFLATED_LE, build_identifier, plan_from_query
+from aiodicom.store.worklist_encode import (
+    DEFLATED_LE,
+    Plan,
+    build_identifier,
+    plan_from_query,
+)
 from aiodicom.store.worklist_encode import syntax_for as encoding_for
 from aiodicom.store.worklist_keys import SUPPORTED_TAGS
 
@@ -38,6 +44,10 @@ IDENTIFIER_DOES_NOT_MATCH = 0xA900
 NO_WORKLIST_FOR_AE = 0xC001
 PENDING = 0xFF00
 PENDING_WARNING = 0xFF01
+CACHE_ENTRIES = 1024
+"""Prepared queries kept per service (modalities poll with byte-identical identifiers)."""
+CACHE_MAX_IDENTIFIER = 4096
+"""Identifiers longer than this (bytes) are prepared every time, never cached."""
 
 log = structlog.get_logger("aiodicom.worklist")
 
@@ -81,12 +91,82 @@ def check_identifier(identifier: Dataset) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedQuery:
+    """Everything derived from one identifier alone: the per-request work done once.
+
+    ``identifier`` is the query without the unsupported keys (PS3.4 K.4.1.1.4: answered
+    with 0xFF01), ``compiled`` its matcher (C.2.2.2), ``plan`` the response keys.
+    """
+
+    identifier: Dataset
+    unsupported: tuple[tuple[int, ...], ...]
+    unsupported_names: tuple[str, ...]
+    compiled: CompiledQuery
+    plan: Plan
+    keys: tuple[str, ...]
+
+
+def prepare_query(identifier: Dataset, options: MatchOptions) -> PreparedQuery:
+    """Check, strip and compile one identifier (QueryError for an invalid one)."""
+    check_identifier(identifier)
+    unsupported = tuple(unsupported_keys(identifier, SUPPORTED_TAGS))
+    if unsupported:
+        identifier = strip_keys(identifier, unsupported)
+    compiled = compile_query(identifier, options)
+    return PreparedQuery(
+        identifier=identifier,
+        unsupported=unsupported,
+        unsupported_names=tuple(_key_name(path[-1]) for path in unsupported),
+        compiled=compiled,
+        plan=plan_from_query(identifier),
+        keys=tuple(_key_name(tag) for tag in compiled.matching_keys),
+    )
+
+
+class QueryCache:
+    """A bounded LRU of prepared queries keyed by (identifier bytes, transfer syntax).
+
+    The raw bytes fully determine the decoded identifier, so a hit is exactly what
+    :func:`prepare_query` would return; invalid identifiers are never cached, nor
+    requests without raw bytes (built in process, e.g. by tests).
+    """
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self.entries = entries
+        self._cache: OrderedDict[tuple[bytes, str], PreparedQuery] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def prepared(self, request: FindRequest, options: MatchOptions) -> PreparedQuery:
+        """The prepared query of ``request``, from the cache when possible."""
+        raw = request.identifier_bytes
+        if not raw or len(raw) > CACHE_MAX_IDENTIFIER or self.entries <= 0:
+            return prepare_query(request.identifier, options)
+        key = (raw, request.transfer_syntax)
+        found = self._cache.get(key)
+        if found is not None:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return found
+        self.misses += 1
+        prepared = prepare_query(request.identifier, options)
+        self._cache[key] = prepared
+        if len(self._cache) > self.entries:
+            self._cache.popitem(last=False)
+        return prepared
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
 class WorklistService:
     """Answers MWL C-FIND requests from a :class:`WorklistStore`."""
 
     def __init__(self, store: WorklistStore, options: WorklistOptions | None = None) -> None:
         self.store = store
         self.options = options or WorklistOptions()
+        self.cache = QueryCache()
 
     def handlers(self) -> dict[str, FindHandler]:
         """The handler map for :class:`aiodicom.Server`."""
@@ -104,23 +184,18 @@ class WorklistService:
         """The C-FIND handler (an async generator; the server closes it on C-CANCEL)."""
         started = time.perf_counter()
         worklist = self._worklist(request.called_ae)  # one snapshot for the whole query
-        identifier = request.identifier
-        check_identifier(identifier)
-        unsupported = unsupported_keys(identifier, SUPPORTED_TAGS)
-        if unsupported:
-            identifier = strip_keys(identifier, unsupported)
-        compiled = compile_query(identifier, self.options.matching)
+        query = self.cache.prepared(request, self.options.matching)
+        unsupported = query.unsupported
         matches, index_used = worklist.search(
-            identifier, compiled, fuzzy_pn=self.options.matching.fuzzy_pn
+            query.identifier, query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
         )
-        keys = [_key_name(tag) for tag in compiled.matching_keys]
-        context = {"calling_ae": request.calling_ae, "keys": keys, "index": index_used}
+        context = {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index_used}
         limit = self.options.max_matches
         if len(matches) > limit:
             comment = f"{len(matches)} matches exceed max_matches={limit}"
             log.info("worklist query refused", **context, matches=len(matches), reason=comment)
             raise QueryError(OUT_OF_RESOURCES, comment=comment)
-        plan = plan_from_query(identifier)
+        plan = query.plan
         encoding = encoding_for(request.transfer_syntax)
         deflated = request.transfer_syntax == DEFLATED_LE
         sent = 0
@@ -141,5 +216,5 @@ class WorklistService:
                 sent=sent,
                 ms=elapsed,
                 outcome=outcome,
-                unsupported=[_key_name(path[-1]) for path in unsupported],
+                unsupported=list(query.unsupported_names),
             )

@@ -1,6 +1,7 @@
 """Read the headers of DICOM files and split them into the entities of PS3.4 C.6.
 
-Only headers are read (pixel data never): ``dcmread(stop_before_pixels=True, force=True)``.
+Only headers are read (pixel data never): by :mod:`aiodicom.store.qr_header` for simple
+Explicit VR Little Endian files, else ``dcmread(stop_before_pixels=True, force=True)``.
 Each attribute is assigned to the patient, study, series or instance entity
 (:func:`~aiodicom.store.qr_model.entity_level_of`); each entity keeps its attributes as an
 Explicit VR Little Endian blob plus normalized values of its indexed key columns.

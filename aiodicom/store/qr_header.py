@@ -59,6 +59,7 @@ _NUMBER = {
     "IS": re.compile(rb"-?[0-9]+"),
     "DS": re.compile(rb"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"),
 }
+_UID_LIST = re.compile(rb"[0-9.\\]*")  # PS3.5 9.1: UIDs are digits and dots
 _PRINTABLE = re.compile(rb"[\x20-\x7e]*")
 _TEXT_BLOCK = re.compile(rb"[\x09\x0a\x0c\x0d\x20-\x7e]*")
 _PRINTABLE_8BIT = re.compile(rb"[\x20-\x7e\x80-\xff]*")
@@ -112,6 +113,14 @@ def _canonical_text(vr: str, value: bytes, codec: str) -> bool:
         return False
     if not _charset_ok(vr, stripped, codec):
         return False
+    if b"\\" in stripped and vr not in _TEXT_BLOCK_VRS and vr != "UR":
+        parts = stripped.split(b"\\")  # pydicom strips blanks around each of the values
+        if any(part != part.strip(b" ") for part in parts):
+            return False
+    if vr == "UI" and _UID_LIST.fullmatch(stripped) is None:
+        return False
+    if vr == "PN" and any(name.endswith(b"=") for name in stripped.split(b"\\")):
+        return False  # pydicom drops empty trailing component groups when writing
     if vr in _NO_BLANK_VRS and stripped:
         number = _NUMBER.get(vr)
         for part in stripped.split(b"\\"):

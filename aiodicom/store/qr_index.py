@@ -4,8 +4,8 @@ At start the folder is walked recursively and compared with the store (path, mti
 new or changed files are parsed (headers only) and removed ones dropped. While running,
 ``watchfiles.awatch`` reports changes and the same incremental update runs; if watching is
 not possible, a periodic re-walk (polling) takes over. A first build of many files into an
-empty store runs as the store's bulk load (computed attributes refreshed once at the end). All blocking work (file parsing,
-SQLite) runs in worker threads, never on the event loop.
+empty store runs as the store's bulk load (computed attributes refreshed once at the end).
+All blocking work (file parsing, SQLite) runs in worker threads, never on the event loop.
 """
 
 from __future__ import annotations

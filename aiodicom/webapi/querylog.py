@@ -42,23 +42,37 @@ class QueryEntry:
     """One C-FIND request as the service handled it."""
 
     seq: int
-    time: str
+    stamp: float
     calling_ae: str
     called_ae: str
-    peer: str
-    keys: dict[str, str]
+    peer: tuple[str, int]
     matches: int
     status: int
     comment: str | None
     ms: float
     identifier: Dataset
     near: list[dict[str, object]] | None = field(default=None)
+    _keys: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def time(self) -> str:
+        """Local ISO 8601 time of the request's end, formatted only when read."""
+        moment = datetime.datetime.fromtimestamp(self.stamp).astimezone()
+        return moment.isoformat(timespec="milliseconds")
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Key path -> value text, computed on first read (never on the C-FIND path)."""
+        if self._keys is None:
+            self._keys = dict(key_values(self.identifier))
+        return self._keys
 
     def as_dict(self) -> dict[str, object]:
         matching = {key: value for key, value in self.keys.items() if value}
         return {
             "seq": self.seq, "time": self.time, "calling_ae": self.calling_ae,
-            "called_ae": self.called_ae, "peer": self.peer, "keys": matching,
+            "called_ae": self.called_ae, "peer": f"{self.peer[0]}:{self.peer[1]}",
+            "keys": matching,
             "return_keys": [key for key, value in self.keys.items() if not value],
             "matches": self.matches, "status": f"0x{self.status:04X}",
             "status_text": describe(self.status), "comment": self.comment, "ms": self.ms,
@@ -93,11 +107,10 @@ class QueryLog:
     ) -> QueryEntry:
         entry = QueryEntry(
             seq=next(self._seq),
-            time=datetime.datetime.now().astimezone().isoformat(timespec="milliseconds"),
+            stamp=time.time(),
             calling_ae=request.calling_ae.strip(),
             called_ae=request.called_ae.strip(),
-            peer=f"{request.peer[0]}:{request.peer[1]}",
-            keys=dict(key_values(request.identifier)),
+            peer=request.peer,
             matches=matches,
             status=status,
             comment=comment,

@@ -152,7 +152,7 @@ _TEXT = st.text(alphabet=" \\^=.-+0123456789AZaz\u00e9\x00\t", max_size=9)
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     vr=st.sampled_from(sorted(TEST_TAGS)),
