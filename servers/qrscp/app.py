@@ -18,8 +18,12 @@ from aiodicom.store.qr_model import MODEL_UIDS
 from aiodicom.store.qr_sql import SQLiteQRStore
 
 
-def server_config(config: QRServerConfig) -> ServerConfig:
-    """The network policy of the ``server`` section."""
+def server_config(config: QRServerConfig, extended_negotiation: bytes) -> ServerConfig:
+    """The network policy of the ``server`` section.
+
+    ``extended_negotiation``: the SOP class extended negotiation bytes we support for each
+    Q/R FIND model; requests are answered AND-ed with them (PS3.7 D.3.3.5).
+    """
     net = config.server
     return ServerConfig(
         ae_title=net.ae_title,
@@ -28,6 +32,7 @@ def server_config(config: QRServerConfig) -> ServerConfig:
         artim_timeout=net.artim_timeout,
         idle_timeout=net.idle_timeout,
         max_pdu_length=net.max_pdu_length,
+        extended_negotiation=dict.fromkeys(MODEL_UIDS, extended_negotiation),
     )
 
 
@@ -58,10 +63,9 @@ class QRApp:
                 fuzzy_pn=config.matching.fuzzy_pn,
             ),
         )
-        self.server = Server(server_config(config), self.service.handlers())
-        # PS3.7 D.3.3.5: reply to SOP class extended negotiation with what we support.
-        self.server.policy.extended_negotiation = dict.fromkeys(
-            MODEL_UIDS, self.service.options.extended_negotiation
+        self.server = Server(
+            server_config(config, self.service.options.extended_negotiation),
+            self.service.handlers(),
         )
 
     async def start(self, host: str | None = None, port: int | None = None) -> ScanReport:

@@ -32,15 +32,19 @@ def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: Bui
 
     async def factory(hooks: OpsHooks, section: SecuritySection | None) -> AppParts:
         app = QRApp(config, reindex=args.reindex)
-        settings = secure_config(server_config(config), section, security_file)
+        settings = secure_config(
+            server_config(config, app.service.options.extended_negotiation), section, security_file
+        )
         server = OpsServer(settings, app.service.handlers(), hooks)
-        server.policy.extended_negotiation = app.server.policy.extended_negotiation
         app.server = server
         await _start_index(app)
 
         async def reload() -> None:
             fresh = build_config(args)
-            server.reconfigure(secure_config(server_config(fresh), section, security_file))
+            extended = app.service.options.extended_negotiation
+            server.reconfigure(
+                secure_config(server_config(fresh, extended), section, security_file)
+            )
             await app.index.scan()
 
         async def close() -> None:
