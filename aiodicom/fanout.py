@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 
 from aiodicom.errors import AiodicomError, DicomTimeoutError
-from aiodicom.net.client import ClientAssociation, connect
+from aiodicom.net.client import ClientAssociation, Connector, connect
 from aiodicom.net.types import FindResult
 from aiodicom.proto.negotiation import QueryModel
 from aiodicom.proto.status import StatusCategory
@@ -58,6 +58,28 @@ class PeerSpec:
             self.transfer_syntaxes,
             self.max_pdu_length,
             id(self.ssl),
+        )
+
+    def connect(
+        self,
+        *,
+        connect_timeout: float = 30.0,
+        acse_timeout: float = 30.0,
+        async_ops_window: tuple[int, int] | None = None,
+    ) -> Connector:
+        """:func:`~aiodicom.net.client.connect` to this peer (PS3.8 7.1 A-ASSOCIATE)."""
+        return connect(
+            self.host,
+            self.port,
+            calling_ae=self.calling_ae,
+            called_ae=self.called_ae,
+            models=self.models,
+            transfer_syntaxes=self.transfer_syntaxes,
+            max_pdu_length=self.max_pdu_length,
+            connect_timeout=connect_timeout,
+            acse_timeout=acse_timeout,
+            ssl=self.ssl,
+            async_ops_window=async_ops_window,
         )
 
 
@@ -167,17 +189,9 @@ class AssociationPool:
         stack = AsyncExitStack()
         try:
             association = await stack.enter_async_context(
-                connect(
-                    peer.host,
-                    peer.port,
-                    calling_ae=peer.calling_ae,
-                    called_ae=peer.called_ae,
-                    models=peer.models,
-                    transfer_syntaxes=peer.transfer_syntaxes,
-                    max_pdu_length=peer.max_pdu_length,
+                peer.connect(
                     connect_timeout=self.connect_timeout,
                     acse_timeout=self.acse_timeout,
-                    ssl=peer.ssl,
                     async_ops_window=self.async_ops_window,
                 )
             )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from _common import free_port, stop_process
 from pydicom import Dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,12 +105,6 @@ def serve_pynetdicom(port: int, many: int) -> None:
     sys.stdin.read()  # until the parent closes our stdin
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ScpProcess:
     """One SCP in a child process, stopped by PID when the block ends."""
 
@@ -147,12 +141,7 @@ class ScpProcess:
             return
         if process.stdin is not None:
             process.stdin.close()
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 5)
 
 
 # -- scenario 1: streaming ------------------------------------------------------------

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import os
 import random
 import socket
@@ -38,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import bench_lock, free_port, pct, stop_process, write_section
 from pydicom import Dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +48,8 @@ from aiodicom.net.loop import run  # noqa: E402
 from aiodicom.store.qr_index import QRIndex  # noqa: E402
 from aiodicom.store.qr_sample import UID_ROOT, SampleShape, write_sample  # noqa: E402
 from aiodicom.store.qr_sql import SQLiteQRStore  # noqa: E402
+from tests.clients.peers import write_dcmqrscp_config  # noqa: E402
 
-LOCK = Path("/tmp/aiodicom-bench.lock")
 DCMQRIDX_BATCH = 2000
 
 
@@ -70,22 +70,6 @@ class Report:
     def add(self, scenario: str, ours: str, dcmtk: str = "-", ratio: str = "-") -> None:
         self.rows.append(Row(scenario, ours, dcmtk, ratio))
         print(f"{scenario:<58} {ours:>18} {dcmtk:>18} {ratio:>8}", flush=True)
-
-
-@contextmanager
-def bench_lock() -> Iterator[None]:
-    with LOCK.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def generate(patients: int, limit: float) -> tuple[Path, SampleShape]:
@@ -153,12 +137,7 @@ def server_process(args: list[str], port: int, env_extra: dict[str, str]) -> Ite
         wait_port(port)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 def ours_server(folder: Path, index: Path, port: int) -> list[str]:
@@ -179,12 +158,7 @@ def ours_server(folder: Path, index: Path, port: int) -> list[str]:
 
 
 def dcmtk_server(storage: Path, port: int) -> list[str]:
-    config = storage.parent / "dcmqrscp.cfg"
-    config.write_text(
-        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
-        "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
-        f"AETable BEGIN\nQRSCP {storage} R (200, 1024mb) ANY\nAETable END\n"
-    )
+    config = write_dcmqrscp_config(storage.parent / "dcmqrscp.cfg", port, "QRSCP", storage)
     return ["/usr/bin/dcmqrscp", "-c", str(config), str(port)]
 
 
@@ -270,11 +244,6 @@ async def streaming(
     ) as assoc:
         runs = [await timed_find(assoc, ds) for _ in range(repeat)]
     return min(runs)
-
-
-def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 def fmt_lat(samples: list[float]) -> str:
@@ -401,14 +370,7 @@ def write_markdown(report: Report, args: argparse.Namespace) -> None:
         "rows are ours alone.",
         "",
     ]
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = text.find("## Query/Retrieve")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1 if end >= 0 else len(text) :]
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
-    print(f"wrote {path}")
+    write_section("## Query/Retrieve", lines)
 
 
 async def main_async(args: argparse.Namespace, work: Path) -> None:

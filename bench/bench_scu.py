@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import json
 import os
 import resource
@@ -34,6 +33,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from _common import bench_lock
 from pydicom import Dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,6 @@ from aiodicom import FindRequest, QueryModel, Server, ServerConfig, connect  # n
 from aiodicom.codec import encode_identifier  # noqa: E402
 from aiodicom.net.loop import install  # noqa: E402
 
-LOCK = Path("/tmp/aiodicom-bench.lock")
 AE = "BENCH"
 ENV = {**os.environ, "TCP_NODELAY": "1", "PYTHONPATH": str(ROOT)}
 
@@ -241,16 +240,6 @@ async def many_associations(port: int, count: int, queries_each: int) -> dict[st
 def _qps(report: dict[str, object]) -> float:
     value = report["throughput_qps"]
     return float(value) if isinstance(value, int | float) else 0.0
-
-
-@contextmanager
-def bench_lock() -> Iterator[None]:
-    with LOCK.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main() -> None:

@@ -21,35 +21,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import fcntl
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+from _common import bench_lock, pct, write_section
 
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_sample import SampleOptions, write_folder
 from aiodicom.webapi import QueryLog, WebSettings
 from aiodicom.webapi.server import start_http
 
-ROOT = Path(__file__).resolve().parents[1]
-LOCK = Path("/tmp/aiodicom-bench.lock")
 WRITE = {"X-Requested-With": "aiodicom"}
 Row = tuple[str, int, float, float]
-
-
-@contextmanager
-def bench_lock() -> Iterator[None]:
-    with LOCK.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 async def measure(
@@ -64,9 +51,7 @@ async def measure(
         samples.append((time.perf_counter() - started) * 1000)
         if time.perf_counter() > deadline:
             break
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
-    row = (name, len(samples), statistics.median(samples), p95)
+    row = (name, len(samples), statistics.median(samples), pct(samples, 0.95))
     print(f"{name:<44} n={row[1]:>4}  p50={row[2]:7.2f} ms  p95={row[3]:7.2f} ms")
     return row
 
@@ -161,14 +146,7 @@ def write_markdown(rows: list[Row], args: argparse.Namespace) -> None:
         "writes). Lists are served from the store snapshot, cached per generation.",
         "",
     ]
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = text.find("## Worklist management")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1 if end >= 0 else len(text) :]
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
-    print(f"wrote {path}")
+    write_section("## Worklist management", lines)
 
 
 def main() -> None:

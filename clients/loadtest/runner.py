@@ -23,7 +23,7 @@ from typing import Literal
 
 from aiodicom.errors import AiodicomError
 from aiodicom.fanout import AssociationPool, PeerSpec
-from aiodicom.net.client import ClientAssociation, connect
+from aiodicom.net.client import ClientAssociation
 from aiodicom.net.query import EncodedQuery, encode_query
 
 from .config import QueryMix, Target, WeightedQuery
@@ -194,16 +194,7 @@ class LoadRunner:
         if self._pool is not None:
             async with self._pool.lease(self.peer) as association:
                 return await _count_responses(association, query, encoded)
-        peer = self.peer
-        async with connect(
-            peer.host,
-            peer.port,
-            calling_ae=peer.calling_ae,
-            called_ae=peer.called_ae,
-            models=peer.models,
-            max_pdu_length=peer.max_pdu_length,
-            ssl=peer.ssl,
-        ) as association:
+        async with self.peer.connect() as association:
             self.stats.associations += 1
             return await _count_responses(association, query, encoded)
 

@@ -68,8 +68,8 @@ class QRApp:
             self.service.handlers(),
         )
 
-    async def start(self, host: str | None = None, port: int | None = None) -> ScanReport:
-        """Build/refresh the index, start watching, then listen."""
+    async def start_index(self) -> ScanReport:
+        """Check the data folder, clear the index when reindexing, scan it and watch it."""
         if not self.config.qr.data.is_dir():
             from aiodicom.errors import ConfigError
 
@@ -78,7 +78,11 @@ class QRApp:
             )
         if self.reindex:
             await asyncio.to_thread(self.store.clear)
-        report = await self.index.start(watch=self.config.qr.watch)
+        return await self.index.start(watch=self.config.qr.watch)
+
+    async def start(self, host: str | None = None, port: int | None = None) -> ScanReport:
+        """Build/refresh the index, start watching, then listen."""
+        report = await self.start_index()
         counts = await asyncio.to_thread(self.store.counts)
         self.log.info(
             "qr_index_ready",

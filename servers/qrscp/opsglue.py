@@ -10,7 +10,6 @@ SQLite index has a single writer (the folder watcher).
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable
 
 from aiodicom.config_qr import QRServerConfig
@@ -59,11 +58,5 @@ def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: Bui
 
 async def _start_index(app: QRApp) -> None:
     """What :meth:`QRApp.start` does before listening: check the folder, (re)index, watch."""
-    if not app.config.qr.data.is_dir():
-        raise ConfigError(
-            app.config.source, "qr.data", "an existing folder", str(app.config.qr.data)
-        )
-    if app.reindex:
-        await asyncio.to_thread(app.store.clear)
-    report = await app.index.start(watch=app.config.qr.watch)
+    report = await app.start_index()
     app.log.info("qr_index_ready", data=str(app.config.qr.data), seconds=round(report.seconds, 3))

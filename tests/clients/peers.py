@@ -7,13 +7,16 @@ Worklist and Q/R data files are generated with pydicom.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
@@ -26,6 +29,7 @@ WORKLIST_AE = "WLAE"
 QR_AE = "QRSCP"
 MODALITIES = ("CT", "MR", "US")
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+FINDSCU_SCRIPT = Path(sys.executable).with_name("aiodicom-findscu")
 
 
 def free_port() -> int:
@@ -45,6 +49,36 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], seconds: float = 10
             return
         time.sleep(0.05)
     raise RuntimeError(f"peer did not listen on port {port} within {seconds} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], seconds: float = 5.0) -> None:
+    """Terminate a still running process we started (by PID); kill it after ``seconds``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def findscu_json(options: Sequence[str], keys: Sequence[str], port: int) -> list[dict[str, Any]]:
+    """Run the aiodicom-findscu console script with ``--json`` against 127.0.0.1:``port``.
+
+    ``options`` go before the ``-k`` keys; the exit code must be 0. Returns one DICOM
+    JSON object (PS3.18 F.2) a printed line.
+    """
+    args = [arg for key in keys for arg in ("-k", key)]
+    done = subprocess.run(
+        [str(FINDSCU_SCRIPT), "--json", *options, *args, "127.0.0.1", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
 @dataclass
@@ -70,12 +104,7 @@ def running(cmd: Sequence[str], port: int, ae: str, log_path: Path) -> Iterator[
             wait_listening(port, proc)
             yield Peer(port, ae, proc, log_path)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
 
 
 def worklist_item(index: int) -> Dataset:
@@ -157,6 +186,16 @@ def qr_image(patient: int, study: int, series: int, image: int) -> Dataset:
     return ds
 
 
+def write_dcmqrscp_config(path: Path, port: int, ae_title: str, storage: Path) -> Path:
+    """A dcmqrscp.cfg at ``path``: one read-only AE title on ``storage``, no host table."""
+    path.write_text(
+        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
+        "HostTable BEGIN\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
+        f"AETable BEGIN\n{ae_title} {storage} R (200, 1024mb) ANY\nAETable END\n"
+    )
+    return path
+
+
 @contextlib.contextmanager
 def dcmqrscp(tmp: Path, patients: int = 2, studies: int = 2) -> Iterator[Peer]:
     """dcmqrscp with an indexed database: patients x studies x 2 series x 2 images."""
@@ -172,11 +211,6 @@ def dcmqrscp(tmp: Path, patients: int = 2, studies: int = 2) -> Iterator[Peer]:
                     files.append(str(path.resolve()))
     subprocess.run([DCMQRIDX, str(db), *files], check=True, env=DCMTK_ENV, timeout=30)
     port = free_port()
-    cfg = tmp / "dcmqrscp.cfg"
-    cfg.write_text(
-        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\n"
-        "HostTable BEGIN\nHostTable END\n\nVendorTable BEGIN\nVendorTable END\n\n"
-        f"AETable BEGIN\n{QR_AE} {db} R (200, 1024mb) ANY\nAETable END\n"
-    )
+    cfg = write_dcmqrscp_config(tmp / "dcmqrscp.cfg", port, QR_AE, db)
     with running([DCMQRSCP, "-c", str(cfg)], port, QR_AE, tmp / "dcmqrscp.log") as peer:
         yield peer

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -33,18 +32,13 @@ from aiodicom.proto.messages import CFindRQ, CFindRSP
 from aiodicom.proto.negotiation import IMPLICIT_VR_LE, QueryModel, requestor_contexts
 from aiodicom.proto.pdu import encode_pdu
 from aiodicom.proto.pdus import AssociateRQ, UserInformation
+from tests.clients.peers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLIST_DATA = ROOT / "config" / "worklist-data"
 QR_DATA = ROOT / "config" / "qr-data"
 AE = "WLMSCP"
 WORKLIST_UID = QueryModel.WORKLIST.sop_class_uid
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kb(pid: int) -> int:
@@ -140,13 +134,7 @@ def scp_process(
         wait_listening(port, process=process)
         yield ScpProcess(process, port, log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_process(process, 15)  # SIGTERM: graceful shutdown
 
 
 @contextlib.contextmanager
@@ -165,13 +153,7 @@ def qr_process(
         wait_listening(port, process=process)
         yield process, port
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_process(process, 15)  # SIGTERM: graceful shutdown
         log.close()
 
 

@@ -23,12 +23,12 @@ import aiodicom
 from aiodicom.errors import AssociationRejected
 from aiodicom.net import Connector
 from aiodicom.proto.status import SUCCESS
+from tests.clients.peers import free_port
 from tests.hardening.support import (
     AE,
     ROOT,
     WORKLIST_DATA,
     ScpProcess,
-    free_port,
     pid_alive,
     qr_process,
     scp_process,

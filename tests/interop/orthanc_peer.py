@@ -23,7 +23,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from tests.clients.peers import DCMTK_ENV, free_port
+from tests.clients.peers import DCMTK_ENV, free_port, stop_process
 
 ORTHANC = Path("/usr/sbin/Orthanc")
 WORKLIST_PLUGIN = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
@@ -136,18 +136,6 @@ def wait_ready(peer: OrthancPeer, seconds: float = START_SECONDS) -> None:
     raise RuntimeError(f"Orthanc did not answer C-ECHO within {seconds} s:\n{peer.log()}")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the Orthanc we started (by PID), kill it if it lingers."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 @contextlib.contextmanager
 def orthanc(root: Path, *, check_called_aet: bool = False) -> Iterator[OrthancPeer]:
     """Orthanc with its own CONFIG.json, storage and worklist folders under ``root``."""
@@ -167,4 +155,4 @@ def orthanc(root: Path, *, check_called_aet: bool = False) -> Iterator[OrthancPe
             wait_ready(peer)
             yield peer
         finally:
-            stop(proc)
+            stop_process(proc, 10)

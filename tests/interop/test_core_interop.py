@@ -21,7 +21,8 @@ from pydicom.uid import ImplicitVRLittleEndian
 import aiodicom
 from aiodicom import FindRequest, ServerConfig
 from aiodicom.proto.status import CANCEL, SUCCESS
-from tests.net.helpers import Recorder, counting_handler, free_port, query
+from tests.clients.peers import free_port, stop_process
+from tests.net.helpers import Recorder, counting_handler, query
 
 pytestmark = pytest.mark.interop
 
@@ -158,12 +159,7 @@ def wlmscpfs(tmp_path: Path) -> Iterator[tuple[int, str]]:
         _wait_listening(port, 10.0)
         yield port, "WLMTEST"
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _wait_listening(port: int, limit: float) -> None:

@@ -7,21 +7,16 @@ return the UID as it was stored, without the NUL.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
 
 import aiodicom
-from tests.clients.peers import QR_AE, Peer, dcmqrscp, qr_image
+from tests.clients.peers import QR_AE, Peer, dcmqrscp, findscu_json, qr_image
 
 pytestmark = pytest.mark.interop
 
-FINDSCU_SCRIPT = Path(sys.executable).with_name("aiodicom-findscu")
 PATIENTS = STUDIES = 2
 
 
@@ -76,17 +71,7 @@ async def test_async_api_series_level_uids_equal_stored(peer: Peer) -> None:
 
 
 def test_console_script_json_has_no_nul(peer: Peer) -> None:
-    cmd = [str(FINDSCU_SCRIPT), "--json", "-S", "-aec", QR_AE]
     keys = ["QueryRetrieveLevel=STUDY", "PatientID=QRP0", "StudyInstanceUID="]
-    args = [arg for key in keys for arg in ("-k", key)]
-    done = subprocess.run(
-        [*cmd, *args, "127.0.0.1", str(peer.port)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    rows = findscu_json(["-S", "-aec", QR_AE], keys, peer.port)
     uids = [row["0020000D"]["Value"][0] for row in rows]
     assert sorted(uids) == sorted(stored_study_uids(0))

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
@@ -25,6 +23,7 @@ import aiodicom
 from aiodicom.net import Connector
 from aiodicom.net.find import FindCall
 from aiodicom.proto.messages import CFindRSP, DimseCommand
+from tests.clients.peers import FINDSCU_SCRIPT
 from tests.interop.orthanc_peer import (
     DCMTK_AE,
     ORTHANC_AE,
@@ -36,7 +35,6 @@ from tests.interop.orthanc_peer import (
 
 pytestmark = [pytest.mark.interop, requires_orthanc]
 
-FINDSCU_SCRIPT = Path(sys.executable).with_name("aiodicom-findscu")
 BULK_ITEMS = 400
 COMMENT_SIZE = 10000  # below the LT limit of 10240 characters (PS3.5 6.2)
 ATTEMPTS = 5  # the break-after-one cases race Orthanc's sender: bounded retries

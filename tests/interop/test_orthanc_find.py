@@ -8,9 +8,6 @@ back padded with one NUL byte (PS3.5 6.2, VR UI): the client must strip it.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +16,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 import aiodicom
+from tests.clients.peers import findscu_json
 from tests.interop.orthanc_peer import (
     DCMTK_AE,
     ORTHANC_AE,
@@ -30,7 +28,6 @@ from tests.interop.orthanc_peer import (
 
 pytestmark = [pytest.mark.interop, requires_orthanc]
 
-FINDSCU_SCRIPT = Path(sys.executable).with_name("aiodicom-findscu")
 UID_ROOT = "1.2.826.0.1.3680043.10.1450.7"  # 29 characters: derived UIDs below are odd
 
 
@@ -128,17 +125,8 @@ async def api_find(peer: OrthancPeer, query: Dataset, model: str) -> list[Datase
 
 def cli_find(peer: OrthancPeer, model_flag: str, keys: list[str]) -> list[dict[str, object]]:
     """The aiodicom-findscu console script with --json: one DICOM JSON object a line."""
-    args = [arg for key in keys for arg in ("-k", key)]
-    cmd = [str(FINDSCU_SCRIPT), "--json", model_flag, "-aet", DCMTK_AE, "-aec", ORTHANC_AE]
-    done = subprocess.run(
-        [*cmd, *args, "127.0.0.1", str(peer.dicom_port)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    options = [model_flag, "-aet", DCMTK_AE, "-aec", ORTHANC_AE]
+    return findscu_json(options, keys, peer.dicom_port)
 
 
 def json_text(row: dict[str, object], tag: str) -> str:

@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset
 
 from aiodicom.config import MatchingSection
 from servers.qrscp.app import QRApp
+from tests.clients.peers import free_port, stop_process, write_dcmqrscp_config
 from tests.qr.helpers import FindscuResult, app_config, make_folder, run_findscu, running_app
 
 pytestmark = pytest.mark.interop
@@ -110,12 +111,6 @@ SAME: list[tuple[str, list[str]]] = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_folder(tmp_path_factory.mktemp("diff"))
@@ -129,13 +124,8 @@ def dcmqrscp(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     storage.mkdir()
     files = sorted(str(p.resolve()) for p in folder.rglob("*.dcm"))
     subprocess.run(["/usr/bin/dcmqridx", str(storage), *files], check=True, timeout=60)
-    port = _free_port()
-    config = root / "dcmqrscp.cfg"
-    config.write_text(
-        f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
-        "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
-        f"AETable BEGIN\nQRSCP {storage} R (200, 1024mb) ANY\nAETable END\n"
-    )
+    port = free_port()
+    config = write_dcmqrscp_config(root / "dcmqrscp.cfg", port, "QRSCP", storage)
     env = dict(os.environ, TCP_NODELAY="1")
     proc = subprocess.Popen(
         ["/usr/bin/dcmqrscp", "-c", str(config), str(port)],
@@ -147,12 +137,7 @@ def dcmqrscp(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         _wait_listening(port)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _wait_listening(port: int) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,16 +13,9 @@ from pydicom.dataset import Dataset
 from aiodicom.net.server import Server, ServerConfig, serve
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
+from tests.clients.peers import DCMTK_ENV, FINDSCU, WLMSCPFS, free_port
 
-FINDSCU = "/usr/bin/findscu"
-WLMSCPFS = "/usr/bin/wlmscpfs"
-DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["FINDSCU", "WLMSCPFS", "findscu", "our_scp", "wlmscpfs"]
 
 
 @asynccontextmanager

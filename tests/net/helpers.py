@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -60,12 +59,6 @@ def counting_handler(
             recorder.closed += 1
 
     return handler
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def read_until_closed(reader: asyncio.StreamReader, limit: float) -> bytes:

@@ -14,6 +14,7 @@ import pytest
 from aiodicom.config_qr import load_qr_config
 from aiodicom.errors import ConfigError
 from servers.qrscp.__main__ import build_config, parse_args
+from tests.clients.peers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,15 +53,9 @@ def test_command_line_overrides(tmp_path: Path) -> None:
     assert default.qr.data == (ROOT / "config" / "qr-data").resolve()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.interop
 def test_cli_serves_the_sample_folder(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), TCP_NODELAY="1")
     cmd = [
         sys.executable,
@@ -110,9 +105,4 @@ def test_cli_serves_the_sample_folder(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert len(list(tmp_path.glob("rsp*.dcm"))) == 8
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
