@@ -46,7 +46,18 @@ class Syntax:
     every item (less time for a first query over 100k items, less memory after it).
     """
 
-    __slots__ = ("_long", "_plain", "_short", "elements", "explicit", "little", "prefix", "uid")
+    __slots__ = (
+        "_item",
+        "_long",
+        "_plain",
+        "_short",
+        "_vr_bytes",
+        "elements",
+        "explicit",
+        "little",
+        "prefix",
+        "uid",
+    )
 
     def __init__(self, uid: str) -> None:
         self.uid = uid
@@ -56,31 +67,39 @@ class Syntax:
         self._plain = struct.Struct(self.prefix + "HHI").pack
         self._long = struct.Struct(self.prefix + "HH2sHI").pack
         self._short = struct.Struct(self.prefix + "HH2sH").pack
+        self._item = struct.Struct(self.prefix + "HHI").pack(0xFFFE, 0xE000, 0)[:4]
+        self._vr_bytes: dict[str, bytes] = {}
         self.elements: dict[tuple[int, tuple[str, bytes]], bytes] = {}
 
     def header(self, tag: int, vr: str, length: int) -> bytes:
         """PS3.5 7.1.2 / 7.1.3 element header."""
         if not self.explicit:
             return self._plain(tag >> 16, tag & 0xFFFF, length)
+        code = self._vr_bytes.get(vr)
+        if code is None:
+            code = self._vr_bytes[vr] = vr.encode()
         if vr in LONG_VRS:
-            return self._long(tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
-        return self._short(tag >> 16, tag & 0xFFFF, vr.encode(), length)
+            return self._long(tag >> 16, tag & 0xFFFF, code, 0, length)
+        return self._short(tag >> 16, tag & 0xFFFF, code, length)
 
     def element(self, tag: int, pair: tuple[str, bytes]) -> bytes:
         """One leaf element (header + value in this byte order), memoized."""
         key = (tag, pair)
         found = self.elements.get(key)
-        if found is None:
-            vr, value = pair
-            data = value if self.little else swap(value, vr)
-            found = self.header(tag, vr, len(data)) + data
-            if len(self.elements) < ELEMENT_MEMO_CAP:
-                self.elements[key] = found
+        return self.encode(key) if found is None else found
+
+    def encode(self, key: tuple[int, tuple[str, bytes]]) -> bytes:
+        """Encode a leaf element missing from the memo; keep it while the memo has room."""
+        tag, (vr, value) = key
+        data = value if self.little else swap(value, vr)
+        found = self.header(tag, vr, len(data)) + data
+        if len(self.elements) < ELEMENT_MEMO_CAP:
+            self.elements[key] = found
         return found
 
     def item(self, content: bytes) -> bytes:
         """PS3.5 7.5.1: one item of defined length."""
-        return struct.pack(self.prefix + "HHI", 0xFFFE, 0xE000, len(content)) + content
+        return self._item + len(content).to_bytes(4, "little" if self.little else "big") + content
 
     def sequence(self, tag: int, items: list[bytes]) -> bytes:
         body = b"".join(items)
@@ -177,12 +196,14 @@ def _build(raw: RawDataset, plan: Plan, syntax: Syntax, result: MatchResult) -> 
     """PS3.4 C.4.1.1.3.2: each requested key with the item's value or zero length."""
     parts: list[bytes] = []
     memo = syntax.elements.get
+    encode = syntax.encode
     for tag, vr, sub in plan:
         pair = raw.get(tag)
         if sub is None or sub is IF_PRESENT:
             if pair is not None and not isinstance(pair[1], tuple):
                 key = (tag, pair)
-                parts.append(memo(key) or syntax.element(*key))  # type: ignore[arg-type]
+                found = memo(key)  # type: ignore[arg-type]
+                parts.append(encode(key) if found is None else found)  # type: ignore[arg-type]
             elif sub is None:
                 parts.append(syntax.element(tag, (vr, b"")))
         else:

@@ -16,6 +16,7 @@ from aiodicom.services.qr import QROptions, QRService
 from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
 from aiodicom.store.qr_sql import SQLiteQRStore
+from servers.network import network_policy
 
 
 def server_config(config: QRServerConfig, extended_negotiation: bytes) -> ServerConfig:
@@ -24,16 +25,8 @@ def server_config(config: QRServerConfig, extended_negotiation: bytes) -> Server
     ``extended_negotiation``: the SOP class extended negotiation bytes we support for each
     Q/R FIND model; requests are answered AND-ed with them (PS3.7 D.3.3.5).
     """
-    net = config.server
-    return ServerConfig(
-        ae_title=net.ae_title,
-        allowed_calling_aes=net.allowed_calling_aes,
-        max_associations=net.max_associations,
-        artim_timeout=net.artim_timeout,
-        idle_timeout=net.idle_timeout,
-        max_pdu_length=net.max_pdu_length,
-        extended_negotiation=dict.fromkeys(MODEL_UIDS, extended_negotiation),
-    )
+    supported = dict.fromkeys(MODEL_UIDS, extended_negotiation)
+    return network_policy(config.server, extended_negotiation=supported)
 
 
 class QRApp:

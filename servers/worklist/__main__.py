@@ -23,6 +23,7 @@ from aiodicom.net.server import Server, ServerConfig
 from aiodicom.ops.app import add_ops_arguments  # issue 7
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
+from servers.network import network_policy
 from servers.worklist import (  # worklist management API + CLI (issue 8)
     manage,
     opsglue,  # signals, workers, security, metrics (issue 7)
@@ -88,16 +89,7 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
 
 def server_config(config: WorklistServerConfig, store: WorklistStore) -> ServerConfig:
     """PS3.8 9.3.4: unknown called AE titles are rejected (reason 7) by ``has_ae``."""
-    net = config.server
-    return ServerConfig(
-        ae_title=net.ae_title,
-        accept_called_ae=store.has_ae,
-        allowed_calling_aes=net.allowed_calling_aes,
-        max_associations=net.max_associations,
-        artim_timeout=net.artim_timeout,
-        idle_timeout=net.idle_timeout,
-        max_pdu_length=net.max_pdu_length,
-    )
+    return network_policy(config.server, accept_called_ae=store.has_ae)
 
 
 def build_service(config: WorklistServerConfig) -> tuple[WorklistStore, WorklistService]:
