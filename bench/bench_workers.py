@@ -69,6 +69,7 @@ class Row:
     cpu: list[float] = field(default_factory=list)
     exit_code: int | None = None
     startup: float = 0.0
+    rss_mb: float = 0.0
 
 
 # -- data and server process ------------------------------------------------------------
@@ -125,6 +126,15 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def rss_mb(pid: int) -> float:
+    """Resident set size of one process in MB (Linux /proc, 0 when it is gone)."""
+    with suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (0 when it is gone)."""
     with suppress(OSError, ValueError, IndexError):
@@ -160,7 +170,8 @@ def server(count: int, data: Path, limit: float) -> Iterator[Running]:
             if time.monotonic() - started > limit:
                 raise SystemExit(f"--workers {count} not ready after {limit} s")
             time.sleep(0.1)
-        yield Running(process, port, children(process.pid), time.monotonic() - started)
+        workers = children(process.pid) if count > 1 else [process.pid]
+        yield Running(process, port, workers, time.monotonic() - started)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -226,6 +237,7 @@ def measure(count: int, data: Path, mix: Path, ns: argparse.Namespace) -> Row:
             rates = ", ".join(f"{report['throughput_qps']:.0f} q/s" for report in reports)
             print(f"  workers={count} {association}: {rates}", flush=True)
         row.cpu = [cpu_seconds(pid) - b for pid, b in zip(running.workers, before, strict=True)]
+        row.rss_mb = sum(rss_mb(pid) for pid in running.workers)
         process = running.process
     with suppress(subprocess.TimeoutExpired):
         process.wait(0)
@@ -239,8 +251,8 @@ def measure(count: int, data: Path, mix: Path, ns: argparse.Namespace) -> Row:
 def table(rows: list[Row]) -> list[str]:
     base = rows[0]
     lines = ["| workers | q/s (reuse) | p50 / p99 ms (reuse) | assoc/s (new) | p50 / p99 ms (new) "
-             "| q/s vs 1 | assoc/s vs 1 | worker CPU s | exit |",
-             "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+             "| q/s vs 1 | assoc/s vs 1 | worker CPU s | ready s / RSS MB | exit |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]  # fmt: skip
     for row in rows:
         reuse, new = row.reuse, row.new
         lat_r, lat_n = reuse["latency_ms"], new["latency_ms"]
@@ -250,9 +262,14 @@ def table(rows: list[Row]) -> list[str]:
         lines.append(
             f"| {row.workers} | {reuse['throughput_qps']:,.0f} | {lat_r['p50']:.2f} / "
             f"{lat_r['p99']:.2f} | {new['throughput_qps']:,.0f} | {lat_n['p50']:.2f} / "
-            f"{lat_n['p99']:.2f} | {ratio_q:.2f}x | {ratio_a:.2f}x | {cpu} | {row.exit_code} |"
+            f"{lat_n['p99']:.2f} | {ratio_q:.2f}x | {ratio_a:.2f}x | {cpu} | "
+            f"{row.startup:.1f} / {row.rss_mb:.0f} | {row.exit_code} |"
         )
     return lines
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def machine() -> str:
@@ -262,25 +279,25 @@ def machine() -> str:
                                    check=False).stdout.splitlines():  # fmt: skip
             if line.startswith("Model name"):
                 model = line.split(":", 1)[1].strip()
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (f"{model}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}, "
-            f"load average at the end {load}")  # fmt: skip
+    return f"{model}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}"
 
 
-def section(rows: list[Row], ns: argparse.Namespace, argv: list[str]) -> list[str]:
+def section(rows: list[Row], ns: argparse.Namespace, argv: list[str], load: str) -> list[str]:
     command = "python bench/bench_workers.py " + " ".join(argv)
     return [
         HEADING,
         "",
-        f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: {machine()}.",
+        f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: {machine()}; "
+        f"load average {load}.",
         f"Command: `{command}`. Server: `aiodicom-worklist --workers N --no-http --no-watch "
         f"--log-level warning` on {SIZE:,} items. Load: `aiodicom-loadtest --processes "
         f"{ns.processes} -n {ns.concurrency}` closed loop, {ns.mix_size} one-match keyed "
         f"PatientID queries, each run bounded by --count {ns.count} (new: {ns.count_new}) "
         f"and --duration {ns.seconds:g}; best of {ns.repeats}. `reuse` = a pool of open "
         "associations, `new` = associate + C-FIND + release per query. Worker CPU s: CPU "
-        "time of each worker process over all runs of that row; exit: the server's exit "
-        "code after SIGTERM.",
+        "time of each worker process over all runs of that row; ready s: spawn until N "
+        "sockets listen and C-ECHO succeeds; RSS: sum over the workers after the runs; exit: "
+        "the server's exit code after SIGTERM.",
         "",
         *table(rows),
         "",
@@ -312,9 +329,11 @@ def main() -> None:
     query_mix(mix, ns.mix_size)
     print(f"data {data}; waiting for {'/tmp/aiodicom-bench.lock'}", flush=True)
     with bench_lock():
-        print("lock held", flush=True)
+        load = f"{load_average()} at the start"
+        print(f"lock held, load average {load}", flush=True)
         rows = [measure(count, data, mix, ns) for count in counts]
-    lines = section(rows, ns, [arg for arg in argv if arg != "--write"])
+        load += f", {load_average()} at the end"
+    lines = section(rows, ns, [arg for arg in argv if arg != "--write"], load)
     print("\n".join(lines))
     failed = [row.workers for row in rows if row.exit_code != 0]
     if failed:

@@ -38,6 +38,10 @@ VERSION_NAME_MAX_LENGTH = 16
 """PS3.7 D.3.3.2.3: implementation version name is 1 to 16 characters."""
 
 _UID_RE = re.compile(r"[0-9.]{1,64}")
+_UID_BYTES = re.compile(rb"[\x21-\x7e]+")
+"""Printable ASCII without space: what a received UID may hold (checked leniently)."""
+_AE_BYTES = re.compile(rb"[\x20-\x5b\x5d-\x7e]+")
+"""PS3.5 6.2 AE: default repertoire without control characters or backslash."""
 _INVALID = AbortReason.INVALID_PDU_PARAMETER_VALUE
 _UNEXPECTED = AbortReason.UNEXPECTED_PDU_PARAMETER
 _SINGLE_TYPES = frozenset({0x51, 0x52, 0x53, 0x55, 0x58, 0x59})
@@ -93,12 +97,25 @@ class Reader:
         return self.take(self.remaining, "rest")
 
     def items(self) -> Iterator[tuple[int, bytes]]:
-        """Yield (item-type, value) of the variable items up to the end (PS3.8 9.3.2)."""
-        while self.remaining:
-            item_type = self.u8("item type")
-            self.u8("reserved byte of an item")
-            length = self.u16(f"length of item 0x{item_type:02X}")
-            yield item_type, self.take(length, f"value of item 0x{item_type:02X}")
+        """Yield (item-type, value) of the variable items up to the end (PS3.8 9.3.2).
+
+        One struct read per well-formed item header; error texts are built only on
+        failure (a truncated header takes the field-by-field path for its message).
+        """
+        data = self._data
+        end = len(data)
+        while self._pos < end:
+            start = self._pos + 4
+            if start > end:
+                item_type = self.u8("item type")
+                self.u8("reserved byte of an item")
+                self.u16(f"length of item 0x{item_type:02X}")
+            item_type, _, length = ITEM_HEADER.unpack_from(data, self._pos)
+            if length > end - start:
+                self._pos = start
+                self.take(length, f"value of item 0x{item_type:02X}")
+            self._pos = start + length
+            yield item_type, data[start : self._pos]
 
 
 # --------------------------------------------------------------------------- fields
@@ -111,7 +128,7 @@ def decode_uid(raw: bytes, what: str) -> str:
         raise peer_error(f"{what}: empty UID")
     if len(text) > UID_MAX_LENGTH:
         raise peer_error(f"{what}: UID longer than {UID_MAX_LENGTH} characters")
-    if not all(0x20 < byte < 0x7F for byte in text):
+    if not _UID_BYTES.fullmatch(text):
         raise peer_error(f"{what}: UID contains non-printable or non-ASCII bytes {raw!r}")
     return text.decode("ascii")
 
@@ -135,7 +152,7 @@ def decode_ae_title(raw: bytes, what: str, *, strict: bool) -> str:
         return text.decode("ascii", errors="replace")
     if not text:
         raise peer_error(f"{what}: AE title is blank (PS3.8 9.3.2)")
-    if not all(0x20 <= byte < 0x7F and byte != 0x5C for byte in text):
+    if not _AE_BYTES.fullmatch(text):
         raise peer_error(f"{what}: AE title {raw!r} has characters not allowed in AE (PS3.5)")
     return text.decode("ascii")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from pydicom import Dataset
@@ -15,6 +16,7 @@ from aiodicom.errors import ConfigError
 from aiodicom.ops.audit import MAX_KEYS, MAX_VALUE, describe_keys
 from aiodicom.ops.lifecycle import Lifecycle, run_workers
 from aiodicom.ops.metrics import Metrics
+from aiodicom.ops.security import AccessPolicy, load_security
 from aiodicom.ops.server import OpsServer
 
 
@@ -96,3 +98,18 @@ def test_run_workers_reports_failures() -> None:
     assert run_workers(2, lambda index: index) == 1
     with pytest.raises(ValueError):
         run_workers(0, lambda index: 0)
+
+
+def test_bundled_security_sample_loads_and_means_what_its_comments_say() -> None:
+    """config/security.yaml: users from the environment, a closed per-called-AE list."""
+    sample = Path(__file__).resolve().parents[2] / "config" / "security.yaml"
+    section = load_security(sample)
+    assert section.tls is None
+    assert section.user_identity is not None
+    assert [user.username for user in section.user_identity.users] == ["modality"]
+    assert section.access is not None
+    policy = AccessPolicy(section.access)
+    assert policy.allows("WLMSCP", "CT01", "127.0.0.1")
+    assert not policy.allows("WLMSCP", "CT01", "10.1.2.3")
+    assert not policy.allows("WLMSCP", "INTRUDER", "127.0.0.1")
+    assert not policy.allows("OTHERAE", "CT01", "127.0.0.1")
