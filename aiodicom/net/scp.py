@@ -160,7 +160,8 @@ class ServerProtocol(AssociationProtocol):
             return  # a later PDU of the same read already aborted it (PS3.8 AA-8)
         self.rq = rq
         self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae)
-        rejection, why = self._refusal(rq)
+        identity = check_user_identity(rq, self.server.policy)  # once: validators may be slow
+        rejection, why = self._refusal(rq, identity_accepted=identity.accepted)
         if rejection is not None:
             self.log.warning(
                 "association rejected",
@@ -172,7 +173,7 @@ class ServerProtocol(AssociationProtocol):
             self.association.reject(rejection)
             return
         policy = self.server.policy
-        ac = negotiate(rq, policy, identity=check_user_identity(rq, policy))
+        ac = negotiate(rq, policy, identity=identity)
         self.association.accept(ac)
         window = ac.user_information.async_ops_window
         self.window = 1 if window is None else window[0] or MAX_WINDOW
@@ -181,7 +182,9 @@ class ServerProtocol(AssociationProtocol):
         self.arm_activity_timer()
         self.log.info("association accepted", contexts=len(self.association.contexts))
 
-    def _refusal(self, rq: AssociateRQ) -> tuple[AssociateRJ | None, str]:
+    def _refusal(
+        self, rq: AssociateRQ, *, identity_accepted: bool
+    ) -> tuple[AssociateRJ | None, str]:
         config = self.server.config
         if rq.application_context != APPLICATION_CONTEXT_NAME:  # PS3.7 A.2.1
             return RJ_APP_CONTEXT, "application context name not supported"
@@ -192,7 +195,7 @@ class ServerProtocol(AssociationProtocol):
         allowed = config.allowed_calling_aes
         if allowed is not None and rq.calling_ae not in allowed:
             return RJ_CALLING_AE, f"calling AE {rq.calling_ae!r} not in the allow-list"
-        if not check_user_identity(rq, self.server.policy).accepted:
+        if not identity_accepted:
             return RJ_NO_REASON, "user identity refused"
         return None, ""
 
