@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import bench_lock, free_port, write_section
+from _common import LOCK, bench_lock, free_port, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,6 +71,8 @@ class Row:
     exit_code: int | None = None
     startup: float = 0.0
     rss_mb: float = 0.0
+    client_cpu: float = 0.0
+    wall: float = 0.0
 
 
 # -- data and server process ------------------------------------------------------------
@@ -207,7 +210,7 @@ def loadtest(port: int, mix: Path, association: str, ns: argparse.Namespace) -> 
             "-c", str(mix), "-n", str(ns.concurrency), "--processes", str(ns.processes),
             "--association", association, "--count", str(count),
             "--duration", str(ns.seconds), "--json", str(report_path), "--no-progress",
-            "--seed", "1"]  # fmt: skip
+            "--seed", "1", "--window", str(ns.window if association == "reuse" else 1)]  # fmt: skip
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=ns.seconds + 60,
                               check=False)  # fmt: skip
@@ -222,6 +225,12 @@ def loadtest(port: int, mix: Path, association: str, ns: argparse.Namespace) -> 
     return report
 
 
+def children_cpu() -> float:
+    """CPU seconds of our waited-for descendants: the loadtest processes (and echoscu)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def best(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return max(reports, key=lambda report: float(report["throughput_qps"]))
 
@@ -231,6 +240,8 @@ def measure(count: int, data: Path, mix: Path, ns: argparse.Namespace) -> Row:
     with server(count, data, ns.startup_limit) as running:
         row.startup = running.startup
         before = [cpu_seconds(pid) for pid in running.workers]
+        client_before = children_cpu()
+        started = time.perf_counter()
         for association in ("reuse", "new"):
             reports = [loadtest(running.port, mix, association, ns) for _ in range(ns.repeats)]
             setattr(row, association, best(reports))
@@ -238,6 +249,8 @@ def measure(count: int, data: Path, mix: Path, ns: argparse.Namespace) -> Row:
             print(f"  workers={count} {association}: {rates}", flush=True)
         row.cpu = [cpu_seconds(pid) - b for pid, b in zip(running.workers, before, strict=True)]
         row.rss_mb = sum(rss_mb(pid) for pid in running.workers)
+        row.wall = time.perf_counter() - started
+        row.client_cpu = children_cpu() - client_before
         process = running.process
     with suppress(subprocess.TimeoutExpired):
         process.wait(0)
@@ -248,23 +261,34 @@ def measure(count: int, data: Path, mix: Path, ns: argparse.Namespace) -> Row:
 # -- report -----------------------------------------------------------------------------
 
 
+COLUMNS = (
+    "workers", "q/s (reuse)", "p50 / p99 ms (reuse)", "assoc/s (new)", "p50 / p99 ms (new)",
+    "q/s vs 1", "assoc/s vs 1", "worker CPU s", "cores: server / loadgen", "ready s / RSS MB",
+    "exit",
+)  # fmt: skip
+
+
+def cells(row: Row, base: Row) -> list[str]:
+    reuse, new = row.reuse, row.new
+    lat_r, lat_n = reuse["latency_ms"], new["latency_ms"]
+    return [
+        str(row.workers),
+        f"{reuse['throughput_qps']:,.0f}",
+        f"{lat_r['p50']:.2f} / {lat_r['p99']:.2f}",
+        f"{new['throughput_qps']:,.0f}",
+        f"{lat_n['p50']:.2f} / {lat_n['p99']:.2f}",
+        f"{reuse['throughput_qps'] / base.reuse['throughput_qps']:.2f}x",
+        f"{new['throughput_qps'] / base.new['throughput_qps']:.2f}x",
+        " / ".join(f"{value:.1f}" for value in row.cpu),
+        f"{sum(row.cpu) / row.wall:.2f} / {row.client_cpu / row.wall:.2f}",
+        f"{row.startup:.1f} / {row.rss_mb:.0f}",
+        str(row.exit_code),
+    ]
+
+
 def table(rows: list[Row]) -> list[str]:
-    base = rows[0]
-    lines = ["| workers | q/s (reuse) | p50 / p99 ms (reuse) | assoc/s (new) | p50 / p99 ms (new) "
-             "| q/s vs 1 | assoc/s vs 1 | worker CPU s | ready s / RSS MB | exit |",
-             "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]  # fmt: skip
-    for row in rows:
-        reuse, new = row.reuse, row.new
-        lat_r, lat_n = reuse["latency_ms"], new["latency_ms"]
-        cpu = " / ".join(f"{value:.1f}" for value in row.cpu)
-        ratio_q = reuse["throughput_qps"] / base.reuse["throughput_qps"]
-        ratio_a = new["throughput_qps"] / base.new["throughput_qps"]
-        lines.append(
-            f"| {row.workers} | {reuse['throughput_qps']:,.0f} | {lat_r['p50']:.2f} / "
-            f"{lat_r['p99']:.2f} | {new['throughput_qps']:,.0f} | {lat_n['p50']:.2f} / "
-            f"{lat_n['p99']:.2f} | {ratio_q:.2f}x | {ratio_a:.2f}x | {cpu} | "
-            f"{row.startup:.1f} / {row.rss_mb:.0f} | {row.exit_code} |"
-        )
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---:|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cells(row, rows[0])) + " |" for row in rows]
     return lines
 
 
@@ -291,11 +315,14 @@ def section(rows: list[Row], ns: argparse.Namespace, argv: list[str], load: str)
         f"load average {load}.",
         f"Command: `{command}`. Server: `aiodicom-worklist --workers N --no-http --no-watch "
         f"--log-level warning` on {SIZE:,} items. Load: `aiodicom-loadtest --processes "
-        f"{ns.processes} -n {ns.concurrency}` closed loop, {ns.mix_size} one-match keyed "
+        f"{ns.processes} -n {ns.concurrency}` (reuse runs: `--window {ns.window}`) closed "
+        f"loop, {ns.mix_size} one-match keyed "
         f"PatientID queries, each run bounded by --count {ns.count} (new: {ns.count_new}) "
         f"and --duration {ns.seconds:g}; best of {ns.repeats}. `reuse` = a pool of open "
         "associations, `new` = associate + C-FIND + release per query. Worker CPU s: CPU "
-        "time of each worker process over all runs of that row; ready s: spawn until N "
+        "time of each worker process over all runs of that row; cores: CPU seconds of the "
+        "server workers and of the loadtest processes divided by the wall time of the runs "
+        "(the machine has 2); ready s: spawn until N "
         "sockets listen and C-ECHO succeeds; RSS: sum over the workers after the runs; exit: "
         "the server's exit code after SIGTERM.",
         "",
@@ -311,6 +338,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=100_000, help="queries per reuse run")
     parser.add_argument("--count-new", type=int, default=20_000, help="queries per new run")
     parser.add_argument("--concurrency", type=int, default=32, help="loadtest -n")
+    parser.add_argument("--window", type=int, default=1, help="loadtest --window (reuse runs)")
     parser.add_argument("--processes", type=int, default=2, help="loadtest --processes")
     parser.add_argument("--repeats", type=int, default=2, help="runs per mode (best kept)")
     parser.add_argument("--mix-size", type=int, default=64, help="distinct keyed queries")
@@ -327,7 +355,7 @@ def main() -> None:
     data = data_folder(limit=300)
     mix = WORK / "mix.yaml"
     query_mix(mix, ns.mix_size)
-    print(f"data {data}; waiting for {'/tmp/aiodicom-bench.lock'}", flush=True)
+    print(f"data {data}; waiting for {LOCK}", flush=True)
     with bench_lock():
         load = f"{load_average()} at the start"
         print(f"lock held, load average {load}", flush=True)

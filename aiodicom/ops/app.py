@@ -19,7 +19,13 @@ from aiodicom.errors import ConfigError
 from aiodicom.net.loop import run
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.audit import AuditLog
-from aiodicom.ops.lifecycle import Lifecycle, Reload, reuse_port_supported, run_workers
+from aiodicom.ops.lifecycle import (
+    Lifecycle,
+    Reload,
+    exit_cleanly_on_stop_signals,
+    reuse_port_supported,
+    run_workers,
+)
 from aiodicom.ops.metrics import Metrics
 from aiodicom.ops.security import (
     AccessPolicy,
@@ -117,7 +123,11 @@ def run_app(factory: AppFactory, options: OpsOptions) -> int:
     """Run the app in this process, or in ``options.workers`` forked processes."""
     section = load_security(options.security) if options.security else None
     if options.workers == 1:
-        return run(_serve(factory, options, section, 0, reuse_port=False))
+        exit_cleanly_on_stop_signals()
+        try:
+            return run(_serve(factory, options, section, 0, reuse_port=False))
+        except SystemExit as stop:  # a stop signal while starting: nothing to drain
+            return stop.code if isinstance(stop.code, int) else 1
 
     def worker(index: int) -> int:
         return run(_serve(factory, options, section, index, reuse_port=True))

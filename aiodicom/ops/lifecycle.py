@@ -101,27 +101,50 @@ def reuse_port_supported() -> bool:
     return hasattr(socket, "SO_REUSEPORT")
 
 
+def exit_cleanly_on_stop_signals() -> None:
+    """Until an event loop takes the signals over, SIGTERM/SIGINT end the process with 0.
+
+    Nothing is open while a server loads its data, so there is nothing to drain: a stop
+    asked for during start-up is a clean stop, not a crash (exit 0, not 143). SIGHUP is
+    ignored until :class:`Lifecycle` can reload.
+    """
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
 def run_workers(count: int, worker: Callable[[int], int]) -> int:
     """Fork ``count`` workers running ``worker(index)``; supervise until all exit.
 
     Call before creating any event loop or thread. Returns 0 when every worker exited
-    with 0, else 1.
+    with 0, else 1. The forwarded signals are blocked from before the first fork until the
+    forwarding handler is in place, so a signal arriving mid-fork is never lost and never
+    leaves orphaned workers.
     """
     if count < 1:
         raise ValueError(f"workers must be >= 1, got {count}")
+    forwarded = {*STOP_SIGNALS, signal.SIGHUP}
     children: dict[int, int] = {}
-    for index in range(count):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child process
-            _run_child(worker, index)
-        children[pid] = index
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    previous = {s: signal.signal(s, forward) for s in (*STOP_SIGNALS, signal.SIGHUP)}
+    signal.pthread_sigmask(signal.SIG_BLOCK, forwarded)
+    previous = {s: signal.signal(s, forward) for s in forwarded}
+    try:
+        for index in range(count):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child process
+                _run_child(worker, index, forwarded)
+            children[pid] = index
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, forwarded)
     failed = False
     try:
         while children:
@@ -135,12 +158,16 @@ def run_workers(count: int, worker: Callable[[int], int]) -> int:
     return 1 if failed else 0
 
 
-def _run_child(worker: Callable[[int], int], index: int) -> None:  # pragma: no cover
-    for signum in (*STOP_SIGNALS, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
+def _run_child(
+    worker: Callable[[int], int], index: int, blocked: set[signal.Signals]
+) -> None:  # pragma: no cover - runs in the child process
+    exit_cleanly_on_stop_signals()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
     code = 1
     try:
         code = worker(index)
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
     except BaseException:
         traceback.print_exc()  # os._exit below would swallow it
         sys.stderr.flush()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from aiodicom.config import WorklistServerConfig
 from aiodicom.errors import ConfigError
+from aiodicom.log import get_logger
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import AppParts, ops_options, run_app, secure_config
 from aiodicom.ops.security import SecuritySection
@@ -43,6 +44,7 @@ def serve(
 
     async def factory(hooks: OpsHooks, section: SecuritySection | None) -> AppParts:
         store, service = build_service(config)
+        get_logger(app="worklist").info("loading worklist", data=str(config.worklist.data))
         store.reload()
         query_log, handlers = webglue.handlers(config, service)
         server_settings = secure_config(server_config(config, store), section, security_file)

@@ -1,0 +1,99 @@
+"""A stop signal that arrives while the server is still loading its data.
+
+Expected: the process (and, with --workers, every forked worker) exits 0 without ever
+listening, and no worker is left behind. Nothing was open, so nothing needed draining.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aiodicom.store.worklist_sample import write_folder
+from tests.clients.peers import free_port
+from tests.hardening.support import AE, ROOT, write_config
+
+ITEMS = 4000  # loads for about a second per process on this machine: time to hit start-up
+
+
+@pytest.fixture(scope="module")
+def big_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("startup-data")
+    write_folder(root, AE, ITEMS)
+    return root
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _wait_until(predicate: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _listening(port: int) -> bool:
+    return f":{port:04X} " in Path("/proc/net/tcp").read_text()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_while_loading_exits_zero_and_leaves_no_worker(
+    workers: int,
+    big_data: Path,
+    tmp_path: Path,
+    server_factory: list[subprocess.Popen[bytes]],
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, big_data)
+    command = [sys.executable, "-m", "servers.worklist", "--config", str(config), "--no-http"]
+    log = tmp_path / "scp.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server_factory.append(process)
+
+    def loading() -> bool:
+        forked = workers == 1 or len(_children(process.pid)) == workers
+        return forked and "loading worklist" in log.read_text(errors="replace")
+
+    assert _wait_until(loading, 30), "the server never reached its loading phase"
+    if _listening(port):
+        pytest.skip("the data loaded before the signal could be sent: machine too fast")
+    workers_seen = _children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    assert not _listening(port)
+    assert not [pid for pid in workers_seen if _alive(pid)]
