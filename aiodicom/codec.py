@@ -110,13 +110,17 @@ def _materialize(ds: Dataset) -> None:
     """Convert every raw element now, so decoding errors surface here, not later.
 
     pydicom parses element values lazily; sequences nest (PS3.5 7.5) and are walked too.
+    Indexing converts a raw element; ``str`` then renders what is still lazy inside a
+    converted value (Person Name components). Plain ``str`` values need nothing more.
     """
-    for element in ds:
+    for tag in list(ds.keys()):
+        element = ds[tag]
+        value = element.value
         if element.VR == "SQ":
-            for item in element.value:
+            for item in value:
                 _materialize(item)
-        else:
-            str(element.value)
+        elif type(value) is not str:
+            str(value)
 
 
 def decode_identifier(

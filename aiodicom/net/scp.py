@@ -44,7 +44,12 @@ from aiodicom.proto.events import (
 )
 from aiodicom.proto.fsm import State
 from aiodicom.proto.messages import CCancelRQ, CEchoRQ, CEchoRSP, CFindRQ, CFindRSP
-from aiodicom.proto.negotiation import QueryModel, check_user_identity, negotiate
+from aiodicom.proto.negotiation import (
+    IdentityOutcome,
+    QueryModel,
+    check_user_identity,
+    negotiate,
+)
 from aiodicom.proto.pdus import APPLICATION_CONTEXT_NAME, AssociateRJ, AssociateRQ
 from aiodicom.proto.status import (
     CANCEL,
@@ -160,9 +165,9 @@ class ServerProtocol(AssociationProtocol):
             return  # a later PDU of the same read already aborted it (PS3.8 AA-8)
         self.rq = rq
         self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae)
-        identity = check_user_identity(rq, self.server.policy)  # once: validators may be slow
-        rejection, why = self._refusal(rq, identity_accepted=identity.accepted)
-        if rejection is not None:
+        rejection, why, identity = self._refusal(rq)
+        if rejection is not None or identity is None:
+            rejection = rejection or RJ_NO_REASON
             self.log.warning(
                 "association rejected",
                 why=why,
@@ -182,22 +187,22 @@ class ServerProtocol(AssociationProtocol):
         self.arm_activity_timer()
         self.log.info("association accepted", contexts=len(self.association.contexts))
 
-    def _refusal(
-        self, rq: AssociateRQ, *, identity_accepted: bool
-    ) -> tuple[AssociateRJ | None, str]:
+    def _refusal(self, rq: AssociateRQ) -> tuple[AssociateRJ | None, str, IdentityOutcome | None]:
+        """The rejection (PS3.8 9.3.4) and why; else the identity outcome (checked once)."""
         config = self.server.config
         if rq.application_context != APPLICATION_CONTEXT_NAME:  # PS3.7 A.2.1
-            return RJ_APP_CONTEXT, "application context name not supported"
+            return RJ_APP_CONTEXT, "application context name not supported", None
         if self.server.established_count >= config.max_associations:
-            return RJ_LIMIT, f"max_associations={config.max_associations} reached"
+            return RJ_LIMIT, f"max_associations={config.max_associations} reached", None
         if not config.called_ae_ok(rq.called_ae):
-            return RJ_CALLED_AE, f"called AE {rq.called_ae!r} not recognized"
+            return RJ_CALLED_AE, f"called AE {rq.called_ae!r} not recognized", None
         allowed = config.allowed_calling_aes
         if allowed is not None and rq.calling_ae not in allowed:
-            return RJ_CALLING_AE, f"calling AE {rq.calling_ae!r} not in the allow-list"
-        if not identity_accepted:
-            return RJ_NO_REASON, "user identity refused"
-        return None, ""
+            return RJ_CALLING_AE, f"calling AE {rq.calling_ae!r} not in the allow-list", None
+        identity = check_user_identity(rq, self.server.policy)  # validators may be slow
+        if not identity.accepted:
+            return RJ_NO_REASON, "user identity refused", None
+        return None, "", identity
 
     def _on_message(self, event: MessageReceived) -> None:
         command = event.command

@@ -6,6 +6,7 @@ listening, and no worker is left behind. Nothing was open, so nothing needed dra
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -56,13 +57,13 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+def started_pids() -> Iterator[list[int]]:
+    """PIDs this test started (server and its workers); any still alive is killed after."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -70,7 +71,7 @@ def test_sigterm_while_loading_exits_zero_and_leaves_no_worker(
     workers: int,
     big_data: Path,
     tmp_path: Path,
-    server_factory: list[subprocess.Popen[bytes]],
+    started_pids: list[int],
 ) -> None:
     port = free_port()
     config = write_config(tmp_path, port, big_data)
@@ -83,7 +84,7 @@ def test_sigterm_while_loading_exits_zero_and_leaves_no_worker(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    server_factory.append(process)
+    started_pids.append(process.pid)
 
     def loading() -> bool:
         forked = workers == 1 or len(_children(process.pid)) == workers
@@ -93,6 +94,7 @@ def test_sigterm_while_loading_exits_zero_and_leaves_no_worker(
     if _listening(port):
         pytest.skip("the data loaded before the signal could be sent: machine too fast")
     workers_seen = _children(process.pid)
+    started_pids.extend(workers_seen)
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     assert not _listening(port)
