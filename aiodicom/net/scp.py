@@ -327,7 +327,7 @@ class ServerProtocol(AssociationProtocol):
         if handler is None:
             return SOP_CLASS_NOT_SUPPORTED, "no handler"
         try:
-            identifier = decode_identifier(raw, context.transfer_syntax)
+            identifier = decode_identifier(raw, context.transfer_syntax, materialize=False)
         except DataError as exc:
             self.log.warning("undecodable c-find identifier", reason=exc.reason)
             return UNABLE_TO_PROCESS, exc.reason

@@ -21,8 +21,10 @@ from aiodicom.proto.status import PENDING, StatusCategory
 class FindRequest:
     """One C-FIND-RQ as seen by a handler (PS3.7 9.1.2.1).
 
-    ``identifier`` is decoded once by the server; ``identifier_bytes`` is the raw data set
-    in ``transfer_syntax``. ``cancelled`` turns True when a C-CANCEL-RQ (PS3.7 9.3.2.3)
+    ``identifier`` is decoded once by the server, its structure checked and its values left
+    raw until read (a value that cannot be converted raises then, and the server answers
+    0xC000); ``identifier_bytes`` is the raw data set in ``transfer_syntax``.
+    ``cancelled`` turns True when a C-CANCEL-RQ (PS3.7 9.3.2.3)
     for this message arrives; the server also closes the handler generator at once.
     """
 

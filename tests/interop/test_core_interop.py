@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -229,7 +230,11 @@ async def test_pynetdicom_scu_against_our_scp() -> None:
 
 @pytest.fixture
 def pynetdicom_scp() -> Iterator[tuple[int, list[Any]]]:
-    """A pynetdicom worklist SCP (thread) yielding 500 matches; records C-CANCELs."""
+    """A pynetdicom worklist SCP (thread) yielding 500 matches; records C-CANCELs.
+
+    Each match takes at least 5 ms, so the whole answer lasts 2.5 s and a C-CANCEL sent
+    after the first match always arrives while the SCP is still sending.
+    """
     from pynetdicom import AE, evt
 
     cancels: list[Any] = []
@@ -240,6 +245,7 @@ def pynetdicom_scp() -> Iterator[tuple[int, list[Any]]]:
                 cancels.append(index)
                 yield 0xFE00, None
                 return
+            time.sleep(0.005)
             ds = Dataset()
             ds.PatientName = f"PY^{index}"
             ds.PatientID = f"PY{index:04d}"
