@@ -9,6 +9,7 @@ user identity passcode (PS3.7 D.3.3.7.1 secondary field) is not read at all.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -128,8 +129,12 @@ class AuditLog:
         outcome: str,
         seconds: float,
     ) -> None:
-        """One line per C-FIND (PS3.7 9.1.2): keys, matches and the final status."""
-        if not self.enabled:
+        """One line per C-FIND (PS3.7 9.1.2): keys, matches and the final status.
+
+        Nothing is computed when the line would be filtered out by the log level: the key
+        description reads every element of the identifier.
+        """
+        if not self.enabled or not self.log.is_enabled_for(logging.INFO):
             return
         self.log.info(
             "audit.query",

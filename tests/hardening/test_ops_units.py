@@ -8,16 +8,21 @@ import signal
 from pathlib import Path
 
 import pytest
+import structlog
 from pydicom import Dataset
 
 import aiodicom
 from aiodicom import ServerConfig
 from aiodicom.errors import ConfigError
-from aiodicom.ops.audit import MAX_KEYS, MAX_VALUE, describe_keys
+from aiodicom.log import configure
+from aiodicom.net.types import FindRequest
+from aiodicom.ops import audit as audit_module
+from aiodicom.ops.audit import MAX_KEYS, MAX_VALUE, AuditLog, describe_keys
 from aiodicom.ops.lifecycle import Lifecycle, run_workers
 from aiodicom.ops.metrics import Metrics
 from aiodicom.ops.security import AccessPolicy, load_security
 from aiodicom.ops.server import OpsServer
+from aiodicom.proto.negotiation import QueryModel
 
 
 def test_describe_keys_splits_matching_and_return_keys() -> None:
@@ -113,3 +118,37 @@ def test_bundled_security_sample_loads_and_means_what_its_comments_say() -> None
     assert not policy.allows("WLMSCP", "CT01", "10.1.2.3")
     assert not policy.allows("WLMSCP", "INTRUDER", "127.0.0.1")
     assert not policy.allows("OTHERAE", "CT01", "127.0.0.1")
+
+
+@pytest.mark.parametrize(("level", "described"), [("info", 1), ("warning", 0)])
+def test_audit_query_describes_keys_only_when_the_line_is_logged(
+    level: str, described: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key description reads the whole identifier: not done for a filtered line."""
+    calls: list[Dataset] = []
+
+    def counting(identifier: Dataset) -> dict[str, object]:
+        calls.append(identifier)
+        return {}
+
+    monkeypatch.setattr(audit_module, "describe_keys", counting)
+    saved = structlog.get_config()
+    configure("console", level)
+    try:
+        request = FindRequest(
+            identifier=Dataset(),
+            identifier_bytes=b"",
+            transfer_syntax="1.2.840.10008.1.2",
+            sop_class_uid=QueryModel.WORKLIST.sop_class_uid,
+            model=QueryModel.WORKLIST,
+            message_id=1,
+            priority=0,
+            calling_ae="A",
+            called_ae="B",
+            peer=("127.0.0.1", 1),
+            association_id="x",
+        )
+        AuditLog().query(request, matches=0, status=0, outcome="done", seconds=0.0)
+    finally:
+        structlog.configure(**saved)
+    assert len(calls) == described
