@@ -76,3 +76,12 @@ def get_logger(**bindings: Any) -> FilteringBoundLogger:
         configure("console", "warning")
     logger: FilteringBoundLogger = structlog.get_logger("aiodicom").bind(**bindings)
     return logger
+
+
+def enabled(logger: Any, level: int) -> bool:
+    """Whether ``logger`` emits ``level``: build costly log arguments only then.
+
+    Loggers without ``is_enabled_for`` (a non-filtering wrapper class) count as enabled.
+    """
+    check = getattr(logger, "is_enabled_for", None)
+    return True if check is None else bool(check(level))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from pydicom import Dataset
 
 from aiodicom.codec import decode_identifier, encode_identifier
 from aiodicom.errors import DataError, QueryError
+from aiodicom.log import enabled
 from aiodicom.net.protocol import AssociationProtocol
 from aiodicom.net.types import FindHandler, FindRequest, FindResponse
 from aiodicom.proto.dimse import PendingFindTemplate
@@ -342,12 +344,13 @@ class ServerProtocol(AssociationProtocol):
             if current is not None:
                 current.uncancel()
             status, comment = CANCEL, None
-        self.log.info(
-            "c-find done",
-            message_id=command.message_id,
-            responses=running.sent,
-            status=f"0x{status:04X}",
-        )
+        if enabled(self.log, logging.INFO):
+            self.log.info(
+                "c-find done",
+                message_id=command.message_id,
+                responses=running.sent,
+                status=f"0x{status:04X}",
+            )
         return status, comment
 
     async def _stream(

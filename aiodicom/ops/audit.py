@@ -104,8 +104,8 @@ class AuditLog:
         seconds: float,
     ) -> None:
         """One line when a connection ends (PS3.8 7.1-7.4: accepted/rejected/released/
-        aborted, or closed before any A-ASSOCIATE-RQ)."""
-        if not self.enabled:
+        aborted, or closed before any A-ASSOCIATE-RQ). Nothing is built when filtered."""
+        if not self.enabled or not self.log.is_enabled_for(logging.INFO):
             return
         self.log.info(
             "audit.association",

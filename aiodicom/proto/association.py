@@ -79,7 +79,7 @@ _PEER_ERROR_ACTIONS = frozenset({Action.AA_1, Action.AA_7, Action.AA_8})
 PROTOCOL_VERSION_RJ = AssociateRJ(result=1, source=2, reason=2)
 """PS3.8 9.3.4: permanent rejection, ACSE service provider, protocol-version-not-supported."""
 
-_Handler = Callable[[PDU | None, ProtocolError | None], list[Event]]
+_Handler = Callable[["Association", PDU | None, ProtocolError | None], list[Event]]
 
 
 class Association:
@@ -112,12 +112,6 @@ class Association:
         self._input_closed = False
         self._release_response_pending = False
         self._previous_state = State.STA1
-        # DT-1 / AR-7 (send a P-DATA-TF) are performed inline by _check_send's callers.
-        self._handlers: dict[Action, _Handler] = {
-            action: getattr(self, f"_do_{action.name.lower()}")
-            for action in Action
-            if action not in _INLINE_ACTIONS
-        }
 
     # ------------------------------------------------------------------ IO layer inputs
 
@@ -259,7 +253,7 @@ class Association:
     ) -> list[Event]:
         self._previous_state = self.state
         self.state = next_state
-        return self._handlers[action](pdu, error)
+        return _HANDLERS[action](self, pdu, error)
 
     def _check_send(self, context_id: int) -> State:
         """Evt9: DT-1 in Sta6, AR-7 in Sta8; both keep the state (Table 9-10)."""
@@ -454,6 +448,15 @@ class Association:
 
     def _do_aa_8(self, pdu: PDU | None, error: ProtocolError | None) -> list[Event]:
         return self._send_provider_abort(error)
+
+
+# Built once for the class, not per association. DT-1 / AR-7 (send a P-DATA-TF) are
+# performed inline by _check_send's callers.
+_HANDLERS: dict[Action, _Handler] = {
+    action: getattr(Association, f"_do_{action.name.lower()}")
+    for action in Action
+    if action not in _INLINE_ACTIONS
+}
 
 
 def _unknown_context(context_id: int) -> ProtocolError:

@@ -12,19 +12,21 @@ carrying only the Scheduled Procedure Step items that matched (PS3.4 C.2.2.2.6).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 import structlog
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from aiodicom.codec import deflate
 from aiodicom.errors import QueryError
+from aiodicom.log import enabled
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
 from aiodicom.net.types import FindHandler, FindRequest, FindResponse
 from aiodicom.store.worklist import AeWorklist, WorklistStore
@@ -48,6 +50,10 @@ CACHE_ENTRIES = 1024
 """Prepared queries kept per service (modalities poll with byte-identical identifiers)."""
 CACHE_MAX_IDENTIFIER = 4096
 """Identifiers longer than this (bytes) are prepared every time, never cached."""
+SHAPE_CACHE_ENTRIES = 256
+"""Identifier shapes (keys and VRs, values ignored) whose key analysis is kept."""
+
+Shape = tuple[tuple[int, str, tuple["Shape", ...] | None], ...]
 
 log = structlog.get_logger("aiodicom.worklist")
 
@@ -107,19 +113,76 @@ class PreparedQuery:
     keys: tuple[str, ...]
 
 
-def prepare_query(identifier: Dataset, options: MatchOptions) -> PreparedQuery:
-    """Check, strip and compile one identifier (QueryError for an invalid one)."""
-    check_identifier(identifier)
+@dataclass(frozen=True, slots=True)
+class KeyAnalysis:
+    """What depends only on an identifier's keys, not on their values.
+
+    Unsupported keys (PS3.4 K.4.1.1.4) and the response plan (PS3.4 C.2.2.1.3) are
+    functions of the tags, VRs and sequence items of the identifier: identifiers of the
+    same :func:`identifier_shape` share one analysis.
+    """
+
+    unsupported: tuple[tuple[int, ...], ...]
+    unsupported_names: tuple[str, ...]
+    plan: Plan
+
+
+def analyse_keys(identifier: Dataset) -> tuple[KeyAnalysis, Dataset]:
+    """The key analysis of ``identifier`` and the identifier without unsupported keys."""
     unsupported = tuple(unsupported_keys(identifier, SUPPORTED_TAGS))
     if unsupported:
         identifier = strip_keys(identifier, unsupported)
+    names = tuple(_key_name(path[-1]) for path in unsupported)
+    return KeyAnalysis(unsupported, names, plan_from_query(identifier)), identifier
+
+
+def identifier_shape(identifier: Dataset) -> Shape | None:
+    """Tags, VRs and item shapes of ``identifier`` in order; None if a VR is not certain.
+
+    Values are not read (raw elements stay raw) except sequences, whose items are parsed.
+    An element without an explicit VR takes its single dictionary VR (PS3.5 Annex A.1);
+    an unknown tag or an ambiguous dictionary VR ("US or SS") makes the shape unknown.
+    """
+    shape: list[tuple[int, str, tuple[Shape, ...] | None]] = []
+    for raw_tag in identifier.keys():  # noqa: SIM118 (iterating converts raw elements)
+        tag = int(raw_tag)
+        vr = identifier.get_item(tag).VR
+        if not vr:
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                return None
+            if " or " in vr:
+                return None
+        items: tuple[Shape, ...] | None = None
+        if vr == "SQ":
+            nested = [identifier_shape(item) for item in identifier[tag].value or ()]
+            if any(item is None for item in nested):
+                return None
+            items = tuple(item for item in nested if item is not None)
+        shape.append((tag, str(vr), items))
+    return tuple(shape)
+
+
+def prepare_query(
+    identifier: Dataset, options: MatchOptions, analysis: KeyAnalysis | None = None
+) -> PreparedQuery:
+    """Check, strip and compile one identifier (QueryError for an invalid one).
+
+    ``analysis`` is a key analysis of an identifier with the same shape, reused as is.
+    """
+    check_identifier(identifier)
+    if analysis is None:
+        analysis, identifier = analyse_keys(identifier)
+    elif analysis.unsupported:
+        identifier = strip_keys(identifier, analysis.unsupported)
     compiled = compile_query(identifier, options)
     return PreparedQuery(
         identifier=identifier,
-        unsupported=unsupported,
-        unsupported_names=tuple(_key_name(path[-1]) for path in unsupported),
+        unsupported=analysis.unsupported,
+        unsupported_names=analysis.unsupported_names,
         compiled=compiled,
-        plan=plan_from_query(identifier),
+        plan=analysis.plan,
         keys=tuple(_key_name(tag) for tag in compiled.matching_keys),
     )
 
@@ -135,6 +198,7 @@ class QueryCache:
     def __init__(self, entries: int = CACHE_ENTRIES) -> None:
         self.entries = entries
         self._cache: OrderedDict[tuple[bytes, str], PreparedQuery] = OrderedDict()
+        self._shapes: OrderedDict[Shape, KeyAnalysis] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -150,10 +214,27 @@ class QueryCache:
             self._cache.move_to_end(key)
             return found
         self.misses += 1
-        prepared = prepare_query(request.identifier, options)
+        prepared = self._prepare_by_shape(request.identifier, options)
         self._cache[key] = prepared
         if len(self._cache) > self.entries:
             self._cache.popitem(last=False)
+        return prepared
+
+    def _prepare_by_shape(self, identifier: Dataset, options: MatchOptions) -> PreparedQuery:
+        """Prepare ``identifier``, reusing the key analysis of an earlier same-shape one."""
+        shape = identifier_shape(identifier)
+        if shape is None:
+            return prepare_query(identifier, options)
+        analysis = self._shapes.get(shape)
+        if analysis is not None:
+            self._shapes.move_to_end(shape)
+            return prepare_query(identifier, options, analysis)
+        prepared = prepare_query(identifier, options)
+        self._shapes[shape] = KeyAnalysis(
+            prepared.unsupported, prepared.unsupported_names, prepared.plan
+        )
+        if len(self._shapes) > SHAPE_CACHE_ENTRIES:
+            self._shapes.popitem(last=False)
         return prepared
 
     def __len__(self) -> int:
@@ -189,11 +270,17 @@ class WorklistService:
         matches, index_used = worklist.search(
             query.identifier, query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
         )
-        context = {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index_used}
+        verbose = enabled(log, logging.INFO)  # filtered lines cost nothing
+        context = (
+            {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index_used}
+            if verbose
+            else {}
+        )
         limit = self.options.max_matches
         if len(matches) > limit:
             comment = f"{len(matches)} matches exceed max_matches={limit}"
-            log.info("worklist query refused", **context, matches=len(matches), reason=comment)
+            if verbose:
+                log.info("worklist query refused", **context, matches=len(matches), reason=comment)
             raise QueryError(OUT_OF_RESOURCES, comment=comment)
         plan = query.plan
         encoding = encoding_for(request.transfer_syntax)
@@ -207,14 +294,13 @@ class WorklistService:
                 sent += 1
                 yield FindResponse(data, PENDING_WARNING) if unsupported else data
         finally:
-            elapsed = round((time.perf_counter() - started) * 1000, 3)
-            outcome = "done" if sent == len(matches) else "cancelled"
-            log.info(
-                "worklist query",
-                **context,
-                matches=len(matches),
-                sent=sent,
-                ms=elapsed,
-                outcome=outcome,
-                unsupported=list(query.unsupported_names),
-            )
+            if verbose:
+                log.info(
+                    "worklist query",
+                    **context,
+                    matches=len(matches),
+                    sent=sent,
+                    ms=round((time.perf_counter() - started) * 1000, 3),
+                    outcome="done" if sent == len(matches) else "cancelled",
+                    unsupported=list(query.unsupported_names),
+                )
