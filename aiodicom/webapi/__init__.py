@@ -1,4 +1,4 @@
-"""Worklist management over HTTP: REST API, web page and C-FIND query log (issue 8).
+"""Worklist management over HTTP: REST API, web page and C-FIND query log.
 
 The data folder of the Modality Worklist SCP (PS3.4 Annex K) stays the single source of
 truth: the API writes item files there and lists what the hot-reloaded store holds.

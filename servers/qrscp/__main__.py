@@ -14,8 +14,8 @@ from pathlib import Path
 from aiodicom.config_qr import QRServerConfig, load_qr_config, validate_qr_config
 from aiodicom.errors import AiodicomError
 from aiodicom.log import configure
-from aiodicom.ops.app import add_ops_arguments  # issue 7
-from servers.qrscp import opsglue  # issue 7: signals, security, metrics, audit
+from aiodicom.ops.app import add_ops_arguments
+from servers.qrscp import opsglue  # signals, security, metrics, audit
 from servers.qrscp.app import QRApp, default_data_folder
 
 
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--log-format", choices=("console", "json"))
-    add_ops_arguments(parser)  # issue 7: --metrics-port/--security/--shutdown-deadline
+    add_ops_arguments(parser)  # --metrics-port/--security/--shutdown-deadline
     return parser.parse_args(argv)
 
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config = build_config(args)
         configure(config.logging.format, config.logging.level)
-        code = opsglue.serve(config, args, build_config=build_config)  # issue 7: aiodicom.ops
+        code = opsglue.serve(config, args, build_config=build_config)  # aiodicom.ops
         if code:
             sys.exit(code)
     except AiodicomError as exc:

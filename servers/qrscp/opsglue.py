@@ -1,4 +1,4 @@
-"""Glue between ``aiodicom-qrscp`` and :mod:`aiodicom.ops` (issue 7).
+"""Glue between ``aiodicom-qrscp`` and :mod:`aiodicom.ops`.
 
 :func:`serve` runs the :class:`QRApp` under :func:`aiodicom.ops.app.run_app`: SIGTERM /
 SIGINT drain the associations, SIGHUP re-reads the config file and rescans the data

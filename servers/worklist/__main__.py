@@ -20,13 +20,13 @@ from aiodicom.config import WorklistServerConfig, load_worklist_config, validate
 from aiodicom.errors import ConfigError, DataError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.server import Server, ServerConfig
-from aiodicom.ops.app import add_ops_arguments  # issue 7
+from aiodicom.ops.app import add_ops_arguments
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
 from servers.network import network_policy
-from servers.worklist import (  # worklist management API + CLI (issue 8)
+from servers.worklist import (  # worklist management API + CLI
     manage,
-    opsglue,  # signals, workers, security, metrics (issue 7)
+    opsglue,  # signals, workers, security, metrics
     webglue,
 )
 
@@ -49,8 +49,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument("--no-watch", action="store_true", help="do not reload on changes")
-    webglue.add_arguments(parser)  # issue 8: --http-host/--http-port/--http-token/--no-http
-    add_ops_arguments(parser)  # issue 7: --workers/--metrics-port/--security/...
+    webglue.add_arguments(parser)  # --http-host/--http-port/--http-token/--no-http
+    add_ops_arguments(parser)  # --workers/--metrics-port/--security/...
     return parser.parse_args(argv)
 
 
@@ -83,7 +83,7 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
     if args.log_format is not None:
         logging = dataclasses.replace(logging, format=args.log_format)
     config = dataclasses.replace(config, server=server, worklist=worklist, logging=logging)
-    config = webglue.apply_arguments(config, args)  # issue 8: the http: section flags
+    config = webglue.apply_arguments(config, args)  # the http: section flags
     return validate_worklist_config(config)
 
 
@@ -109,10 +109,10 @@ async def run(config: WorklistServerConfig) -> None:
     """Load, serve, watch; stop on SIGINT/SIGTERM with a graceful shutdown."""
     store, service = build_service(config)
     store.reload()
-    query_log, handlers = webglue.handlers(config, service)  # issue 8: C-FIND query log
+    query_log, handlers = webglue.handlers(config, service)  # C-FIND query log
     server = Server(server_config(config, store), handlers)
     await server.start(config.server.host, config.server.port)
-    http = await webglue.start(config, store, query_log)  # issue 8: HTTP API, same loop
+    http = await webglue.start(config, store, query_log)  # HTTP API, same loop
     if config.worklist.watch:
         store.start_watching(poll_interval=config.worklist.poll_interval)
     stop = asyncio.Event()
@@ -131,7 +131,7 @@ async def run(config: WorklistServerConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] in manage.COMMANDS:  # issue 8: add / list / remove
+    if arguments and arguments[0] in manage.COMMANDS:  # add / list / remove
         return manage.main(arguments)
     args = parse_args(arguments)
     try:
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
     aiodicom_log.configure(config.logging.format, config.logging.level)
-    try:  # issue 7: run() under aiodicom.ops (SIGHUP reload, --workers, drain deadline)
+    try:  # run() under aiodicom.ops (SIGHUP reload, --workers, drain deadline)
         return opsglue.serve(
             config,
             args,

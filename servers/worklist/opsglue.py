@@ -1,4 +1,4 @@
-"""Glue between ``aiodicom-worklist`` and :mod:`aiodicom.ops` (issue 7).
+"""Glue between ``aiodicom-worklist`` and :mod:`aiodicom.ops`.
 
 Kept out of ``__main__`` so the server module only gains two marked calls: the ops
 command-line flags and :func:`serve`, which runs the server under

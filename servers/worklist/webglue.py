@@ -1,4 +1,4 @@
-"""Glue between ``aiodicom-worklist`` and the worklist management HTTP API (issue 8).
+"""Glue between ``aiodicom-worklist`` and the worklist management HTTP API.
 
 Kept out of ``__main__`` so the server module only gains a few clearly marked calls:
 command-line flags for the ``http:`` config section, the C-FIND query log around the
