@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from pydicom import Dataset
 
-from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.codec import check_identifier, encode_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.log import enabled
 from aiodicom.net.protocol import AssociationProtocol
@@ -281,9 +281,7 @@ class ServerProtocol(AssociationProtocol):
             else:
                 self.flush()
 
-    def _make_request(
-        self, command: CFindRQ, identifier: Dataset, raw: bytes, ts: str
-    ) -> FindRequest:
+    def _make_request(self, command: CFindRQ, raw: bytes, ts: str) -> FindRequest:
         rq = self.rq
         assert rq is not None
         uid = command.affected_sop_class_uid
@@ -296,7 +294,6 @@ class ServerProtocol(AssociationProtocol):
             None,
         )
         return FindRequest(
-            identifier=identifier,
             identifier_bytes=raw,
             transfer_syntax=ts,
             sop_class_uid=uid,
@@ -329,11 +326,11 @@ class ServerProtocol(AssociationProtocol):
         if handler is None:
             return SOP_CLASS_NOT_SUPPORTED, "no handler"
         try:
-            identifier = decode_identifier(raw, context.transfer_syntax, materialize=False)
+            check_identifier(raw, context.transfer_syntax)
         except DataError as exc:
             self.log.warning("undecodable c-find identifier", reason=exc.reason)
             return UNABLE_TO_PROCESS, exc.reason
-        request = self._make_request(command, identifier, raw, context.transfer_syntax)
+        request = self._make_request(command, raw, context.transfer_syntax)
         running.request = request
         try:
             status, comment = await self._stream(context_id, command, handler, running)
@@ -371,6 +368,9 @@ class ServerProtocol(AssociationProtocol):
         except QueryError as exc:
             self.log.info("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)
             return exc.status, exc.comment
+        except DataError as exc:  # a value of the identifier cannot be converted
+            self.log.warning("undecodable c-find identifier value", reason=exc.reason)
+            return UNABLE_TO_PROCESS, exc.reason
         except Exception as exc:
             self.log.exception("c-find handler failed")
             return UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}"

@@ -8,7 +8,7 @@ exactly one final response (Success, Cancel or a failure) without one (PS3.7 9.1
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydicom import Dataset
 
@@ -17,30 +17,72 @@ from aiodicom.proto.negotiation import QueryModel
 from aiodicom.proto.status import PENDING, StatusCategory
 
 
-@dataclass(slots=True)
 class FindRequest:
     """One C-FIND-RQ as seen by a handler (PS3.7 9.1.2.1).
 
-    ``identifier`` is decoded once by the server, its structure checked and its values left
-    raw until read (a value that cannot be converted raises then, and the server answers
-    0xC000); ``identifier_bytes`` is the raw data set in ``transfer_syntax``.
-    ``cancelled`` turns True when a C-CANCEL-RQ (PS3.7 9.3.2.3)
-    for this message arrives; the server also closes the handler generator at once.
+    ``identifier_bytes`` is the raw data set in ``transfer_syntax``. ``identifier`` is
+    decoded from it on first read (its structure checked, its values left raw until read),
+    so a handler that works on the bytes never pays for a pydicom Dataset; bytes that do
+    not form a data set raise :class:`~aiodicom.errors.DataError` there, and the server
+    answers 0xC000. A request built in process may pass ``identifier`` directly.
+    ``cancelled`` turns True when a C-CANCEL-RQ (PS3.7 9.3.2.3) for this message arrives;
+    the server also closes the handler generator at once.
     """
 
-    identifier: Dataset
-    identifier_bytes: bytes
-    transfer_syntax: str
-    sop_class_uid: str
-    model: QueryModel | None
-    message_id: int
-    priority: int
-    calling_ae: str
-    called_ae: str
-    peer: tuple[str, int]
-    association_id: str
-    extended_negotiation: bytes | None = None
-    _cancelled: bool = field(default=False, repr=False)
+    __slots__ = (
+        "_cancelled",
+        "_identifier",
+        "association_id",
+        "called_ae",
+        "calling_ae",
+        "extended_negotiation",
+        "identifier_bytes",
+        "message_id",
+        "model",
+        "peer",
+        "priority",
+        "sop_class_uid",
+        "transfer_syntax",
+    )
+
+    def __init__(
+        self,
+        *,
+        identifier: Dataset | None = None,
+        identifier_bytes: bytes,
+        transfer_syntax: str,
+        sop_class_uid: str,
+        model: QueryModel | None,
+        message_id: int,
+        priority: int,
+        calling_ae: str,
+        called_ae: str,
+        peer: tuple[str, int],
+        association_id: str,
+        extended_negotiation: bytes | None = None,
+    ) -> None:
+        self._identifier = identifier
+        self.identifier_bytes = identifier_bytes
+        self.transfer_syntax = transfer_syntax
+        self.sop_class_uid = sop_class_uid
+        self.model = model
+        self.message_id = message_id
+        self.priority = priority
+        self.calling_ae = calling_ae
+        self.called_ae = called_ae
+        self.peer = peer
+        self.association_id = association_id
+        self.extended_negotiation = extended_negotiation
+        self._cancelled = False
+
+    @property
+    def identifier(self) -> Dataset:
+        """The decoded identifier (DataError when the bytes do not form a data set)."""
+        if self._identifier is None:
+            self._identifier = decode_identifier(
+                self.identifier_bytes, self.transfer_syntax, materialize=False
+            )
+        return self._identifier
 
     @property
     def cancelled(self) -> bool:
@@ -50,6 +92,13 @@ class FindRequest:
     def mark_cancelled(self) -> None:
         """Record that a C-CANCEL-RQ arrived (called by the server)."""
         self._cancelled = True
+
+    def __repr__(self) -> str:
+        return (
+            f"FindRequest(message_id={self.message_id}, sop_class_uid={self.sop_class_uid!r}, "
+            f"calling_ae={self.calling_ae!r}, called_ae={self.called_ae!r}, "
+            f"identifier={len(self.identifier_bytes)} bytes)"
+        )
 
 
 @dataclass(slots=True, frozen=True)

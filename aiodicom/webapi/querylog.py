@@ -50,7 +50,7 @@ class QueryEntry:
     status: int
     comment: str | None
     ms: float
-    identifier: Dataset
+    request: FindRequest = field(repr=False)
     near: list[dict[str, object]] | None = field(default=None)
     _keys: dict[str, str] | None = field(default=None, repr=False)
 
@@ -59,6 +59,11 @@ class QueryEntry:
         """Local ISO 8601 time of the request's end, formatted only when read."""
         moment = datetime.datetime.fromtimestamp(self.stamp).astimezone()
         return moment.isoformat(timespec="milliseconds")
+
+    @property
+    def identifier(self) -> Dataset:
+        """The query's identifier, decoded on first read (never on the C-FIND path)."""
+        return self.request.identifier
 
     @property
     def keys(self) -> dict[str, str]:
@@ -115,7 +120,7 @@ class QueryLog:
             status=status,
             comment=comment,
             ms=round(ms, 3),
-            identifier=request.identifier,
+            request=request,
         )
         self._entries.append(entry)
         return entry

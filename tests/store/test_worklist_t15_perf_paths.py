@@ -6,7 +6,6 @@ The cache must answer exactly like an uncached service (PS3.4 K.4.1: same matche
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from pathlib import Path
 
@@ -33,8 +32,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> WorklistStore:
 
 def wire_request(identifier: Dataset) -> FindRequest:
     """A request as the server builds it: identifier plus its encoded bytes."""
-    raw = encode_identifier(identifier, EXPLICIT_LE)
-    return dataclasses.replace(request(identifier), identifier_bytes=raw)
+    wire = request(identifier)
+    wire.identifier_bytes = encode_identifier(identifier, EXPLICIT_LE)
+    return wire
 
 
 async def answers(service: WorklistService, identifier: Dataset) -> list[tuple[int, bytes]]:
