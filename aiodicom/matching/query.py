@@ -197,6 +197,13 @@ def compile_query(
         if tag & 0xFFFF == 0:
             continue  # group length
         keys[tag] = _compile_key(identifier, tag, options, encodings, tz_offset)
+    return finish_query(keys, options, encodings)
+
+
+def finish_query(
+    keys: dict[int, KeySpec], options: MatchOptions, encodings: tuple[str, ...]
+) -> CompiledQuery:
+    """Pair DA/TM range keys (C.2.2.2.5.4), refuse lone inverted ranges, build the query."""
     pairs = _combine_datetime(keys) if options.combine_datetime else ()
     for spec in keys.values():
         if spec.range is not None and spec.range.form == "inverted" and not spec.combined_with:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 import structlog
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -28,6 +28,7 @@ from aiodicom.codec import deflate
 from aiodicom.errors import QueryError
 from aiodicom.log import enabled
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
+from aiodicom.matching.raw import KeyMemo, compile_raw
 from aiodicom.net.types import FindHandler, FindRequest, FindResponse
 from aiodicom.store.worklist import AeWorklist, WorklistStore
 from aiodicom.store.worklist_encode import (
@@ -38,6 +39,14 @@ from aiodicom.store.worklist_encode import (
 )
 from aiodicom.store.worklist_encode import syntax_for as encoding_for
 from aiodicom.store.worklist_keys import SUPPORTED_TAGS
+from aiodicom.store.worklist_parse import RawDataset
+from aiodicom.store.worklist_query import (
+    Shape,
+    has_query_level,
+    parse_identifier,
+    raw_shape,
+    strip_raw,
+)
 
 WORKLIST_SOP_CLASS = "1.2.840.10008.5.1.4.31"
 QUERY_RETRIEVE_LEVEL = 0x00080052
@@ -52,8 +61,6 @@ CACHE_MAX_IDENTIFIER = 4096
 """Identifiers longer than this (bytes) are prepared every time, never cached."""
 SHAPE_CACHE_ENTRIES = 256
 """Identifier shapes (keys and VRs, values ignored) whose key analysis is kept."""
-
-Shape = tuple[tuple[int, str, tuple["Shape", ...] | None], ...]
 
 log = structlog.get_logger("aiodicom.worklist")
 
@@ -87,25 +94,29 @@ def strip_keys(query: Dataset, paths: Collection[tuple[int, ...]]) -> Dataset:
     return out
 
 
+def query_level_refusal() -> QueryError:
+    """PS3.4 K.6.1.1: the MWL model has no Query/Retrieve Level; refused with 0xA900."""
+    return QueryError(
+        IDENTIFIER_DOES_NOT_MATCH,
+        comment="Query/Retrieve Level (0008,0052) is not part of a Modality Worklist "
+        "identifier (PS3.4 K.6.1.1)",
+    )
+
+
 def check_identifier(identifier: Dataset) -> None:
-    """PS3.4 K.6.1.1: the MWL model has no Query/Retrieve Level; reject it with 0xA900."""
+    """Raise :func:`query_level_refusal` for an identifier with a Query/Retrieve Level."""
     if QUERY_RETRIEVE_LEVEL in identifier:
-        raise QueryError(
-            IDENTIFIER_DOES_NOT_MATCH,
-            comment="Query/Retrieve Level (0008,0052) is not part of a Modality Worklist "
-            "identifier (PS3.4 K.6.1.1)",
-        )
+        raise query_level_refusal()
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedQuery:
     """Everything derived from one identifier alone: the per-request work done once.
 
-    ``identifier`` is the query without the unsupported keys (PS3.4 K.4.1.1.4: answered
-    with 0xFF01), ``compiled`` its matcher (C.2.2.2), ``plan`` the response keys.
+    ``compiled`` is the matcher (C.2.2.2) of the query without its unsupported keys
+    (PS3.4 K.4.1.1.4: answered with 0xFF01), ``plan`` the response keys.
     """
 
-    identifier: Dataset
     unsupported: tuple[tuple[int, ...], ...]
     unsupported_names: tuple[str, ...]
     compiled: CompiledQuery
@@ -136,34 +147,6 @@ def analyse_keys(identifier: Dataset) -> tuple[KeyAnalysis, Dataset]:
     return KeyAnalysis(unsupported, names, plan_from_query(identifier)), identifier
 
 
-def identifier_shape(identifier: Dataset) -> Shape | None:
-    """Tags, VRs and item shapes of ``identifier`` in order; None if a VR is not certain.
-
-    Values are not read (raw elements stay raw) except sequences, whose items are parsed.
-    An element without an explicit VR takes its single dictionary VR (PS3.5 Annex A.1);
-    an unknown tag or an ambiguous dictionary VR ("US or SS") makes the shape unknown.
-    """
-    shape: list[tuple[int, str, tuple[Shape, ...] | None]] = []
-    for raw_tag in identifier.keys():  # noqa: SIM118 (iterating converts raw elements)
-        tag = int(raw_tag)
-        vr = identifier.get_item(tag).VR
-        if not vr:
-            try:
-                vr = dictionary_VR(tag)
-            except KeyError:
-                return None
-            if " or " in vr:
-                return None
-        items: tuple[Shape, ...] | None = None
-        if vr == "SQ":
-            nested = [identifier_shape(item) for item in identifier[tag].value or ()]
-            if any(item is None for item in nested):
-                return None
-            items = tuple(item for item in nested if item is not None)
-        shape.append((tag, str(vr), items))
-    return tuple(shape)
-
-
 def prepare_query(
     identifier: Dataset, options: MatchOptions, analysis: KeyAnalysis | None = None
 ) -> PreparedQuery:
@@ -176,9 +159,11 @@ def prepare_query(
         analysis, identifier = analyse_keys(identifier)
     elif analysis.unsupported:
         identifier = strip_keys(identifier, analysis.unsupported)
-    compiled = compile_query(identifier, options)
+    return _prepared(analysis, compile_query(identifier, options))
+
+
+def _prepared(analysis: KeyAnalysis, compiled: CompiledQuery) -> PreparedQuery:
     return PreparedQuery(
-        identifier=identifier,
         unsupported=analysis.unsupported,
         unsupported_names=analysis.unsupported_names,
         compiled=compiled,
@@ -187,18 +172,36 @@ def prepare_query(
     )
 
 
-class QueryCache:
-    """A bounded LRU of prepared queries keyed by (identifier bytes, transfer syntax).
+def prepare_raw(
+    elements: RawDataset, options: MatchOptions, analysis: KeyAnalysis, memo: KeyMemo
+) -> PreparedQuery:
+    """:func:`prepare_query` on raw elements, with the analysis of their shape."""
+    if has_query_level(elements):
+        raise query_level_refusal()
+    if analysis.unsupported:
+        elements = strip_raw(elements, analysis.unsupported)
+    return _prepared(analysis, compile_raw(elements, options, memo))
 
-    The raw bytes fully determine the decoded identifier, so a hit is exactly what
-    :func:`prepare_query` would return; invalid identifiers are never cached, nor
-    requests without raw bytes (built in process, e.g. by tests).
+
+class QueryCache:
+    """Prepared queries, from the cheapest source that gives exactly the same answer.
+
+    1. A bounded LRU keyed by (identifier bytes, transfer syntax): the raw bytes fully
+       determine the decoded identifier, so a hit is what :func:`prepare_query` returns.
+    2. Else the bytes are read as raw elements (:mod:`aiodicom.store.worklist_query`); when
+       their :data:`Shape` was analysed before, the values are compiled straight from the
+       bytes (:func:`aiodicom.matching.raw.compile_raw`), each key through a memo.
+    3. Else the pydicom Dataset path, whose key analysis is kept for the shape.
+
+    Invalid identifiers are never cached, nor requests without raw bytes (built in
+    process, e.g. by tests).
     """
 
     def __init__(self, entries: int = CACHE_ENTRIES) -> None:
         self.entries = entries
         self._cache: OrderedDict[tuple[bytes, str], PreparedQuery] = OrderedDict()
         self._shapes: OrderedDict[Shape, KeyAnalysis] = OrderedDict()
+        self.memo = KeyMemo()
         self.hits = 0
         self.misses = 0
 
@@ -214,27 +217,27 @@ class QueryCache:
             self._cache.move_to_end(key)
             return found
         self.misses += 1
-        prepared = self._prepare_by_shape(request.identifier, options)
+        prepared = self._prepare_by_shape(request, options)
         self._cache[key] = prepared
         if len(self._cache) > self.entries:
             self._cache.popitem(last=False)
         return prepared
 
-    def _prepare_by_shape(self, identifier: Dataset, options: MatchOptions) -> PreparedQuery:
-        """Prepare ``identifier``, reusing the key analysis of an earlier same-shape one."""
-        shape = identifier_shape(identifier)
-        if shape is None:
-            return prepare_query(identifier, options)
-        analysis = self._shapes.get(shape)
-        if analysis is not None:
+    def _prepare_by_shape(self, request: FindRequest, options: MatchOptions) -> PreparedQuery:
+        """Prepare from the raw elements when their shape is known, else via a Dataset."""
+        elements = parse_identifier(request.identifier_bytes, request.transfer_syntax)
+        shape = None if elements is None else raw_shape(elements)
+        analysis = None if shape is None else self._shapes.get(shape)
+        if elements is not None and shape is not None and analysis is not None:
             self._shapes.move_to_end(shape)
-            return prepare_query(identifier, options, analysis)
-        prepared = prepare_query(identifier, options)
-        self._shapes[shape] = KeyAnalysis(
-            prepared.unsupported, prepared.unsupported_names, prepared.plan
-        )
-        if len(self._shapes) > SHAPE_CACHE_ENTRIES:
-            self._shapes.popitem(last=False)
+            return prepare_raw(elements, options, analysis, self.memo)
+        prepared = prepare_query(request.identifier, options)
+        if shape is not None:
+            self._shapes[shape] = KeyAnalysis(
+                prepared.unsupported, prepared.unsupported_names, prepared.plan
+            )
+            if len(self._shapes) > SHAPE_CACHE_ENTRIES:
+                self._shapes.popitem(last=False)
         return prepared
 
     def __len__(self) -> int:
@@ -268,7 +271,7 @@ class WorklistService:
         query = self.cache.prepared(request, self.options.matching)
         unsupported = query.unsupported
         matches, index_used = worklist.search(
-            query.identifier, query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
+            query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
         )
         verbose = enabled(log, logging.INFO)  # filtered lines cost nothing
         context = (

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 import structlog
-from pydicom.dataset import Dataset
 
+from aiodicom.matching import CompiledQuery
 from aiodicom.matching.model import MatchResult
 from aiodicom.store.worklist_index import WorklistIndex
 from aiodicom.store.worklist_loader import FolderLoader, WorklistItem, enumerate_ae_folders
@@ -48,11 +48,11 @@ class AeWorklist:
         return cls(title, ordered, WorklistIndex([item.record for item in ordered]))
 
     def search(
-        self, query: Dataset, matcher: Matcher, *, fuzzy_pn: bool = False
+        self, query: CompiledQuery, *, fuzzy_pn: bool = False
     ) -> tuple[list[tuple[WorklistItem, MatchResult]], str]:
         """Matches in item order and the index used ("scan" when none was usable)."""
         candidates, used = self.index.plan(query, fuzzy_pn=fuzzy_pn)
-        return self._filter(matcher, candidates), used
+        return self._filter(query, candidates), used
 
     def scan(self, matcher: Matcher) -> list[tuple[WorklistItem, MatchResult]]:
         """Check every item (the reference the index path must agree with)."""

@@ -13,9 +13,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-
+from aiodicom.matching import CompiledQuery
 from aiodicom.store.worklist_parse import Record
 
 PATIENT_NAME = 0x00100010
@@ -53,12 +51,6 @@ def _keys_of(value: str) -> set[str]:
     if "\\" in value:
         keys.update(normalize(part) for part in value.split("\\"))
     return keys
-
-
-def _text(element_value: object) -> str:
-    if isinstance(element_value, MultiValue | list | tuple):
-        return "\\".join(str(part) for part in element_value)
-    return "" if element_value is None else str(element_value)
 
 
 @dataclass(slots=True)
@@ -183,53 +175,48 @@ class WorklistIndex:
             self.dates.always.append(record_id)
         self.dates.pairs.extend((date, record_id) for date in dates)
 
-    def plan(self, query: Dataset, *, fuzzy_pn: bool = False) -> tuple[list[int] | None, str]:
+    def plan(self, query: CompiledQuery, *, fuzzy_pn: bool = False) -> tuple[list[int] | None, str]:
         """Candidate record ids (sorted, a superset of the matches) and the key used.
 
-        ``None`` means no usable key: the caller scans every record.
+        Reads the compiled keys' decoded, padding-free values (PS3.5 6.2). ``None`` means
+        no usable key: the caller scans every record.
         """
+        keys = query.keys
         options: list[tuple[int, str, list[int]]] = []
         for tag in TOP_EXACT:
-            if tag in query:
-                found = self.exact[tag].lookup(_text(query[tag].value).strip())
+            spec = keys.get(tag)
+            if spec is not None and spec.sub is None:
+                found = self.exact[tag].lookup(spec.text.strip())
                 if found is not None:
                     options.append((len(found), KEY_NAMES[tag], found))
-        step = _query_step(query)
-        if step is not None:
-            options.extend(self._step_options(step))
-        if PATIENT_NAME in query and not fuzzy_pn:
-            prefix = _name_prefix(_text(query[PATIENT_NAME].value))
+        step = keys.get(SPS_SEQUENCE)
+        if step is not None and step.sub is not None:
+            options.extend(self._step_options(step.sub))
+        name = keys.get(PATIENT_NAME)
+        if name is not None and name.sub is None and not fuzzy_pn:
+            prefix = _name_prefix(name.text)
             if prefix is not None:
                 found = self.names.between(prefix, prefix + "\U0010ffff")
                 options.append((len(found), KEY_NAMES[PATIENT_NAME], found))
         if not options:
             return None, "scan"
-        _, name, found = min(options, key=lambda option: option[0])
+        _, used, found = min(options, key=lambda option: option[0])
         if len(found) >= self.size:
             return None, "scan"
-        return sorted(set(found)), name
+        return sorted(set(found)), used
 
-    def _step_options(self, step: Dataset) -> list[tuple[int, str, list[int]]]:
+    def _step_options(self, step: CompiledQuery) -> list[tuple[int, str, list[int]]]:
         options: list[tuple[int, str, list[int]]] = []
         for tag in SPS_EXACT:
-            if tag in step:
-                found = self.exact[tag].lookup(_text(step[tag].value).strip())
+            spec = step.keys.get(tag)
+            if spec is not None and spec.sub is None:
+                found = self.exact[tag].lookup(spec.text.strip())
                 if found is not None:
                     options.append((len(found), KEY_NAMES[tag], found))
-        if SPS_START_DATE in step:
-            bounds = _date_bounds(_text(step[SPS_START_DATE].value))
+        date = step.keys.get(SPS_START_DATE)
+        if date is not None and date.sub is None:
+            bounds = _date_bounds(date.text)
             if bounds is not None:
                 found = self.dates.between(*bounds)
                 options.append((len(found), KEY_NAMES[SPS_START_DATE], found))
         return options
-
-
-def _query_step(query: Dataset) -> Dataset | None:
-    """The single item of the query's Scheduled Procedure Step Sequence, if any."""
-    if SPS_SEQUENCE not in query:
-        return None
-    items = query[SPS_SEQUENCE].value
-    if not items or len(items) != 1:
-        return None
-    step = items[0]
-    return step if isinstance(step, Dataset) else None

@@ -183,7 +183,7 @@ def test_index_and_scan_agree(
     except QueryError:
         assume(False)  # e.g. an inverted date range: refused before any planning
         return
-    indexed, used = worklist.search(identifier, compiled)
+    indexed, used = worklist.search(compiled)
     event(f"index {used}")
     scanned = worklist.scan(compiled)
     assert [item.path for item, _ in indexed] == [item.path for item, _ in scanned]
@@ -213,12 +213,12 @@ def test_planner_uses_the_most_selective_index() -> None:
     ]
     worklist = AeWorklist.build("AE", items)
     identifier = _query({"PatientID": "P7", "Modality": "CT"})
-    matches, used = worklist.search(identifier, compile_query(identifier))
+    matches, used = worklist.search(compile_query(identifier))
     assert used == "PatientID"
     assert [item.path for item, _ in matches] == ["item7"]
     identifier = _query({"Modality": "CT", "ScheduledProcedureStepStartDate": "20261125"})
-    matches, used = worklist.search(identifier, compile_query(identifier))
+    matches, used = worklist.search(compile_query(identifier))
     assert used == "SPS.Modality" and len(matches) == 20
     identifier = _query({"PatientName": "*"})
-    _, used = worklist.search(identifier, compile_query(identifier))
+    _, used = worklist.search(compile_query(identifier))
     assert used == "scan"

@@ -13,8 +13,10 @@ from pydicom.dataset import Dataset
 
 from aiodicom.codec import decode_identifier, encode_identifier
 from aiodicom.matching import MatchOptions
-from aiodicom.services.worklist import QueryCache, identifier_shape, prepare_query
-from tests.store.worklist_support import EXPLICIT_LE, mwl_query
+from aiodicom.net.types import FindRequest
+from aiodicom.services.worklist import QueryCache, prepare_query
+from aiodicom.store.worklist_query import Shape, parse_identifier, raw_shape
+from tests.store.worklist_support import EXPLICIT_LE, key_view, mwl_query, request
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 
@@ -22,6 +24,20 @@ IMPLICIT_LE = "1.2.840.10008.1.2"
 def wire(identifier: Dataset, syntax: str = EXPLICIT_LE) -> Dataset:
     """The identifier as the server sees it: decoded with raw values."""
     return decode_identifier(encode_identifier(identifier, syntax), syntax, materialize=False)
+
+
+def on_the_wire(identifier: Dataset, syntax: str = EXPLICIT_LE) -> FindRequest:
+    """A request carrying only the encoded identifier, as the server builds it."""
+    wire_request = request(Dataset(), syntax=syntax)
+    wire_request._identifier = None
+    wire_request.identifier_bytes = encode_identifier(identifier, syntax)
+    return wire_request
+
+
+def shape_of(identifier: Dataset, syntax: str = EXPLICIT_LE) -> Shape | None:
+    elements = parse_identifier(encode_identifier(identifier, syntax), syntax)
+    assert elements is not None
+    return raw_shape(elements)
 
 
 def keyed(patient_id: str) -> Dataset:
@@ -43,38 +59,38 @@ def test_second_identifier_of_a_shape_prepares_like_an_uncached_one(
 ) -> None:
     cache = QueryCache()
     options = MatchOptions()
-    first = cache._prepare_by_shape(wire(build("PID0000001"), syntax), options)
-    second = cache._prepare_by_shape(wire(build("PID0000002"), syntax), options)
+    first = cache._prepare_by_shape(on_the_wire(build("PID0000001"), syntax), options)
+    second = cache._prepare_by_shape(on_the_wire(build("PID0000002"), syntax), options)
     assert len(cache._shapes) == 1
+    assert len(cache.memo) > 0  # the second one was compiled from its raw elements
     for prepared, pid in ((first, "PID0000001"), (second, "PID0000002")):
         expected = prepare_query(wire(build(pid), syntax), options)
         assert prepared.plan == expected.plan
         assert prepared.unsupported == expected.unsupported
         assert prepared.unsupported_names == expected.unsupported_names
         assert prepared.keys == expected.keys
-        assert prepared.identifier == expected.identifier
-        assert prepared.identifier.PatientID == pid
+        assert key_view(prepared.compiled) == key_view(expected.compiled)
+        assert prepared.compiled.keys[0x00100020].text == pid
 
 
 def test_shapes_differ_by_keys_vr_and_items() -> None:
-    base = identifier_shape(wire(mwl_query(PatientID="A")))
+    base = shape_of(mwl_query(PatientID="A"))
     assert base is not None
-    assert identifier_shape(wire(mwl_query(PatientID="B"))) == base
-    assert identifier_shape(wire(mwl_query(PatientID="A", PatientSex=""))) != base
+    assert shape_of(mwl_query(PatientID="B")) == base
+    assert shape_of(mwl_query(PatientID="A", PatientSex="")) != base
     other_vr = mwl_query(PatientID="A")
     other_vr["PatientID"].VR = "SH"
-    assert identifier_shape(wire(other_vr)) != base
+    assert shape_of(other_vr) != base
     no_item = mwl_query(PatientID="A")
     no_item.ScheduledProcedureStepSequence = []
-    assert identifier_shape(wire(no_item)) != base
+    assert shape_of(no_item) != base
 
 
 def test_private_tag_in_implicit_vr_has_no_shape_and_is_still_prepared() -> None:
     query = mwl_query(PatientID="A")
     query.add_new(0x00091010, "LO", "x")
-    decoded = wire(query, IMPLICIT_LE)
-    assert identifier_shape(decoded) is None
+    assert shape_of(query, IMPLICIT_LE) is None
     cache = QueryCache()
-    prepared = cache._prepare_by_shape(decoded, MatchOptions())
+    prepared = cache._prepare_by_shape(on_the_wire(query, IMPLICIT_LE), MatchOptions())
     assert not cache._shapes
     assert prepared.unsupported == ((0x00091010,),)

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from aiodicom.codec import decode_identifier
+from aiodicom.matching import CompiledQuery
 from aiodicom.net.types import FindRequest, FindResponse
 from aiodicom.proto.negotiation import QueryModel
 from aiodicom.services.worklist import WORKLIST_SOP_CLASS, WorklistService
@@ -74,3 +75,14 @@ def write_yaml(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def key_view(compiled: CompiledQuery) -> dict[int, tuple[object, ...]]:
+    """Every compiled key as comparable data (sequence items recursively)."""
+    return {
+        tag: (
+            spec.vr, spec.kind, spec.text, spec.values, spec.bounds, spec.range,
+            spec.combined_with, None if spec.sub is None else key_view(spec.sub),
+        )
+        for tag, spec in compiled.keys.items()
+    }  # fmt: skip

@@ -1,0 +1,99 @@
+"""C-FIND identifiers as raw elements for the worklist service (PS3.5 7.1, 7.5; PS3.4 K.6).
+
+The worklist files' own reader (:mod:`aiodicom.store.worklist_parse`) also reads query
+identifiers: a typical MWL identifier parses in a few microseconds into
+``tag -> (VR, value bytes | items)``, against about a hundred for a pydicom Dataset. The
+service compiles that with :func:`aiodicom.matching.raw.compile_raw`; anything this reader
+refuses (Big Endian, a malformed or unusual identifier) goes the Dataset way, which gives
+the precise error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import lru_cache
+from typing import TypeAlias
+
+from pydicom.datadict import dictionary_VR
+
+from aiodicom.codec import (
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_LE,
+    IDENTIFIER,
+    IMPLICIT_VR_LE,
+    inflate,
+)
+from aiodicom.errors import DataError
+from aiodicom.store.worklist_parse import Interner, MutableRaw, RawDataset, _Reader
+
+QUERY_RETRIEVE_LEVEL = 0x00080052
+
+Shape: TypeAlias = tuple[tuple[int, str, tuple["Shape", ...] | None], ...]
+"""Tags, VRs and sequence item shapes of an identifier, in order; values left out."""
+
+_EXPLICIT_BY_SYNTAX = {IMPLICIT_VR_LE: False, EXPLICIT_VR_LE: True, DEFLATED_EXPLICIT_VR_LE: True}
+
+
+def parse_identifier(data: bytes, transfer_syntax: str) -> RawDataset | None:
+    """Raw elements of an identifier in a Little Endian transfer syntax (PS3.5 A.1, A.2,
+    A.5), or None when this reader cannot take it (the caller then decodes a Dataset)."""
+    explicit = _EXPLICIT_BY_SYNTAX.get(transfer_syntax)
+    if explicit is None:
+        return None
+    try:
+        if transfer_syntax == DEFLATED_EXPLICIT_VR_LE:
+            data = inflate(data)
+        reader = _Reader(data, IDENTIFIER, explicit=explicit, little=True, interner=Interner())
+        elements, _ = reader.dataset(0, len(data))
+    except DataError:
+        return None
+    return elements
+
+
+@lru_cache(maxsize=4096)
+def _vr_is_certain(tag: int) -> bool:
+    """False for tags whose dictionary VR is ambiguous ("US or SS", PS3.5 Annex A.1)."""
+    try:
+        return " or " not in dictionary_VR(tag)
+    except KeyError:
+        return False
+
+
+def raw_shape(raw: RawDataset) -> Shape | None:
+    """The :data:`Shape` of raw elements; None when a VR is unknown or not certain.
+
+    Identifiers of one shape have the same unsupported keys (PS3.4 K.4.1.1.4) and the same
+    response plan (C.2.2.1.3), so the service analyses each shape once.
+    """
+    shape: list[tuple[int, str, tuple[Shape, ...] | None]] = []
+    for tag, (vr, value) in raw.items():
+        if vr == "UN" or not _vr_is_certain(tag):
+            return None
+        items: tuple[Shape, ...] | None = None
+        if isinstance(value, tuple):
+            nested = [raw_shape(item) for item in value]
+            if any(item is None for item in nested):
+                return None
+            items = tuple(item for item in nested if item is not None)
+        shape.append((tag, vr, items))
+    return tuple(shape)
+
+
+def has_query_level(raw: RawDataset) -> bool:
+    """True when the identifier carries Query/Retrieve Level (0008,0052): not MWL (K.6.1.1)."""
+    return QUERY_RETRIEVE_LEVEL in raw
+
+
+def strip_raw(raw: RawDataset, paths: Collection[tuple[int, ...]]) -> RawDataset:
+    """A copy of ``raw`` without the given (possibly nested) key paths."""
+    drop = {path[0] for path in paths if len(path) == 1}
+    out: MutableRaw = {}
+    for tag, (vr, value) in raw.items():
+        if tag in drop:
+            continue
+        nested = [path[1:] for path in paths if len(path) > 1 and path[0] == tag]
+        if nested and isinstance(value, tuple):
+            out[tag] = (vr, tuple(strip_raw(item, nested) for item in value))
+        else:
+            out[tag] = (vr, value)
+    return out
