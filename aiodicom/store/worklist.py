@@ -132,6 +132,14 @@ class WorklistStore:
         """Rebuild from disk (unchanged files are reused) and swap the snapshot in."""
         snapshot = self._build()
         self._snapshot = snapshot  # a single reference assignment: atomic for readers
+        self.log_snapshot()
+        for callback in self.on_reload:
+            callback(snapshot)
+        return snapshot
+
+    def log_snapshot(self) -> None:
+        """Log what the current snapshot holds (after the first load or a reload)."""
+        snapshot = self._snapshot
         log.info(
             "worklist loaded",
             generation=snapshot.generation,
@@ -139,9 +147,6 @@ class WorklistStore:
             ae_titles=sorted(snapshot.worklists),
             seconds=round(snapshot.load_seconds, 3),
         )
-        for callback in self.on_reload:
-            callback(snapshot)
-        return snapshot
 
     async def reload_async(self) -> WorklistSnapshot:
         """Reload in a worker thread so the event loop keeps serving queries."""

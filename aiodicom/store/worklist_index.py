@@ -73,17 +73,44 @@ class ExactIndex:
         for key in keys:
             self.by_value.setdefault(key, []).append(record_id)
 
-    def add_one(self, record_id: int, value: str | None) -> None:
-        """``add`` for one value (the common case, kept cheap for 100k-item loads)."""
-        if not value or "\\" in value:
-            self.add(record_id, [value])
-            return
-        key = value.strip(" \0").casefold()
-        found = self.by_value.get(key)
-        if found is None:
-            self.by_value[key] = [record_id]
-        else:
-            found.append(record_id)
+    def add_column(self, values: Iterable[object]) -> None:
+        """``add`` of one value per record, for record ids 0, 1, 2... (the bulk build)."""
+        by_value = self.by_value
+        for record_id, value in enumerate(values):
+            if value.__class__ is not str or not value or "\\" in value:
+                self.add(record_id, [value if isinstance(value, str) else None])
+                continue
+            key = value.strip(" \0").casefold()
+            found = by_value.get(key)
+            if found is None:
+                by_value[key] = [record_id]
+            else:
+                found.append(record_id)
+
+    def add_steps(self, steps_of_records: Iterable[tuple[Record, ...]], tag: int) -> None:
+        """``add`` of the ``tag`` values of each record's items, record ids 0, 1, 2..."""
+        by_value = self.by_value
+        memo: dict[str, set[str]] = {}  # items repeat values: normalise each one once
+        for record_id, steps in enumerate(steps_of_records):
+            keys: set[str] = set()
+            unknown = False
+            for step in steps:
+                value = step.get(tag)
+                if not isinstance(value, str) or not value:
+                    unknown = True
+                    continue
+                found = memo.get(value)
+                if found is None:
+                    found = memo[value] = _keys_of(value)
+                keys |= found
+            if unknown or not keys:
+                self.always.append(record_id)
+            for key in keys:
+                ids = by_value.get(key)
+                if ids is None:
+                    by_value[key] = [record_id]
+                else:
+                    ids.append(record_id)
 
     def lookup(self, query_value: str) -> list[int] | None:
         if not query_value or WILDCARDS & set(query_value):
@@ -102,12 +129,23 @@ class SortedIndex:
     always: list[int] = field(default_factory=list)
 
     def finish(self) -> None:
-        self.pairs.sort()
+        """Sort by key; ids were appended in ascending order, so the stable sort gives the
+        same order as sorting the (key, id) pairs (and compares only the keys)."""
+        self.pairs.sort(key=_first)
 
     def between(self, low: str, high: str) -> list[int]:
         start = bisect.bisect_left(self.pairs, (low, -1))
         stop = bisect.bisect_right(self.pairs, (high, 1 << 62))
         return [record_id for _, record_id in self.pairs[start:stop]] + self.always
+
+
+def _first(pair: tuple[str, int]) -> str:
+    return pair[0]
+
+
+def _steps_of(record: Record) -> tuple[Record, ...]:
+    items = record.get(SPS_SEQUENCE)
+    return items if isinstance(items, tuple) else ()
 
 
 def _date_bounds(value: str) -> tuple[str, str] | None:
@@ -141,39 +179,43 @@ class WorklistIndex:
         self.exact: dict[int, ExactIndex] = {tag: ExactIndex() for tag in TOP_EXACT + SPS_EXACT}
         self.dates = SortedIndex()
         self.names = SortedIndex()
-        for record_id, record in enumerate(records):
-            self._add(record_id, record)
+        for tag in TOP_EXACT:
+            self.exact[tag].add_column(record.get(tag) for record in records)
+        steps = [_steps_of(record) for record in records]
+        for tag in SPS_EXACT:
+            self.exact[tag].add_steps(steps, tag)
+        self._add_dates(steps)
+        self._add_names(records)
         self.dates.finish()
         self.names.finish()
 
-    def _add(self, record_id: int, record: Record) -> None:
-        for tag in TOP_EXACT:
-            value = record.get(tag)
-            self.exact[tag].add_one(record_id, value if isinstance(value, str) else None)
-        items = record.get(SPS_SEQUENCE)
-        steps: tuple[Record, ...] = items if isinstance(items, tuple) else ()
-        for tag in SPS_EXACT:
-            values = [step.get(tag) for step in steps]
-            self.exact[tag].add(record_id, [v if isinstance(v, str) else None for v in values])
-        self._add_dates(record_id, steps)
-        name = record.get(PATIENT_NAME)
-        if isinstance(name, str) and name.strip():
-            self.names.pairs.append((normalize(name), record_id))
-        else:
-            self.names.always.append(record_id)
-
-    def _add_dates(self, record_id: int, steps: tuple[Record, ...]) -> None:
-        dates: set[str] = set()
-        unknown = not steps
-        for step in steps:
-            value = step.get(SPS_START_DATE)
-            if isinstance(value, str) and len(value) == 8 and value.isdigit():
-                dates.add(value)
+    def _add_names(self, records: Sequence[Record]) -> None:
+        pairs, always = self.names.pairs, self.names.always
+        memo: dict[str, str] = {}  # names repeat: share one normalised key per name
+        for record_id, record in enumerate(records):
+            name = record.get(PATIENT_NAME)
+            if isinstance(name, str) and name.strip():
+                key = memo.get(name)
+                if key is None:
+                    key = memo[name] = normalize(name)
+                pairs.append((key, record_id))
             else:
-                unknown = True
-        if unknown:
-            self.dates.always.append(record_id)
-        self.dates.pairs.extend((date, record_id) for date in dates)
+                always.append(record_id)
+
+    def _add_dates(self, steps_of_records: list[tuple[Record, ...]]) -> None:
+        pairs, always = self.dates.pairs, self.dates.always
+        for record_id, steps in enumerate(steps_of_records):
+            dates: set[str] = set()
+            unknown = not steps
+            for step in steps:
+                value = step.get(SPS_START_DATE)
+                if isinstance(value, str) and len(value) == 8 and value.isdigit():
+                    dates.add(value)
+                else:
+                    unknown = True
+            if unknown:
+                always.append(record_id)
+            pairs.extend((date, record_id) for date in dates)
 
     def plan(self, query: CompiledQuery, *, fuzzy_pn: bool = False) -> tuple[list[int] | None, str]:
         """Candidate record ids (sorted, a superset of the matches) and the key used.

@@ -92,13 +92,14 @@ class Interner:
     stops being recorded once it reaches :data:`INTERN_CAP` distinct values.
     """
 
-    __slots__ = ("charsets", "decoded", "pairs", "tags")
+    __slots__ = ("charsets", "decoded", "heads", "pairs", "tags")
 
     def __init__(self) -> None:
         self.tags: dict[int, int] = {}
         self.pairs: dict[int, dict[bytes, tuple[str, bytes]]] = {}
         self.decoded: dict[tuple[str, ...], dict[tuple[str, bytes], str]] = {}
         self.charsets: dict[bytes, tuple[str, ...]] = {}
+        self.heads: dict[bytes, Head | None] = {}
 
     def pair(self, tag: int, vr: str, value: bytes) -> tuple[str, bytes]:
         """The shared ``(vr, value)`` tuple for this element."""
@@ -114,10 +115,28 @@ class Interner:
             return (vr, value)
         return found
 
+    def head(self, head: bytes) -> Head | None:
+        """:data:`Head` of an element header seen for the first time in this load."""
+        known = _simple_element(head)
+        found = None
+        if known is not None:
+            tag, vr = known
+            table = self.pairs.get(tag)
+            if table is None:
+                table = self.pairs[tag] = {}
+            found = (self.tags.setdefault(tag, tag), vr, table)
+        if len(self.heads) < HEAD_CAP:
+            self.heads[head] = found
+        return found
+
+
+Head: TypeAlias = "tuple[int, str, dict[bytes, tuple[str, bytes]]]"
+"""(tag, VR, intern table of the tag) of a simple element header (see ``_simple_element``)."""
 
 EXPLICIT_LE_HEADER = struct.Struct("<HH2sH").unpack_from
 INTERN_CAP = 4096
 DECODED_CAP = 65536
+HEAD_CAP = 65536
 
 
 ALL_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
@@ -126,6 +145,53 @@ ALL_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS",
 """Every VR of PS3.5 Table 6.2-1."""
 
 VR_BY_BYTES = {name.encode("ascii"): name for name in ALL_VRS}
+
+UNSEEN: Head = (0, "", {})
+"""Marker for a header not yet in :attr:`Interner.heads`."""
+
+HEADER_SIZE = 8
+"""Size of the headers read by the fast path (explicit short-length and implicit, PS3.5 7.1)."""
+
+_SIMPLE: dict[bytes, tuple[int, str] | None] = {}
+
+
+def _simple_element(head: bytes) -> tuple[int, str] | None:
+    """(tag, VR) when a Little Endian header is an 8-byte leaf header, else None.
+
+    ``head`` is the tag plus the VR (explicit VR, 6 bytes) or the tag alone (implicit VR,
+    4 bytes). Leaf means: no item or delimiter tag (group FFFE, PS3.5 7.5), no sequence,
+    and for explicit VR one of the VRs with a 2-byte length (PS3.5 7.1.2). An implicit VR
+    element of undefined length (a sequence) still needs the general path; the fast path
+    sends it there as its length overruns the data.
+    """
+    if head in _SIMPLE:
+        return _SIMPLE[head]
+    if len(head) not in (4, 6):
+        return None
+    group, element = struct.unpack_from("<HH", head)
+    tag = (group << 16) | element
+    vr: str | None
+    if len(head) == 6:
+        vr = VR_BY_BYTES.get(head[4:])
+        if vr in LONG_VRS:
+            vr = None
+    else:
+        vr = vr_of(tag)
+    result = None if vr is None or vr == "SQ" or group == 0xFFFE else (tag, vr)
+    if len(_SIMPLE) < HEAD_CAP:
+        _SIMPLE[head] = result
+    return result
+
+
+_PREFIXED = {
+    prefix: (
+        struct.Struct(prefix + "HH2sH").unpack_from,
+        struct.Struct(prefix + "HHI").unpack_from,
+        struct.Struct(prefix + "I").unpack_from,
+    )
+    for prefix in "<>"
+}
+_FAST_HEADERS = {True: struct.Struct("<6sH").unpack_from, False: struct.Struct("<4sI").unpack_from}
 
 
 class _Reader:
@@ -139,10 +205,8 @@ class _Reader:
         self.explicit = explicit
         self.little = little
         self.interner = interner
-        prefix = "<" if little else ">"
-        self.short = struct.Struct(prefix + "HH2sH").unpack_from  # explicit, 2-byte length
-        self.plain = struct.Struct(prefix + "HHI").unpack_from  # implicit / items
-        self.u32 = struct.Struct(prefix + "I").unpack_from
+        # explicit with 2-byte length / implicit and items / 4-byte length
+        self.short, self.plain, self.u32 = _PREFIXED["<" if little else ">"]
 
     def fail(self, reason: str) -> DataError:
         return DataError(self.path, reason)
@@ -170,49 +234,73 @@ class _Reader:
             raise self.fail(f"truncated at byte {offset} (file half-written?)") from None
         return (group << 16) | element, vr, length, offset + 8
 
-    def header_le(self, offset: int) -> tuple[int, str, int, int]:
-        """:meth:`header` for Explicit VR Little Endian, the common case (PS3.5 7.1.2)."""
-        try:
-            group, element, raw_vr, length = EXPLICIT_LE_HEADER(self.data, offset)
-            vr = VR_BY_BYTES.get(raw_vr)
-            if vr is None or vr in LONG_VRS or group == 0xFFFE:
-                return self.header(offset)
-        except struct.error:
-            raise self.fail(f"truncated at byte {offset} (file half-written?)") from None
-        return (group << 16) | element, vr, length, offset + 8
-
     def dataset(self, offset: int, end: int | None) -> tuple[MutableRaw, int]:
-        """Parse elements until ``end`` (or an item delimiter when ``end`` is None)."""
+        """Parse elements until ``end`` (or an item delimiter when ``end`` is None).
+
+        Little Endian leaf elements with an 8-byte header take an inlined fast path keyed
+        by the header's tag (and VR) bytes; everything else goes through :meth:`element`.
+        """
         elements: MutableRaw = {}
         data = self.data
         size = len(data)
         limit = size if end is None else end
-        header = self.header if not (self.explicit and self.little) else self.header_le
-        tags = self.interner.tags
-        pair = self.interner.pair
+        fast = _FAST_HEADERS[self.explicit] if self.little else None
+        heads = self.interner.heads
+        learn = self.interner.head
+        cap = INTERN_CAP
         while offset < limit:
-            tag, vr, length, offset = header(offset)
-            if tag == ITEM_END:
-                if end is not None:
-                    raise self.fail("item delimiter inside a defined-length item")
-                return elements, offset
-            tag = tags.setdefault(tag, tag)
-            if vr == "SQ" or (length == UNDEFINED and tag != ITEM):
-                items, offset = self.sequence(offset, length)
-                elements[tag] = ("SQ", items)
-                continue
-            if length == UNDEFINED or offset + length > size:
-                raise self.fail(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) overruns the file")
-            value = data[offset : offset + length]
-            offset += length
-            if vr == "UN" and vr_of(tag) not in {"UN", "SQ"}:
-                vr = vr_of(tag)  # PS3.5 6.2.2: UN of a known attribute -> dictionary VR
-            if not self.little:
-                value = swap(value, vr)
-            elements[tag] = pair(tag, vr, value)
+            if fast is not None:
+                try:
+                    head, length = fast(data, offset)
+                except struct.error:
+                    head, length = b"", 0  # truncated: the general path reports it
+                known = heads.get(head, UNSEEN)
+                if known is UNSEEN:
+                    known = learn(head)
+                start = offset + HEADER_SIZE
+                if known is not None and start + length <= size:
+                    tag, vr, table = known
+                    offset = start + length
+                    value = data[start:offset]
+                    found = table.get(value)
+                    if found is None:
+                        found = (vr, value)
+                        if len(table) < cap:
+                            table[value] = found
+                    elif found[0] != vr:
+                        found = (vr, value)
+                    elements[tag] = found
+                    continue
+            offset = self.element(elements, offset, end)
+            if offset < 0:
+                return elements, -offset
         if end is None:
             raise self.fail("missing item delimiter (file half-written?)")
         return elements, offset
+
+    def element(self, elements: MutableRaw, offset: int, end: int | None) -> int:
+        """Parse one element of any kind into ``elements``; the next offset, negated when
+        the element was the item delimiter (PS3.5 7.5.2) ending this data set."""
+        tag, vr, length, offset = self.header(offset)
+        if tag == ITEM_END:
+            if end is not None:
+                raise self.fail("item delimiter inside a defined-length item")
+            return -offset
+        tag = self.interner.tags.setdefault(tag, tag)
+        if vr == "SQ" or (length == UNDEFINED and tag != ITEM):
+            items, offset = self.sequence(offset, length)
+            elements[tag] = ("SQ", items)
+            return offset
+        if length == UNDEFINED or offset + length > len(self.data):
+            raise self.fail(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) overruns the file")
+        value = self.data[offset : offset + length]
+        offset += length
+        if vr == "UN" and vr_of(tag) not in {"UN", "SQ"}:
+            vr = vr_of(tag)  # PS3.5 6.2.2: UN of a known attribute -> dictionary VR
+        if not self.little:
+            value = swap(value, vr)
+        elements[tag] = self.interner.pair(tag, vr, value)
+        return offset
 
     def sequence(self, offset: int, length: int) -> tuple[tuple[RawDataset, ...], int]:
         """PS3.5 7.5: items of defined or undefined length, until the end or a delimiter."""
@@ -306,9 +394,25 @@ def encodings_of(
     return found
 
 
+_ESCAPE = 0x1B
+_ASCII_BYTES = bytes(code for code in range(128) if code != _ESCAPE)
+
+
+@lru_cache(maxsize=64)
+def _ascii_safe(encodings: tuple[str, ...]) -> bool:
+    """True when ``decode_raw`` decodes ASCII bytes without ESC as ASCII (PS3.5 6.1.2.5:
+    the G0 set is ASCII in every supported character set; checked, not assumed)."""
+    try:
+        return _ASCII_BYTES.decode(encodings[0]) == _ASCII_BYTES.decode("ascii")
+    except (LookupError, UnicodeDecodeError, IndexError):
+        return False
+
+
 def _decode_value(vr: str, value: bytes, encodings: tuple[str, ...]) -> str | None:
     """Decoded, normalized text of one leaf element; None for VRs that are not matched."""
     if vr in TEXT_VRS:
+        if value.isascii() and _ESCAPE not in value and _ascii_safe(encodings):
+            return normalize(vr, value.decode("ascii"))  # what decode_raw gives, faster
         return normalize(vr, decode_raw(value, vr, encodings))
     if vr in NUMERIC_FORMATS:
         number = _decode_binary(value, vr)
@@ -326,25 +430,33 @@ def decode_record(
     Uses :mod:`aiodicom.matching.text` for decoding and padding rules (PS3.5 6.1, 6.2).
     Repeated values are decoded once per ``interner`` (and the strings are shared).
     """
-    shared = interner if interner is not None else Interner()
-    encodings = encodings_of(raw, inherited, shared)
+    return _record(raw, inherited, interner if interner is not None else Interner())
+
+
+def _record(raw: RawDataset, inherited: tuple[str, ...], shared: Interner) -> Record:
+    """:func:`decode_record` with the interner resolved (the per-item hot loop)."""
+    encodings = inherited
+    if SPECIFIC_CHARACTER_SET in raw:
+        encodings = encodings_of(raw, inherited, shared)
     memo = shared.decoded.get(encodings)
     if memo is None:
         memo = shared.decoded[encodings] = {}
     record: dict[int, str | tuple[Record, ...]] = {}
     for tag, pair in raw.items():
-        if tag == SPECIFIC_CHARACTER_SET or tag & 0xFFFF == 0:
-            continue
-        vr, value = pair
-        if isinstance(value, tuple):
-            record[tag] = tuple(decode_record(item, encodings, shared) for item in value)
+        value = pair[1]
+        if value.__class__ is tuple:
+            record[tag] = tuple([_record(item, encodings, shared) for item in value])
             continue
         text = memo.get(pair)  # type: ignore[arg-type]  # a leaf pair holds bytes
         if text is None:
-            text = _decode_value(vr, value, encodings)
+            if tag == SPECIFIC_CHARACTER_SET or not tag & 0xFFFF:
+                continue
+            text = _decode_value(pair[0], value, encodings)  # type: ignore[arg-type]
             if text is None:
                 continue
             if len(memo) < DECODED_CAP:
                 memo[pair] = text  # type: ignore[index]
+        elif tag == SPECIFIC_CHARACTER_SET or not tag & 0xFFFF:
+            continue
         record[tag] = text
     return record

@@ -108,7 +108,7 @@ def build_service(config: WorklistServerConfig) -> tuple[WorklistStore, Worklist
 async def run(config: WorklistServerConfig) -> None:
     """Load, serve, watch; stop on SIGINT/SIGTERM with a graceful shutdown."""
     store, service = build_service(config)
-    store.reload()
+    store.log_snapshot()
     query_log, handlers = webglue.handlers(config, service)  # C-FIND query log
     server = Server(server_config(config, store), handlers)
     await server.start(config.server.host, config.server.port)

@@ -43,9 +43,9 @@ def serve(
     security_file = str(options.security) if options.security else None
 
     async def factory(hooks: OpsHooks, section: SecuritySection | None) -> AppParts:
-        store, service = build_service(config)
         get_logger(app="worklist").info("loading worklist", data=str(config.worklist.data))
-        store.reload()
+        store, service = build_service(config)  # the one full load before listening
+        store.log_snapshot()
         query_log, handlers = webglue.handlers(config, service)
         server_settings = secure_config(server_config(config, store), section, security_file)
         server = OpsServer(server_settings, handlers, hooks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import TYPE_CHECKING
 
 from aiodicom.config import WorklistServerConfig
 from aiodicom.matching import MatchOptions
@@ -16,7 +17,9 @@ from aiodicom.net.types import FindHandler
 from aiodicom.services.worklist import WorklistService
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi import QueryLog, WebSettings, logged_handlers
-from aiodicom.webapi.server import HttpServer, start_http
+
+if TYPE_CHECKING:  # aiohttp is imported only when the API is on (~0.1 s of start-up)
+    from aiodicom.webapi.server import HttpServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,8 @@ async def start(
     http = config.http
     if not http.enabled:
         return None
+    from aiodicom.webapi.server import start_http  # imported here: see TYPE_CHECKING above
+
     settings = WebSettings(
         host=http.host,
         port=http.port,
