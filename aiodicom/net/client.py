@@ -9,13 +9,16 @@ up to that many operations are outstanding at once; responses are routed by Mess
 Being Responded To (PS3.7 9.3.2.2) and a further operation waits for a free slot.
 Otherwise (no window item in the A-ASSOCIATE-AC: the default 1,1) operations run one at
 a time and a new operation first cancels an unfinished C-FIND.
+
+Per-request cost: a C-FIND on an idle synchronous association starts synchronously (no
+lock round trip), from a cached context + command template and the caller's pre-encoded
+identifier (:class:`EncodedQuery`) when given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,8 +31,8 @@ from aiodicom.codec import encode_identifier
 from aiodicom.errors import AiodicomError, AssociationAborted, DicomTimeoutError, NegotiationError
 from aiodicom.net.client_protocol import ClientProtocol, EchoCall
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
-from aiodicom.net.options import ClientOptions, build_request
-from aiodicom.net.query import EncodedQuery, FindRQTemplate
+from aiodicom.net.options import ClientOptions, cached_request
+from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
 from aiodicom.proto.events import AcceptedContext
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ
 from aiodicom.proto.negotiation import QueryModel
@@ -65,6 +68,15 @@ class _FindPlan:
     template: FindRQTemplate
 
 
+def _expire(protocol: ClientProtocol, error: DicomTimeoutError) -> None:
+    """An ACSE timer ran out (PS3.8 7.1, 7.2): fail the waiters with ``error`` and
+    A-ABORT; a transport whose close was already asked but never came is dropped hard."""
+    lingering = protocol.association.wants_close
+    protocol.fail(error)
+    if lingering and protocol.transport is not None:
+        protocol.transport.abort()
+
+
 class ClientAssociation:
     """An established association, as SCU. Use :func:`connect` to get one."""
 
@@ -76,8 +88,9 @@ class ClientAssociation:
         self._by_uid: dict[str, AcceptedContext] = {}
         for context in self.contexts.values():
             self._by_uid.setdefault(context.abstract_syntax, context)
-        self._ids = itertools.count(1)
+        self._last_message_id = 0
         self._lock = asyncio.Lock()
+        self._busy = 0  # tasks holding or waiting for ``_lock``
         self._current: Operation | None = None
         self._owner: asyncio.Task[Any] | None = None
         self._released = False
@@ -108,10 +121,11 @@ class ClientAssociation:
         """PS3.7 9.1.1.1.1 / E.1-1: Message ID is a US value (1..65535, wrapping), unique
         among the outstanding operations."""
         operations = self._protocol.operations
-        while True:
-            message_id = (next(self._ids) - 1) % 0xFFFF + 1
-            if message_id not in operations:
-                return message_id
+        message_id = self._last_message_id % 0xFFFF + 1
+        while message_id in operations:
+            message_id = message_id % 0xFFFF + 1
+        self._last_message_id = message_id
+        return message_id
 
     def _context_for(self, sop_class_uid: str, what: str) -> AcceptedContext:
         context = self._by_uid.get(sop_class_uid)
@@ -134,16 +148,33 @@ class ClientAssociation:
         if self._slots is not None:
             return await self._begin_windowed(self._slots, make)
         task = asyncio.current_task()
-        async with self._lock:
-            previous = self._current
-            if previous is not None and not previous.done:
-                if self._owner is task:
-                    previous.cancel()  # the same task moved on: its old find is abandoned
-                await previous.wait_done()
-            self._check_usable()
-            operation = make()
-            self._current, self._owner = operation, task
-            return operation
+        self._busy += 1
+        try:
+            async with self._lock:
+                previous = self._current
+                if previous is not None and not previous.done:
+                    if self._owner is task:
+                        previous.cancel()  # the same task moved on: its old find is abandoned
+                    await previous.wait_done()
+                self._check_usable()
+                operation = make()
+                self._current, self._owner = operation, task
+                return operation
+        finally:
+            self._busy -= 1
+
+    def _begin_now(self, make: Callable[[], OpT]) -> OpT | None:
+        """:meth:`_begin` without awaiting, when it would not wait: synchronous, nobody
+        holds or waits for the lock and the previous operation is over; else None."""
+        if self._slots is not None or self._busy:
+            return None
+        previous = self._current
+        if previous is not None and not previous.done:
+            return None
+        self._check_usable()
+        operation = make()
+        self._current, self._owner = operation, asyncio.current_task()
+        return operation
 
     async def _begin_windowed(self, slots: asyncio.Semaphore, make: Callable[[], OpT]) -> OpT:
         """PS3.7 D.3.3.3: at most ``window`` operations outstanding; extra ones wait."""
@@ -167,47 +198,55 @@ class ClientAssociation:
             self._protocol.send_command(context.context_id, CEchoRQ(call.message_id))
             return call
 
-        call: EchoCall = await self._begin(make)
+        call = self._begin_now(make) or await self._begin(make)
         return await call.finished
 
     def _plan(self, model: QueryModel | str, priority: int) -> _FindPlan:
-        """Context and pre-encoded C-FIND-RQ command for (model, priority), cached."""
-        key = (model if isinstance(model, str) else model.value, priority)
-        plan = self._plans.get(key)
+        """Context and pre-encoded C-FIND-RQ command for (model, priority), cached.
+
+        A :class:`QueryModel` and its value string hash alike (StrEnum): one entry.
+        """
+        plan = self._plans.get((model, priority))
         if plan is None:
             query_model = QueryModel.parse(model)
             uid = query_model.sop_class_uid
             context = self._context_for(uid, f"C-FIND model {query_model.value!r}")
-            plan = _FindPlan(context, FindRQTemplate(uid, priority))
-            self._plans[key] = plan
+            plan = _FindPlan(context, find_rq_template(uid, priority))
+            self._plans[(model, priority)] = plan
         return plan
+
+    def _send_find(self, plan: _FindPlan, data: bytes) -> FindCall:
+        """Register a C-FIND under a fresh Message ID and send its C-FIND-RQ."""
+        protocol = self._protocol
+        context = plan.context
+        message_id = self._next_message_id()
+        call = FindCall(
+            protocol,
+            context.context_id,
+            context.transfer_syntax,
+            message_id,
+            self.options.cancel_timeout,
+        )
+        protocol.start_operation(call)
+        command = plan.template.encode(message_id)
+        protocol.send_raw(context.context_id, command, data, now=self.window == 1)
+        return call
+
+    def _start_find(self, plan: _FindPlan, data: bytes) -> FindCall | Awaitable[FindCall]:
+        """Start the C-FIND now if nothing must be awaited, else return the awaitable."""
+        make = functools.partial(self._send_find, plan, data)
+        return self._begin_now(make) or self._begin(make)
 
     def _find_starter(
         self, query: Dataset | EncodedQuery, model: QueryModel | str, priority: int
-    ) -> Callable[[], Awaitable[FindCall]]:
+    ) -> Callable[[], FindCall | Awaitable[FindCall]]:
         plan = self._plan(model, priority)
-        context = plan.context
+        syntax = plan.context.transfer_syntax
         if isinstance(query, EncodedQuery):
-            data = query.for_syntax(context.transfer_syntax)
+            data = query.for_syntax(syntax)
         else:
-            data = encode_identifier(query, context.transfer_syntax)
-
-        def make() -> FindCall:
-            protocol = self._protocol
-            message_id = self._next_message_id()
-            call = FindCall(
-                protocol,
-                context.context_id,
-                context.transfer_syntax,
-                message_id,
-                self.options.cancel_timeout,
-            )
-            protocol.start_operation(call)
-            command = plan.template.encode(message_id)
-            protocol.send_raw(context.context_id, command, data, now=self.window == 1)
-            return call
-
-        return functools.partial(self._begin, make)
+            data = encode_identifier(query, syntax)
+        return functools.partial(self._start_find, plan, data)
 
     def find(
         self,
@@ -249,23 +288,37 @@ class ClientAssociation:
         """A-RELEASE (PS3.8 7.2): finish or cancel the open operations, then release."""
         if self._released or self._protocol.failure is not None:
             return
-        async with self._lock:
-            self._closing = True
-            await self._finish_outstanding()
-            if self._protocol.failure is not None or self._released:
-                return
-            self._released = True
-            protocol = self._protocol
-            protocol.association.release()
-            protocol.flush()
-            timeout = self.options.acse_timeout
-            try:
-                async with asyncio.timeout(timeout):
-                    await asyncio.shield(protocol.released)
-                    await asyncio.shield(protocol.closed)
-            except TimeoutError:
-                protocol.abort()
-                raise DicomTimeoutError("A-RELEASE response", timeout) from None
+        self._busy += 1
+        try:
+            async with self._lock:
+                self._closing = True
+                await self._finish_outstanding()
+                if self._protocol.failure is not None or self._released:
+                    return
+                self._released = True
+                await self._release_now()
+        finally:
+            self._busy -= 1
+
+    async def _release_now(self) -> None:
+        """Send A-RELEASE-RQ; wait for the A-RELEASE-RP and the transport close.
+
+        ``acse_timeout`` is a plain timer failing the association (an A-ABORT, PS3.8 7.3)
+        rather than a task cancellation: cheaper, and the waits stay shielded.
+        """
+        protocol = self._protocol
+        protocol.association.release()
+        protocol.flush()
+        timeout = self.options.acse_timeout
+        expired = DicomTimeoutError("A-RELEASE response", timeout)
+        timer = protocol.loop.call_later(timeout, _expire, protocol, expired)
+        try:
+            await asyncio.shield(protocol.released)  # raises ``expired`` on time-out
+            await asyncio.shield(protocol.closed)
+        finally:
+            timer.cancel()
+        if protocol.failure is expired:  # the RP came, the close did not
+            raise expired
 
     async def abort(self) -> None:
         """A-ABORT (PS3.8 7.3): drop the association at once."""
@@ -319,9 +372,27 @@ class Connector:
             await self._association.__aexit__(exc_type, exc, tb)
 
     async def _open(self) -> ClientAssociation:
+        """TCP (+TLS) connect within ``connect_timeout``, then the A-ASSOCIATE-AC within
+        ``acse_timeout`` (PS3.8 7.1). Leaving early for any reason aborts the link."""
+        options = self.options
+        protocol = await self._connect_transport()
+        expired = DicomTimeoutError("A-ASSOCIATE response", options.acse_timeout)
+        timer = protocol.loop.call_later(options.acse_timeout, _expire, protocol, expired)
+        try:
+            ac = await protocol.established  # raises ``expired`` on time-out
+        except BaseException:
+            if protocol.failure is None:  # e.g. cancelled while negotiating: no leak
+                protocol.abort()
+            raise
+        finally:
+            timer.cancel()
+        protocol.log.debug("association established")
+        return ClientAssociation(protocol, ac, options)
+
+    async def _connect_transport(self) -> ClientProtocol:
         options = self.options
         loop = asyncio.get_running_loop()
-        rq = build_request(options)
+        rq = cached_request(options)
         try:
             async with asyncio.timeout(options.connect_timeout):
                 _, protocol = await loop.create_connection(
@@ -333,14 +404,7 @@ class Connector:
             raise AssociationAborted(
                 f"cannot connect to {options.host}:{options.port}: {exc}"
             ) from exc
-        try:
-            async with asyncio.timeout(options.acse_timeout):
-                ac = await asyncio.shield(protocol.established)
-        except TimeoutError:
-            protocol.abort()
-            raise DicomTimeoutError("A-ASSOCIATE response", options.acse_timeout) from None
-        protocol.log.debug("association established")
-        return ClientAssociation(protocol, ac, options)
+        return protocol
 
 
 def connect(

@@ -38,6 +38,26 @@ T = TypeVar("T")
 class FindCall:
     """Internal state of one outstanding C-FIND-RQ on the SCU side."""
 
+    __slots__ = (
+        "_cancel_timer",
+        "_waiter",
+        "cancel_sent",
+        "cancel_timeout",
+        "comment",
+        "context_id",
+        "error",
+        "final",
+        "finished",
+        "loop",
+        "message_id",
+        "protocol",
+        "queue",
+        "responses",
+        "started",
+        "transfer_syntax",
+        "warnings",
+    )
+
     def __init__(
         self,
         protocol: ClientProtocol,
@@ -51,10 +71,10 @@ class FindCall:
         self.transfer_syntax = transfer_syntax
         self.message_id = message_id
         self.cancel_timeout = cancel_timeout
-        self.loop = protocol.loop
-        self.started = self.loop.time()
+        self.loop = loop = protocol.loop
+        self.started = loop.time()
         self.queue: deque[FindResult] = deque()
-        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.finished: asyncio.Future[None] = loop.create_future()
         self.final: FindResult | None = None
         self.comment: str | None = None
         self.error: BaseException | None = None
@@ -90,33 +110,18 @@ class FindCall:
                 self.warnings.append(status)
             if self.cancel_sent:
                 return
-            self.queue.append(
-                FindResult(
-                    status,
-                    category,
-                    data_set,
-                    transfer_syntax=self.transfer_syntax,
-                    message_id=self.message_id,
-                    elapsed=elapsed,
-                )
-            )
-            if len(self.queue) >= QUEUE_HIGH_WATER:
+            queue = self.queue
+            queue.append(self._result(status, category, data_set, elapsed))
+            if len(queue) >= QUEUE_HIGH_WATER:
                 self.protocol.maybe_pause_reading()
+            self._wake()
         else:
             if category is StatusCategory.WARNING:
                 self.warnings.append(status)
             self.comment = command.error_comment
             # a final response never carries an identifier; some SCPs send one with 0xFE00
-            self.final = FindResult(
-                status,
-                category,
-                None,
-                transfer_syntax=self.transfer_syntax,
-                message_id=self.message_id,
-                elapsed=elapsed,
-            )
-            self._finish(None)
-        self._wake()
+            self.final = self._result(status, category, None, elapsed)
+            self._finish(None)  # wakes the consumer
 
     def _result(
         self, status: int, category: StatusCategory, raw: bytes | None, elapsed: float
@@ -155,25 +160,37 @@ class FindCall:
 
     async def next_result(self) -> FindResult | None:
         """Next pending result; None when the operation is over (see :attr:`final`)."""
-        while True:
-            if self.queue:
-                result = self.queue.popleft()
-                if len(self.queue) <= QUEUE_LOW_WATER:
-                    self.protocol.resume_reading()
-                return result
-            if self.done:
-                if self.error is not None:
-                    raise self.error
+        while not self.queue:
+            if self.finished.done():
+                self.outcome()
                 return None
-            self._waiter = self.loop.create_future()
-            protocol = self.protocol
-            protocol.starving += 1
-            protocol.resume_reading()  # another stream's full queue must not block this one
-            try:
-                await self._waiter
-            finally:
-                protocol.starving -= 1
-                self._waiter = None
+            await self._wait()
+        return self.pop()
+
+    def pop(self) -> FindResult:
+        """Take the oldest queued result (the queue must not be empty)."""
+        queue = self.queue
+        result = queue.popleft()
+        if len(queue) <= QUEUE_LOW_WATER:
+            self.protocol.resume_reading()
+        return result
+
+    def outcome(self) -> None:
+        """For a finished call with an empty queue: raise the failure, if any."""
+        if self.error is not None:
+            raise self.error
+
+    async def _wait(self) -> None:
+        """Wait until a result is queued or the operation is over."""
+        self._waiter = self.loop.create_future()
+        protocol = self.protocol
+        protocol.starving += 1
+        protocol.resume_reading()  # another stream's full queue must not block this one
+        try:
+            await self._waiter
+        finally:
+            protocol.starving -= 1
+            self._waiter = None
 
     def cancel(self) -> None:
         """Send C-CANCEL-RQ (PS3.7 9.3.2.3) once; drain the rest in the background.
@@ -211,7 +228,7 @@ class FindCall:
 class _BaseStream(Generic[T]):
     """Async iterator over one C-FIND; also an async context manager closing it."""
 
-    def __init__(self, start: Callable[[], Awaitable[FindCall]]) -> None:
+    def __init__(self, start: Callable[[], FindCall | Awaitable[FindCall]]) -> None:
         self._start = start
         self._call: FindCall | None = None
         self._closed = False
@@ -229,9 +246,16 @@ class _BaseStream(Generic[T]):
     async def _next(self) -> FindResult | None:
         if self._closed or self._ended:
             return None
-        if self._call is None:
-            self._call = await self._start()
         call = self._call
+        if call is None:
+            started = self._start()  # a FindCall when it could start without waiting
+            call = started if isinstance(started, FindCall) else await started
+            self._call = call
+        if call.queue:
+            return call.pop()
+        if call.finished.done():
+            call.outcome()
+            return None
         try:
             return await call.next_result()
         except asyncio.CancelledError:

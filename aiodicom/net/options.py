@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
@@ -82,3 +82,50 @@ def build_request(options: ClientOptions) -> AssociateRQ:
         presentation_contexts=requestor_contexts(syntaxes, transfer),
         user_information=user_info,
     )
+
+
+_REQUESTS: dict[tuple[Hashable, ...], AssociateRQ] = {}
+_REQUESTS_MAX = 128
+
+
+def _request_key(options: ClientOptions) -> tuple[Hashable, ...] | None:
+    """Everything of ``options`` that :func:`build_request` reads, as a hashable key.
+
+    None when some value is not hashable or could not be read twice, and with a user
+    identity (PS3.7 D.3.3.7): a passcode is never kept in a process-wide cache.
+    """
+    models, syntaxes = options.models, options.transfer_syntaxes
+    if not isinstance(models, tuple | list) or not isinstance(syntaxes, tuple | list | None):
+        return None
+    if options.user_identity is not None:
+        return None
+    extended = options.extended_negotiation
+    key = (
+        options.calling_ae,
+        options.called_ae,
+        tuple(models),
+        None if syntaxes is None else tuple(syntaxes),
+        options.max_pdu_length,
+        options.async_ops_window,
+        None if extended is None else tuple(extended.items()),
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def cached_request(options: ClientOptions) -> AssociateRQ:
+    """:func:`build_request`, memoised: the A-ASSOCIATE-RQ is immutable (frozen
+    dataclasses), and a client opening many associations to one peer builds it once."""
+    key = _request_key(options)
+    if key is None:
+        return build_request(options)
+    rq = _REQUESTS.get(key)
+    if rq is None:
+        rq = build_request(options)
+        if len(_REQUESTS) >= _REQUESTS_MAX:
+            _REQUESTS.clear()
+        _REQUESTS[key] = rq
+    return rq

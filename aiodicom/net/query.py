@@ -12,6 +12,7 @@ transfer syntax, and that result is cached too.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 from pydicom import Dataset
@@ -93,3 +94,10 @@ class FindRQTemplate:
         if not isinstance(command, CFindRQ):  # pragma: no cover - defensive
             raise TypeError(f"template decoded as {type(command).__name__}")
         return command
+
+
+@functools.lru_cache(maxsize=64)
+def find_rq_template(sop_class_uid: str, priority: int = 0) -> FindRQTemplate:
+    """The (immutable) :class:`FindRQTemplate` of (SOP class, priority), shared by every
+    association instead of encoding a command set per association."""
+    return FindRQTemplate(sop_class_uid, priority)
