@@ -9,6 +9,7 @@ calls it gets console output at level ``warning`` the first time aiodicom logs.
 from __future__ import annotations
 
 import logging
+import operator
 import sys
 from typing import Any, Literal
 
@@ -70,11 +71,39 @@ def configure(fmt: LogFormat = "console", level: str | int = "info") -> None:
     )
 
 
+_base: tuple[tuple[object, ...], FilteringBoundLogger] | None = None
+"""The assembled "aiodicom" logger and the configuration it was assembled under."""
+
+
+def _config_key() -> tuple[object, ...]:
+    """What an assembled logger depends on: the structlog configuration and the streams
+    a logger factory resolves when called (``_stderr_logger``, ``PrintLoggerFactory``)."""
+    config = structlog.get_config()
+    return (
+        config["processors"],
+        config["wrapper_class"],
+        config["context_class"],
+        config["logger_factory"],
+        sys.stdout,
+        sys.stderr,
+    )
+
+
 def get_logger(**bindings: Any) -> FilteringBoundLogger:
-    """Return a structlog bound logger with ``bindings``; configures a default if needed."""
+    """Return a structlog bound logger with ``bindings``; configures a default if needed.
+
+    The base logger is assembled once per configuration (one per association was a
+    measurable share of the server's per-association CPU); binding copies its context.
+    """
+    global _base
     if not structlog.is_configured():
         configure("console", "warning")
-    logger: FilteringBoundLogger = structlog.get_logger("aiodicom").bind(**bindings)
+    key = _config_key()
+    cached = _base
+    if cached is None or not all(map(operator.is_, cached[0], key)):
+        base: FilteringBoundLogger = structlog.get_logger("aiodicom").bind()
+        cached = _base = (key, base)
+    logger: FilteringBoundLogger = cached[1].bind(**bindings)
     return logger
 
 

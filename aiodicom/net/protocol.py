@@ -14,7 +14,8 @@ makes the sender buffer without bound.
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
+import random
 from typing import Any, cast
 
 from structlog.typing import FilteringBoundLogger
@@ -29,9 +30,16 @@ WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
 
 
+_ids = random.Random(os.urandom(16))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(16)))  # workers differ
+
+
 def new_association_id() -> str:
-    """A short random id that tags every log line of one association."""
-    return secrets.token_hex(4)
+    """A short random id that tags every log line of one association.
+
+    Not a secret, so no system call per association: a PRNG seeded once per process.
+    """
+    return f"{_ids.getrandbits(32):08x}"
 
 
 class AssociationProtocol(asyncio.Protocol):
@@ -149,7 +157,11 @@ class AssociationProtocol(asyncio.Protocol):
         """Flush at the next event-loop iteration, batching what is queued meanwhile."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self.loop.call_soon(self.flush)
+            self.loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        if self._flush_scheduled:  # else a direct flush() already wrote the batch
+            self.flush()
 
     async def drain(self) -> None:
         """Wait until the transport buffer is below its low-water mark."""

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pydicom import Dataset
 
@@ -50,7 +50,6 @@ from aiodicom.proto.negotiation import (
     IdentityOutcome,
     QueryModel,
     check_user_identity,
-    negotiate,
 )
 from aiodicom.proto.pdus import APPLICATION_CONTEXT_NAME, AssociateRJ, AssociateRQ
 from aiodicom.proto.status import (
@@ -130,26 +129,27 @@ class ServerProtocol(AssociationProtocol):
     # -- events -------------------------------------------------------------------------
 
     def dispatch(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, MessageReceived):
-                self._on_message(event)
-            elif isinstance(event, AssociationRequested):
-                self._on_request(event.rq)
-            elif isinstance(event, ReleaseRequested):
+        for event in events:  # event classes are final: type() tests are exact and cheap
+            kind = type(event)
+            if kind is MessageReceived:
+                self._on_message(cast(MessageReceived, event))
+            elif kind is AssociationRequested:
+                self._on_request(cast(AssociationRequested, event).rq)
+            elif kind is ReleaseRequested:
                 self._stop_task("release requested")
                 self.association.release_response()
                 self.log.info("association released")
-            elif isinstance(event, Aborted):
-                self._on_aborted(event)
-            elif isinstance(event, AssociationRejected):
-                rj = event.rj
+            elif kind is Aborted:
+                self._on_aborted(cast(Aborted, event))
+            elif kind is AssociationRejected:
+                rj = cast(AssociationRejected, event).rj
                 self.log.warning(
                     "association rejected by provider",
                     result=rj.result,
                     source=rj.source,
                     reason=rj.reason,
                 )
-            elif isinstance(event, ReleaseCompleted | ConnectionClosed):
+            elif kind is ReleaseCompleted or kind is ConnectionClosed:
                 self._stop_task("connection closed")
 
     def _on_aborted(self, event: Aborted) -> None:
@@ -179,8 +179,7 @@ class ServerProtocol(AssociationProtocol):
             )
             self.association.reject(rejection)
             return
-        policy = self.server.policy
-        ac = negotiate(rq, policy, identity=identity)
+        ac = self.server.negotiation.negotiate(rq, identity)
         self.association.accept(ac)
         window = ac.user_information.async_ops_window
         self.window = 1 if window is None else window[0] or MAX_WINDOW
@@ -359,12 +358,14 @@ class ServerProtocol(AssociationProtocol):
         assert request is not None
         transfer_syntax = request.transfer_syntax
         generator = handler(request)
+        exhausted = False
         try:
             async for item in generator:
                 self._send_pending(context_id, template, item, transfer_syntax)
                 running.sent += 1
                 if running.sent % BATCH == 0:
                     await self._yield_point()
+            exhausted = True
         except QueryError as exc:
             self.log.info("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)
             return exc.status, exc.comment
@@ -375,8 +376,8 @@ class ServerProtocol(AssociationProtocol):
             self.log.exception("c-find handler failed")
             return UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}"
         finally:
-            aclose = getattr(generator, "aclose", None)
-            if aclose is not None:
+            aclose = None if exhausted else getattr(generator, "aclose", None)
+            if aclose is not None:  # stopped early: let the handler run its cleanup
                 with contextlib.suppress(Exception):
                     await aclose()
         return SUCCESS, None

@@ -24,6 +24,7 @@ from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
 from aiodicom.proto.negotiation import (
     ALL_TRANSFER_SYNTAXES,
     AcceptorPolicy,
+    NegotiationMemo,
     QueryModel,
     UserIdentityValidator,
 )
@@ -102,6 +103,9 @@ def _handler_key(key: str | QueryModel) -> str:
 class Server:
     """A DICOM C-ECHO/C-FIND SCP on asyncio. ``handlers`` maps SOP class UID -> handler."""
 
+    negotiation: NegotiationMemo
+    """Answers A-ASSOCIATE-RQs under :attr:`policy` (memoized per identical RQ)."""
+
     def __init__(
         self, config: ServerConfig, handlers: Mapping[str | QueryModel, FindHandler]
     ) -> None:
@@ -125,6 +129,15 @@ class Server:
         self._established: set[ServerProtocol] = set()
         self._server: asyncio.Server | None = None
         self._host = ""
+
+    @property
+    def policy(self) -> AcceptorPolicy:
+        """The negotiation policy of new associations (replace it, never mutate it)."""
+        return self.negotiation.policy
+
+    @policy.setter
+    def policy(self, policy: AcceptorPolicy) -> None:
+        self.negotiation = NegotiationMemo(policy)
 
     # -- bookkeeping (called by ServerProtocol) -----------------------------------------
 

@@ -60,14 +60,17 @@ class GuardedProtocol(ServerProtocol):
         self.outcome = "closed-before-request"
 
     def dispatch(self, events: list[Event]) -> None:
+        requested = False
         passed: list[Event] = []
-        for event in events:
-            if isinstance(event, AssociationRequested) and self._ops_refused(event.rq):
-                continue
+        for event in events:  # event classes are final: type() tests are exact and cheap
+            if type(event) is AssociationRequested:
+                if self._ops_refused(event.rq):
+                    continue
+                requested = True
             passed.append(event)
             self._track(event)
         super().dispatch(passed)
-        if any(isinstance(e, AssociationRequested) for e in passed) and not self.established:
+        if requested and not self.established:
             self.outcome = "rejected:policy"
             if self.server.hooks.metrics is not None:
                 self.server.hooks.metrics.rejected("policy")
@@ -77,14 +80,15 @@ class GuardedProtocol(ServerProtocol):
                 self.server.hooks.metrics.active.inc()
 
     def _track(self, event: Event) -> None:
-        if isinstance(event, AssociationRequested):
+        kind = type(event)
+        if kind is AssociationRequested:
             self.outcome = "requested"
-        elif isinstance(event, ReleaseRequested):
+        elif kind is ReleaseRequested:
             self.outcome = "released"
         elif isinstance(event, Aborted):
             by = "peer" if event.by_peer else "protocol-error" if event.error else "local"
             self.outcome = f"aborted:{by}"
-        elif isinstance(event, ConnectionClosed) and self.outcome == "accepted":
+        elif kind is ConnectionClosed and self.outcome == "accepted":
             self.outcome = "connection-lost"
 
     def _ops_refused(self, rq: AssociateRQ) -> bool:
@@ -192,10 +196,12 @@ class OpsServer(Server):
             status: int | None = SUCCESS
             outcome = "success"
             inner = handler(request)
+            exhausted = False
             try:
                 async for item in inner:
                     matches += 1
                     yield item
+                exhausted = True
             except QueryError as exc:
                 status, outcome = exc.status, "refused"
                 raise
@@ -207,8 +213,8 @@ class OpsServer(Server):
                 status, outcome = UNABLE_TO_PROCESS, "handler-error"
                 raise
             finally:
-                aclose = getattr(inner, "aclose", None)
-                if aclose is not None:
+                aclose = None if exhausted else getattr(inner, "aclose", None)
+                if aclose is not None:  # stopped early: close the handler now
                     await aclose()
                 self._query_done(request, matches, status, outcome, started)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiodicom.errors import AbortReason, AbortSource, LocalProtocolError, ProtocolError
-from aiodicom.proto.dimse import MessageAssembler, encode_command, fragment
+from aiodicom.proto.dimse import MessageAssembler, encode_command_memo, fragment
 from aiodicom.proto.events import (
     Aborted,
     AcceptedContext,
@@ -200,7 +200,7 @@ class Association:
     ) -> None:
         """Evt9, P-DATA request: encode and fragment one DIMSE message (DT-1 / AR-7)."""
         next_state = self._check_send(context_id)
-        command_bytes = encode_command(command, has_data_set=data_set is not None)
+        command_bytes = encode_command_memo(command, data_set is not None)
         self._out.extend(fragment(context_id, command_bytes, data_set, self.peer_max_pdu_length))
         self.state = next_state
 

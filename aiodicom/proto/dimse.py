@@ -20,6 +20,7 @@ from aiodicom.proto.command_set import (
     decode_command_and_flag,
     encode_command,
 )
+from aiodicom.proto.memo import MAX_KEY_BYTES, BoundedMemo, always
 from aiodicom.proto.messages import CFindRSP, DimseCommand
 from aiodicom.proto.pdus import PDV
 
@@ -29,6 +30,7 @@ __all__ = [
     "decode_command",
     "decode_command_and_flag",
     "encode_command",
+    "encode_command_memo",
     "fragment",
 ]
 
@@ -36,11 +38,22 @@ PDV_HEADER_LENGTH = 6  # PS3.8 9.3.5.1: 4-byte item length + context id + contro
 DEFAULT_MAX_COMMAND_SIZE = 1 << 20
 DEFAULT_MAX_DATA_SET_SIZE = 64 << 20
 
+_PENDING = frozenset({0xFF00, 0xFF01})  # PS3.4 C.4.1.1.4 pending statuses
+_COMMANDS: BoundedMemo[bytes, tuple[DimseCommand, bool]] = BoundedMemo(256)
+_COMMAND_BYTES: BoundedMemo[tuple[DimseCommand, bool], bytes] = BoundedMemo(256)
 _PDU_HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
 
 
 # --------------------------------------------------------------------------- assembly
+
+
+def _decode_command(data: bytes) -> tuple[DimseCommand, bool]:
+    """``decode_command_and_flag``, memoized: a requestor's first C-FIND-RQ / C-ECHO-RQ of
+    every association is the same command set (Message ID 1), see :mod:`.memo`."""
+    if len(data) > MAX_KEY_BYTES:
+        return decode_command_and_flag(data)
+    return _COMMANDS.remember(data, lambda: decode_command_and_flag(data), always)
 
 
 def _out_of_order(message: str) -> ProtocolError:
@@ -117,7 +130,7 @@ class MessageAssembler:
         self._append(pdv.data, self.max_command_size, "command set")
         if not pdv.is_last:
             return None
-        command, has_data_set = decode_command_and_flag(self._take())
+        command, has_data_set = _decode_command(self._take())
         if has_data_set:
             self._command = command
             return None
@@ -141,6 +154,14 @@ class MessageAssembler:
 
 
 # --------------------------------------------------------------------------- fragmentation
+
+
+def encode_command_memo(cmd: DimseCommand, has_data_set: bool) -> bytes:
+    """``encode_command``, memoized by value: the responses to a requestor's Message ID 1
+    are the same command sets on every association (:mod:`.memo`)."""
+    return _COMMAND_BYTES.remember(
+        (cmd, has_data_set), lambda: encode_command(cmd, has_data_set=has_data_set), always
+    )
 
 
 def _control_header(is_command: bool, is_last: bool) -> int:
@@ -206,22 +227,25 @@ class PendingFindTemplate:
     """Pre-encoded C-FIND-RSP pending command set for one (message id, SOP class).
 
     PS3.4 C.4.1.3 / K.4.1.3: every match is sent as a C-FIND-RSP with status 0xFF00 or
-    0xFF01 and an identifier; only the Status differs, so both variants are built once.
+    0xFF01 and an identifier; only the Status differs, so each variant is built once, on
+    first use (an operation with no match never builds one).
     """
+
+    __slots__ = ("_encoded", "message_id", "sop_class_uid")
 
     def __init__(self, message_id: int, sop_class_uid: str) -> None:
         self.message_id = message_id
         self.sop_class_uid = sop_class_uid
-        self._encoded = {
-            status: encode_command(CFindRSP(message_id, sop_class_uid, status, has_data_set=True))
-            for status in (0xFF00, 0xFF01)
-        }
+        self._encoded: dict[int, bytes] = {}
 
     def encode(self, status: int = 0xFF00) -> bytes:
         """Return the command set for a pending ``status`` (0xFF00 or 0xFF01)."""
-        try:
-            return self._encoded[status]
-        except KeyError:
-            raise LocalProtocolError(
-                f"status 0x{status:04X} is not a pending C-FIND status (0xFF00/0xFF01)"
-            ) from None
+        encoded = self._encoded.get(status)
+        if encoded is None:
+            if status not in _PENDING:
+                raise LocalProtocolError(
+                    f"status 0x{status:04X} is not a pending C-FIND status (0xFF00/0xFF01)"
+                )
+            rsp = CFindRSP(self.message_id, self.sop_class_uid, status, has_data_set=True)
+            encoded = self._encoded[status] = encode_command_memo(rsp, True)
+        return encoded

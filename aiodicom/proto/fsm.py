@@ -38,6 +38,8 @@ from aiodicom.errors import LocalProtocolError
 class State(Enum):
     """PS3.8 9.2.1, Tables 9-1 to 9-5: the thirteen states."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
+
     STA1 = "Sta1"  # Idle
     STA2 = "Sta2"  # Transport connection open (awaiting A-ASSOCIATE-RQ PDU)
     STA3 = "Sta3"  # Awaiting local A-ASSOCIATE response primitive (from local user)
@@ -55,6 +57,8 @@ class State(Enum):
 
 class Event(Enum):
     """PS3.8 9.2.3, Table 9-10: the nineteen events (rows of the table)."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
 
     EVT1 = "Evt1"  # A-ASSOCIATE request (local user)
     EVT2 = "Evt2"  # Transport connect confirmation (local transport service)
@@ -102,6 +106,8 @@ CONNECTED_STATES: frozenset[State] = frozenset(State) - {State.STA1, State.STA4}
 
 class Action(Enum):
     """PS3.8 9.2.2, Tables 9-6 to 9-9: the actions. Values are the standard's text."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is Python code
 
     # Table 9-6: association establishment related actions
     AE_1 = "AE-1: issue TRANSPORT CONNECT request primitive to local transport service"

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from aiodicom.errors import AbortReason, ProtocolError
 from aiodicom.proto.events import AcceptedContext
+from aiodicom.proto.memo import BoundedMemo, always, without_identity
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
 from aiodicom.proto.pdus import (
     AssociateAC,
@@ -74,10 +75,7 @@ class QueryModel(StrEnum):
     @classmethod
     def from_uid(cls, uid: str) -> QueryModel | None:
         """The model whose FIND SOP class UID is ``uid``, or None."""
-        for model in cls:
-            if model.sop_class_uid == uid:
-                return model
-        return None
+        return _MODEL_BY_UID.get(uid)
 
     @classmethod
     def parse(cls, value: QueryModel | str) -> QueryModel:
@@ -94,6 +92,8 @@ class QueryModel(StrEnum):
         names = ", ".join(m.value for m in cls)
         raise ValueError(f"unknown query model {value!r}: expected one of {names} or a UID")
 
+
+_MODEL_BY_UID: dict[str, QueryModel] = {model.sop_class_uid: model for model in QueryModel}
 
 UserIdentityValidator = Callable[[UserIdentityRQ], bytes | None]
 """PS3.7 D.3.3.7: checks a user identity; returns the server response (b"" if none) or None
@@ -136,6 +136,9 @@ class IdentityOutcome:
     response: bytes | None
 
 
+_NO_IDENTITY = IdentityOutcome(requested=False, accepted=True, response=None)
+
+
 def check_user_identity(rq: AssociateRQ, policy: AcceptorPolicy) -> IdentityOutcome:
     """Run the policy's user identity validator on the RQ (PS3.7 D.3.3.7).
 
@@ -143,7 +146,7 @@ def check_user_identity(rq: AssociateRQ, policy: AcceptorPolicy) -> IdentityOutc
     """
     identity = rq.user_information.user_identity_rq
     if identity is None:
-        return IdentityOutcome(requested=False, accepted=True, response=None)
+        return _NO_IDENTITY
     if policy.user_identity is None:
         return IdentityOutcome(requested=True, accepted=True, response=None)
     server_response = policy.user_identity(identity)
@@ -255,6 +258,32 @@ def negotiate(
         user_information=user_info,
         application_context=rq.application_context,
     )
+
+
+class NegotiationMemo:
+    """:func:`negotiate` under one policy, memoized per (RQ, identity outcome).
+
+    A requestor repeating its A-ASSOCIATE-RQ gets the very same A-ASSOCIATE-AC object
+    (whose encoding :mod:`aiodicom.proto.pdu` memoizes in turn). RQs with a user identity
+    sub-item are negotiated afresh and never kept. The policy must not be changed while
+    the memo is used: replace the policy and make a new memo (see ``Server.policy``).
+    """
+
+    __slots__ = ("_answers", "policy")
+
+    def __init__(self, policy: AcceptorPolicy, size: int = 64) -> None:
+        self.policy = policy
+        self._answers: BoundedMemo[tuple[AssociateRQ, IdentityOutcome], AssociateAC] = BoundedMemo(
+            size
+        )
+
+    def negotiate(self, rq: AssociateRQ, identity: IdentityOutcome) -> AssociateAC:
+        """Same result as ``negotiate(rq, self.policy, identity=identity)``."""
+        if not without_identity(rq.user_information):
+            return negotiate(rq, self.policy, identity=identity)
+        return self._answers.remember(
+            (rq, identity), lambda: negotiate(rq, self.policy, identity=identity), always
+        )
 
 
 def requestor_contexts(

@@ -140,10 +140,12 @@ async def _logged(
     started = time.perf_counter()
     sent, status, comment = 0, SUCCESS, None
     stream = handler(request)
+    exhausted = False
     try:
         async for response in stream:
             sent += 1
             yield response
+        exhausted = True
     except QueryError as exc:
         status, comment = exc.status, exc.comment
         raise
@@ -154,8 +156,8 @@ async def _logged(
         status, comment = (CANCEL, None) if is_cancel else (UNABLE_TO_PROCESS, str(exc))
         raise
     finally:
-        closer = getattr(stream, "aclose", None)
-        if closer is not None:
+        closer = None if exhausted else getattr(stream, "aclose", None)
+        if closer is not None:  # stopped early: close the service's stream now
             await closer()
         log.append(request, sent, status, comment, (time.perf_counter() - started) * 1000)
 
