@@ -95,6 +95,12 @@ def get_logger(**bindings: Any) -> FilteringBoundLogger:
     The base logger is assembled once per configuration (one per association was a
     measurable share of the server's per-association CPU); binding copies its context.
     """
+    logger: FilteringBoundLogger = _base_logger().bind(**bindings)
+    return logger
+
+
+def _base_logger() -> FilteringBoundLogger:
+    """The assembled logger of the current configuration (configures a default if none)."""
     global _base
     if not structlog.is_configured():
         configure("console", "warning")
@@ -103,8 +109,16 @@ def get_logger(**bindings: Any) -> FilteringBoundLogger:
     if cached is None or not all(map(operator.is_, cached[0], key)):
         base: FilteringBoundLogger = structlog.get_logger("aiodicom").bind()
         cached = _base = (key, base)
-    logger: FilteringBoundLogger = cached[1].bind(**bindings)
-    return logger
+    return cached[1]
+
+
+def level_enabled(level: int) -> bool:
+    """Whether the configured loggers emit ``level``, without binding a logger.
+
+    A module-level ``structlog.get_logger()`` proxy assembles a whole logger on every
+    attribute read, so ``enabled(proxy, level)`` costs microseconds on a hot path.
+    """
+    return enabled(_base_logger(), level)
 
 
 def enabled(logger: Any, level: int) -> bool:

@@ -26,7 +26,7 @@ from pydicom.sequence import Sequence
 
 from aiodicom.codec import deflate
 from aiodicom.errors import QueryError
-from aiodicom.log import enabled
+from aiodicom.log import level_enabled
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
 from aiodicom.matching.raw import KeyMemo, compile_raw
 from aiodicom.net.types import FindHandler, FindRequest, FindResponse
@@ -121,7 +121,11 @@ class PreparedQuery:
     unsupported_names: tuple[str, ...]
     compiled: CompiledQuery
     plan: Plan
-    keys: tuple[str, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Names of the matching keys, for the log line (computed only when logged)."""
+        return tuple(_key_name(tag) for tag in self.compiled.matching_keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +172,6 @@ def _prepared(analysis: KeyAnalysis, compiled: CompiledQuery) -> PreparedQuery:
         unsupported_names=analysis.unsupported_names,
         compiled=compiled,
         plan=analysis.plan,
-        keys=tuple(_key_name(tag) for tag in compiled.matching_keys),
     )
 
 
@@ -273,7 +276,7 @@ class WorklistService:
         matches, index_used = worklist.search(
             query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
         )
-        verbose = enabled(log, logging.INFO)  # filtered lines cost nothing
+        verbose = level_enabled(logging.INFO)  # filtered lines cost nothing
         context = (
             {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index_used}
             if verbose
