@@ -61,6 +61,7 @@ class WorklistSection:
     max_matches: int = 1000
     watch: bool = True
     poll_interval: float = 2.0
+    answer_cache_mb: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConf
     _check_range(file, "server.idle_timeout", net.idle_timeout, 0.001, 864000)
     _check_range(file, "worklist.max_matches", config.worklist.max_matches, 1, 10_000_000)
     _check_range(file, "worklist.poll_interval", config.worklist.poll_interval, 0.05, 3600)
+    _check_range(file, "worklist.answer_cache_mb", config.worklist.answer_cache_mb, 0, 65536)
     titles = [("server.ae_title", net.ae_title)]
     titles += [
         (f"server.allowed_calling_aes[{i}]", t) for i, t in enumerate(net.allowed_calling_aes or ())

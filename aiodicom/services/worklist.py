@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,17 +28,27 @@ from aiodicom.codec import deflate
 from aiodicom.errors import QueryError
 from aiodicom.log import level_enabled
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
+from aiodicom.matching.model import MatchResult
 from aiodicom.matching.raw import KeyMemo, compile_raw
-from aiodicom.net.types import FindHandler, FindRequest, FindResponse
+from aiodicom.net.types import (
+    FindHandler,
+    FindRequest,
+    FindResponse,
+    HandlerTraits,
+    declare_traits,
+)
+from aiodicom.services.worklist_answers import AnswerCache
 from aiodicom.store.worklist import AeWorklist, WorklistStore
 from aiodicom.store.worklist_encode import (
     DEFLATED_LE,
     Plan,
+    Syntax,
     build_identifier,
     plan_from_query,
 )
 from aiodicom.store.worklist_encode import syntax_for as encoding_for
 from aiodicom.store.worklist_keys import SUPPORTED_TAGS
+from aiodicom.store.worklist_loader import WorklistItem
 from aiodicom.store.worklist_parse import RawDataset
 from aiodicom.store.worklist_query import (
     Shape,
@@ -61,6 +71,8 @@ CACHE_MAX_IDENTIFIER = 4096
 """Identifiers longer than this (bytes) are prepared every time, never cached."""
 SHAPE_CACHE_ENTRIES = 256
 """Identifier shapes (keys and VRs, values ignored) whose key analysis is kept."""
+WORKLIST_HANDLER = HandlerTraits(eager=False)
+"""``find`` needs no current task until it first suspends (it never awaits)."""
 
 log = structlog.get_logger("aiodicom.worklist")
 
@@ -71,6 +83,7 @@ class WorklistOptions:
 
     max_matches: int = 1000
     matching: MatchOptions = field(default_factory=MatchOptions)
+    answer_cache_bytes: int = 64 << 20
 
 
 def _key_name(tag: int) -> str:
@@ -254,10 +267,11 @@ class WorklistService:
         self.store = store
         self.options = options or WorklistOptions()
         self.cache = QueryCache()
+        self.answers = AnswerCache(self.options.answer_cache_bytes)
 
     def handlers(self) -> dict[str, FindHandler]:
         """The handler map for :class:`aiodicom.Server`."""
-        return {WORKLIST_SOP_CLASS: self.find}
+        return {WORKLIST_SOP_CLASS: declare_traits(self.find, WORKLIST_HANDLER)}
 
     def _worklist(self, called_ae: str) -> AeWorklist:
         worklist = self.store.snapshot.get(called_ae)
@@ -272,41 +286,62 @@ class WorklistService:
         started = time.perf_counter()
         worklist = self._worklist(request.called_ae)  # one snapshot for the whole query
         query = self.cache.prepared(request, self.options.matching)
-        unsupported = query.unsupported
-        matches, index_used = worklist.search(
-            query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
-        )
+        raw, syntax = request.identifier_bytes, request.transfer_syntax
         verbose = level_enabled(logging.INFO)  # filtered lines cost nothing
-        context = (
-            {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index_used}
-            if verbose
-            else {}
-        )
-        limit = self.options.max_matches
-        if len(matches) > limit:
-            comment = f"{len(matches)} matches exceed max_matches={limit}"
-            if verbose:
-                log.info("worklist query refused", **context, matches=len(matches), reason=comment)
-            raise QueryError(OUT_OF_RESOURCES, comment=comment)
-        plan = query.plan
-        encoding = encoding_for(request.transfer_syntax)
-        deflated = request.transfer_syntax == DEFLATED_LE
+        kept = self.answers.get(raw, syntax, worklist)
+        fresh: list[bytes] | None = None
+        if kept is None:
+            matches, index_used = worklist.search(
+                query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
+            )
+            self._check_limit(len(matches), query, request, index_used, verbose)
+            source: Iterable[bytes] = _encode(matches, query.plan, encoding_for(syntax))
+            total, fresh = len(matches), []
+        else:
+            source, total, index_used = kept, len(kept), "answer-cache"
+        deflated = syntax == DEFLATED_LE
         sent = 0
         try:
-            for item, result in matches:
-                data = build_identifier(item.encoded(encoding), plan, encoding, result)
-                if deflated:
-                    data = deflate(data)
+            for data in source:
+                if fresh is not None:
+                    fresh.append(data)
                 sent += 1
-                yield FindResponse(data, PENDING_WARNING) if unsupported else data
+                response = deflate(data) if deflated else data
+                yield FindResponse(response, PENDING_WARNING) if query.unsupported else response
+            if fresh is not None:
+                self.answers.put(raw, syntax, worklist, fresh)
         finally:
             if verbose:
                 log.info(
                     "worklist query",
-                    **context,
-                    matches=len(matches),
+                    **_context(request, query, index_used),
+                    matches=total,
                     sent=sent,
                     ms=round((time.perf_counter() - started) * 1000, 3),
-                    outcome="done" if sent == len(matches) else "cancelled",
+                    outcome="done" if sent == total else "cancelled",
                     unsupported=list(query.unsupported_names),
                 )
+
+    def _check_limit(
+        self, count: int, query: PreparedQuery, request: FindRequest, index: str, verbose: bool
+    ) -> None:
+        """Refuse more than ``max_matches`` matches with 0xA700 (PS3.4 K.4.1.1.4)."""
+        limit = self.options.max_matches
+        if count > limit:
+            comment = f"{count} matches exceed max_matches={limit}"
+            if verbose:
+                context = _context(request, query, index)
+                log.info("worklist query refused", **context, matches=count, reason=comment)
+            raise QueryError(OUT_OF_RESOURCES, comment=comment)
+
+
+def _context(request: FindRequest, query: PreparedQuery, index: str) -> dict[str, object]:
+    return {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index}
+
+
+def _encode(
+    matches: list[tuple[WorklistItem, MatchResult]], plan: Plan, encoding: Syntax
+) -> Iterator[bytes]:
+    """Each match's response identifier (PS3.4 K.4.1.1.3.2), encoded when it is sent."""
+    for item, result in matches:
+        yield build_identifier(item.encoded(encoding), plan, encoding, result)

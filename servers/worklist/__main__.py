@@ -101,7 +101,11 @@ def build_service(config: WorklistServerConfig) -> tuple[WorklistStore, Worklist
     matching = MatchOptions(
         pn_case_sensitive=config.matching.pn_case_sensitive, fuzzy_pn=config.matching.fuzzy_pn
     )
-    options = WorklistOptions(max_matches=config.worklist.max_matches, matching=matching)
+    options = WorklistOptions(
+        max_matches=config.worklist.max_matches,
+        matching=matching,
+        answer_cache_bytes=config.worklist.answer_cache_mb << 20,
+    )
     return store, WorklistService(store, options)
 
 
