@@ -215,7 +215,14 @@ def _timezone_offset(identifier: Dataset, encodings: tuple[str, ...]) -> int:
     elem = identifier.get_item(TIMEZONE_OFFSET_FROM_UTC)
     if elem is None:
         return 0
-    text = element_text(identifier, TIMEZONE_OFFSET_FROM_UTC, elem, "SH", encodings)
+    return timezone_minutes(
+        element_text(identifier, TIMEZONE_OFFSET_FROM_UTC, elem, "SH", encodings)
+    )
+
+
+def timezone_minutes(text: str) -> int:
+    """Timezone Offset From UTC (0008,0201) "&ZZXX" in minutes (PS3.4 C.4.1.1.3.2);
+    empty is UTC; anything else is refused with 0xA900."""
     offset = parse_offset(text) if text.strip() else 0
     if offset is None:
         raise invalid(TIMEZONE_OFFSET_FROM_UTC, f"{text!r} is not &ZZXX")

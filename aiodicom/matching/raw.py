@@ -26,8 +26,7 @@ from aiodicom.matching.model import (
     MatchKind,
     MatchOptions,
 )
-from aiodicom.matching.query import NOT_MATCHED, CompiledQuery, finish_query
-from aiodicom.matching.temporal import parse_offset
+from aiodicom.matching.query import NOT_MATCHED, CompiledQuery, finish_query, timezone_minutes
 from aiodicom.matching.text import (
     DEFAULT_ENCODINGS,
     CharsetError,
@@ -94,11 +93,7 @@ def _timezone_offset(raw: RawElements, encodings: tuple[str, ...]) -> int:
     entry = raw.get(TIMEZONE_OFFSET_FROM_UTC)
     if entry is None or not isinstance(entry[1], bytes):
         return 0
-    text = decode_raw(entry[1], "SH", encodings)
-    offset = parse_offset(text) if text.strip() else 0
-    if offset is None:
-        raise invalid(TIMEZONE_OFFSET_FROM_UTC, f"{text!r} is not &ZZXX")
-    return offset
+    return timezone_minutes(decode_raw(entry[1], "SH", encodings))
 
 
 def compile_raw(

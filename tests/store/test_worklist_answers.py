@@ -10,35 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydicom.dataset import Dataset
-
-from aiodicom.codec import encode_identifier
-from aiodicom.net.types import FindRequest, FindResponse
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.services.worklist_answers import AnswerCache
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_keys import SUPPORTED_TAGS
 from aiodicom.store.worklist_sample import write_folder
-from tests.store.worklist_support import EXPLICIT_LE, mwl_query, request
+from tests.store.worklist_support import EXPLICIT_LE, mwl_query, wire_answers, wire_request
 
 BODY_PART_EXAMINED = 0x00180015
-
-
-def on_the_wire(identifier: Dataset) -> FindRequest:
-    wire = request(identifier)
-    wire.identifier_bytes = encode_identifier(identifier, EXPLICIT_LE)
-    return wire
-
-
-async def answer(service: WorklistService, identifier: Dataset) -> list[tuple[int, bytes]]:
-    out: list[tuple[int, bytes]] = []
-    async for response in service.find(on_the_wire(identifier)):
-        status, data = 0xFF00, response
-        if isinstance(response, FindResponse):
-            status, data = response.status, response.identifier
-        assert isinstance(data, bytes)
-        out.append((status, data))
-    return out
 
 
 def write_yaml_items(folder: Path, modality: str, count: int) -> None:
@@ -56,11 +35,11 @@ async def test_replay_equals_a_fresh_answer(tmp_path: Path) -> None:
     query = mwl_query(sps={"Modality": "CT"})
     assert BODY_PART_EXAMINED not in SUPPORTED_TAGS
     query.add_new(BODY_PART_EXAMINED, "CS", "")  # unsupported: every response is 0xFF01
-    first = await answer(cached, query)
+    first = await wire_answers(cached, query)
     assert cached.answers.hits == 0 and len(cached.answers) == 1
-    second = await answer(cached, query)
+    second = await wire_answers(cached, query)
     assert cached.answers.hits == 1
-    assert first == second == await answer(uncached, query)
+    assert first == second == await wire_answers(uncached, query)
     assert first and {status for status, _ in first} == {0xFF01}
     assert len(uncached.answers) == 0
 
@@ -71,23 +50,23 @@ async def test_a_reload_ends_the_replay(tmp_path: Path) -> None:
     store = WorklistStore(tmp_path)
     service = WorklistService(store)
     query = mwl_query(sps={"Modality": "CT"})
-    assert len(await answer(service, query)) == 3
+    assert len(await wire_answers(service, query)) == 3
     write_yaml_items(folder, "MR", 3)
     for path in folder.iterdir():  # a new mtime, whatever the clock's resolution
         os.utime(path, (1_000_000_000, 1_000_000_000))
     store.reload()
-    assert await answer(service, query) == []
+    assert await wire_answers(service, query) == []
     assert service.answers.hits == 0
 
 
 async def test_a_cancelled_answer_is_not_kept(tmp_path: Path) -> None:
     write_folder(tmp_path, "WLMSCP", 20, seed=4)
     service = WorklistService(WorklistStore(tmp_path))
-    stream = service.find(on_the_wire(mwl_query()))
+    stream = service.find(wire_request(mwl_query()))
     assert isinstance(await anext(stream), bytes)
     await stream.aclose()  # what the server does on C-CANCEL
     assert len(service.answers) == 0
-    assert len(await answer(service, mwl_query())) == 20
+    assert len(await wire_answers(service, mwl_query())) == 20
     assert len(service.answers) == 1
 
 

@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import encode_identifier
 from aiodicom.errors import QueryError
-from aiodicom.net.types import FindRequest, FindResponse
 from aiodicom.services.worklist import QueryCache, WorklistService
 from aiodicom.store import worklist as worklist_module
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_sample import write_folder
 from aiodicom.webapi.querylog import QueryLog, logged_handlers
-from tests.store.worklist_support import EXPLICIT_LE, mwl_query, request
+from tests.store.worklist_support import mwl_query, request, wire_answers, wire_request
 
 
 @pytest.fixture(scope="module")
@@ -28,25 +26,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> WorklistStore:
     root = tmp_path_factory.mktemp("mwl")
     write_folder(root, "WLMSCP", 40, seed=5)
     return WorklistStore(root)
-
-
-def wire_request(identifier: Dataset) -> FindRequest:
-    """A request as the server builds it: identifier plus its encoded bytes."""
-    wire = request(identifier)
-    wire.identifier_bytes = encode_identifier(identifier, EXPLICIT_LE)
-    return wire
-
-
-async def answers(service: WorklistService, identifier: Dataset) -> list[tuple[int, bytes]]:
-    out: list[tuple[int, bytes]] = []
-    async for response in service.find(wire_request(identifier)):
-        if isinstance(response, FindResponse):
-            assert isinstance(response.identifier, bytes)
-            out.append((response.status, response.identifier))
-        else:
-            assert isinstance(response, bytes)
-            out.append((0xFF00, response))
-    return out
 
 
 @pytest.mark.parametrize(
@@ -62,11 +41,11 @@ async def test_cached_answers_equal_uncached(store: WorklistStore, query: Datase
     cached = WorklistService(store)
     uncached = WorklistService(store)
     uncached.cache = QueryCache(entries=0)
-    first = await answers(cached, query)
-    second = await answers(cached, query)
+    first = await wire_answers(cached, query)
+    second = await wire_answers(cached, query)
     assert cached.cache.hits == 1
     assert cached.cache.misses == 1
-    assert first == second == await answers(uncached, query)
+    assert first == second == await wire_answers(uncached, query)
     assert len(uncached.cache) == 0
     assert first  # the fixture has matches for every query above
 
@@ -76,7 +55,7 @@ async def test_unsupported_keys_still_ff01_on_a_hit(store: WorklistStore) -> Non
     query.SeriesInstanceUID = "1.2.3"  # not an MWL attribute (PS3.4 K.4.1.1.4)
     service = WorklistService(store)
     for _ in range(2):
-        statuses = [status for status, _ in await answers(service, query)]
+        statuses = [status for status, _ in await wire_answers(service, query)]
         assert statuses == [0xFF01]
     assert service.cache.hits == 1
 
@@ -86,7 +65,7 @@ async def test_refused_identifier_is_not_cached(store: WorklistStore) -> None:
     service = WorklistService(store)
     for _ in range(2):
         with pytest.raises(QueryError) as caught:
-            await answers(service, query)
+            await wire_answers(service, query)
         assert caught.value.status == 0xA900
     assert len(service.cache) == 0
 
@@ -96,10 +75,10 @@ async def test_cache_is_bounded_lru(store: WorklistStore) -> None:
     service.cache = QueryCache(entries=2)
     queries = [mwl_query(PatientID=f"PID{n:07d}") for n in range(3)]
     for query in [*queries, queries[2]]:
-        await answers(service, query)
+        await wire_answers(service, query)
     assert len(service.cache) == 2
     assert (service.cache.hits, service.cache.misses) == (1, 3)
-    await answers(service, queries[0])  # evicted first: prepared again
+    await wire_answers(service, queries[0])  # evicted first: prepared again
     assert service.cache.misses == 4
 
 

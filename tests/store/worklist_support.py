@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import decode_identifier
+from aiodicom.codec import decode_identifier, encode_identifier
 from aiodicom.matching import CompiledQuery
 from aiodicom.net.types import FindRequest, FindResponse
 from aiodicom.proto.negotiation import QueryModel
@@ -86,3 +86,22 @@ def key_view(compiled: CompiledQuery) -> dict[int, tuple[object, ...]]:
         )
         for tag, spec in compiled.keys.items()
     }  # fmt: skip
+
+
+def wire_request(identifier: Dataset, syntax: str = EXPLICIT_LE) -> FindRequest:
+    """A request as the server builds it: the identifier plus its encoded bytes."""
+    wire = request(identifier, syntax=syntax)
+    wire.identifier_bytes = encode_identifier(identifier, syntax)
+    return wire
+
+
+async def wire_answers(service: WorklistService, identifier: Dataset) -> list[tuple[int, bytes]]:
+    """(status, encoded identifier) of every pending response to ``wire_request``."""
+    out: list[tuple[int, bytes]] = []
+    async for response in service.find(wire_request(identifier)):
+        status, data = 0xFF00, response
+        if isinstance(response, FindResponse):
+            status, data = response.status, response.identifier
+        assert isinstance(data, bytes)
+        out.append((status, data))
+    return out
