@@ -20,7 +20,7 @@ from aiodicom.proto.command_set import (
     decode_command_and_flag,
     encode_command,
 )
-from aiodicom.proto.memo import MAX_KEY_BYTES, BoundedMemo, always
+from aiodicom.proto.memo import CommandDecodeMemo, CommandEncodeMemo
 from aiodicom.proto.messages import CFindRSP, DimseCommand
 from aiodicom.proto.pdus import PDV
 
@@ -39,8 +39,8 @@ DEFAULT_MAX_COMMAND_SIZE = 1 << 20
 DEFAULT_MAX_DATA_SET_SIZE = 64 << 20
 
 _PENDING = frozenset({0xFF00, 0xFF01})  # PS3.4 C.4.1.1.4 pending statuses
-_COMMANDS: BoundedMemo[bytes, tuple[DimseCommand, bool]] = BoundedMemo(256)
-_COMMAND_BYTES: BoundedMemo[tuple[DimseCommand, bool], bytes] = BoundedMemo(256)
+_COMMANDS = CommandDecodeMemo(64)
+_COMMAND_BYTES = CommandEncodeMemo(64)
 _PDU_HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
 
@@ -49,11 +49,9 @@ _PDV_HEADER = struct.Struct(">IBB")
 
 
 def _decode_command(data: bytes) -> tuple[DimseCommand, bool]:
-    """``decode_command_and_flag``, memoized: a requestor's first C-FIND-RQ / C-ECHO-RQ of
-    every association is the same command set (Message ID 1), see :mod:`.memo`."""
-    if len(data) > MAX_KEY_BYTES:
-        return decode_command_and_flag(data)
-    return _COMMANDS.remember(data, lambda: decode_command_and_flag(data), always)
+    """``decode_command_and_flag`` through templates: consecutive command sets differ only
+    in Message ID (Being Responded To) and Status, see :class:`.memo.CommandDecodeMemo`."""
+    return _COMMANDS.decode(data)
 
 
 def _out_of_order(message: str) -> ProtocolError:
@@ -99,6 +97,8 @@ class MessageAssembler:
     def add(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
         """Add one PDV; return (context id, command, data set or None) once complete."""
         if self._context_id is None:
+            if pdv.is_command and pdv.is_last and len(pdv.data) <= self.max_command_size:
+                return self._whole_command(pdv)
             self._context_id = pdv.context_id
         elif pdv.context_id != self._context_id:
             raise _out_of_order(
@@ -123,6 +123,15 @@ class MessageAssembler:
         self._size = 0
         return data
 
+    def _whole_command(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
+        """A command set in a single PDV (the usual case, PS3.8 E.2): decoded unbuffered."""
+        command, has_data_set = _decode_command(pdv.data)
+        if has_data_set:
+            self._context_id = pdv.context_id
+            self._command = command
+            return None
+        return pdv.context_id, command, None
+
     def _add_command(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
         if not pdv.is_command:
             self.reset()
@@ -144,6 +153,9 @@ class MessageAssembler:
         if pdv.is_command:
             self.reset()
             raise _out_of_order("command fragment received while a data set was expected")
+        if pdv.is_last and not self._parts and len(pdv.data) <= self.max_data_set_size:
+            self.reset()  # a data set in a single PDV: no copy, no join
+            return pdv.context_id, command, pdv.data
         self._append(pdv.data, self.max_data_set_size, "data set")
         if not pdv.is_last:
             return None
@@ -157,11 +169,9 @@ class MessageAssembler:
 
 
 def encode_command_memo(cmd: DimseCommand, has_data_set: bool) -> bytes:
-    """``encode_command``, memoized by value: the responses to a requestor's Message ID 1
-    are the same command sets on every association (:mod:`.memo`)."""
-    return _COMMAND_BYTES.remember(
-        (cmd, has_data_set), lambda: encode_command(cmd, has_data_set=has_data_set), always
-    )
+    """``encode_command`` through templates: only Message ID (Being Responded To) and
+    Status change between messages, see :class:`.memo.CommandEncodeMemo`."""
+    return _COMMAND_BYTES.encode(cmd, has_data_set)
 
 
 def _control_header(is_command: bool, is_last: bool) -> int:
