@@ -1,7 +1,9 @@
 """Acceptor-side protocol: association policy, C-ECHO, C-FIND streaming and C-CANCEL.
 
 One :class:`ServerProtocol` per TCP connection, plus one task per running C-FIND handler,
-so incoming PDUs (C-CANCEL-RQ, A-ABORT) are processed while responses stream.
+so incoming PDUs (C-CANCEL-RQ, A-ABORT) are processed while responses stream. A handler
+declared ``eager`` (:class:`~aiodicom.net.types.HandlerTraits`) is first run at once
+inside ``data_received``; it gets a task only if it suspends (:mod:`aiodicom.net.eager`).
 
 Asynchronous operations window (PS3.7 D.3.3.3): the acceptor answers a proposed window
 with min(proposed, ``ServerConfig.async_ops_window``) and then runs up to that many
@@ -22,16 +24,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydicom import Dataset
 
 from aiodicom.codec import check_identifier, encode_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.log import enabled
+from aiodicom.net.eager import resume
 from aiodicom.net.protocol import AssociationProtocol
-from aiodicom.net.types import FindHandler, FindRequest, FindResponse
+from aiodicom.net.types import (
+    PLAIN_HANDLER,
+    FindHandler,
+    FindRequest,
+    FindResponse,
+    handler_traits,
+)
 from aiodicom.proto.dimse import PendingFindTemplate
 from aiodicom.proto.events import (
     Aborted,
@@ -105,6 +115,7 @@ class ServerProtocol(AssociationProtocol):
         self.established = False
         self.running: dict[int, RunningFind] = {}
         self.window = 1  # operations the requestor may have outstanding (PS3.7 D.3.3.3)
+        self._stepping = False  # an eager C-FIND runs inside data_received right now
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -244,9 +255,38 @@ class ServerProtocol(AssociationProtocol):
             return
         running = RunningFind(message_id)
         self.running[message_id] = running
-        task = self.loop.create_task(self._run_find(context_id, command, data_set or b"", running))
+        handler = self.server.handlers.get(command.affected_sop_class_uid)
+        traits = PLAIN_HANDLER if handler is None else handler_traits(handler)
+        coro = self._run_find(context_id, command, data_set or b"", running, handler=handler)
+        if traits.eager:
+            self._run_eagerly(coro, running)
+        else:
+            self._start_task(coro, running)
+
+    def _start_task(self, coro: Coroutine[Any, Any, None], running: RunningFind) -> None:
+        task = self.loop.create_task(coro)
         running.task = task
         task.add_done_callback(lambda _: self._forget(running))
+
+    def _run_eagerly(self, coro: Coroutine[Any, Any, None], running: RunningFind) -> None:
+        """Run an eager handler's C-FIND now; only if it suspends does a task take over.
+
+        A keyed query usually completes here, saving a task and two loop callbacks. The
+        task continues the coroutine exactly where it stopped (:func:`.eager.resume`).
+        """
+        self._stepping = True  # responses queued now are flushed below or by _send_final
+        try:
+            awaited = coro.send(None)
+        except StopIteration:
+            return  # done: the final response is queued and ``running`` forgotten
+        except Exception:
+            self._forget(running)
+            self.log.exception("c-find failed")
+            return
+        finally:
+            self._stepping = False
+        self.schedule_flush()  # it suspended: what it queued goes out at the next iteration
+        self._start_task(resume(coro, awaited), running)
 
     def _forget(self, running: RunningFind) -> None:
         if self.running.get(running.message_id) is running:
@@ -284,14 +324,11 @@ class ServerProtocol(AssociationProtocol):
         rq = self.rq
         assert rq is not None
         uid = command.affected_sop_class_uid
-        extended = next(
-            (
-                item.application_info
-                for item in rq.user_information.sop_class_extended
-                if item.sop_class_uid == uid
-            ),
-            None,
-        )
+        extended = None
+        for item in rq.user_information.sop_class_extended:  # usually none (PS3.7 D.3.3.5)
+            if item.sop_class_uid == uid:
+                extended = item.application_info
+                break
         return FindRequest(
             identifier_bytes=raw,
             transfer_syntax=ts,
@@ -307,21 +344,34 @@ class ServerProtocol(AssociationProtocol):
         )
 
     async def _run_find(
-        self, context_id: int, command: CFindRQ, raw: bytes, running: RunningFind
+        self,
+        context_id: int,
+        command: CFindRQ,
+        raw: bytes,
+        running: RunningFind,
+        *,
+        handler: FindHandler | None,
     ) -> None:
         """Run one C-FIND; forget it right before its final response goes out."""
         try:
-            status, comment = await self._perform(context_id, command, raw, running)
+            status, comment = await self._perform(
+                context_id, command, raw, running, handler=handler
+            )
         finally:
             self._forget(running)
         self._send_final(context_id, command, status, comment)
 
     async def _perform(
-        self, context_id: int, command: CFindRQ, raw: bytes, running: RunningFind
+        self,
+        context_id: int,
+        command: CFindRQ,
+        raw: bytes,
+        running: RunningFind,
+        *,
+        handler: FindHandler | None,
     ) -> tuple[int, str | None]:
         """Decode the identifier once, stream the handler's matches; the final status."""
         context = self.association.contexts[context_id]
-        handler = self.server.handlers.get(command.affected_sop_class_uid)
         if handler is None:
             return SOP_CLASS_NOT_SUPPORTED, "no handler"
         try:
@@ -396,7 +446,8 @@ class ServerProtocol(AssociationProtocol):
             item = item.identifier
         data = item if isinstance(item, bytes) else encode_identifier(item, transfer_syntax)
         self.association.send_raw_message(context_id, template.encode(status), data)
-        self.schedule_flush()
+        if not self._stepping:
+            self.schedule_flush()
 
     async def _yield_point(self) -> None:
         """Flush the batch, let incoming PDUs (C-CANCEL) run, wait if the peer is slow."""

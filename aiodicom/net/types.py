@@ -7,6 +7,7 @@ exactly one final response (Success, Cancel or a failure) without one (PS3.7 9.1
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -119,6 +120,40 @@ FindHandler = Callable[[FindRequest], AsyncIterator["Dataset | bytes | FindRespo
 Raise :class:`aiodicom.errors.QueryError` for a failure final status; a normal end
 gives Success (0x0000); on C-CANCEL the server closes the generator and answers 0xFE00.
 """
+
+
+@dataclass(slots=True, frozen=True)
+class HandlerTraits:
+    """What a :data:`FindHandler` declares about itself, so the server can skip work.
+
+    ``eager``: the handler needs no current asyncio task (no ``asyncio.current_task``,
+    ``asyncio.timeout`` or task-local context) until it first suspends; the server then
+    runs it at once inside ``data_received`` and creates a task only if it suspends.
+    """
+
+    eager: bool = False
+
+
+PLAIN_HANDLER = HandlerTraits()
+_TRAITS_ATTRIBUTE = "aiodicom_find_traits"
+
+
+def handler_traits(handler: FindHandler) -> HandlerTraits:
+    """The traits ``handler`` declares (:data:`PLAIN_HANDLER` when none)."""
+    traits = getattr(handler, _TRAITS_ATTRIBUTE, PLAIN_HANDLER)
+    return traits if isinstance(traits, HandlerTraits) else PLAIN_HANDLER
+
+
+def declare_traits(handler: FindHandler, traits: HandlerTraits) -> FindHandler:
+    """``handler`` marked with ``traits`` (a plain function is marked in place; a bound
+    method, which takes no attributes, through a ``functools.partial``)."""
+    try:
+        setattr(handler, _TRAITS_ATTRIBUTE, traits)
+    except AttributeError:
+        marked = functools.partial(handler)
+        setattr(marked, _TRAITS_ATTRIBUTE, traits)
+        return marked
+    return handler
 
 
 class FindResult:

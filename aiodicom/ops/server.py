@@ -21,7 +21,13 @@ from pydicom import Dataset
 from aiodicom.errors import QueryError
 from aiodicom.net.scp import RJ_CALLING_AE, RJ_NO_REASON, ServerProtocol
 from aiodicom.net.server import Server, ServerConfig
-from aiodicom.net.types import FindHandler, FindRequest, FindResponse
+from aiodicom.net.types import (
+    FindHandler,
+    FindRequest,
+    FindResponse,
+    declare_traits,
+    handler_traits,
+)
 from aiodicom.ops.audit import AuditLog
 from aiodicom.ops.metrics import Metrics
 from aiodicom.ops.security import AccessPolicy, UserIdentityChecker
@@ -218,7 +224,7 @@ class OpsServer(Server):
                     await aclose()
                 self._query_done(request, matches, status, outcome, started)
 
-        return instrumented
+        return declare_traits(instrumented, handler_traits(handler))  # adds no needs
 
     def _query_done(
         self, request: FindRequest, matches: int, status: int | None, outcome: str, started: float

@@ -71,7 +71,7 @@ CACHE_MAX_IDENTIFIER = 4096
 """Identifiers longer than this (bytes) are prepared every time, never cached."""
 SHAPE_CACHE_ENTRIES = 256
 """Identifier shapes (keys and VRs, values ignored) whose key analysis is kept."""
-WORKLIST_HANDLER = HandlerTraits(eager=False)
+WORKLIST_HANDLER = HandlerTraits(eager=True)
 """``find`` needs no current task until it first suspends (it never awaits)."""
 
 log = structlog.get_logger("aiodicom.worklist")

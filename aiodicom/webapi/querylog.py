@@ -26,7 +26,13 @@ from pydicom.sequence import Sequence
 
 from aiodicom.errors import QueryError
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
-from aiodicom.net.types import FindHandler, FindRequest, FindResponse
+from aiodicom.net.types import (
+    FindHandler,
+    FindRequest,
+    FindResponse,
+    declare_traits,
+    handler_traits,
+)
 from aiodicom.proto.status import describe
 from aiodicom.services.worklist import WorklistService, strip_keys
 from aiodicom.store.worklist import AeWorklist, WorklistStore
@@ -169,7 +175,7 @@ def logged_handlers(service: WorklistService, log: QueryLog) -> dict[str, FindHa
         def logged(request: FindRequest) -> AsyncIterator[Dataset | bytes | FindResponse]:
             return _logged(handler, log, request)
 
-        return logged
+        return declare_traits(logged, handler_traits(handler))  # the wrapper adds no needs
 
     return {uid: wrap(handler) for uid, handler in service.handlers().items()}
 
