@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import fcntl
 import itertools
 import math
@@ -420,7 +421,7 @@ def write_markdown(report: Report, args: argparse.Namespace, command_line: str) 
     lines = [
         "## Worklist",
         "",
-        f"Date: 2026-11-25. Machine: {cpu_model()} (shared with other jobs), Python "
+        f"Date: {datetime.date.today().isoformat()}. Machine: {cpu_model()}, Python "
         f"{sys.version.split()[0]}, DCMTK 3.6.7 wlmscpfs, pynetdicom baseline "
         "`bench/pynetdicom_wl_scp.py`.",
         f"Command: `{command_line}`. Client: aiodicom SCU on uvloop in the benchmark process "
