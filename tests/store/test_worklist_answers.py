@@ -8,6 +8,7 @@ folder changes, and must never come from a cancelled (partial) answer.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from aiodicom.services.worklist import WorklistOptions, WorklistService
@@ -63,6 +64,7 @@ async def test_a_cancelled_answer_is_not_kept(tmp_path: Path) -> None:
     write_folder(tmp_path, "WLMSCP", 20, seed=4)
     service = WorklistService(WorklistStore(tmp_path))
     stream = service.find(wire_request(mwl_query()))
+    assert isinstance(stream, AsyncGenerator)
     assert isinstance(await anext(stream), bytes)
     await stream.aclose()  # what the server does on C-CANCEL
     assert len(service.answers) == 0
