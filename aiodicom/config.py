@@ -27,7 +27,11 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 @dataclass(frozen=True, slots=True)
 class NetworkSection:
-    """Listening socket and association limits (PS3.8 9.1.1: the ARTIM timer)."""
+    """Listening socket and association limits (PS3.8 9.1.1: the ARTIM timer).
+
+    ``async_ops_window``: C-FIND operations a requestor may have outstanding on one
+    association (PS3.7 D.3.3.3); 1 = one at a time (PS3.7 A.4).
+    """
 
     host: str = "127.0.0.1"
     port: int = 11112
@@ -37,6 +41,7 @@ class NetworkSection:
     artim_timeout: float = 30.0
     idle_timeout: float = 300.0
     allowed_calling_aes: tuple[str, ...] | None = None
+    async_ops_window: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +176,7 @@ def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConf
     _check_range(file, "server.port", net.port, 0, 65535)
     _check_range(file, "server.max_associations", net.max_associations, 1, 100_000)
     _check_range(file, "server.max_pdu_length", net.max_pdu_length, 0, 1 << 31)
+    _check_range(file, "server.async_ops_window", net.async_ops_window, 1, 65535)
     _check_range(file, "server.artim_timeout", net.artim_timeout, 0.001, 86400)
     _check_range(file, "server.idle_timeout", net.idle_timeout, 0.001, 864000)
     _check_range(file, "worklist.max_matches", config.worklist.max_matches, 1, 10_000_000)

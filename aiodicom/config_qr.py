@@ -85,6 +85,8 @@ def validate_qr_config(config: QRServerConfig) -> QRServerConfig:
         "0 or >= 4096",
         net.max_pdu_length,
     )
+    window = net.async_ops_window
+    _check(file, "server.async_ops_window", 1 <= window <= 65535, "1 to 65535", window)
     _check(file, "qr.max_matches", qr.max_matches >= 0, "an integer >= 0", qr.max_matches)
     _check(file, "qr.batch_size", 1 <= qr.batch_size <= 100_000, "1 to 100000", qr.batch_size)
     _check(

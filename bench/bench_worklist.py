@@ -12,6 +12,8 @@ each bounded by a count AND by ``--seconds``:
     to check that our client is not the bottleneck);
 (b) Modality=CT in the Scheduled Procedure Step (about 1/8 of the items): responses/s;
 (c) keyed PatientID lookups on one association: queries/s, p50, p99;
+(c') the same with up to 2 queries outstanding (asynchronous operations window, PS3.7
+     D.3.3.3; our server grants it, a server that does not gets them one at a time);
 (d) associate + keyed query + release with 50 concurrent clients: associations/s;
 (e) 200 associations held open, each querying every ``--interval`` s: p99;
 (f) our server with 100k items: spawn-to-listening time and RSS.
@@ -54,10 +56,12 @@ Query = Dataset | aiodicom.EncodedQuery
 LOCK = Path("/tmp/aiodicom-bench.lock")
 WORK = Path("/tmp/aiodicom-wl-bench")
 AE = "WLMSCP"
+WINDOW = 2
+"""Asynchronous operations window proposed by the client in (c') and granted by our server."""
 PEERS = ("ours", "wlmscpfs", "pynetdicom")
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 OURS_CONFIG = """\
-server: {max_associations: 1000, idle_timeout: 600}
+server: {max_associations: 1000, idle_timeout: 600, async_ops_window: %d}
 worklist: {max_matches: 10000000, watch: false}
 logging: {level: %s}
 """
@@ -132,7 +136,7 @@ def free_port() -> int:
 def command(peer: str, root: Path, port: int, log_level: str) -> tuple[list[str], dict[str, str]]:
     if peer == "ours":
         config = WORK / "ours.yaml"
-        config.write_text(OURS_CONFIG % log_level)
+        config.write_text(OURS_CONFIG % (WINDOW, log_level))
         args = ["-m", "servers.worklist", "--config", str(config), "--data", str(root),
                 "--host", "127.0.0.1", "--port", str(port), "--no-watch", "--no-http"]  # fmt: skip
         return [sys.executable, *args], dict(os.environ)
@@ -272,6 +276,26 @@ async def keyed(port: int, size: int, count: int, seconds: float) -> tuple[list[
         return samples, time.perf_counter() - started
 
 
+async def pipelined(port: int, size: int, count: int, seconds: float) -> tuple[list[float], float]:
+    """(c'): keyed queries on one association, up to WINDOW outstanding (PS3.7 D.3.3.3).
+
+    A server that grants no window gets them one at a time (the client queues them).
+    """
+    samples: list[float] = []
+    queries = keyed_queries(size, 4, count)
+    async with aiodicom.connect("127.0.0.1", port, called_ae=AE, models=["worklist"],
+                                async_ops_window=(WINDOW, WINDOW), acse_timeout=60,
+                                connect_timeout=60) as assoc:  # fmt: skip
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            while len(samples) < count and time.perf_counter() - started < seconds:
+                samples.append(await timed_query(assoc, next(queries)))
+
+        await bounded([worker] * WINDOW, seconds + 1)
+        return samples, time.perf_counter() - started
+
+
 async def bounded(tasks: list[Callable[[], Awaitable[None]]], seconds: float) -> None:
     """Run the workers until they end or ``seconds`` pass; then cancel the rest."""
     running = [asyncio.ensure_future(task()) for task in tasks]
@@ -385,6 +409,10 @@ async def run_scenarios(report: Report, peer: str, size: int, running: Running,
     report.add(f"(c) keyed PatientID, {label}: p50 / p99 ms", peer,
                latency_text(samples), pct(samples, 50),
                higher=False)  # fmt: skip
+    samples, elapsed = await pipelined(port, size, args.queries, seconds)
+    report.add(f"(c') keyed, window {WINDOW}, one assoc, {label}: q/s, p50 / p99 ms", peer,
+               f"{len(samples) / elapsed:,.0f}, {latency_text(samples)}",
+               len(samples) / elapsed, higher=True)  # fmt: skip
     rate = await churn(port, size, 50, args.associations, seconds)
     report.add(f"(d) assoc+query+release x50, {label}: assoc/s", peer, f"{rate:,.0f}", rate,
                higher=True)  # fmt: skip

@@ -30,4 +30,5 @@ def network_policy(
         idle_timeout=net.idle_timeout,
         max_pdu_length=net.max_pdu_length,
         extended_negotiation=extended_negotiation,
+        async_ops_window=net.async_ops_window,
     )
