@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import fcntl
 import itertools
 import math
 import os
@@ -52,8 +51,10 @@ from aiodicom.proto.negotiation import EXPLICIT_VR_LE, IMPLICIT_VR_LE  # noqa: E
 from aiodicom.proto.status import StatusCategory  # noqa: E402
 from aiodicom.store.worklist_sample import generate, write_item  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import bench_lock, free_port, stop_process, write_section  # noqa: E402
+
 Query = Dataset | aiodicom.EncodedQuery
-LOCK = Path("/tmp/aiodicom-bench.lock")
 WORK = Path("/tmp/aiodicom-wl-bench")
 AE = "WLMSCP"
 WINDOW = 2
@@ -127,12 +128,6 @@ def data_folder(count: int, limit: float) -> Path:
     return final
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def command(peer: str, root: Path, port: int, log_level: str) -> tuple[list[str], dict[str, str]]:
     if peer == "ours":
         config = WORK / "ours.yaml"
@@ -195,12 +190,7 @@ def server(peer: str, root: Path, log_level: str, limit: float = 180.0) -> Itera
         yield Running(process.pid, port, time.monotonic() - started)
     finally:
         stop_children(process.pid)
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 10)
         log.close()
 
 
@@ -461,14 +451,7 @@ def write_markdown(report: Report, args: argparse.Namespace, command_line: str) 
         *report.table(),
         "",
     ]
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("## Worklist")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
-    print(f"wrote {path}")
+    write_section("## Worklist\n", lines)
 
 
 async def main_async(args: argparse.Namespace) -> Report:
@@ -494,8 +477,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
-    with LOCK.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with bench_lock():
         report = run(main_async(args))
     if args.write:
         write_markdown(
