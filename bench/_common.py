@@ -11,7 +11,7 @@ import fcntl
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 LOCK = Path("/tmp/aiodicom-bench.lock")
@@ -34,6 +34,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    """True once a socket listens on ``port`` (Linux /proc/net/tcp, state 0A = LISTEN).
+
+    Probing with connect() would need an ephemeral port, and after (d) opens some 30,000
+    connections in a few seconds the loopback range can be exhausted by TIME_WAIT
+    sockets, which once made a server look 10-20 s slower to start than it was.
+    """
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError), open(table) as rows:
+            for row in rows:
+                fields = row.split()
+                if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] == "0A":
+                    return True
+    return False
 
 
 def stop_process(process: subprocess.Popen[str] | subprocess.Popen[bytes], wait: float) -> None:

@@ -31,7 +31,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -52,7 +51,7 @@ from aiodicom.proto.status import StatusCategory  # noqa: E402
 from aiodicom.store.worklist_sample import generate, write_item  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from _common import bench_lock, free_port, stop_process, write_section  # noqa: E402
+from _common import bench_lock, free_port, listening, stop_process, write_section  # noqa: E402
 
 Query = Dataset | aiodicom.EncodedQuery
 WORK = Path("/tmp/aiodicom-wl-bench")
@@ -181,9 +180,8 @@ def server(peer: str, root: Path, log_level: str, limit: float = 180.0) -> Itera
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"{peer} exited early, see {log.name}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+            if listening(port):
+                break
             if time.monotonic() - started > limit:
                 raise SystemExit(f"{peer} not listening after {limit} s")
             time.sleep(0.02)
