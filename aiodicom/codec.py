@@ -24,6 +24,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
+from aiodicom.bounded import BoundedMemo
 from aiodicom.errors import DataError
 
 IMPLICIT_VR_LE: Final = "1.2.840.10008.1.2"
@@ -54,7 +55,7 @@ VALID_MEMO_ENTRIES: Final = 4096
 """Identifiers remembered as structurally valid by :func:`check_identifier`."""
 VALID_MEMO_MAX_BYTES: Final = 1024
 """Longer identifiers are always walked (bounds the memo to a few megabytes)."""
-_VALID: dict[tuple[bytes, str, int], None] = {}
+_VALID: BoundedMemo[tuple[bytes, str, int], bool] = BoundedMemo(VALID_MEMO_ENTRIES)
 _UNDEFINED: Final = 0xFFFFFFFF
 _ITEM: Final = 0xFFFEE000
 _ITEM_DELIMITER: Final = 0xFFFEE00D
@@ -196,9 +197,7 @@ def check_identifier(
     walked = inflate(data, max_size) if deflated else data
     _Walker(walked, implicit, little).check()
     if len(data) <= VALID_MEMO_MAX_BYTES:
-        if len(_VALID) >= VALID_MEMO_ENTRIES:
-            del _VALID[next(iter(_VALID))]  # the oldest first
-        _VALID[key] = None
+        _VALID.put(key, True)
 
 
 class _Walker:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple, TypeAlias, Union
 
+from aiodicom.bounded import BoundedMemo
 from aiodicom.errors import QueryError
 from aiodicom.matching.keys import KeySpec, classify, invalid
 from aiodicom.matching.model import (
@@ -39,35 +40,23 @@ RawElements: TypeAlias = Mapping[int, tuple[str, Union[bytes, "tuple[RawElements
 """tag -> (VR, value bytes), or (``"SQ"``, items) for a sequence (PS3.5 7.1, 7.5)."""
 
 MEMO_ENTRIES = 8192
-"""Classified keys kept by a :class:`KeyMemo` before it starts over."""
+"""Classified keys kept by a :class:`KeyMemo` (the oldest go first)."""
 
 MemoKey = tuple[int, str, bytes, tuple[str, ...], int, MatchOptions]
 """(tag, VR, value bytes or an item image, encodings, time zone offset, options)."""
 
 
-class KeyMemo:
+class KeyMemo(BoundedMemo[MemoKey, KeySpec]):
     """Classified keys by (tag, VR, value bytes, encodings, time zone, options).
 
     A :class:`KeySpec` is immutable and depends on nothing else, so a hit is exactly what
     :func:`classify` would return. Keys that fail classification are never stored.
     """
 
-    __slots__ = ("_specs", "entries")
+    __slots__ = ()
 
     def __init__(self, entries: int = MEMO_ENTRIES) -> None:
-        self.entries = entries
-        self._specs: dict[MemoKey, KeySpec] = {}
-
-    def get(self, key: MemoKey) -> KeySpec | None:
-        return self._specs.get(key)
-
-    def put(self, key: MemoKey, spec: KeySpec) -> None:
-        if len(self._specs) >= self.entries:
-            self._specs.clear()
-        self._specs[key] = spec
-
-    def __len__(self) -> int:
-        return len(self._specs)
+        super().__init__(entries)
 
 
 def raw_encodings(raw: RawElements, inherited: tuple[str, ...]) -> tuple[str, ...]:

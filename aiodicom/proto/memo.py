@@ -17,9 +17,9 @@ templates with holes for the values that change per message (:class:`CommandDeco
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Hashable
 
+from aiodicom.bounded import BoundedMemo
 from aiodicom.proto.command_set import (
     MESSAGE_ID,
     MESSAGE_ID_BEING_RESPONDED_TO,
@@ -30,58 +30,8 @@ from aiodicom.proto.command_set import (
 from aiodicom.proto.messages import CCancelRQ, CEchoRQ, CEchoRSP, CFindRQ, CFindRSP, DimseCommand
 from aiodicom.proto.pdus import UserInformation
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
 MAX_KEY_BYTES = 8192
 """PDU bodies longer than this are never memoized (bounds the memory a memo holds)."""
-
-
-class BoundedMemo(Generic[K, V]):
-    """A dict of at most ``size`` entries, the oldest evicted first (FIFO)."""
-
-    __slots__ = ("_items", "size")
-
-    def __init__(self, size: int = 64) -> None:
-        if size < 1:
-            raise ValueError(f"memo size {size} must be >= 1")
-        self.size = size
-        self._items: dict[K, V] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key: K) -> V | None:
-        """The remembered value for ``key``, or None (also for an unhashable key)."""
-        try:
-            return self._items.get(key)
-        except TypeError:  # e.g. a list where a tuple is expected: never memoized
-            return None
-
-    def put(self, key: K, value: V) -> None:
-        """Remember ``value``; evict the oldest entry when full. Unhashable keys are skipped."""
-        items = self._items
-        try:
-            if key not in items and len(items) >= self.size:
-                del items[next(iter(items))]
-            items[key] = value
-        except TypeError:  # unhashable key
-            return
-
-    def remember(self, key: K, compute: Callable[[], V], keep: Callable[[V], bool]) -> V:
-        """The value for ``key``: remembered, or computed and kept if ``keep(value)``.
-
-        Exceptions of ``compute`` propagate and nothing is remembered.
-        """
-        value = self.get(key)
-        if value is None:
-            value = compute()
-            if keep(value):
-                self.put(key, value)
-        return value
-
-    def clear(self) -> None:
-        self._items.clear()
 
 
 def without_identity(info: UserInformation) -> bool:

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from aiodicom.bounded import BoundedMemo
 from aiodicom.errors import AbortReason, ProtocolError
 from aiodicom.proto.events import AcceptedContext
-from aiodicom.proto.memo import BoundedMemo, always, without_identity
+from aiodicom.proto.memo import always, without_identity
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
 from aiodicom.proto.pdus import (
     AssociateAC,

@@ -15,8 +15,9 @@ import struct
 from collections.abc import Callable
 from typing import TypeVar
 
+from aiodicom.bounded import BoundedMemo
 from aiodicom.errors import AbortReason, LocalProtocolError, ProtocolError
-from aiodicom.proto.memo import MAX_KEY_BYTES, BoundedMemo, always, without_identity
+from aiodicom.proto.memo import MAX_KEY_BYTES, always, without_identity
 from aiodicom.proto.pdu_userinfo import (
     Reader,
     decode_ae_title,

@@ -108,7 +108,7 @@ def test_raw_and_dataset_compile_agree(
     assert raw_memo == expected  # a memo hit is what classify would return
 
 
-def test_memo_is_bounded_and_starts_over() -> None:
+def test_memo_is_bounded() -> None:
     memo = KeyMemo(entries=3)
     options = MatchOptions()
     for number in range(7):

@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aiodicom.bounded import BoundedMemo
 from aiodicom.errors import LocalProtocolError, ProtocolError
 from aiodicom.proto import dimse, pdu_associate
 from aiodicom.proto.command_set import decode_command_and_flag, encode_command
 from aiodicom.proto.dimse import MessageAssembler, encode_command_memo
-from aiodicom.proto.memo import BoundedMemo, always, without_identity
+from aiodicom.proto.memo import always, without_identity
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ, CFindRSP, DimseCommand
 from aiodicom.proto.negotiation import (
     AcceptorPolicy,
