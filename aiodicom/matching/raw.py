@@ -31,6 +31,7 @@ from aiodicom.matching.query import NOT_MATCHED, CompiledQuery, finish_query, ti
 from aiodicom.matching.text import (
     DEFAULT_ENCODINGS,
     CharsetError,
+    charset_terms_of,
     decode_raw,
     normalize,
     resolve_encodings,
@@ -65,9 +66,8 @@ def raw_encodings(raw: RawElements, inherited: tuple[str, ...]) -> tuple[str, ..
     An unknown term is refused with 0xC000, as :func:`compile_query` does.
     """
     entry = raw.get(SPECIFIC_CHARACTER_SET)
-    value = b"" if entry is None or not isinstance(entry[1], bytes) else entry[1]
-    terms = [term.strip(" \x00") for term in value.decode("latin-1").split("\\")]
-    if terms == [""]:
+    terms = None if entry is None or not isinstance(entry[1], bytes) else charset_terms_of(entry[1])
+    if terms is None:
         return inherited
     try:
         return resolve_encodings(terms)

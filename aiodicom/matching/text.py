@@ -66,13 +66,16 @@ def charset_terms(ds: Dataset) -> list[str] | None:
         return None
     value = elem.value
     if isinstance(value, bytes):
-        terms = value.decode("latin-1").split("\\")
-    elif isinstance(value, str):
-        terms = [value]
-    else:
-        terms = [str(item) for item in value or ()]
+        return charset_terms_of(value)
+    terms = [value] if isinstance(value, str) else [str(item) for item in value or ()]
     terms = [term.strip(" \x00") for term in terms]
     return None if terms in ([], [""]) else terms
+
+
+def charset_terms_of(value: bytes) -> list[str] | None:
+    """The terms of a raw Specific Character Set value, or None when it is empty."""
+    terms = [term.strip(" \x00") for term in value.decode("latin-1").split("\\")]
+    return None if terms == [""] else terms
 
 
 def dataset_encodings(
