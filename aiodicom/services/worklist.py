@@ -116,12 +116,6 @@ def query_level_refusal() -> QueryError:
     )
 
 
-def check_identifier(identifier: Dataset) -> None:
-    """Raise :func:`query_level_refusal` for an identifier with a Query/Retrieve Level."""
-    if QUERY_RETRIEVE_LEVEL in identifier:
-        raise query_level_refusal()
-
-
 @dataclass(frozen=True, slots=True)
 class PreparedQuery:
     """Everything derived from one identifier alone: the per-request work done once.
@@ -171,7 +165,8 @@ def prepare_query(
 
     ``analysis`` is a key analysis of an identifier with the same shape, reused as is.
     """
-    check_identifier(identifier)
+    if QUERY_RETRIEVE_LEVEL in identifier:
+        raise query_level_refusal()
     if analysis is None:
         analysis, identifier = analyse_keys(identifier)
     elif analysis.unsupported:
