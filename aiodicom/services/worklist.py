@@ -39,13 +39,8 @@ from aiodicom.net.types import (
 )
 from aiodicom.services.worklist_answers import AnswerCache
 from aiodicom.store.worklist import AeWorklist, WorklistStore
-from aiodicom.store.worklist_encode import (
-    DEFLATED_LE,
-    Plan,
-    Syntax,
-    build_identifier,
-    plan_from_query,
-)
+from aiodicom.store.worklist_builder import builder_for
+from aiodicom.store.worklist_encode import DEFLATED_LE, Plan, Syntax, plan_from_query
 from aiodicom.store.worklist_encode import syntax_for as encoding_for
 from aiodicom.store.worklist_keys import SUPPORTED_TAGS
 from aiodicom.store.worklist_loader import WorklistItem
@@ -338,5 +333,6 @@ def _encode(
     matches: list[tuple[WorklistItem, MatchResult]], plan: Plan, encoding: Syntax
 ) -> Iterator[bytes]:
     """Each match's response identifier (PS3.4 K.4.1.1.3.2), encoded when it is sent."""
+    build = builder_for(plan, encoding)
     for item, result in matches:
-        yield build_identifier(item.encoded(encoding), plan, encoding, result)
+        yield build(item.raw, result)

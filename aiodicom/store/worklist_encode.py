@@ -10,12 +10,12 @@ requested elements' bytes joined, plus zero-length elements for missing keys.
 from __future__ import annotations
 
 import struct
-from typing import TypeAlias
+from collections.abc import Callable
+from typing import Literal, TypeAlias
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from aiodicom.matching.model import EMPTY_RESULT, MatchResult
 from aiodicom.store.worklist_parse import (
     EXPLICIT_BE,
     IMPLICIT_LE,
@@ -38,23 +38,30 @@ Plan: TypeAlias = "tuple[tuple[int, str, Plan | str | None], ...]"
 """Requested keys in tag order: (tag, VR, None for a leaf | sub-plan | FULL | IF_PRESENT)."""
 
 
+LeafEncoder: TypeAlias = Callable[[tuple[str, bytes]], bytes]
+
+
 class Syntax:
     """Encoding parameters of one uncompressed transfer syntax.
 
-    ``elements`` memoizes encoded leaf elements by (tag, (VR, value)): worklist items
-    repeat most values, so a repeated element is packed once and its bytes are shared by
-    every item (less time for a first query over 100k items, less memory after it).
+    ``memos`` maps each tag to a memo of its encoded leaf elements by (VR, value):
+    worklist items repeat most values, so a repeated element is packed once and its bytes
+    are shared by every item (less time for a first query over 100k items, less memory
+    after it). All memos together keep at most :data:`ELEMENT_MEMO_CAP` elements.
     """
 
     __slots__ = (
+        "_encoders",
         "_item",
         "_long",
         "_plain",
         "_short",
         "_vr_bytes",
-        "elements",
         "explicit",
         "little",
+        "memo_size",
+        "memos",
+        "order",
         "prefix",
         "uid",
     )
@@ -64,12 +71,15 @@ class Syntax:
         self.explicit = uid != IMPLICIT_LE
         self.little = uid != EXPLICIT_BE
         self.prefix = "<" if self.little else ">"
+        self.order: Literal["little", "big"] = "little" if self.little else "big"
         self._plain = struct.Struct(self.prefix + "HHI").pack
         self._long = struct.Struct(self.prefix + "HH2sHI").pack
         self._short = struct.Struct(self.prefix + "HH2sH").pack
         self._item = struct.Struct(self.prefix + "HHI").pack(0xFFFE, 0xE000, 0)[:4]
         self._vr_bytes: dict[str, bytes] = {}
-        self.elements: dict[tuple[int, tuple[str, bytes]], bytes] = {}
+        self.memos: dict[int, dict[tuple[str, bytes], bytes]] = {}
+        self.memo_size = 0
+        self._encoders: dict[int, LeafEncoder] = {}
 
     def header(self, tag: int, vr: str, length: int) -> bytes:
         """PS3.5 7.1.2 / 7.1.3 element header."""
@@ -82,24 +92,68 @@ class Syntax:
             return self._long(tag >> 16, tag & 0xFFFF, code, 0, length)
         return self._short(tag >> 16, tag & 0xFFFF, code, length)
 
+    def memo_for(self, tag: int) -> dict[tuple[str, bytes], bytes]:
+        """The memo of encoded ``tag`` elements, by (VR, value)."""
+        memo = self.memos.get(tag)
+        if memo is None:
+            memo = self.memos[tag] = {}
+        return memo
+
+    def lead(self, tag: int, vr: str) -> tuple[bytes, int]:
+        """An element header without its length field, and that field's width in bytes."""
+        width = 4 if not self.explicit or vr in LONG_VRS else 2
+        return self.header(tag, vr, 0)[:-width], width
+
+    def encoder_for(self, tag: int) -> LeafEncoder:
+        """Encodes a ``tag`` leaf element missing from its memo, and keeps it while the
+        memos have room (one call per element: the first query over 100k items makes
+        hundreds of thousands of them)."""
+        found = self._encoders.get(tag)
+        if found is None:
+            found = self._encoders[tag] = self._new_encoder(tag)
+        return found
+
+    def _new_encoder(self, tag: int) -> LeafEncoder:
+        memo = self.memo_for(tag)
+        leads: dict[str, tuple[bytes, int]] = {}
+        little, order = self.little, self.order
+
+        def encode(pair: tuple[str, bytes]) -> bytes:
+            vr, value = pair
+            lead = leads.get(vr)
+            if lead is None:
+                lead = leads[vr] = self.lead(tag, vr)
+            data = value if little else swap(value, vr)
+            found = lead[0] + len(data).to_bytes(lead[1], order) + data
+            if self.memo_size < ELEMENT_MEMO_CAP:
+                memo[pair] = found
+                self.memo_size += 1
+            return found
+
+        return encode
+
     def element(self, tag: int, pair: tuple[str, bytes]) -> bytes:
         """One leaf element (header + value in this byte order), memoized."""
-        key = (tag, pair)
-        found = self.elements.get(key)
-        return self.encode(key) if found is None else found
+        found = self.memo_for(tag).get(pair)
+        return self.encoder_for(tag)(pair) if found is None else found
 
-    def encode(self, key: tuple[int, tuple[str, bytes]]) -> bytes:
-        """Encode a leaf element missing from the memo; keep it while the memo has room."""
-        tag, (vr, value) = key
-        data = value if self.little else swap(value, vr)
-        found = self.header(tag, vr, len(data)) + data
-        if len(self.elements) < ELEMENT_MEMO_CAP:
-            self.elements[key] = found
-        return found
+    def whole(self, raw: RawDataset) -> bytes:
+        """Every element in tag order (a sequence requested with universal matching)."""
+        parts: list[bytes] = []
+        for tag in sorted(raw):
+            if not tag & 0xFFFF:
+                continue  # group lengths are not sent (PS3.5 7.2)
+            vr, value = raw[tag]
+            if isinstance(value, tuple):
+                encoded = [self.item(self.whole(item)) for item in value]
+                parts.append(self.sequence(tag, encoded))
+            else:
+                parts.append(self.element(tag, (vr, value)))
+        return b"".join(parts)
 
     def item(self, content: bytes) -> bytes:
         """PS3.5 7.5.1: one item of defined length."""
-        return self._item + len(content).to_bytes(4, "little" if self.little else "big") + content
+        return self._item + len(content).to_bytes(4, self.order) + content
 
     def sequence(self, tag: int, items: list[bytes]) -> bytes:
         body = b"".join(items)
@@ -149,17 +203,7 @@ class EncodedDataset:
 
     def whole(self, syntax: Syntax) -> bytes:
         """Every element in tag order (a sequence requested with universal matching)."""
-        parts: list[bytes] = []
-        for tag in sorted(self.raw):
-            if not tag & 0xFFFF:
-                continue  # group lengths are not sent (PS3.5 7.2)
-            leaf = self.element(tag)
-            if leaf is not None:
-                parts.append(leaf)
-            else:
-                encoded = [syntax.item(item.whole(syntax)) for item in self.items(tag)]
-                parts.append(syntax.sequence(tag, encoded))
-        return b"".join(parts)
+        return syntax.whole(self.raw)
 
 
 def plan_from_query(query: Dataset) -> Plan:
@@ -183,47 +227,3 @@ def plan_from_query(query: Dataset) -> Plan:
     plan.append((SPECIFIC_CHARACTER_SET, "CS", charset))
     plan.sort(key=lambda entry: entry[0])
     return tuple(plan)
-
-
-def build_identifier(
-    encoded: EncodedDataset, plan: Plan, syntax: Syntax, result: MatchResult = EMPTY_RESULT
-) -> bytes:
-    """Join the requested elements; ``result`` keeps only the matching items of an SQ."""
-    return _build(encoded.raw, plan, syntax, result)
-
-
-def _build(raw: RawDataset, plan: Plan, syntax: Syntax, result: MatchResult) -> bytes:
-    """PS3.4 C.4.1.1.3.2: each requested key with the item's value or zero length."""
-    parts: list[bytes] = []
-    memo = syntax.elements.get
-    encode = syntax.encode
-    for tag, vr, sub in plan:
-        pair = raw.get(tag)
-        if sub is None or sub is IF_PRESENT:
-            if pair is not None and not isinstance(pair[1], tuple):
-                key = (tag, pair)
-                found = memo(key)  # type: ignore[arg-type]
-                parts.append(encode(key) if found is None else found)  # type: ignore[arg-type]
-            elif sub is None:
-                parts.append(syntax.element(tag, (vr, b"")))
-        else:
-            items = pair[1] if pair is not None and isinstance(pair[1], tuple) else ()
-            parts.append(_build_sequence(items, tag, sub, syntax, result))
-    return b"".join(parts)
-
-
-def _build_sequence(
-    items: tuple[RawDataset, ...], tag: int, sub: Plan | str, syntax: Syntax, result: MatchResult
-) -> bytes:
-    """PS3.4 C.2.2.2.6: matching items only, each reduced to the requested item keys."""
-    indices = result.sequence_items.get(tag)
-    chosen = range(len(items)) if indices is None else indices
-    bodies: list[bytes] = []
-    for index in chosen:
-        item = items[index]
-        if isinstance(sub, tuple):
-            nested = result.item_results.get((tag, index), EMPTY_RESULT)
-            bodies.append(syntax.item(_build(item, sub, syntax, nested)))
-        else:
-            bodies.append(syntax.item(EncodedDataset(item, syntax).whole(syntax)))
-    return syntax.sequence(tag, bodies)

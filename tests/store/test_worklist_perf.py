@@ -20,7 +20,8 @@ from aiodicom.errors import DataError
 from aiodicom.matching import compile_query, record_from_dataset
 from aiodicom.store import worklist_parse
 from aiodicom.store.worklist import WorklistStore, _bulk_allocation
-from aiodicom.store.worklist_encode import FULL, build_identifier, plan_from_query, syntax_for
+from aiodicom.store.worklist_builder import build_identifier
+from aiodicom.store.worklist_encode import FULL, plan_from_query, syntax_for
 from aiodicom.store.worklist_parse import Interner, decode_record, parse_file_bytes
 from aiodicom.store.worklist_sample import generate, write_folder
 
@@ -123,7 +124,7 @@ def test_responses_decode_to_the_item_values(loaded: WorklistStore, syntax_uid: 
     for item in worklist.items[:30]:
         result = compiled.match(item.record)
         assert result is not None
-        data = build_identifier(item.encoded(syntax), plan, syntax, result)
+        data = build_identifier(item.raw, plan, syntax, result)
         ds = decode_identifier(data, syntax_uid)
         source = dcmread(item.path, force=True)
         assert ds.PatientID == source.PatientID
