@@ -46,6 +46,11 @@ ValueCheck = tuple[int, ValueTest, bool]  # tag, predicate, absent/zero-length m
 PairCheck = tuple[int, int, RangeKey]  # date tag, time tag, combined range
 
 
+def _cost(spec: KeySpec) -> int:
+    """Cheap value checks first: exact and empty, then ranges, then the rest."""
+    return _COST.get(spec.kind, 2)
+
+
 class CompiledQuery:
     """A compiled Identifier (PS3.4 C.2.2.2). Build it with :func:`compile_query`.
 
@@ -64,22 +69,33 @@ class CompiledQuery:
         self.keys = dict(keys)
         self.options = options
         self.encodings = encodings
-        self.return_keys = tuple(sorted(tag for tag in keys if tag != SPECIFIC_CHARACTER_SET))
-        self.matching_keys = tuple(
-            tag for tag in self.return_keys if keys[tag].kind is not MatchKind.UNIVERSAL
-        )
+        tags = sorted(keys)
+        if SPECIFIC_CHARACTER_SET in keys:
+            tags.remove(SPECIFIC_CHARACTER_SET)
+        self.return_keys = tuple(tags)
         paired = {tag for pair in pairs for tag in pair[:2]}
+        matching: list[int] = []
+        tested: list[KeySpec] = []
+        sequences: list[tuple[int, CompiledQuery]] = []
+        for tag, spec in keys.items():  # one pass: most keys are universal
+            kind = spec.kind
+            if kind is MatchKind.UNIVERSAL:
+                continue
+            if tag != SPECIFIC_CHARACTER_SET:
+                matching.append(tag)
+            if spec.test is not None and tag not in paired:
+                tested.append(spec)
+            if kind is MatchKind.SEQUENCE and spec.sub is not None:
+                sequences.append((tag, spec.sub))
+        matching.sort()
+        self.matching_keys = tuple(matching)
         self._pairs = pairs
         self._values: tuple[ValueCheck, ...] = tuple(
             (spec.tag, spec.test, spec.kind is MatchKind.EMPTY)
-            for spec in sorted(keys.values(), key=lambda spec: _COST.get(spec.kind, 2))
-            if spec.test is not None and spec.tag not in paired
+            for spec in sorted(tested, key=_cost)
+            if spec.test is not None
         )
-        self._sequences: tuple[tuple[int, CompiledQuery], ...] = tuple(
-            (spec.tag, spec.sub)
-            for spec in keys.values()
-            if spec.kind is MatchKind.SEQUENCE and spec.sub is not None
-        )
+        self._sequences: tuple[tuple[int, CompiledQuery], ...] = tuple(sequences)
 
     def kind(self, tag: int) -> MatchKind | None:
         """The matching kind of a top-level key, None when it is not in the Identifier."""
@@ -204,8 +220,10 @@ def finish_query(
     keys: dict[int, KeySpec], options: MatchOptions, encodings: tuple[str, ...]
 ) -> CompiledQuery:
     """Pair DA/TM range keys (C.2.2.2.5.4), refuse lone inverted ranges, build the query."""
-    pairs = _combine_datetime(keys) if options.combine_datetime else ()
-    for spec in keys.values():
+    ranges = [tag for tag, spec in keys.items() if spec.kind is MatchKind.RANGE]
+    pairs = _combine_datetime(keys) if options.combine_datetime and len(ranges) > 1 else ()
+    for tag in ranges:
+        spec = keys[tag]
         if spec.range is not None and spec.range.form == "inverted" and not spec.combined_with:
             raise invalid(spec.tag, f"range {spec.text!r} crosses midnight (PS3.4 C.2.2.2.5.2)")
     return CompiledQuery(keys, options, encodings, pairs)

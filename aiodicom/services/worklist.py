@@ -29,7 +29,7 @@ from aiodicom.errors import QueryError
 from aiodicom.log import level_enabled
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
 from aiodicom.matching.model import MatchResult
-from aiodicom.matching.raw import KeyMemo, compile_raw
+from aiodicom.matching.raw import KeyMemo, ShapePlan, compile_raw
 from aiodicom.net.types import (
     FindHandler,
     FindRequest,
@@ -50,6 +50,7 @@ from aiodicom.store.worklist_query import (
     has_query_level,
     parse_identifier,
     raw_shape,
+    scan_identifier,
     strip_raw,
 )
 
@@ -194,10 +195,12 @@ class QueryCache:
 
     1. A bounded LRU keyed by (identifier bytes, transfer syntax): the raw bytes fully
        determine the decoded identifier, so a hit is what :func:`prepare_query` returns.
-    2. Else the bytes are read as raw elements (:mod:`aiodicom.store.worklist_query`); when
-       their :data:`Shape` was analysed before, the values are compiled straight from the
-       bytes (:func:`aiodicom.matching.raw.compile_raw`), each key through a memo.
-    3. Else the pydicom Dataset path, whose key analysis is kept for the shape.
+    2. Else the bytes are scanned once (:func:`aiodicom.store.worklist_query.scan_identifier`)
+       into raw elements and a shape key; a shape key seen before has a :class:`ShapeTemplate`
+       that compiles only the keys with a value (:class:`aiodicom.matching.raw.ShapePlan`).
+    3. Else, when the elements' :data:`Shape` was analysed before, the values are compiled
+       straight from them (:func:`aiodicom.matching.raw.compile_raw`), each key through a memo.
+    4. Else the pydicom Dataset path, whose key analysis is kept for the shape.
 
     Invalid identifiers are never cached, nor requests without raw bytes (built in
     process, e.g. by tests).
@@ -207,6 +210,7 @@ class QueryCache:
         self.entries = entries
         self._cache: OrderedDict[tuple[bytes, str], PreparedQuery] = OrderedDict()
         self._shapes: OrderedDict[Shape, KeyAnalysis] = OrderedDict()
+        self._templates: OrderedDict[bytes, ShapeTemplate] = OrderedDict()
         self.memo = KeyMemo()
         self.hits = 0
         self.misses = 0
@@ -230,8 +234,29 @@ class QueryCache:
         return prepared
 
     def _prepare_by_shape(self, request: FindRequest, options: MatchOptions) -> PreparedQuery:
-        """Prepare from the raw elements when their shape is known, else via a Dataset."""
-        elements = parse_identifier(request.identifier_bytes, request.transfer_syntax)
+        """Prepare by shape template, else from raw elements of a known shape, else via a
+        Dataset; a template is kept for the scanned shape once it has an analysis."""
+        data, syntax = request.identifier_bytes, request.transfer_syntax
+        scanned = scan_identifier(data, syntax)
+        if scanned is None:
+            return self._prepare_parsed(request, options, parse_identifier(data, syntax))
+        elements, shape_key = scanned
+        template = self._templates.get(shape_key)
+        if template is not None:
+            self._templates.move_to_end(shape_key)
+            return template.prepare(elements, options, self.memo)
+        prepared = self._prepare_parsed(request, options, elements)
+        template = ShapeTemplate.of(elements, prepared)
+        if template is not None:
+            self._templates[shape_key] = template
+            if len(self._templates) > SHAPE_CACHE_ENTRIES:
+                self._templates.popitem(last=False)
+        return prepared
+
+    def _prepare_parsed(
+        self, request: FindRequest, options: MatchOptions, elements: RawDataset | None
+    ) -> PreparedQuery:
+        """Prepare from raw elements when their shape is known, else via a Dataset."""
         shape = None if elements is None else raw_shape(elements)
         analysis = None if shape is None else self._shapes.get(shape)
         if elements is not None and shape is not None and analysis is not None:
@@ -248,6 +273,35 @@ class QueryCache:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+
+class ShapeTemplate:
+    """The prepared-query parts shared by every identifier of one scanned shape.
+
+    Built from a first identifier that was prepared the general way: its key analysis
+    (unsupported keys, K.4.1.1.4; response plan, C.2.2.1.3) and a :class:`ShapePlan` of
+    the identifier without its unsupported keys.
+    """
+
+    __slots__ = ("analysis", "plan")
+
+    def __init__(self, analysis: KeyAnalysis, plan: ShapePlan) -> None:
+        self.analysis = analysis
+        self.plan = plan
+
+    @classmethod
+    def of(cls, elements: RawDataset, prepared: PreparedQuery) -> ShapeTemplate | None:
+        """The template of a prepared identifier's shape; None when unsupported keys sit
+        deeper than one sequence item (the plan strips only top-level and item keys)."""
+        if has_query_level(elements) or any(len(path) > 2 for path in prepared.unsupported):
+            return None
+        analysis = KeyAnalysis(prepared.unsupported, prepared.unsupported_names, prepared.plan)
+        kept = strip_raw(elements, prepared.unsupported) if prepared.unsupported else elements
+        return cls(analysis, ShapePlan(kept))
+
+    def prepare(self, elements: RawDataset, options: MatchOptions, memo: KeyMemo) -> PreparedQuery:
+        """:func:`prepare_raw` of ``elements``, which have the template's shape."""
+        return _prepared(self.analysis, self.plan.compile(elements, options, memo))
 
 
 class WorklistService:

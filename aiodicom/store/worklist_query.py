@@ -5,16 +5,14 @@ identifiers: a typical MWL identifier parses in a few microseconds into
 ``tag -> (VR, value bytes | items)``, against about a hundred for a pydicom Dataset. The
 service compiles that with :func:`aiodicom.matching.raw.compile_raw`; anything this reader
 refuses (Big Endian, a malformed or unusual identifier) goes the Dataset way, which gives
-the precise error.
+the precise error. :func:`scan_identifier` (:mod:`aiodicom.store.worklist_scan`) reads the
+same elements and, in the same walk, a key naming their shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from functools import lru_cache
 from typing import TypeAlias
-
-from pydicom.datadict import dictionary_VR
 
 from aiodicom.codec import (
     DEFLATED_EXPLICIT_VR_LE,
@@ -25,6 +23,16 @@ from aiodicom.codec import (
 )
 from aiodicom.errors import DataError
 from aiodicom.store.worklist_parse import Interner, MutableRaw, RawDataset, _Reader
+from aiodicom.store.worklist_scan import scan_identifier, vr_is_certain
+
+__all__ = [
+    "Shape",
+    "has_query_level",
+    "parse_identifier",
+    "raw_shape",
+    "scan_identifier",
+    "strip_raw",
+]
 
 QUERY_RETRIEVE_LEVEL = 0x00080052
 
@@ -50,15 +58,6 @@ def parse_identifier(data: bytes, transfer_syntax: str) -> RawDataset | None:
     return elements
 
 
-@lru_cache(maxsize=4096)
-def _vr_is_certain(tag: int) -> bool:
-    """False for tags whose dictionary VR is ambiguous ("US or SS", PS3.5 Annex A.1)."""
-    try:
-        return " or " not in dictionary_VR(tag)
-    except KeyError:
-        return False
-
-
 def raw_shape(raw: RawDataset) -> Shape | None:
     """The :data:`Shape` of raw elements; None when a VR is unknown or not certain.
 
@@ -67,7 +66,7 @@ def raw_shape(raw: RawDataset) -> Shape | None:
     """
     shape: list[tuple[int, str, tuple[Shape, ...] | None]] = []
     for tag, (vr, value) in raw.items():
-        if vr == "UN" or not _vr_is_certain(tag):
+        if vr == "UN" or not vr_is_certain(tag):
             return None
         items: tuple[Shape, ...] | None = None
         if isinstance(value, tuple):
