@@ -46,34 +46,67 @@ def builder_for(plan: Plan, syntax: Syntax) -> Builder:
 
 
 def compile_builder(plan: Plan, syntax: Syntax) -> Builder:
-    """Straight-line code for ``plan``: see the module docstring."""
+    """Straight-line code for ``plan``: see the module docstring.
+
+    Two functions are generated. ``build`` looks each key up with a default of the key's
+    own zero-length element, so a present value and an absent key take the same two dict
+    lookups. An item holding a sequence where the plan asks for a leaf makes it raise
+    TypeError (a sequence value is not hashable or not bytes), and ``checked``, which tests
+    every value's type, answers instead.
+    """
     namespace: dict[str, Any] = {"EMPTY_RESULT": EMPTY_RESULT}
-    lines = ["def build(raw, result):", "    get = raw.get"]
+    fast = ["def build(raw, result):", "    get = raw.get", "    try:"]
+    checked = ["def checked(raw, result):", "    get = raw.get"]
     names: list[str] = []
     for index, (tag, vr, sub) in enumerate(plan):
-        name = f"x{index}"
-        names.append(name)
+        names.append(f"x{index}")
         if sub is None or sub is IF_PRESENT:
-            lines += _leaf_lines(namespace, syntax, index, tag, vr, required=sub is None)
+            required = sub is None
+            _leaf_names(namespace, syntax, index, tag, vr, required=required)
+            fast += _fast_leaf(index, tag, required=required)
+            checked += _checked_leaf(index, tag)
         else:
             namespace[f"S{index}"] = _sequence_builder(tag, sub, syntax)
-            lines.append(f"    x{index} = S{index}(get({tag}), result)")
+            line = f"x{index} = S{index}(get({tag}), result)"
+            fast.append("        " + line)
+            checked.append("    " + line)
     joined = "".join(f"{name}, " for name in names)
-    lines.append(f"    return b''.join(({joined}))")
-    code = compile("\n".join(lines), f"<response builder {len(plan)} keys>", "exec")
+    if not names:
+        fast.append("        pass")
+    fast += ["    except TypeError:", "        return checked(raw, result)"]
+    for lines in (fast, checked):
+        lines.append(f"    return b''.join(({joined}))")
+    source = "\n".join([*checked, *fast])
+    code = compile(source, f"<response builder {len(plan)} keys>", "exec")
     exec(code, namespace)  # the source holds only ints and fixed text
     built: Builder = namespace["build"]
     return built
 
 
-def _leaf_lines(
+def _leaf_names(
     namespace: dict[str, Any], syntax: Syntax, index: int, tag: int, vr: str, *, required: bool
-) -> list[str]:
-    """One requested leaf: the memoized element, else zero length (or nothing if optional)."""
+) -> None:
+    """Constants of one requested leaf: its memo, its encoder and what stands for absence."""
     namespace[f"M{index}"] = syntax.memo_for(tag).get
     namespace[f"E{index}"] = syntax.encoder_for(tag)
-    absent = syntax.element(tag, (vr, b"")) if required else b""
-    namespace[f"Z{index}"] = absent
+    namespace[f"A{index}"] = (vr, b"")  # absent required key: its zero-length element
+    namespace[f"Z{index}"] = syntax.element(tag, (vr, b"")) if required else b""
+
+
+def _fast_leaf(index: int, tag: int, *, required: bool) -> list[str]:
+    if required:
+        return [
+            f"        p = get({tag}, A{index})",
+            f"        x{index} = M{index}(p) or E{index}(p)",
+        ]
+    return [
+        f"        p = get({tag})",
+        f"        x{index} = b'' if p is None else M{index}(p) or E{index}(p)",
+    ]
+
+
+def _checked_leaf(index: int, tag: int) -> list[str]:
+    """The memoized element, else zero length (or nothing if optional)."""
     return [
         f"    p = get({tag})",
         "    if p is None or p[1].__class__ is tuple:",

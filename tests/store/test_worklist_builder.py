@@ -29,6 +29,9 @@ LEAVES = (
     (0x00400002, "DA"),
 )
 SEQUENCES = (0x00081110, 0x00400100)
+ODD = 0x00321064
+"""Stored as a leaf or as a sequence, and asked for as either: the mismatches must give
+a zero-length element (a leaf asked, a sequence stored) or an empty sequence."""
 CHARSET = 0x00080005
 
 
@@ -100,6 +103,11 @@ def datasets(draw: st.DrawFn, depth: int = 1) -> RawDataset:
         for tag in draw(st.lists(st.sampled_from(SEQUENCES), unique=True)):
             items = draw(st.lists(datasets(depth=depth - 1), max_size=3))
             raw[tag] = ("SQ", tuple(items))
+    odd = draw(st.sampled_from(("none", "leaf", "sequence")))
+    if odd == "leaf":
+        raw[ODD] = ("LO", draw(values))
+    elif odd == "sequence":
+        raw[ODD] = ("SQ", tuple(draw(st.lists(datasets(depth=0), max_size=2))))
     return raw
 
 
@@ -112,6 +120,11 @@ def plans(draw: st.DrawFn, depth: int = 1) -> Plan:
     if depth:
         for tag in draw(st.lists(st.sampled_from(SEQUENCES), unique=True)):
             plan.append((tag, "SQ", draw(st.one_of(st.just(FULL), plans(depth=depth - 1)))))
+    odd = draw(st.sampled_from(("none", "leaf", "sequence")))
+    if odd == "leaf":
+        plan.append((ODD, "LO", None))
+    elif odd == "sequence":
+        plan.append((ODD, "SQ", draw(st.one_of(st.just(FULL), plans(depth=0)))))
     plan.sort(key=lambda entry: entry[0])
     return tuple(plan)
 
@@ -120,7 +133,7 @@ def plans(draw: st.DrawFn, depth: int = 1) -> Plan:
 def results(draw: st.DrawFn, raw: RawDataset) -> MatchResult:
     chosen: dict[int, tuple[int, ...]] = {}
     nested: dict[tuple[int, int], MatchResult] = {}
-    for tag in SEQUENCES:
+    for tag in (*SEQUENCES, ODD):
         pair = raw.get(tag)
         if pair is None or not isinstance(pair[1], tuple) or not draw(st.booleans()):
             continue
