@@ -173,39 +173,6 @@ def syntax_for(uid: str) -> Syntax:
     return found
 
 
-class EncodedDataset:
-    """One data set's raw elements seen through one syntax (encoded on demand).
-
-    Nothing is cached per item: leaf elements come from the syntax's shared memo
-    (:meth:`Syntax.element`), so a first query over 100k items costs no more than the
-    next one, and serving does not grow memory per item.
-    """
-
-    __slots__ = ("raw", "syntax")
-
-    def __init__(self, raw: RawDataset, syntax: Syntax) -> None:
-        self.raw = raw
-        self.syntax = syntax
-
-    def element(self, tag: int) -> bytes | None:
-        """The encoded leaf element ``tag`` or None when absent (or a sequence)."""
-        pair = self.raw.get(tag)
-        if pair is None or isinstance(pair[1], tuple):
-            return None
-        return self.syntax.element(tag, pair)  # type: ignore[arg-type]
-
-    def items(self, tag: int) -> tuple[EncodedDataset, ...]:
-        """The items of sequence ``tag`` (empty when absent or not a sequence)."""
-        pair = self.raw.get(tag)
-        if pair is None or not isinstance(pair[1], tuple):
-            return ()
-        return tuple(EncodedDataset(item, self.syntax) for item in pair[1])
-
-    def whole(self, syntax: Syntax) -> bytes:
-        """Every element in tag order (a sequence requested with universal matching)."""
-        return syntax.whole(self.raw)
-
-
 def plan_from_query(query: Dataset) -> Plan:
     """Requested keys of an identifier, nested sequences included (PS3.4 C.2.2.1.3)."""
     plan: list[tuple[int, str, Plan | str | None]] = []

@@ -25,7 +25,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 from aiodicom.errors import DataError
-from aiodicom.store.worklist_encode import EncodedDataset, Syntax
+from aiodicom.store.readahead import DEFAULT_WINDOW, ReadAhead
 from aiodicom.store.worklist_parse import (
     Interner,
     RawDataset,
@@ -57,10 +57,6 @@ class WorklistItem:
         self.record = record
         self.stamp = stamp
 
-    def encoded(self, syntax: Syntax) -> EncodedDataset:
-        """The item's elements in ``syntax`` (encoded on demand from shared memos)."""
-        return EncodedDataset(self.raw, syntax)
-
 
 def valid_ae_folder_name(name: str) -> bool:
     """A folder can serve an AE title if its name is a legal AE value (PS3.5 6.2)."""
@@ -86,8 +82,7 @@ def enumerate_ae_folders(root: Path) -> dict[str, Path]:
     return folders
 
 
-def _stamp(path: str) -> Stamp:
-    info = os.stat(path)
+def _stamp(info: os.stat_result) -> Stamp:
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
@@ -100,37 +95,13 @@ def _check_item(raw: RawDataset, path: str) -> None:
         raise DataError(path, "empty Scheduled Procedure Step Sequence (0040,0100)")
 
 
-def load_dicom_file(
-    path: Path | str, stamp: Stamp, interner: Interner | None = None
+def load_dicom_bytes(
+    name: str, data: bytes, stamp: Stamp, interner: Interner | None = None
 ) -> WorklistItem:
-    """Read one ``*.wl`` file (DataError on any problem)."""
-    name = str(path)
-    try:
-        data = _read_whole(name, stamp[1])
-    except OSError as exc:
-        raise DataError(name, f"unreadable: {exc.strerror or exc}") from exc
+    """One ``*.wl`` item from the file's bytes (DataError on any problem)."""
     raw = parse_file_bytes(data, name, interner)
     _check_item(raw, name)
     return WorklistItem(name, raw, _decode(raw, name, interner), stamp)
-
-
-def _read_whole(path: str, size: int) -> bytes:
-    """The file's bytes with raw ``os`` calls (no buffered file object: 100k files).
-
-    A regular file returns a short read only at its end, so one read of ``size + 1``
-    bytes is enough unless the file grew after it was stat-ed.
-    """
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(descriptor, size + 1)
-        if len(data) <= size:
-            return data
-        parts = [data]
-        while chunk := os.read(descriptor, 1 << 16):
-            parts.append(chunk)
-        return b"".join(parts)
-    finally:
-        os.close(descriptor)
 
 
 def _decode(raw: RawDataset, path: str, interner: Interner | None) -> Record:
@@ -140,22 +111,21 @@ def _decode(raw: RawDataset, path: str, interner: Interner | None) -> Record:
         raise DataError(path, exc.reason) from exc
 
 
-def load_yaml_file(path: Path, stamp: Stamp) -> WorklistItem:
-    """Read one ``*.yaml`` item: keywords as keys, sequences as lists of mappings."""
+def load_yaml_bytes(name: str, data: bytes, stamp: Stamp) -> WorklistItem:
+    """One ``*.yaml`` item: keywords as keys, sequences as lists of mappings."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(str(path), f"unreadable: {exc.strerror or exc}") from exc
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        document = yaml.safe_load(text)  # newlines as a text-mode read gives them
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DataError(str(path), f"bad YAML: {exc}".splitlines()[0]) from exc
+        raise DataError(name, f"bad YAML: {exc}".splitlines()[0]) from exc
     if not isinstance(document, Mapping):
-        raise DataError(str(path), "expected a mapping of attribute keywords to values")
-    ds = dataset_from_mapping(document, str(path))
+        raise DataError(name, "expected a mapping of attribute keywords to values")
+    ds = dataset_from_mapping(document, name)
     if "SpecificCharacterSet" not in ds and not _is_ascii(document):
         ds.SpecificCharacterSet = "ISO_IR 192"
-    raw = parse_file_bytes(_encode_explicit_le(ds, str(path)), str(path))
-    _check_item(raw, str(path))
-    return WorklistItem(str(path), raw, _decode(raw, str(path), None), stamp)
+    raw = parse_file_bytes(_encode_explicit_le(ds, name), name)
+    _check_item(raw, name)
+    return WorklistItem(name, raw, _decode(raw, name, None), stamp)
 
 
 def _is_ascii(value: object) -> bool:
@@ -206,11 +176,17 @@ def _encode_explicit_le(ds: Dataset, path: str) -> bytes:
 
 @dataclass(slots=True)
 class FolderLoader:
-    """Loads AE folders, reusing unchanged items and warning once per bad file version."""
+    """Loads AE folders, reusing unchanged items and warning once per bad file version.
+
+    Only files that must be parsed are opened: a file with a kept item or a known-bad
+    version is ``stat``-ed and skipped while its stamp is unchanged. The others are read
+    through :class:`ReadAhead` (``window`` files opened ahead; 0 reads one at a time).
+    """
 
     items_by_path: dict[str, WorklistItem]
     bad_stamps: dict[str, Stamp]
     listed: set[str]
+    window: int = DEFAULT_WINDOW
 
     @classmethod
     def empty(cls) -> FolderLoader:
@@ -218,46 +194,73 @@ class FolderLoader:
 
     def load_folder(self, folder: Path) -> list[WorklistItem]:
         """All usable items of one AE folder, in file name order."""
-        items: list[WorklistItem] = []
         try:
             names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
         except OSError as exc:
             log.warning("worklist folder skipped", file=str(folder), reason=str(exc))
-            return items
-        interner = Interner()  # shares repeated values between the items of this load
+            return []
         base = str(folder)
-        for name in names:
-            lower = name.lower()
-            if name.endswith(DICOM_SUFFIXES) or lower.endswith(YAML_SUFFIXES):
-                key = os.path.join(base, name)
-                self.listed.add(key)
-                item = self._load_file(key, interner, yaml_item=lower.endswith(YAML_SUFFIXES))
+        keys = [os.path.join(base, name) for name in names if _is_item_name(name)]
+        self.listed.update(keys)
+        unread = self._unread(keys)
+        interner = Interner()  # shares repeated values between the items of this load
+        items: list[WorklistItem] = []
+        with ReadAhead([key for key in keys if key not in unread], self.window) as reader:
+            for key in keys:
+                item = unread[key] if key in unread else self._read(reader, key, interner)
                 if item is not None:
                     items.append(item)
         return items
 
-    def _load_file(self, key: str, interner: Interner, *, yaml_item: bool) -> WorklistItem | None:
+    def _unread(self, keys: list[str]) -> dict[str, WorklistItem | None]:
+        """Files seen before that need no read: their kept item, or None to skip them."""
+        unread: dict[str, WorklistItem | None] = {}
+        for key in keys:
+            previous = self.items_by_path.get(key)
+            bad = self.bad_stamps.get(key)
+            if previous is None and bad is None:
+                continue  # never seen: read it (no stat needed, fstat gives the stamp)
+            try:
+                stamp = _stamp(os.stat(key))
+            except OSError:
+                unread[key] = None  # vanished between listing and stat: the next reload sees it
+                continue
+            if previous is not None and previous.stamp == stamp:
+                unread[key] = previous
+            elif bad == stamp:
+                unread[key] = None  # already warned about this version of the file
+        return unread
+
+    def _read(self, reader: ReadAhead, key: str, interner: Interner) -> WorklistItem | None:
         try:
-            stamp = _stamp(key)
-        except OSError:
-            return None  # vanished between listing and stat: the next reload sees it
-        previous = self.items_by_path.get(key)
-        if previous is not None and previous.stamp == stamp:
-            return previous
-        if self.bad_stamps.get(key) == stamp:
-            return None  # already warned about this version of the file
+            info, data = reader.read(key)
+        except OSError as exc:
+            self._unreadable(key, exc)
+            return None
+        stamp = _stamp(info)
         try:
-            if yaml_item:
-                item = load_yaml_file(Path(key), stamp)
+            if key.lower().endswith(YAML_SUFFIXES):
+                item = load_yaml_bytes(key, data, stamp)
             else:
-                item = load_dicom_file(key, stamp, interner)
+                item = load_dicom_bytes(key, data, stamp, interner)
         except DataError as exc:
-            self.bad_stamps[key] = stamp
-            log.warning("worklist file skipped", file=key, reason=exc.reason)
+            self._bad(key, stamp, exc.reason)
             return None
         self.bad_stamps.pop(key, None)
         self.items_by_path[key] = item
         return item
+
+    def _unreadable(self, key: str, exc: OSError) -> None:
+        try:
+            stamp = _stamp(os.stat(key))
+        except OSError:
+            return  # vanished between listing and open: the next reload sees it
+        self._bad(key, stamp, f"unreadable: {exc.strerror or exc}")
+
+    def _bad(self, key: str, stamp: Stamp, reason: str) -> None:
+        if self.bad_stamps.get(key) != stamp:
+            self.bad_stamps[key] = stamp
+            log.warning("worklist file skipped", file=key, reason=reason)
 
     def forget_missing(self) -> None:
         """Drop cached items and warnings of files not listed by the last load."""
@@ -265,3 +268,7 @@ class FolderLoader:
             for key in [key for key in cache if key not in self.listed]:
                 del cache[key]
         self.listed = set()
+
+
+def _is_item_name(name: str) -> bool:
+    return name.endswith(DICOM_SUFFIXES) or name.lower().endswith(YAML_SUFFIXES)
