@@ -233,15 +233,17 @@ def _timezone_offset(identifier: Dataset, encodings: tuple[str, ...]) -> int:
     elem = identifier.get_item(TIMEZONE_OFFSET_FROM_UTC)
     if elem is None:
         return 0
-    return timezone_minutes(
+    return timezone_offset_us(
         element_text(identifier, TIMEZONE_OFFSET_FROM_UTC, elem, "SH", encodings)
     )
 
 
-def timezone_minutes(text: str) -> int:
-    """Timezone Offset From UTC (0008,0201) "&ZZXX" in minutes (PS3.4 C.4.1.1.3.2);
-    empty is UTC; anything else is refused with 0xA900."""
-    offset = parse_offset(text) if text.strip() else 0
+def timezone_offset_us(text: str) -> int:
+    """Timezone Offset From UTC (0008,0201) "&ZZXX" in microseconds (PS3.4 C.4.1.1.3.2);
+    empty is UTC; anything else is refused with 0xA900. SH padding is not significant
+    (PS3.5 6.2), so raw and decoded values give the same answer and the same comment."""
+    text = text.strip(" ")
+    offset = parse_offset(text) if text else 0
     if offset is None:
         raise invalid(TIMEZONE_OFFSET_FROM_UTC, f"{text!r} is not &ZZXX")
     return offset

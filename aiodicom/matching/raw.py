@@ -27,7 +27,7 @@ from aiodicom.matching.model import (
     MatchKind,
     MatchOptions,
 )
-from aiodicom.matching.query import NOT_MATCHED, CompiledQuery, finish_query, timezone_minutes
+from aiodicom.matching.query import NOT_MATCHED, CompiledQuery, finish_query, timezone_offset_us
 from aiodicom.matching.text import (
     DEFAULT_ENCODINGS,
     CharsetError,
@@ -82,7 +82,7 @@ def _timezone_offset(raw: RawElements, encodings: tuple[str, ...]) -> int:
     entry = raw.get(TIMEZONE_OFFSET_FROM_UTC)
     if entry is None or not isinstance(entry[1], bytes):
         return 0
-    return timezone_minutes(decode_raw(entry[1], "SH", encodings))
+    return timezone_offset_us(decode_raw(entry[1], "SH", encodings))
 
 
 def compile_raw(

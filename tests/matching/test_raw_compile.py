@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
@@ -16,6 +17,7 @@ from pydicom.dataset import Dataset
 from aiodicom.codec import decode_identifier, encode_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query
+from aiodicom.matching.query import timezone_offset_us
 from aiodicom.matching.raw import KeyMemo, compile_raw
 from aiodicom.store.worklist_query import parse_identifier
 from tests.store.worklist_support import key_view
@@ -119,3 +121,15 @@ def test_memo_is_bounded() -> None:
         assert elements is not None
         assert compile_raw(elements, options, memo).keys[0x00100020].text == f"P{number}"
         assert 1 <= len(memo) <= 3
+
+
+def test_timezone_padding_is_not_significant() -> None:
+    """PS3.5 6.2: an SH value padded to even length means the same as the bare value."""
+    assert timezone_offset_us("+0100 ") == timezone_offset_us("+0100") == 3_600_000_000
+    refusals = []
+    for text in ("bad", "bad "):
+        with pytest.raises(QueryError) as caught:
+            timezone_offset_us(text)
+        refusals.append((caught.value.status, caught.value.comment))
+    assert refusals[0] == refusals[1]
+    assert "'bad'" in str(refusals[0][1])
