@@ -112,12 +112,26 @@ def _base_logger() -> FilteringBoundLogger:
     return cached[1]
 
 
+_FILTERING_MINIMUM: dict[object, int] = {
+    structlog.make_filtering_bound_logger(minimum): minimum
+    for minimum in (logging.NOTSET, *_LEVELS.values())
+}
+"""structlog's filtering wrapper classes (one per level, shared) -> their minimum level."""
+
+
 def level_enabled(level: int) -> bool:
     """Whether the configured loggers emit ``level``, without binding a logger.
 
     A module-level ``structlog.get_logger()`` proxy assembles a whole logger on every
-    attribute read, so ``enabled(proxy, level)`` costs microseconds on a hot path.
+    attribute read, so ``enabled(proxy, level)`` costs microseconds on a hot path. A
+    filtering wrapper class (:func:`structlog.make_filtering_bound_logger`, as
+    :func:`configure` installs) emits exactly the levels at or above its minimum, so
+    the configured class answers without any logger; other classes are asked.
     """
+    if structlog.is_configured():
+        minimum = _FILTERING_MINIMUM.get(structlog.get_config()["wrapper_class"])
+        if minimum is not None:
+            return level >= minimum
     return enabled(_base_logger(), level)
 
 

@@ -69,6 +69,7 @@ class AssociationProtocol(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._read_paused = False
         self._flush_scheduled = False
+        self.dispatching = False  # events are being dispatched; a flush follows at once
 
     # -- asyncio callbacks -------------------------------------------------------------
 
@@ -136,22 +137,33 @@ class AssociationProtocol(asyncio.Protocol):
     # -- output --------------------------------------------------------------------------
 
     def after_association_call(self, events: list[Event]) -> None:
-        """Dispatch ``events``, write what the Association queued, sync the ARTIM timer."""
+        """Dispatch ``events``, write what the Association queued, sync the ARTIM timer.
+
+        While :attr:`dispatching`, output queued by the handlers of these events needs no
+        flush of its own: all of it goes out here in one write.
+        """
         if events:
-            self.dispatch(events)
+            self.dispatching = True
+            try:
+                self.dispatch(events)
+            finally:
+                self.dispatching = False
         self.flush()
 
     def flush(self) -> None:
         """Write all bytes queued by the Association; close the transport if it wants so."""
         self._flush_scheduled = False
-        data = self.association.data_to_send()
+        association = self.association
+        data = association.data_to_send()
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        wants_close = association.wants_close
+        if (data or wants_close) and transport is not None and not transport.is_closing():
             if data:
                 transport.write(data)
-            if self.association.wants_close:
+            if wants_close:
                 transport.close()
-        self._sync_artim()
+        if association.artim_running != (self._artim is not None):
+            self._sync_artim()  # PS3.8 9.1.5: it started or stopped
 
     def schedule_flush(self) -> None:
         """Flush at the next event-loop iteration, batching what is queued meanwhile."""

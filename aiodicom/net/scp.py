@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -34,15 +35,18 @@ from aiodicom.codec import check_identifier, encode_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.log import enabled
 from aiodicom.net.eager import resume
-from aiodicom.net.protocol import AssociationProtocol
-from aiodicom.net.types import (
-    PLAIN_HANDLER,
-    FindHandler,
-    FindRequest,
-    FindResponse,
-    handler_traits,
+from aiodicom.net.observe import (
+    CANCELLED,
+    INTERRUPTED,
+    SUCCEEDED,
+    FindEnd,
+    FindObserver,
+    FindRoute,
+    failure,
 )
-from aiodicom.proto.dimse import PendingFindTemplate
+from aiodicom.net.protocol import AssociationProtocol
+from aiodicom.net.types import FindRequest, FindResponse
+from aiodicom.proto.dimse import PendingFindTemplate, encode_find_rsp
 from aiodicom.proto.events import (
     Aborted,
     AssociationRejected,
@@ -116,6 +120,7 @@ class ServerProtocol(AssociationProtocol):
         self.running: dict[int, RunningFind] = {}
         self.window = 1  # operations the requestor may have outstanding (PS3.7 D.3.3.3)
         self._stepping = False  # an eager C-FIND runs inside data_received right now
+        self._info_enabled = enabled(self.log, logging.INFO)  # binding keeps the level
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -142,8 +147,8 @@ class ServerProtocol(AssociationProtocol):
     def dispatch(self, events: list[Event]) -> None:
         for event in events:  # event classes are final: type() tests are exact and cheap
             kind = type(event)
-            if kind is MessageReceived:
-                self._on_message(cast(MessageReceived, event))
+            if isinstance(event, MessageReceived):  # the common one: no typing.cast call
+                self._on_message(event)
             elif kind is AssociationRequested:
                 self._on_request(cast(AssociationRequested, event).rq)
             elif kind is ReleaseRequested:
@@ -253,12 +258,16 @@ class ServerProtocol(AssociationProtocol):
             why = f"asynchronous operations window ({self.window}) exceeded"
             self._send_final(context_id, command, OUT_OF_RESOURCES, why)
             return
-        running = RunningFind(message_id)
+        route = self.server.route(command.affected_sop_class_uid)
+        checked = self._checked_request(context_id, command, data_set or b"", route)
+        if isinstance(checked, tuple):  # refused before any handler runs
+            self._send_final(context_id, command, *checked)
+            return
+        running = RunningFind(message_id, request=checked)
         self.running[message_id] = running
-        handler = self.server.handlers.get(command.affected_sop_class_uid)
-        traits = PLAIN_HANDLER if handler is None else handler_traits(handler)
-        coro = self._run_find(context_id, command, data_set or b"", running, handler=handler)
-        if traits.eager:
+        assert route is not None  # else _checked_request refused it
+        coro = self._run_find(context_id, command, route, running)
+        if route.eager:
             self._run_eagerly(coro, running)
         else:
             self._start_task(coro, running)
@@ -304,21 +313,21 @@ class ServerProtocol(AssociationProtocol):
         self, context_id: int, command: CFindRQ, status: int, comment: str | None = None
     ) -> None:
         """The final C-FIND-RSP (PS3.7 9.3.2.2): no identifier, Error Comment on failure."""
-        if len(comment or "") > 64:
-            comment = (comment or "")[:64]  # Error Comment is LO (PS3.7 C.4.x, PS3.5 6.2)
-        rsp = CFindRSP(
-            command.message_id,
-            command.affected_sop_class_uid,
-            status,
-            has_data_set=False,
-            error_comment=comment,
-        )
-        if self.transport is not None and self.association.state is State.STA6:
+        if self.transport is None or self.association.state is not State.STA6:
+            return
+        uid = command.affected_sop_class_uid
+        if comment is None:
+            encoded = encode_find_rsp(command.message_id, uid, status, False)
+            self.association.send_raw_message(context_id, encoded, None)
+        else:  # Error Comment is LO: at most 64 characters (PS3.7 C.4.x, PS3.5 6.2)
+            rsp = CFindRSP(command.message_id, uid, status, error_comment=comment[:64])
             self.association.send_message(context_id, rsp)
-            if len(self.running) > 0:
-                self.schedule_flush()  # coalesce with other operations' responses
-            else:
-                self.flush()
+        if self.dispatching:
+            return  # after_association_call writes it with anything else this read queued
+        if self.running:
+            self.schedule_flush()  # coalesce with other operations' responses
+        else:
+            self.flush()
 
     def _make_request(self, command: CFindRQ, raw: bytes, ts: str) -> FindRequest:
         rq = self.rq
@@ -343,71 +352,82 @@ class ServerProtocol(AssociationProtocol):
             extended_negotiation=extended,
         )
 
-    async def _run_find(
-        self,
-        context_id: int,
-        command: CFindRQ,
-        raw: bytes,
-        running: RunningFind,
-        *,
-        handler: FindHandler | None,
-    ) -> None:
-        """Run one C-FIND; forget it right before its final response goes out."""
-        try:
-            status, comment = await self._perform(
-                context_id, command, raw, running, handler=handler
-            )
-        finally:
-            self._forget(running)
-        self._send_final(context_id, command, status, comment)
-
-    async def _perform(
-        self,
-        context_id: int,
-        command: CFindRQ,
-        raw: bytes,
-        running: RunningFind,
-        *,
-        handler: FindHandler | None,
-    ) -> tuple[int, str | None]:
-        """Decode the identifier once, stream the handler's matches; the final status."""
-        context = self.association.contexts[context_id]
-        if handler is None:
+    def _checked_request(
+        self, context_id: int, command: CFindRQ, raw: bytes, route: FindRoute | None
+    ) -> FindRequest | tuple[int, str]:
+        """The request for the handler, or the final (status, comment) refusing it."""
+        if route is None:
             return SOP_CLASS_NOT_SUPPORTED, "no handler"
+        transfer_syntax = self.association.contexts[context_id].transfer_syntax
         try:
-            check_identifier(raw, context.transfer_syntax)
+            check_identifier(raw, transfer_syntax)
         except DataError as exc:
             self.log.warning("undecodable c-find identifier", reason=exc.reason)
             return UNABLE_TO_PROCESS, exc.reason
-        request = self._make_request(command, raw, context.transfer_syntax)
-        running.request = request
+        return self._make_request(command, raw, transfer_syntax)
+
+    async def _run_find(
+        self, context_id: int, command: CFindRQ, route: FindRoute, running: RunningFind
+    ) -> None:
+        """Stream the handler's matches, then report the end and send the final response.
+
+        Observers hear of the C-FIND once (:class:`FindEnd`), right after it is forgotten
+        and before its final response is queued; a C-CANCEL (PS3.7 9.3.2.3) ends it with
+        0xFE00; shutdown or connection loss ends it without one.
+        """
+        request = running.request
+        assert request is not None
+        self.find_started(request)
+        started = time.perf_counter()
+        status: int | None = None
+        comment: str | None = None
+        outcome = INTERRUPTED
+        error: Exception | None = None
         try:
-            status, comment = await self._stream(context_id, command, handler, running)
+            status, comment, error = await self._stream(context_id, command, route, running)
+            outcome = SUCCEEDED if error is None else failure(error)[2]
         except asyncio.CancelledError:
             if not running.cancel_requested:
-                raise  # shutdown or connection loss: no final response
+                raise
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            status, comment = CANCEL, None
-        if enabled(self.log, logging.INFO):
+            status, outcome = CANCEL, CANCELLED
+        finally:
+            self._forget(running)
+            seconds = time.perf_counter() - started
+            end = FindEnd(request, running.sent, status, comment, outcome, error, seconds)
+            for observer in route.observers:
+                self._notify(observer, end)
+            self._notify(self.find_ended, end)
+        if self._info_enabled:
             self.log.info(
                 "c-find done",
                 message_id=command.message_id,
                 responses=running.sent,
                 status=f"0x{status:04X}",
             )
-        return status, comment
+        self._send_final(context_id, command, status, comment)
+
+    def _notify(self, observer: FindObserver, end: FindEnd) -> None:
+        """Hand ``end`` to one observer; a failing observer never changes the C-FIND."""
+        try:
+            observer(end)
+        except Exception:
+            self.log.exception("c-find observer failed")
 
     async def _stream(
-        self, context_id: int, command: CFindRQ, handler: FindHandler, running: RunningFind
-    ) -> tuple[int, str | None]:
-        """Run the handler; return (final status, error comment). Counts in ``sent``."""
+        self, context_id: int, command: CFindRQ, route: FindRoute, running: RunningFind
+    ) -> tuple[int, str | None, Exception | None]:
+        """Run the handler; (final status, error comment, the handler's exception or None).
+
+        Counts the pending responses in ``running.sent``.
+        """
         template = PendingFindTemplate(command.message_id, command.affected_sop_class_uid)
         request = running.request
         assert request is not None
         transfer_syntax = request.transfer_syntax
-        generator = handler(request)
+        generator = route.handler(request)
         exhausted = False
         try:
             async for item in generator:
@@ -418,19 +438,28 @@ class ServerProtocol(AssociationProtocol):
             exhausted = True
         except QueryError as exc:
             self.log.info("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)
-            return exc.status, exc.comment
+            return exc.status, exc.comment, exc
         except DataError as exc:  # a value of the identifier cannot be converted
             self.log.warning("undecodable c-find identifier value", reason=exc.reason)
-            return UNABLE_TO_PROCESS, exc.reason
+            return UNABLE_TO_PROCESS, exc.reason, exc
         except Exception as exc:
             self.log.exception("c-find handler failed")
-            return UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}"
+            status, comment, _ = failure(exc)
+            return status, comment, exc
         finally:
             aclose = None if exhausted else getattr(generator, "aclose", None)
             if aclose is not None:  # stopped early: let the handler run its cleanup
                 with contextlib.suppress(Exception):
                     await aclose()
-        return SUCCESS, None
+        return SUCCESS, None, None
+
+    # -- hooks for subclasses -----------------------------------------------------------
+
+    def find_started(self, request: FindRequest) -> None:
+        """A C-FIND is handed to its handler (after the identifier passed its check)."""
+
+    def find_ended(self, end: FindEnd) -> None:
+        """That C-FIND ended (called once, after the handler's observers)."""
 
     def _send_pending(
         self,

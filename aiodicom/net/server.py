@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiodicom.errors import ConfigError
 from aiodicom.log import get_logger
+from aiodicom.net.observe import FindRoute
 from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.types import FindHandler
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
@@ -125,6 +126,7 @@ class Server:
             },
         )
         self.log = get_logger(ae=config.ae_title)
+        self._routes: dict[str, FindRoute] = {}
         self.connections: set[ServerProtocol] = set()
         self._established: set[ServerProtocol] = set()
         self._server: asyncio.Server | None = None
@@ -138,6 +140,20 @@ class Server:
     @policy.setter
     def policy(self, policy: AcceptorPolicy) -> None:
         self.negotiation = NegotiationMemo(policy)
+
+    def route(self, sop_class_uid: str) -> FindRoute | None:
+        """How to run the handler now registered for ``sop_class_uid`` (None: none is).
+
+        Worked out once per handler object (:class:`FindRoute`); replacing an entry of
+        :attr:`handlers` takes effect with the next C-FIND.
+        """
+        handler = self.handlers.get(sop_class_uid)
+        if handler is None:
+            return None
+        route = self._routes.get(sop_class_uid)
+        if route is None or route.source is not handler:
+            route = self._routes[sop_class_uid] = FindRoute.of(handler)
+        return route
 
     # -- bookkeeping (called by ServerProtocol) -----------------------------------------
 

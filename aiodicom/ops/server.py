@@ -13,21 +13,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pydicom import Dataset
-
-from aiodicom.errors import QueryError
+from aiodicom.net.observe import FindEnd
 from aiodicom.net.scp import RJ_CALLING_AE, RJ_NO_REASON, ServerProtocol
 from aiodicom.net.server import Server, ServerConfig
-from aiodicom.net.types import (
-    FindHandler,
-    FindRequest,
-    FindResponse,
-    declare_traits,
-    handler_traits,
-)
+from aiodicom.net.types import FindHandler, FindRequest
 from aiodicom.ops.audit import AuditLog
 from aiodicom.ops.metrics import Metrics
 from aiodicom.ops.security import AccessPolicy, UserIdentityChecker
@@ -36,13 +28,11 @@ from aiodicom.proto.events import (
     AssociationRequested,
     ConnectionClosed,
     Event,
+    MessageReceived,
     ReleaseRequested,
 )
 from aiodicom.proto.negotiation import AcceptorPolicy, QueryModel
 from aiodicom.proto.pdus import AssociateRJ, AssociateRQ
-from aiodicom.proto.status import CANCEL, SUCCESS, UNABLE_TO_PROCESS
-
-FindItem = Dataset | bytes | FindResponse
 
 
 @dataclass(slots=True)
@@ -64,8 +54,12 @@ class GuardedProtocol(ServerProtocol):
         super().__init__(server)
         self.started = time.monotonic()
         self.outcome = "closed-before-request"
+        self.queries = 0  # C-FINDs handed to a handler, for the association's audit line
 
     def dispatch(self, events: list[Event]) -> None:
+        if len(events) == 1 and type(events[0]) is MessageReceived:
+            super().dispatch(events)  # a DIMSE message changes no association outcome
+            return
         requested = False
         passed: list[Event] = []
         for event in events:  # event classes are final: type() tests are exact and cheap
@@ -119,10 +113,15 @@ class GuardedProtocol(ServerProtocol):
             hooks.metrics.rejected(why)
         return True
 
+    def find_started(self, request: FindRequest) -> None:
+        self.queries += 1
+
+    def find_ended(self, end: FindEnd) -> None:
+        self.server.query_done(end)
+
     def connection_finished(self, exc: Exception | None) -> None:
         super().connection_finished(exc)
         hooks = self.server.hooks
-        queries = self.server.query_counts.pop(self.association_id, 0)
         if self.outcome == "accepted":
             self.outcome = "connection-lost"
         hooks.audit.association(
@@ -130,7 +129,7 @@ class GuardedProtocol(ServerProtocol):
             peer=self.peer,
             rq=self.rq,
             outcome=self.outcome,
-            queries=queries,
+            queries=self.queries,
             seconds=time.monotonic() - self.started,
         )
         if hooks.metrics is not None:
@@ -150,8 +149,6 @@ class OpsServer(Server):
     ) -> None:
         self.hooks = hooks or OpsHooks()
         super().__init__(self._with_identity(config), handlers)
-        self.handlers = {uid: self._instrument(h) for uid, h in self.handlers.items()}
-        self.query_counts: dict[str, int] = {}
 
     async def start(
         self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
@@ -191,48 +188,13 @@ class OpsServer(Server):
             return config
         return dataclasses.replace(config, user_identity=self.hooks.identity)
 
-    def _instrument(self, handler: FindHandler) -> FindHandler:
-        """Wrap a C-FIND handler to count matches and write the audit line and metrics."""
-
-        async def instrumented(request: FindRequest) -> AsyncIterator[FindItem]:
-            assoc = request.association_id
-            self.query_counts[assoc] = self.query_counts.get(assoc, 0) + 1
-            started = time.monotonic()
-            matches = 0
-            status: int | None = SUCCESS
-            outcome = "success"
-            inner = handler(request)
-            exhausted = False
-            try:
-                async for item in inner:
-                    matches += 1
-                    yield item
-                exhausted = True
-            except QueryError as exc:
-                status, outcome = exc.status, "refused"
-                raise
-            except (asyncio.CancelledError, GeneratorExit):
-                status = CANCEL if request.cancelled else None
-                outcome = "cancelled" if request.cancelled else "interrupted"
-                raise
-            except Exception:
-                status, outcome = UNABLE_TO_PROCESS, "handler-error"
-                raise
-            finally:
-                aclose = None if exhausted else getattr(inner, "aclose", None)
-                if aclose is not None:  # stopped early: close the handler now
-                    await aclose()
-                self._query_done(request, matches, status, outcome, started)
-
-        return declare_traits(instrumented, handler_traits(handler))  # adds no needs
-
-    def _query_done(
-        self, request: FindRequest, matches: int, status: int | None, outcome: str, started: float
-    ) -> None:
-        seconds = time.monotonic() - started
+    def query_done(self, end: FindEnd) -> None:
+        """One C-FIND ended: its audit line (:mod:`aiodicom.ops.audit`) and metrics."""
+        request = end.request
         self.hooks.audit.query(
-            request, matches=matches, status=status, outcome=outcome, seconds=seconds
-        )
+            request, matches=end.matches, status=end.status, outcome=end.outcome,
+            seconds=end.seconds,
+        )  # fmt: skip
         if self.hooks.metrics is not None:
             model = request.model.value if request.model else request.sop_class_uid
-            self.hooks.metrics.query_done(model, status, matches, seconds)
+            self.hooks.metrics.query_done(model, end.status, end.matches, end.seconds)

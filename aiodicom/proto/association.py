@@ -267,6 +267,10 @@ class Association:
 
     def _on_pdu(self, pdu: PDU) -> list[Event]:
         action, next_state = transition(self.state, _PDU_EVENTS[type(pdu)])
+        if action is Action.DT_2 and isinstance(pdu, PDataTF):  # the common case, inlined
+            self._previous_state = self.state
+            self.state = next_state
+            return self._on_pdata(pdu)
         error = None
         if action is Action.AE_3:
             assert isinstance(pdu, AssociateAC) and self.rq is not None

@@ -21,7 +21,7 @@ from aiodicom.proto.command_set import (
     encode_command,
 )
 from aiodicom.proto.memo import CommandDecodeMemo, CommandEncodeMemo
-from aiodicom.proto.messages import CFindRSP, DimseCommand
+from aiodicom.proto.messages import DimseCommand
 from aiodicom.proto.pdus import PDV
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "decode_command_and_flag",
     "encode_command",
     "encode_command_memo",
+    "encode_find_rsp",
     "fragment",
 ]
 
@@ -43,6 +44,8 @@ _COMMANDS = CommandDecodeMemo(64)
 _COMMAND_BYTES = CommandEncodeMemo(64)
 _PDU_HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IBB")
+_PDU_AND_PDV_HEADERS = struct.Struct(">BBIIBB")  # a P-DATA-TF header and its first PDV's
+_COMMAND_LAST, _DATA_LAST = 3, 2  # PS3.8 E.2 message control headers of last fragments
 
 
 # --------------------------------------------------------------------------- assembly
@@ -174,6 +177,12 @@ def encode_command_memo(cmd: DimseCommand, has_data_set: bool) -> bytes:
     return _COMMAND_BYTES.encode(cmd, has_data_set)
 
 
+def encode_find_rsp(message_id: int, sop_class_uid: str, status: int, has_data_set: bool) -> bytes:
+    """The C-FIND-RSP command set (PS3.7 9.3.2.2) without Error Comment or Offending
+    Element, equal to ``encode_command(CFindRSP(...), has_data_set=has_data_set)``."""
+    return _COMMAND_BYTES.find_rsp(message_id, sop_class_uid, status, has_data_set)
+
+
 def _control_header(is_command: bool, is_last: bool) -> int:
     """PS3.8 E.2: bit 0 set = command, bit 1 set = last fragment."""
     return (1 if is_command else 0) | (2 if is_last else 0)
@@ -189,6 +198,30 @@ def _pdata_tf(context_id: int, pdvs: list[tuple[bool, bool, bytes]]) -> bytes:
     return _PDU_HEADER.pack(0x04, 0, len(body)) + body
 
 
+def _single_pdu(
+    context_id: int, command: bytes, data_set: bytes | None, max_pdu_length: int
+) -> bytes | None:
+    """The message as one P-DATA-TF with one PDV per stream, if the peer takes it whole.
+
+    The common case (every C-FIND-RQ/RSP of a keyed query): both headers packed at once,
+    the bytes :func:`_pdata_tf` would build.
+    """
+    if data_set is None:
+        total = PDV_HEADER_LENGTH + len(command)
+        if max_pdu_length and total > max_pdu_length:
+            return None
+        return (
+            _PDU_AND_PDV_HEADERS.pack(4, 0, total, total - 4, context_id, _COMMAND_LAST) + command
+        )
+    total = 2 * PDV_HEADER_LENGTH + len(command) + len(data_set)
+    if max_pdu_length and total > max_pdu_length:
+        return None
+    size = len(command) + 2
+    header = _PDU_AND_PDV_HEADERS.pack(4, 0, total, size, context_id, _COMMAND_LAST)
+    data_header = _PDV_HEADER.pack(len(data_set) + 2, context_id, _DATA_LAST)
+    return b"".join((header, command, data_header, data_set))
+
+
 def fragment(
     context_id: int, command: bytes, data_set: bytes | None, max_pdu_length: int
 ) -> list[bytes]:
@@ -201,10 +234,10 @@ def fragment(
     """
     if not 1 <= context_id <= 255:
         raise LocalProtocolError(f"presentation context id {context_id} is outside 1..255")
+    single = _single_pdu(context_id, command, data_set, max_pdu_length)
+    if single is not None:
+        return [single]
     streams = [(True, command)] if data_set is None else [(True, command), (False, data_set)]
-    total = sum(PDV_HEADER_LENGTH + len(data) for _, data in streams)
-    if max_pdu_length == 0 or total <= max_pdu_length:
-        return [_pdata_tf(context_id, [(is_cmd, True, data) for is_cmd, data in streams])]
     if max_pdu_length <= PDV_HEADER_LENGTH:
         raise LocalProtocolError(
             f"peer Maximum Length {max_pdu_length} cannot carry a PDV (needs more than "
@@ -256,6 +289,6 @@ class PendingFindTemplate:
                 raise LocalProtocolError(
                     f"status 0x{status:04X} is not a pending C-FIND status (0xFF00/0xFF01)"
                 )
-            rsp = CFindRSP(self.message_id, self.sop_class_uid, status, has_data_set=True)
-            encoded = self._encoded[status] = encode_command_memo(rsp, True)
+            encoded = encode_find_rsp(self.message_id, self.sop_class_uid, status, True)
+            self._encoded[status] = encoded
         return encoded

@@ -104,6 +104,10 @@ def _with_holes(proto: DimseCommand, first: int, second: int) -> DimseCommand:
 def _shape(command: DimseCommand, has_data_set: bool) -> Hashable:
     """Everything the encoding of ``command`` depends on except its hole values."""
     if isinstance(command, CFindRSP):
+        if command.error_comment is None and not command.offending_elements:
+            return _plain_find_rsp_shape(
+                command.affected_sop_class_uid, command.has_data_set, has_data_set
+            )
         return (
             CFindRSP,
             command.affected_sop_class_uid,
@@ -117,6 +121,11 @@ def _shape(command: DimseCommand, has_data_set: bool) -> Hashable:
     if isinstance(command, CCancelRQ):
         return (CCancelRQ, has_data_set)
     return (type(command), command.affected_sop_class_uid, has_data_set)
+
+
+def _plain_find_rsp_shape(sop_class_uid: str, flag: bool, has_data_set: bool) -> Hashable:
+    """The :func:`_shape` of a C-FIND-RSP without Error Comment and Offending Element."""
+    return (CFindRSP, sop_class_uid, flag, has_data_set)
 
 
 def _hole_offsets(data: bytes, elements: tuple[int, ...]) -> tuple[int, int] | None:
@@ -237,6 +246,23 @@ class CommandEncodeMemo:
         if shape is not None and len(encoded) <= MAX_KEY_BYTES:
             self._learn(shape, encoded, _hole_elements(command))
         return encoded
+
+    def find_rsp(
+        self, message_id: int, sop_class_uid: str, status: int, has_data_set: bool
+    ) -> bytes:
+        """``encode(CFindRSP(message_id, sop_class_uid, status, has_data_set), has_data_set)``
+        without building the command: the C-FIND-RSP with no Error Comment nor Offending
+        Element, i.e. every pending and most final responses (PS3.7 9.3.2.2)."""
+        exact = type(message_id) is int and type(status) is int  # an IntEnum: general path
+        if exact and 0 <= message_id <= 0xFFFF and 0 <= status <= 0xFFFF:
+            shape = _plain_find_rsp_shape(sop_class_uid, has_data_set, has_data_set)
+            pieces = self._templates.get(shape)
+            if pieces is not None:
+                head, middle, tail = pieces
+                if middle is not None:  # always: a C-FIND-RSP has two holes
+                    return head + _US.pack(message_id) + middle + _US.pack(status) + tail
+        rsp = CFindRSP(message_id, sop_class_uid, status, has_data_set)
+        return self.encode(rsp, has_data_set)
 
     def _learn(self, shape: Hashable, encoded: bytes, elements: tuple[int, ...]) -> None:
         offsets = _hole_offsets(encoded, elements)

@@ -129,6 +129,9 @@ def encode_pdu(pdu: PDU) -> bytes:
 # ================================================================================ decode
 
 
+_P_DATA_TF = int(PDUType.P_DATA_TF)
+
+
 def _decode_pdata(body: memoryview) -> PDataTF:
     """PS3.8 9.3.5 / Annex E.2: one or more PDV items, each at least id + control byte."""
     pdvs: list[PDV] = []
@@ -290,7 +293,9 @@ class PDUDecoder:
             pdu_type, total = self._check_header(view, pos)
             if end - pos < total:
                 break
-            pdus.append(_decode_body(pdu_type, view[pos + HEADER_LENGTH : pos + total]))
+            body = view[pos + HEADER_LENGTH : pos + total]
+            pdata = pdu_type == _P_DATA_TF  # the common case: no _decode_body dispatch
+            pdus.append(_decode_pdata(body) if pdata else _decode_body(pdu_type, body))
             pos += total
         if pos < end:
             self._buffer += view[pos:]

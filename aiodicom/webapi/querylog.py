@@ -1,6 +1,6 @@
 """A bounded in-memory log of the latest Modality Worklist C-FIND requests.
 
-:func:`logged_handlers` wraps the worklist service's C-FIND handler: every request
+:func:`logged_handlers` marks the worklist service's C-FIND handler: every request
 (PS3.7 9.1.2: one C-FIND-RQ, its pending responses and the final status) becomes one
 :class:`QueryEntry` in a ring buffer, including requests refused with a failure status
 (PS3.4 C.4.1.1.4) and cancelled ones (0xFE00, PS3.7 9.3.2.3). For a query with no match,
@@ -16,7 +16,7 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,19 +26,13 @@ from pydicom.sequence import Sequence
 
 from aiodicom.errors import QueryError
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
-from aiodicom.net.types import (
-    FindHandler,
-    FindRequest,
-    FindResponse,
-    declare_traits,
-    handler_traits,
-)
-from aiodicom.proto.status import describe
+from aiodicom.net.observe import CANCELLED, FAILED, INTERRUPTED, FindEnd, observed
+from aiodicom.net.types import FindHandler, FindRequest
+from aiodicom.proto.status import CANCEL, SUCCESS, UNABLE_TO_PROCESS, describe
 from aiodicom.services.worklist import WorklistService, strip_keys
 from aiodicom.store.worklist import AeWorklist, WorklistStore
 from aiodicom.store.worklist_keys import SUPPORTED_TAGS
 
-SUCCESS, CANCEL, UNABLE_TO_PROCESS = 0x0000, 0xFE00, 0xC000
 NEAR_MISS_LIMIT = 5
 NEAR_MISS_SCAN = 5000
 
@@ -131,6 +125,21 @@ class QueryLog:
         self._entries.append(entry)
         return entry
 
+    def record(self, end: FindEnd) -> None:
+        """Append the C-FIND that just ended (a :data:`~aiodicom.net.observe.FindObserver`).
+
+        A cancelled or interrupted query is logged as 0xFE00 (PS3.7 9.3.2.3); a handler
+        error as 0xC000 with the exception's text.
+        """
+        status, comment = end.status, end.comment
+        outcome = end.outcome
+        if outcome in (CANCELLED, INTERRUPTED):
+            status, comment = CANCEL, None
+        elif outcome == FAILED:
+            status, comment = UNABLE_TO_PROCESS, str(end.error)
+        assert status is not None  # only an interrupted C-FIND has no final status
+        self.append(end.request, end.matches, status, comment, end.seconds * 1000)
+
     def latest(self, limit: int = 50, since: int = 0) -> list[QueryEntry]:
         """Newest first, at most ``limit``, only entries with ``seq > since``."""
         newest = [entry for entry in reversed(self._entries) if entry.seq > since]
@@ -140,44 +149,13 @@ class QueryLog:
         return len(self._entries)
 
 
-async def _logged(
-    handler: FindHandler, log: QueryLog, request: FindRequest
-) -> AsyncIterator[Dataset | bytes | FindResponse]:
-    started = time.perf_counter()
-    sent, status, comment = 0, SUCCESS, None
-    stream = handler(request)
-    exhausted = False
-    try:
-        async for response in stream:
-            sent += 1
-            yield response
-        exhausted = True
-    except QueryError as exc:
-        status, comment = exc.status, exc.comment
-        raise
-    except BaseException as exc:  # cancel (aclose, task cancel) or a handler bug
-        is_cancel = isinstance(exc, GeneratorExit | KeyboardInterrupt) or type(exc).__name__ == (
-            "CancelledError"
-        )
-        status, comment = (CANCEL, None) if is_cancel else (UNABLE_TO_PROCESS, str(exc))
-        raise
-    finally:
-        closer = None if exhausted else getattr(stream, "aclose", None)
-        if closer is not None:  # stopped early: close the service's stream now
-            await closer()
-        log.append(request, sent, status, comment, (time.perf_counter() - started) * 1000)
-
-
 def logged_handlers(service: WorklistService, log: QueryLog) -> dict[str, FindHandler]:
-    """The service's handler map with every C-FIND recorded in ``log``."""
+    """The service's handler map with every C-FIND recorded in ``log``.
 
-    def wrap(handler: FindHandler) -> FindHandler:
-        def logged(request: FindRequest) -> AsyncIterator[Dataset | bytes | FindResponse]:
-            return _logged(handler, log, request)
-
-        return declare_traits(logged, handler_traits(handler))  # the wrapper adds no needs
-
-    return {uid: wrap(handler) for uid, handler in service.handlers().items()}
+    The handlers are marked (:func:`aiodicom.net.observe.observed`), not wrapped: the
+    server runs the service's own handler and reports each C-FIND's end to the log once.
+    """
+    return {uid: observed(handler, log.record) for uid, handler in service.handlers().items()}
 
 
 def _single_key_queries(identifier: Dataset, options: MatchOptions) -> list[CompiledQuery]:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from pydicom import Dataset
 
-from aiodicom.net import scp
+from aiodicom.net import observe
 from aiodicom.net.eager import resume
 from aiodicom.net.types import (
     PLAIN_HANDLER,
@@ -37,7 +37,7 @@ EAGER = HandlerTraits(eager=True)
 
 @pytest.fixture(autouse=True)
 def _all_handlers_eager(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(scp, "handler_traits", lambda handler: EAGER)
+    monkeypatch.setattr(observe, "handler_traits", lambda handler: EAGER)
     yield
 
 
