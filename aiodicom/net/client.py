@@ -233,14 +233,23 @@ class ClientAssociation:
         return call
 
     def _start_find(self, plan: _FindPlan, data: bytes) -> FindCall | Awaitable[FindCall]:
-        """Start the C-FIND now if nothing must be awaited, else return the awaitable."""
-        make = functools.partial(self._send_find, plan, data)
-        return self._begin_now(make) or self._begin(make)
+        """Start the C-FIND now if nothing must be awaited, else return the awaitable.
+
+        The inline test is :meth:`_begin_now` for the hot path of sequential queries.
+        """
+        if self._slots is None and not self._busy:
+            previous = self._current
+            if previous is None or previous.finished.done():
+                self._check_usable()
+                call = self._send_find(plan, data)
+                self._current, self._owner = call, asyncio.current_task(self._protocol.loop)
+                return call
+        return self._begin(functools.partial(self._send_find, plan, data))
 
     def _find_starter(
         self, query: Dataset | EncodedQuery, model: QueryModel | str, priority: int
     ) -> Callable[[], FindCall | Awaitable[FindCall]]:
-        plan = self._plan(model, priority)
+        plan = self._plans.get((model, priority)) or self._plan(model, priority)
         syntax = plan.context.transfer_syntax
         if isinstance(query, EncodedQuery):
             data = query.for_syntax(syntax)

@@ -104,7 +104,14 @@ class ClientProtocol(AssociationProtocol):
     def dispatch(self, events: list[Event]) -> None:
         for event in events:
             if type(event) is MessageReceived:
-                self._on_message(event)
+                # PS3.7 9.3.2.2: route a response by its Message ID Being Responded To
+                command = event.command
+                responded_to: int = getattr(command, "message_id_being_responded_to", -1)
+                operation = self.operations.get(responded_to)  # none for -1 (a request)
+                if operation is None:
+                    self._unmatched(command, None if responded_to < 0 else responded_to)
+                else:
+                    operation.on_message(command, event.data_set)
             elif isinstance(event, AssociationAccepted):
                 self.log.debug("association accepted")
                 settle(self.established, result=event.ac)
@@ -120,19 +127,13 @@ class ClientProtocol(AssociationProtocol):
             elif isinstance(event, ConnectionClosed):
                 self.fail(AssociationAborted("connection closed by the peer"))
 
-    def _on_message(self, event: MessageReceived) -> None:
-        """PS3.7 9.3.2.2: route a response by its Message ID Being Responded To."""
-        command = event.command
-        responded_to: int | None = getattr(command, "message_id_being_responded_to", None)
-        operation = None if responded_to is None else self.operations.get(responded_to)
-        if operation is None:
-            self.log.debug(
-                "dimse message without a matching operation",
-                command=type(command).__name__,
-                message_id=responded_to,
-            )
-            return
-        operation.on_message(command, event.data_set)
+    def _unmatched(self, command: DimseCommand, responded_to: int | None) -> None:
+        """A DIMSE message that answers no outstanding operation: logged and dropped."""
+        self.log.debug(
+            "dimse message without a matching operation",
+            command=type(command).__name__,
+            message_id=responded_to,
+        )
 
     def _on_aborted(self, event: Aborted) -> None:
         if event.error is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 from pydicom import Dataset
@@ -23,7 +24,14 @@ from pydicom import Dataset
 from aiodicom.errors import AiodicomError, DicomTimeoutError, DimseStatusError
 from aiodicom.net.types import FindResult
 from aiodicom.proto.messages import CCancelRQ, CFindRSP, DimseCommand
-from aiodicom.proto.status import PENDING, StatusCategory, category_of, describe
+from aiodicom.proto.status import (
+    CANCEL,
+    PENDING,
+    SUCCESS,
+    StatusCategory,
+    category_of,
+    describe,
+)
 
 if TYPE_CHECKING:
     from aiodicom.net.client import ClientProtocol
@@ -31,6 +39,10 @@ if TYPE_CHECKING:
 QUEUE_HIGH_WATER = 2048
 """Pending responses buffered before the socket stops being read (TCP backpressure)."""
 QUEUE_LOW_WATER = 512
+
+_PENDING = StatusCategory.PENDING
+_CATEGORIES = {status: category_of(status) for status in (PENDING, SUCCESS, CANCEL)}
+"""The usual statuses' categories, looked up without a call (PS3.7 Annex C)."""
 
 T = TypeVar("T")
 
@@ -72,7 +84,7 @@ class FindCall:
         self.message_id = message_id
         self.cancel_timeout = cancel_timeout
         self.loop = loop = protocol.loop
-        self.started = loop.time()
+        self.started = perf_counter()
         self.queue: deque[FindResult] = deque()
         self.finished: asyncio.Future[None] = loop.create_future()
         self.final: FindResult | None = None
@@ -102,38 +114,44 @@ class FindCall:
             )
             return
         status = command.status
-        category = category_of(status)
-        elapsed = self.loop.time() - self.started
-        if category is StatusCategory.PENDING:
+        category = _CATEGORIES.get(status) or category_of(status)
+        elapsed = perf_counter() - self.started
+        if category is _PENDING:
             self.responses += 1
             if status != PENDING:
                 self.warnings.append(status)
             if self.cancel_sent:
                 return
             queue = self.queue
-            queue.append(self._result(status, category, data_set, elapsed))
+            queue.append(
+                FindResult(
+                    status,
+                    category,
+                    data_set,
+                    transfer_syntax=self.transfer_syntax,
+                    message_id=self.message_id,
+                    elapsed=elapsed,
+                )
+            )
             if len(queue) >= QUEUE_HIGH_WATER:
                 self.protocol.maybe_pause_reading()
-            self._wake()
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         else:
             if category is StatusCategory.WARNING:
                 self.warnings.append(status)
             self.comment = command.error_comment
             # a final response never carries an identifier; some SCPs send one with 0xFE00
-            self.final = self._result(status, category, None, elapsed)
+            self.final = FindResult(
+                status,
+                category,
+                None,
+                transfer_syntax=self.transfer_syntax,
+                message_id=self.message_id,
+                elapsed=elapsed,
+            )
             self._finish(None)  # wakes the consumer
-
-    def _result(
-        self, status: int, category: StatusCategory, raw: bytes | None, elapsed: float
-    ) -> FindResult:
-        return FindResult(
-            status,
-            category,
-            raw,
-            transfer_syntax=self.transfer_syntax,
-            message_id=self.message_id,
-            elapsed=elapsed,
-        )
 
     def on_failure(self, exc: BaseException) -> None:
         """The association died (abort, timeout, lost connection)."""
@@ -147,11 +165,9 @@ class FindCall:
             self._cancel_timer = None
         if not self.finished.done():
             self.finished.set_result(None)
-        self.protocol.operation_finished(self)
-        self.protocol.resume_reading()
-        self._wake()
-
-    def _wake(self) -> None:
+        protocol = self.protocol
+        protocol.operation_finished(self)
+        protocol.resume_reading()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -164,7 +180,11 @@ class FindCall:
             if self.finished.done():
                 self.outcome()
                 return None
-            await self._wait()
+            waiter = self.arm_waiter()
+            try:
+                await waiter
+            finally:
+                self.disarm_waiter()
         return self.pop()
 
     def pop(self) -> FindResult:
@@ -180,17 +200,22 @@ class FindCall:
         if self.error is not None:
             raise self.error
 
-    async def _wait(self) -> None:
-        """Wait until a result is queued or the operation is over."""
-        self._waiter = self.loop.create_future()
+    def arm_waiter(self) -> asyncio.Future[None]:
+        """A future done when a result is queued or the operation is over.
+
+        Until :meth:`disarm_waiter` this consumer counts as starving (see
+        :meth:`ClientProtocol.maybe_pause_reading`), and the socket is read again.
+        """
+        self._waiter = waiter = self.loop.create_future()
         protocol = self.protocol
         protocol.starving += 1
         protocol.resume_reading()  # another stream's full queue must not block this one
-        try:
-            await self._waiter
-        finally:
-            protocol.starving -= 1
-            self._waiter = None
+        return waiter
+
+    def disarm_waiter(self) -> None:
+        """The consumer stopped waiting (woken, or cancelled)."""
+        self.protocol.starving -= 1
+        self._waiter = None
 
     def cancel(self) -> None:
         """Send C-CANCEL-RQ (PS3.7 9.3.2.3) once; drain the rest in the background.
@@ -226,7 +251,14 @@ class FindCall:
 
 
 class _BaseStream(Generic[T]):
-    """Async iterator over one C-FIND; also an async context manager closing it."""
+    """Async iterator over one C-FIND; also an async context manager closing it.
+
+    ``__anext__`` takes a result without another coroutine (:meth:`_take`) when one is
+    queued or the operation is over; only starting the operation and waiting for a
+    response go through :meth:`_next`.
+    """
+
+    __slots__ = ("_call", "_closed", "_ended", "_start")
 
     def __init__(self, start: Callable[[], FindCall | Awaitable[FindCall]]) -> None:
         self._start = start
@@ -243,7 +275,18 @@ class _BaseStream(Generic[T]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def _take(self, call: FindCall) -> FindResult | None:
+        """The oldest queued result; None once the stream or operation is over (the
+        operation's failure is raised then). The queue is non-empty or the call done."""
+        if self._closed or self._ended:
+            return None
+        if call.queue:
+            return call.pop()
+        call.outcome()
+        return None
+
     async def _next(self) -> FindResult | None:
+        """Start the operation if needed, then wait for a result or its end."""
         if self._closed or self._ended:
             return None
         call = self._call
@@ -251,16 +294,16 @@ class _BaseStream(Generic[T]):
             started = self._start()  # a FindCall when it could start without waiting
             call = started if isinstance(started, FindCall) else await started
             self._call = call
-        if call.queue:
-            return call.pop()
-        if call.finished.done():
-            call.outcome()
-            return None
-        try:
-            return await call.next_result()
-        except asyncio.CancelledError:
-            call.cancel()
-            raise
+        while not call.queue and not call.finished.done():
+            waiter = call.arm_waiter()
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                call.cancel()
+                raise
+            finally:
+                call.disarm_waiter()
+        return self._take(call)
 
     async def aclose(self) -> None:
         """Cancel the operation if it is still running and wait for its final response."""
@@ -281,7 +324,7 @@ class _BaseStream(Generic[T]):
 
     def __del__(self) -> None:
         call = self._call
-        if call is not None and not call.done and not call.loop.is_closed():
+        if call is not None and not call.finished.done() and not call.loop.is_closed():
             try:
                 call.cancel()
             except Exception:  # a finalizer must never raise
@@ -321,9 +364,15 @@ class FindStream(_BaseStream[Dataset]):
     last match; warnings are visible in :attr:`warnings` and :attr:`status`.
     """
 
+    __slots__ = ()
+
     async def __anext__(self) -> Dataset:
         while True:
-            result = await self._next()
+            call = self._call
+            if call is not None and (call.queue or call.finished.done()):
+                result = self._take(call)
+            else:
+                result = await self._next()
             if result is None:
                 self._end()
                 raise StopAsyncIteration
@@ -351,8 +400,14 @@ class FindResultStream(_BaseStream[FindResult]):
     Failure statuses are not raised: inspect ``result.category``.
     """
 
+    __slots__ = ()
+
     async def __anext__(self) -> FindResult:
-        result = await self._next()
+        call = self._call
+        if call is not None and (call.queue or call.finished.done()):
+            result = self._take(call)
+        else:
+            result = await self._next()
         if result is not None:
             return result
         call = self._call
