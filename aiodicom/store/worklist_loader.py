@@ -25,6 +25,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 from aiodicom.errors import DataError
+from aiodicom.store import cache_warmer
 from aiodicom.store.readahead import DEFAULT_WINDOW, ReadAhead
 from aiodicom.store.worklist_parse import (
     Interner,
@@ -180,13 +181,16 @@ class FolderLoader:
 
     Only files that must be parsed are opened: a file with a kept item or a known-bad
     version is ``stat``-ed and skipped while its stamp is unchanged. The others are read
-    through :class:`ReadAhead` (``window`` files opened ahead; 0 reads one at a time).
+    through :class:`ReadAhead` (``window`` files opened ahead; 0 reads one at a time),
+    with a :class:`~aiodicom.store.cache_warmer.CacheWarmer` child when at least
+    ``warm_min_files`` must be read.
     """
 
     items_by_path: dict[str, WorklistItem]
     bad_stamps: dict[str, Stamp]
     listed: set[str]
     window: int = DEFAULT_WINDOW
+    warm_min_files: int = cache_warmer.MIN_FILES
 
     @classmethod
     def empty(cls) -> FolderLoader:
@@ -205,7 +209,9 @@ class FolderLoader:
         unread = self._unread(keys)
         interner = Interner()  # shares repeated values between the items of this load
         items: list[WorklistItem] = []
-        with ReadAhead([key for key in keys if key not in unread], self.window) as reader:
+        to_read = [key for key in keys if key not in unread]
+        warming = cache_warmer.warming(to_read, self.warm_min_files)
+        with warming, ReadAhead(to_read, self.window) as reader:
             for key in keys:
                 item = unread[key] if key in unread else self._read(reader, key, interner)
                 if item is not None:
