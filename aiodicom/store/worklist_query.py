@@ -14,16 +14,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TypeAlias
 
-from aiodicom.codec import (
-    DEFLATED_EXPLICIT_VR_LE,
-    EXPLICIT_VR_LE,
-    IDENTIFIER,
-    IMPLICIT_VR_LE,
-    inflate,
-)
+from aiodicom.codec import IDENTIFIER
 from aiodicom.errors import DataError
 from aiodicom.store.worklist_parse import Interner, MutableRaw, RawDataset, _Reader
-from aiodicom.store.worklist_scan import scan_identifier, vr_is_certain
+from aiodicom.store.worklist_scan import little_endian_body, scan_identifier, vr_is_certain
 
 __all__ = [
     "Shape",
@@ -39,18 +33,15 @@ QUERY_RETRIEVE_LEVEL = 0x00080052
 Shape: TypeAlias = tuple[tuple[int, str, tuple["Shape", ...] | None], ...]
 """Tags, VRs and sequence item shapes of an identifier, in order; values left out."""
 
-_EXPLICIT_BY_SYNTAX = {IMPLICIT_VR_LE: False, EXPLICIT_VR_LE: True, DEFLATED_EXPLICIT_VR_LE: True}
-
 
 def parse_identifier(data: bytes, transfer_syntax: str) -> RawDataset | None:
     """Raw elements of an identifier in a Little Endian transfer syntax (PS3.5 A.1, A.2,
     A.5), or None when this reader cannot take it (the caller then decodes a Dataset)."""
-    explicit = _EXPLICIT_BY_SYNTAX.get(transfer_syntax)
-    if explicit is None:
-        return None
     try:
-        if transfer_syntax == DEFLATED_EXPLICIT_VR_LE:
-            data = inflate(data)
+        body = little_endian_body(data, transfer_syntax)
+        if body is None:
+            return None
+        data, explicit = body
         reader = _Reader(data, IDENTIFIER, explicit=explicit, little=True, interner=Interner())
         elements, _ = reader.dataset(0, len(data))
     except DataError:

@@ -66,15 +66,26 @@ class _Unusual(Exception):
     """Raised inside the scanner for anything it leaves to the general reader."""
 
 
-def scan_identifier(data: bytes, transfer_syntax: str) -> tuple[MutableRaw, bytes] | None:
-    """Raw elements and shape key of an identifier (PS3.5 A.1, A.2, A.5), or None when
-    the general reader (or a pydicom Dataset) has to take it."""
+def little_endian_body(data: bytes, transfer_syntax: str) -> tuple[bytes, bool] | None:
+    """An identifier's Little Endian data set (inflated for PS3.5 A.5) and whether its VRs
+    are explicit (A.2) or implicit (A.1); None for other syntaxes (DataError if the
+    deflated data is corrupt)."""
     explicit = _EXPLICIT_BY_SYNTAX.get(transfer_syntax)
     if explicit is None:
         return None
+    if transfer_syntax == DEFLATED_EXPLICIT_VR_LE:
+        data = inflate(data)
+    return data, explicit
+
+
+def scan_identifier(data: bytes, transfer_syntax: str) -> tuple[MutableRaw, bytes] | None:
+    """Raw elements and shape key of an identifier (PS3.5 A.1, A.2, A.5), or None when
+    the general reader (or a pydicom Dataset) has to take it."""
     try:
-        if transfer_syntax == DEFLATED_EXPLICIT_VR_LE:
-            data = inflate(data)
+        body = little_endian_body(data, transfer_syntax)
+        if body is None:
+            return None
+        data, explicit = body
         parts = [b"E" if explicit else b"I"]
         elements, _ = _Scanner(data, explicit, parts).dataset(0, len(data))
     except (_Unusual, struct.error, DataError):
