@@ -39,6 +39,7 @@ from aiodicom.proto.fsm import ALTERNATE_NEXT_STATE, Action, State, transition
 from aiodicom.proto.fsm import Event as Evt
 from aiodicom.proto.messages import DimseCommand
 from aiodicom.proto.negotiation import accepted_contexts
+from aiodicom.proto.pdata_fast import receive_whole_pdata
 from aiodicom.proto.pdu import PDUDecoder, encode_pdu
 from aiodicom.proto.pdus import (
     PDU,
@@ -93,6 +94,9 @@ class Association:
     ``artim_running`` and ``wants_close`` (instructions to the IO layer, module docstring).
     """
 
+    fast_pdata = True
+    """Take :mod:`.pdata_fast` for ordinary P-DATA-TF reads in Sta6 (False: tests only)."""
+
     def __init__(
         self, mode: Mode, *, max_pdu_length: int = 16384, max_associate_length: int = 1 << 20
     ) -> None:
@@ -133,6 +137,11 @@ class Association:
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Decode received bytes and run each PDU through the state machine."""
+        if self.state is State.STA6 and self.fast_pdata and not self._input_closed:
+            fast = receive_whole_pdata(data, self._decoder, self._assembler, self.contexts)
+            if fast is not None:  # DT-2 for whole PDUs: Sta6 -> Sta6 (PS3.8 9.2)
+                self._previous_state = State.STA6
+                return fast
         if self._input_closed or self.state in (State.STA1, State.STA4):
             return []
         try:

@@ -29,6 +29,7 @@ __all__ = [
     "PendingFindTemplate",
     "decode_command",
     "decode_command_and_flag",
+    "decode_command_memo",
     "encode_command",
     "encode_command_memo",
     "encode_find_rsp",
@@ -51,10 +52,13 @@ _COMMAND_LAST, _DATA_LAST = 3, 2  # PS3.8 E.2 message control headers of last fr
 # --------------------------------------------------------------------------- assembly
 
 
-def _decode_command(data: bytes) -> tuple[DimseCommand, bool]:
+def decode_command_memo(data: bytes) -> tuple[DimseCommand, bool]:
     """``decode_command_and_flag`` through templates: consecutive command sets differ only
     in Message ID (Being Responded To) and Status, see :class:`.memo.CommandDecodeMemo`."""
     return _COMMANDS.decode(data)
+
+
+_decode_command = decode_command_memo  # the name earlier callers and tests use
 
 
 def _out_of_order(message: str) -> ProtocolError:
@@ -97,6 +101,24 @@ class MessageAssembler:
         self._parts = []
         self._size = 0
 
+    @property
+    def resumable(self) -> bool:
+        """True when idle or awaiting a data set of which nothing arrived yet: the states
+        :meth:`waiting` / :meth:`set_waiting` capture for the P-DATA-TF fast path."""
+        return self._context_id is None or (self._command is not None and not self._parts)
+
+    def waiting(self) -> tuple[int, DimseCommand] | None:
+        """(context id, command) of a command awaiting its data set, None when idle."""
+        if self._context_id is None or self._command is None:
+            return None
+        return self._context_id, self._command
+
+    def set_waiting(self, waiting: tuple[int, DimseCommand] | None) -> None:
+        """Enter the state :meth:`add` leaves after ``waiting``'s command (None: idle)."""
+        self.reset()
+        if waiting is not None:
+            self._context_id, self._command = waiting
+
     def add(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
         """Add one PDV; return (context id, command, data set or None) once complete."""
         if self._context_id is None:
@@ -128,7 +150,7 @@ class MessageAssembler:
 
     def _whole_command(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
         """A command set in a single PDV (the usual case, PS3.8 E.2): decoded unbuffered."""
-        command, has_data_set = _decode_command(pdv.data)
+        command, has_data_set = decode_command_memo(pdv.data)
         if has_data_set:
             self._context_id = pdv.context_id
             self._command = command
@@ -142,7 +164,7 @@ class MessageAssembler:
         self._append(pdv.data, self.max_command_size, "command set")
         if not pdv.is_last:
             return None
-        command, has_data_set = _decode_command(self._take())
+        command, has_data_set = decode_command_memo(self._take())
         if has_data_set:
             self._command = command
             return None

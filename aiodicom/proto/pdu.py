@@ -225,6 +225,24 @@ class PDUDecoder:
         """Number of bytes held for an incomplete PDU."""
         return len(self._buffer)
 
+    @property
+    def idle(self) -> bool:
+        """True when no partial PDU is buffered and no error was raised."""
+        return not self._buffer and self._error is None
+
+    @property
+    def max_pdata_length(self) -> int:
+        """The enforced limit on the P-DATA-TF PDU-length field (PS3.8 D.1)."""
+        return self._max_pdata
+
+    def keep_tail(self, data: bytes, pos: int) -> None:
+        """Buffer ``data[pos:]``, an incomplete PDU, as :meth:`feed` would after decoding
+        the complete PDUs before ``pos`` itself. Only for an idle decoder and a tail whose
+        header (if it has 6 bytes) the caller has already vetted like ``_check_header``.
+        """
+        if pos < len(data):
+            self._buffer += data[pos:]
+
     def feed(self, data: bytes) -> list[PDU]:
         """Consume ``data``; return the PDUs it completes, in order.
 
