@@ -1,0 +1,25 @@
+"""Suite-wide isolation: each test leaves structlog's configuration as it found it.
+
+``structlog.testing.capture_logs`` (and any test that calls ``structlog.configure``) marks
+structlog as configured; afterwards :func:`aiodicom.log.get_logger` would no longer install
+its stderr default, and a later test's library logs went to stdout at debug level (where
+a test parsing ``findscu --json`` output read them as JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    was_configured = structlog.is_configured()
+    saved = structlog.get_config()
+    yield
+    if was_configured:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
