@@ -39,6 +39,9 @@ SUCCEEDED, REFUSED, CANCELLED, INTERRUPTED, FAILED = (
 )
 """How a C-FIND that reached its handler ended (:attr:`FindEnd.outcome`)."""
 
+FINISHED: tuple[int, str | None, str] = (SUCCESS, None, SUCCEEDED)
+"""(final status, Error Comment, outcome) of a handler that finished its stream."""
+
 
 @dataclass(slots=True)
 class FindEnd:
@@ -124,7 +127,7 @@ async def _watch(
             matches += 1
             yield item
         exhausted = True
-        status, outcome = SUCCESS, SUCCEEDED
+        status, comment, outcome = FINISHED
     except Exception as exc:
         status, comment, outcome = failure(exc)
         error = exc

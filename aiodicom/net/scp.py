@@ -37,8 +37,8 @@ from aiodicom.log import enabled
 from aiodicom.net.eager import resume
 from aiodicom.net.observe import (
     CANCELLED,
+    FINISHED,
     INTERRUPTED,
-    SUCCEEDED,
     FindEnd,
     FindObserver,
     FindRoute,
@@ -384,8 +384,8 @@ class ServerProtocol(AssociationProtocol):
         outcome = INTERRUPTED
         error: Exception | None = None
         try:
-            status, comment, error = await self._stream(context_id, command, route, running)
-            outcome = SUCCEEDED if error is None else failure(error)[2]
+            error = await self._stream(context_id, command, route, running)
+            status, comment, outcome = FINISHED if error is None else failure(error)
         except asyncio.CancelledError:
             if not running.cancel_requested:
                 raise
@@ -418,8 +418,9 @@ class ServerProtocol(AssociationProtocol):
 
     async def _stream(
         self, context_id: int, command: CFindRQ, route: FindRoute, running: RunningFind
-    ) -> tuple[int, str | None, Exception | None]:
-        """Run the handler; (final status, error comment, the handler's exception or None).
+    ) -> Exception | None:
+        """Run the handler; the exception it ended with (None: it finished), logged here
+        and turned into the final status by :func:`aiodicom.net.observe.failure`.
 
         Counts the pending responses in ``running.sent``.
         """
@@ -438,20 +439,19 @@ class ServerProtocol(AssociationProtocol):
             exhausted = True
         except QueryError as exc:
             self.log.info("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)
-            return exc.status, exc.comment, exc
+            return exc
         except DataError as exc:  # a value of the identifier cannot be converted
             self.log.warning("undecodable c-find identifier value", reason=exc.reason)
-            return UNABLE_TO_PROCESS, exc.reason, exc
+            return exc
         except Exception as exc:
             self.log.exception("c-find handler failed")
-            status, comment, _ = failure(exc)
-            return status, comment, exc
+            return exc
         finally:
             aclose = None if exhausted else getattr(generator, "aclose", None)
             if aclose is not None:  # stopped early: let the handler run its cleanup
                 with contextlib.suppress(Exception):
                     await aclose()
-        return SUCCESS, None, None
+        return None
 
     # -- hooks for subclasses -----------------------------------------------------------
 
