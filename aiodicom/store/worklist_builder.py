@@ -122,24 +122,20 @@ SequenceBuilder = Callable[["tuple[str, Any] | None", MatchResult], bytes]
 def _sequence_builder(tag: int, sub: Plan | str, syntax: Syntax) -> SequenceBuilder:
     """PS3.4 C.2.2.2.6: a sequence with only the matching items, each reduced to ``sub``."""
     nested = None if isinstance(sub, str) else builder_for(sub, syntax)
-    lead, _ = syntax.lead(tag, "SQ")
-    item_tag = syntax.item(b"")[:4]
-    order = syntax.order
+    sequence = syntax.sequence
 
     def build_sequence(pair: tuple[str, Any] | None, result: MatchResult) -> bytes:
         items: tuple[RawDataset, ...] = ()
         if pair is not None and pair[1].__class__ is tuple:
             items = pair[1]
         chosen = result.sequence_items.get(tag)
-        parts: list[bytes] = []
+        contents: list[bytes] = []
         for position in range(len(items)) if chosen is None else chosen:
             if nested is None:
-                body = syntax.whole(items[position])
+                contents.append(syntax.whole(items[position]))
             else:
                 inner = result.item_results.get((tag, position), EMPTY_RESULT)
-                body = nested(items[position], inner)
-            parts += (item_tag, len(body).to_bytes(4, order), body)
-        content = b"".join(parts)
-        return lead + len(content).to_bytes(4, order) + content
+                contents.append(nested(items[position], inner))
+        return sequence(tag, contents)
 
     return build_sequence

@@ -52,12 +52,12 @@ class Syntax:
 
     __slots__ = (
         "_encoders",
-        "_item",
         "_long",
         "_plain",
         "_short",
         "_vr_bytes",
         "explicit",
+        "item_tag",
         "little",
         "memo_size",
         "memos",
@@ -75,7 +75,7 @@ class Syntax:
         self._plain = struct.Struct(self.prefix + "HHI").pack
         self._long = struct.Struct(self.prefix + "HH2sHI").pack
         self._short = struct.Struct(self.prefix + "HH2sH").pack
-        self._item = struct.Struct(self.prefix + "HHI").pack(0xFFFE, 0xE000, 0)[:4]
+        self.item_tag = struct.Struct(self.prefix + "HH").pack(0xFFFE, 0xE000)
         self._vr_bytes: dict[str, bytes] = {}
         self.memos: dict[int, dict[tuple[str, bytes], bytes]] = {}
         self.memo_size = 0
@@ -145,18 +145,18 @@ class Syntax:
                 continue  # group lengths are not sent (PS3.5 7.2)
             vr, value = raw[tag]
             if isinstance(value, tuple):
-                encoded = [self.item(self.whole(item)) for item in value]
-                parts.append(self.sequence(tag, encoded))
+                parts.append(self.sequence(tag, [self.whole(item) for item in value]))
             else:
                 parts.append(self.element(tag, (vr, value)))
         return b"".join(parts)
 
-    def item(self, content: bytes) -> bytes:
-        """PS3.5 7.5.1: one item of defined length."""
-        return self._item + len(content).to_bytes(4, self.order) + content
-
-    def sequence(self, tag: int, items: list[bytes]) -> bytes:
-        body = b"".join(items)
+    def sequence(self, tag: int, contents: list[bytes]) -> bytes:
+        """PS3.5 7.5: a sequence of defined length whose items (7.5.1, defined length too)
+        hold ``contents``."""
+        parts: list[bytes] = []
+        for content in contents:
+            parts += (self.item_tag, len(content).to_bytes(4, self.order), content)
+        body = b"".join(parts)
         return self.header(tag, "SQ", len(body)) + body
 
 
