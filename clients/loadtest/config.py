@@ -18,7 +18,8 @@ from pydicom.dataset import Dataset
 
 from aiodicom.errors import AiodicomError, ConfigError
 from aiodicom.proto.negotiation import QueryModel
-from clients.findscu.keys import build_query, load_query_file, parse_keys
+
+from ..findscu.keys import build_query, load_query_file, parse_keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ Usage: ``aiodicom-qrscp --data DIR --port 11113 [--config config/qrscp.yaml] [--
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import sys
 from pathlib import Path
@@ -15,8 +14,9 @@ from aiodicom.config_qr import QRServerConfig, load_qr_config, validate_qr_confi
 from aiodicom.errors import AiodicomError
 from aiodicom.log import configure
 from aiodicom.ops.app import add_ops_arguments
-from servers.qrscp import opsglue  # signals, security, metrics, audit
-from servers.qrscp.app import QRApp, default_data_folder
+
+from . import opsglue  # signals, security, metrics, audit
+from .app import default_data_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,16 +64,6 @@ def build_config(args: argparse.Namespace) -> QRServerConfig:
         logging = dataclasses.replace(logging, format=args.log_format)
     config = dataclasses.replace(config, server=net, qr=qr, logging=logging)
     return validate_qr_config(config)
-
-
-async def serve(config: QRServerConfig, reindex: bool) -> None:
-    """Run the Q/R SCP until cancelled (Ctrl-C)."""
-    app = QRApp(config, reindex=reindex)
-    try:
-        await app.start()
-        await asyncio.Future()
-    finally:
-        await app.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

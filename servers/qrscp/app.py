@@ -16,7 +16,8 @@ from aiodicom.services.qr import QROptions, QRService
 from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
 from aiodicom.store.qr_sql import SQLiteQRStore
-from servers.network import network_policy
+
+from ..network import network_policy
 
 
 def server_config(config: QRServerConfig, extended_negotiation: bytes) -> ServerConfig:

@@ -17,7 +17,8 @@ from aiodicom.errors import ConfigError
 from aiodicom.ops.app import AppParts, ops_options, run_app, secure_config
 from aiodicom.ops.security import SecuritySection
 from aiodicom.ops.server import OpsHooks, OpsServer
-from servers.qrscp.app import QRApp, server_config
+
+from .app import QRApp, server_config
 
 BuildConfig = Callable[[argparse.Namespace], QRServerConfig]
 

@@ -7,10 +7,7 @@ the bundled ``config/worklist.yaml``. Command-line flags override the config fil
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import dataclasses
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +16,13 @@ from aiodicom import log as aiodicom_log
 from aiodicom.config import WorklistServerConfig, load_worklist_config, validate_worklist_config
 from aiodicom.errors import ConfigError, DataError
 from aiodicom.matching import MatchOptions
-from aiodicom.net.server import Server, ServerConfig
+from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import add_ops_arguments
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
-from servers.network import network_policy
-from servers.worklist import (  # worklist management API + CLI
+
+from ..network import network_policy
+from . import (  # worklist management API + CLI
     manage,
     opsglue,  # signals, workers, security, metrics
     webglue,
@@ -109,30 +107,6 @@ def build_service(config: WorklistServerConfig) -> tuple[WorklistStore, Worklist
     return store, WorklistService(store, options)
 
 
-async def run(config: WorklistServerConfig) -> None:
-    """Load, serve, watch; stop on SIGINT/SIGTERM with a graceful shutdown."""
-    store, service = build_service(config)
-    store.log_snapshot()
-    query_log, handlers = webglue.handlers(config, service)  # C-FIND query log
-    server = Server(server_config(config, store), handlers)
-    await server.start(config.server.host, config.server.port)
-    http = await webglue.start(config, store, query_log)  # HTTP API, same loop
-    if config.worklist.watch:
-        store.start_watching(poll_interval=config.worklist.poll_interval)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        if http is not None:
-            await http.stop()
-        await store.stop_watching()
-        await server.shutdown()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in manage.COMMANDS:  # add / list / remove
@@ -144,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
     aiodicom_log.configure(config.logging.format, config.logging.level)
-    try:  # run() under aiodicom.ops (SIGHUP reload, --workers, drain deadline)
+    try:  # served by aiodicom.ops (SIGHUP reload, --workers, drain deadline)
         return opsglue.serve(
             config,
             args,

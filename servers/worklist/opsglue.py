@@ -21,7 +21,8 @@ from aiodicom.ops.security import SecuritySection
 from aiodicom.ops.server import OpsHooks, OpsServer
 from aiodicom.services.worklist import WorklistService
 from aiodicom.store.worklist import WorklistStore
-from servers.worklist import webglue
+
+from . import webglue
 
 BuildConfig = Callable[[argparse.Namespace], WorklistServerConfig]
 BuildService = Callable[[WorklistServerConfig], tuple[WorklistStore, WorklistService]]
