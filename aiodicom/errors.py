@@ -9,16 +9,19 @@ result/source/reason, DIMSE status). User errors name the file, key or option at
     ├── AssociationError
     │   ├── AssociationRejected  A-ASSOCIATE-RJ received (result, source, reason)
     │   ├── AssociationAborted   A-ABORT / A-P-ABORT received or connection lost
+    │   ├── ConnectFailed        TCP/TLS connect failed (also a ConnectionError)
     │   └── NegotiationError     accepted, but no usable presentation context for the request
     ├── DimseStatusError         a DIMSE response with a failure (or refused) status
     │   └── QueryError           an SCP-side refusal of an identifier, raised by handlers
     ├── DicomTimeoutError        connect / ARTIM / DIMSE timeout (also a TimeoutError)
     ├── ConfigError              a bad config value: names file, key and what was expected
-    └── DataError                a bad data file: names the file and the reason
+    ├── DataError                a bad data file: names the file and the reason
+    └── ListenError              a listening socket could not be opened: address, port, flag
 """
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -111,6 +114,24 @@ class AssociationAborted(AssociationError):
         self.reason = reason
 
 
+class ConnectFailed(AssociationError, ConnectionError):
+    """The transport connection (TCP, then TLS) to ``host:port`` could not be opened.
+
+    PS3.8 7.1: no association was ever requested, so nothing was aborted. Also an
+    :class:`OSError` (``ConnectionError``) carrying the ``errno`` of the cause.
+    """
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(f"cannot connect to {host}:{port}: {cause}")
+        self.host = host
+        self.port = port
+        self.errno = cause.errno
+        self.strerror = cause.strerror
+
+    def __str__(self) -> str:  # OSError's would print only "[Errno n] strerror"
+        return str(self.args[0])
+
+
 class NegotiationError(AssociationError):
     """The association exists, but no accepted presentation context fits the request."""
 
@@ -163,3 +184,22 @@ class DataError(AiodicomError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+_LISTEN_REASONS = {
+    errno.EADDRINUSE: "address already in use (another process listens there)",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "address not available on this host",
+}
+
+
+class ListenError(AiodicomError):
+    """A server could not listen on ``host``:``port``; ``setting`` names the flag/key."""
+
+    def __init__(self, setting: str, host: str, port: int, exc: OSError) -> None:
+        self.setting = setting
+        self.host = host
+        self.port = port
+        self.errno = exc.errno
+        reason = _LISTEN_REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
+        super().__init__(f"cannot listen on address {host} port {port} ({setting}): {reason}")

@@ -28,7 +28,13 @@ from typing import Any, TypeVar
 from pydicom import Dataset
 
 from aiodicom.codec import encode_identifier
-from aiodicom.errors import AiodicomError, AssociationAborted, DicomTimeoutError, NegotiationError
+from aiodicom.errors import (
+    AiodicomError,
+    AssociationAborted,
+    ConnectFailed,
+    DicomTimeoutError,
+    NegotiationError,
+)
 from aiodicom.net.client_protocol import ClientProtocol, EchoCall
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, cached_request
@@ -409,10 +415,8 @@ class Connector:
                 )
         except TimeoutError:
             raise DicomTimeoutError("connect", options.connect_timeout) from None
-        except OSError as exc:
-            raise AssociationAborted(
-                f"cannot connect to {options.host}:{options.port}: {exc}"
-            ) from exc
+        except OSError as exc:  # refused, unreachable, TLS handshake (ssl.SSLError)
+            raise ConnectFailed(options.host, options.port, exc) from exc
         return protocol
 
 

@@ -57,6 +57,7 @@ class FindCall:
         "cancel_timeout",
         "comment",
         "context_id",
+        "dropped",
         "error",
         "final",
         "finished",
@@ -91,7 +92,8 @@ class FindCall:
         self.comment: str | None = None
         self.error: BaseException | None = None
         self.warnings: list[int] = []
-        self.responses = 0
+        self.responses = 0  # pending responses received on the wire
+        self.dropped = 0  # of those, discarded because of the C-CANCEL
         self.cancel_sent = False
         self._waiter: asyncio.Future[None] | None = None
         self._cancel_timer: asyncio.TimerHandle | None = None
@@ -121,6 +123,7 @@ class FindCall:
             if status != PENDING:
                 self.warnings.append(status)
             if self.cancel_sent:
+                self.dropped += 1
                 return
             queue = self.queue
             queue.append(
@@ -226,6 +229,7 @@ class FindCall:
         if self.done or self.cancel_sent:
             return
         self.cancel_sent = True
+        self.dropped += len(self.queue)
         self.queue.clear()
         try:
             self.protocol.send_command(self.context_id, CCancelRQ(self.message_id))
@@ -343,8 +347,15 @@ class _BaseStream(Generic[T]):
 
     @property
     def responses(self) -> int:
-        """Number of pending responses received so far (dropped ones after cancel too)."""
-        return 0 if self._call is None else self._call.responses
+        """Pending responses handed to the caller so far (see :attr:`dropped`)."""
+        call = self._call
+        return 0 if call is None else call.responses - call.dropped - len(call.queue)
+
+    @property
+    def dropped(self) -> int:
+        """Pending responses discarded because of the C-CANCEL-RQ: those still queued when
+        it was sent and those the peer sent afterwards (PS3.7 9.3.2.3)."""
+        return 0 if self._call is None else self._call.dropped
 
     @property
     def error_comment(self) -> str | None:

@@ -20,6 +20,7 @@ from aiodicom.errors import (
     AssociationAborted,
     AssociationRejected,
     ConfigError,
+    ConnectFailed,
     DataError,
     DicomTimeoutError,
     DimseStatusError,
@@ -102,9 +103,8 @@ def status_text(status: int) -> str:
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """Map an exception from a run to the documented exit status."""
-    if is_connection_failure(exc):
-        return ExitCode.CONNECTION
     mapping: tuple[tuple[type[BaseException], ExitCode], ...] = (
+        (ConnectFailed, ExitCode.CONNECTION),
         (AssociationRejected, ExitCode.REJECTED),
         (AssociationAborted, ExitCode.ABORTED),
         (ProtocolError, ExitCode.ABORTED),
@@ -121,11 +121,6 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         if isinstance(exc, exc_type):
             return code
     return ExitCode.INTERNAL
-
-
-def is_connection_failure(exc: BaseException) -> bool:
-    """True for a failed TCP/TLS connect (the client wraps the OSError in an abort)."""
-    return isinstance(exc, AssociationAborted) and isinstance(exc.__cause__, OSError)
 
 
 def final_exit_code(status: int, cancel_requested: bool) -> ExitCode:

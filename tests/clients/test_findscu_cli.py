@@ -15,6 +15,7 @@ from aiodicom.errors import (
     AssociationAborted,
     AssociationRejected,
     ConfigError,
+    ConnectFailed,
     DataError,
     DicomTimeoutError,
     DimseStatusError,
@@ -168,14 +169,9 @@ def test_exception_exit_codes(exc: BaseException, code: ExitCode) -> None:
     assert exit_code_for(exc) is code
 
 
-def test_connect_failure_wrapped_in_abort_is_a_connection_error() -> None:
-    try:
-        try:
-            raise ConnectionRefusedError(111, "refused")
-        except OSError as inner:
-            raise AssociationAborted("cannot connect") from inner
-    except AssociationAborted as exc:
-        assert exit_code_for(exc) is ExitCode.CONNECTION
+def test_connect_failure_is_a_connection_error() -> None:
+    exc = ConnectFailed("127.0.0.1", 1, ConnectionRefusedError(111, "refused"))
+    assert exit_code_for(exc) is ExitCode.CONNECTION
 
 
 @pytest.mark.parametrize(
