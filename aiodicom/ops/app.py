@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiodicom.errors import ConfigError
+from aiodicom.errors import AiodicomError, ConfigError, ListenError
 from aiodicom.net.loop import run
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.audit import AuditLog
@@ -130,7 +131,11 @@ def run_app(factory: AppFactory, options: OpsOptions) -> int:
             return stop.code if isinstance(stop.code, int) else 1
 
     def worker(index: int) -> int:
-        return run(_serve(factory, options, section, index, reuse_port=True))
+        try:
+            return run(_serve(factory, options, section, index, reuse_port=True))
+        except AiodicomError as exc:  # one line per worker, no traceback; exit 2
+            print(f"worker {index}: {exc}", file=sys.stderr)
+            return 2
 
     return run_workers(options.workers, worker)
 
@@ -146,9 +151,17 @@ async def _serve(
     hooks = build_hooks(options, section)
     parts = await factory(hooks, section)
     try:
-        await parts.server.start(parts.host, parts.port, reuse_port=reuse_port)
+        try:
+            await parts.server.start(parts.host, parts.port, reuse_port=reuse_port)
+        except OSError as exc:  # the port is taken, privileged, or the address is not ours
+            setting = "DICOM port: --port or server.port"
+            raise ListenError(setting, parts.host, parts.port, exc) from None
         if hooks.metrics is not None and options.metrics_port is not None:
-            hooks.metrics.serve(options.metrics_port + index, options.metrics_host)
+            port = options.metrics_port + index
+            try:
+                hooks.metrics.serve(port, options.metrics_host)
+            except OSError as exc:
+                raise ListenError("--metrics-port", options.metrics_host, port, exc) from None
         lifecycle = Lifecycle(
             parts.server, reload=parts.reload, shutdown_deadline=options.shutdown_deadline
         )

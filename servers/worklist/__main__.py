@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiodicom import log as aiodicom_log
 from aiodicom.config import WorklistServerConfig, load_worklist_config, validate_worklist_config
-from aiodicom.errors import ConfigError, DataError
+from aiodicom.errors import ConfigError, DataError, ListenError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import add_ops_arguments
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_service=build_service,
             server_config=server_config,
         )
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, ListenError) as exc:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
 

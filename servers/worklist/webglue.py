@@ -12,6 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from aiodicom.config import WorklistServerConfig
+from aiodicom.errors import ListenError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.types import FindHandler
 from aiodicom.services.worklist import WorklistService
@@ -73,4 +74,8 @@ async def start(
     matching = MatchOptions(
         pn_case_sensitive=config.matching.pn_case_sensitive, fuzzy_pn=config.matching.fuzzy_pn
     )
-    return await start_http(store, settings, query_log, matching, config_file=config.source)
+    try:
+        return await start_http(store, settings, query_log, matching, config_file=config.source)
+    except OSError as exc:  # the port is taken, privileged, or the address is not ours
+        setting = "HTTP API port: --http-port or http.port"
+        raise ListenError(setting, http.host, http.port, exc) from None
