@@ -37,12 +37,18 @@ from aiodicom.proto.negotiation import (
     IMPLICIT_VR_LE,
     QueryModel,
 )
-from aiodicom.proto.status import CANCEL, StatusCategory, category_of, describe
+from aiodicom.proto.status import CANCEL, StatusCategory, category_of
 
 from .cli import ExitCode
 from .console import ConsoleLog
 from .keys import OverrideKey, build_query, load_query_file
 from .output import JsonWriter, ResponseExtractor, format_request, format_response
+from .status import (
+    failure_report,
+    ignored_cancel_report,
+    status_text,
+    warning_report,
+)
 
 TRANSFER_SYNTAXES: dict[str, tuple[str, ...]] = {
     # DCMTK -x= / -xe: explicit VR with local byte order first (little endian on every
@@ -56,14 +62,6 @@ TRANSFER_SYNTAXES: dict[str, tuple[str, ...]] = {
 
 UNLIMITED = 1e6
 """DCMTK's "unlimited" connect timeout (-to not given), in seconds."""
-
-_STATUS_WORDS = {
-    StatusCategory.PENDING: "Pending",
-    StatusCategory.SUCCESS: "Success",
-    StatusCategory.CANCEL: "Cancel",
-    StatusCategory.WARNING: "Warning",
-    StatusCategory.FAILURE: "Failed",
-}
 
 
 @dataclass(slots=True)
@@ -90,15 +88,6 @@ def build_queries(ns: argparse.Namespace, keys: Sequence[OverrideKey]) -> list[Q
     if not ns.files:
         return [Query("<-k keys>", build_query(None, keys))]
     return [Query(path, build_query(load_query_file(path), keys)) for path in ns.files]
-
-
-def status_text(status: int) -> str:
-    """``Pending``, ``Success``, ``Cancel``, ``Failed: <description>`` as DCMTK words it."""
-    category = category_of(status)
-    word = _STATUS_WORDS[category]
-    if category in (StatusCategory.FAILURE, StatusCategory.WARNING):
-        return f"{word}: 0x{status:04X} {describe(status)}"
-    return word
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
@@ -199,11 +188,24 @@ class FindRunner:
             if cancel_after is not None and count >= cancel_after:
                 log.info(f"Sending Cancel Request after {count} responses")
                 final_status = await _cancel(stream)
+                if stream.dropped or final_status != CANCEL:
+                    log.warn(ignored_cancel_report(count, stream.dropped, final_status))
                 break
         if final_status is None:
             final_status = CANCEL if cancel_after is not None else 0xC000
-        log.info(f"Received Final Find Response ({status_text(final_status)})")
+        self._report_final(query, final_status, stream.error_comment)
         return final_exit_code(final_status, cancel_after is not None)
+
+    def _report_final(self, query: Query, status: int, comment: str | None) -> None:
+        """Verbose: the final status. A failure: one ``E:`` line even without ``-v``."""
+        log = self.outputs.log
+        category = category_of(status)
+        if category is StatusCategory.FAILURE:
+            log.error(failure_report(query.name, status, comment))
+            return
+        log.info(f"Received Final Find Response ({status_text(status)})")
+        if category is StatusCategory.WARNING:
+            log.warn(warning_report(query.name, status, comment))
 
     async def _emit(self, number: int, result: FindResult) -> None:
         identifier = result.identifier

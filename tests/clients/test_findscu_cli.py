@@ -30,8 +30,8 @@ from clients.findscu.run import (
     exit_code_for,
     final_exit_code,
     make_outputs,
-    status_text,
 )
+from clients.findscu.status import status_text
 from clients.findscu.tls import build_ssl_context
 
 
@@ -195,6 +195,8 @@ def test_status_text_words() -> None:
     assert status_text(0x0000) == "Success"
     assert status_text(0xFE00) == "Cancel"
     assert status_text(0xA700).startswith("Failed: 0xA700")
+    assert status_text(0xA900) == "Failed: 0xA900 Identifier does not match SOP Class"
+    assert status_text(0xFF01) == "Pending: WarningUnsupportedOptionalKeys"
 
 
 def _identifier() -> Dataset:
