@@ -200,11 +200,10 @@ class FindRunner:
         """Verbose: the final status. A failure: one ``E:`` line even without ``-v``."""
         log = self.outputs.log
         category = category_of(status)
+        log.info(f"Received Final Find Response ({status_text(status)})")
         if category is StatusCategory.FAILURE:
             log.error(failure_report(query.name, status, comment))
-            return
-        log.info(f"Received Final Find Response ({status_text(status)})")
-        if category is StatusCategory.WARNING:
+        elif category is StatusCategory.WARNING:
             log.warn(warning_report(query.name, status, comment))
 
     async def _emit(self, number: int, result: FindResult) -> None:
