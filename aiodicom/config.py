@@ -204,6 +204,18 @@ def _validate_http(config: WorklistServerConfig) -> None:
         check_bind(WebSettings(host=http.host, port=http.port, token=http.token), config.source)
 
 
+def flag_error(exc: ConfigError, args: Any, keys: Mapping[str, str]) -> ConfigError:
+    """``exc`` blamed on the command-line flag that set its key, when a flag did.
+
+    ``keys`` maps dotted config keys to ``argparse`` destinations (``"server.port":
+    "port"`` -> ``--port``); a key whose flag was not given keeps the file's error.
+    """
+    dest = keys.get(exc.key)
+    if dest is None or getattr(args, dest, None) is None:
+        return exc
+    return ConfigError(None, "--" + dest.replace("_", "-"), exc.expected, getattr(args, dest))
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; unreadable or malformed files raise ConfigError naming it."""
     try:

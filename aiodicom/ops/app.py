@@ -50,9 +50,12 @@ class OpsOptions:
     audit: bool = True
 
 
-def add_ops_arguments(parser: argparse.ArgumentParser) -> None:
+def add_ops_arguments(
+    parser: argparse.ArgumentParser, workers_help: str = "processes sharing the port"
+) -> None:
+    """The ops flags; ``workers_help`` says what ``--workers`` needs in this program."""
     group = parser.add_argument_group("operations")
-    group.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    group.add_argument("--workers", type=int, default=1, help=workers_help)
     group.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics here")
     group.add_argument("--metrics-host", default="127.0.0.1", help="address for /metrics")
     group.add_argument("--security", type=Path, help="YAML file with a 'security' section")

@@ -10,13 +10,23 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from aiodicom.config import flag_error
 from aiodicom.config_qr import QRServerConfig, load_qr_config, validate_qr_config
-from aiodicom.errors import AiodicomError
+from aiodicom.errors import AiodicomError, ConfigError
 from aiodicom.log import configure
 from aiodicom.ops.app import add_ops_arguments
 
 from . import opsglue  # signals, security, metrics, audit
 from .app import default_data_folder
+
+FLAG_KEYS = {
+    "server.host": "host",
+    "server.port": "port",
+    "server.ae_title": "ae_title",
+    "server.max_associations": "max_associations",
+    "qr.max_matches": "max_matches",
+}
+"""Config keys set by a flag (argparse destination): their errors name the flag."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,15 +39,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="folder of DICOM files (recursive)")
     parser.add_argument("--port", type=int, help="TCP port (default 11113)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--aet", help="our AE title (default QRSCP)")
+    parser.add_argument("--ae-title", help="our AE title (default QRSCP)")
+    parser.add_argument("--aet", dest="aet", help=argparse.SUPPRESS)  # deprecated alias
+    parser.add_argument("--max-matches", type=int, help="refuse queries with more (0 = no limit)")
+    parser.add_argument("--max-associations", type=int, help="concurrent associations (100)")
     parser.add_argument("--config", type=Path, help="YAML config (see config/qrscp.yaml)")
     parser.add_argument("--index", type=Path, help="SQLite index file")
     parser.add_argument("--reindex", action="store_true", help="rebuild the index from scratch")
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--log-format", choices=("console", "json"))
-    add_ops_arguments(parser)  # --metrics-port/--security/--shutdown-deadline
-    return parser.parse_args(argv)
+    workers = "must be 1: the SQLite index has a single writer"
+    add_ops_arguments(parser, workers)  # --metrics-port/--security/--shutdown-deadline
+    args = parser.parse_args(argv)
+    if args.aet is not None:
+        print("aiodicom-qrscp: --aet is deprecated, use --ae-title", file=sys.stderr)
+        args.ae_title = args.ae_title or args.aet
+    return args
 
 
 def build_config(args: argparse.Namespace) -> QRServerConfig:
@@ -48,8 +66,12 @@ def build_config(args: argparse.Namespace) -> QRServerConfig:
         net = dataclasses.replace(net, port=args.port)
     if args.host is not None:
         net = dataclasses.replace(net, host=args.host)
-    if args.aet is not None:
-        net = dataclasses.replace(net, ae_title=args.aet)
+    if args.ae_title is not None:
+        net = dataclasses.replace(net, ae_title=args.ae_title)
+    if args.max_associations is not None:
+        net = dataclasses.replace(net, max_associations=args.max_associations)
+    if args.max_matches is not None:
+        qr = dataclasses.replace(qr, max_matches=args.max_matches)
     if args.data is not None:
         qr = dataclasses.replace(qr, data=args.data.resolve())
     elif args.config is None:
@@ -63,7 +85,10 @@ def build_config(args: argparse.Namespace) -> QRServerConfig:
     if args.log_format is not None:
         logging = dataclasses.replace(logging, format=args.log_format)
     config = dataclasses.replace(config, server=net, qr=qr, logging=logging)
-    return validate_qr_config(config)
+    try:
+        return validate_qr_config(config)
+    except ConfigError as exc:  # a value from a flag is blamed on the flag
+        raise flag_error(exc, args, FLAG_KEYS) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """``aiodicom-worklist``: a Modality Worklist SCP (PS3.4 Annex K) serving a data folder.
 
-With no arguments it serves the bundled sample worklist (``config/worklist-data``) with
-the bundled ``config/worklist.yaml``. Command-line flags override the config file.
+With no arguments it serves the bundled sample worklist, dated from today, from a working
+copy (see :mod:`.sample`), with the bundled ``config/worklist.yaml``. Command-line flags override the config file.
 """
 
 from __future__ import annotations
@@ -13,11 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiodicom import log as aiodicom_log
-from aiodicom.config import WorklistServerConfig, load_worklist_config, validate_worklist_config
+from aiodicom.config import (
+    WorklistServerConfig,
+    flag_error,
+    load_worklist_config,
+    validate_worklist_config,
+)
 from aiodicom.errors import ConfigError, DataError, ListenError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import add_ops_arguments
+from aiodicom.resources import bundled_folder
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
 
@@ -25,12 +31,22 @@ from ..network import network_policy
 from . import (  # worklist management API + CLI
     manage,
     opsglue,  # signals, workers, security, metrics
+    sample,
     webglue,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-"""The repository's ``config/`` folder (the package is installed with ``pip install -e``)."""
+CONFIG_DIR = bundled_folder()
+"""The bundled configs (the repository's ``config/``, installed as ``aiodicom.bundled``)."""
 DEFAULT_CONFIG = CONFIG_DIR / "worklist.yaml"
+FLAG_KEYS = {
+    "server.host": "host",
+    "server.port": "port",
+    "server.ae_title": "ae_title",
+    "server.max_associations": "max_associations",
+    "worklist.max_matches": "max_matches",
+    "http.port": "http_port",
+}
+"""Config keys set by a flag (argparse destination): their errors name the flag."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -42,13 +58,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help="data folder with one sub-folder per AE title")
     parser.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default from config: 11112)")
-    parser.add_argument("--ae-title", help="our own AE title")
+    parser.add_argument("--ae-title", help="our own AE title (default from config: WLMSCP)")
     parser.add_argument("--max-matches", type=int, help="refuse queries with more matches")
+    parser.add_argument("--max-associations", type=int, help="concurrent associations (100)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument("--no-watch", action="store_true", help="do not reload on changes")
     webglue.add_arguments(parser)  # --http-host/--http-port/--http-token/--no-http
-    add_ops_arguments(parser)  # --workers/--metrics-port/--security/...
+    workers = "processes sharing the port; more than 1 needs --no-http (one HTTP API)"
+    add_ops_arguments(parser, workers)  # --workers/--metrics-port/--security/...
     return parser.parse_args(argv)
 
 
@@ -64,6 +82,7 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
                 ("host", args.host),
                 ("port", args.port),
                 ("ae_title", args.ae_title),
+                ("max_associations", args.max_associations),
             )
             if value is not None
         },
@@ -71,6 +90,8 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
     worklist = config.worklist
     if args.data is not None:
         worklist = dataclasses.replace(worklist, data=args.data.resolve())
+    elif sample.is_template(worklist.data):  # the bundled sample itself is never written to
+        worklist = dataclasses.replace(worklist, data=sample.prepare())
     if args.max_matches is not None:
         worklist = dataclasses.replace(worklist, max_matches=args.max_matches)
     if args.no_watch:
@@ -82,7 +103,10 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
         logging = dataclasses.replace(logging, format=args.log_format)
     config = dataclasses.replace(config, server=server, worklist=worklist, logging=logging)
     config = webglue.apply_arguments(config, args)  # the http: section flags
-    return validate_worklist_config(config)
+    try:
+        return validate_worklist_config(config)
+    except ConfigError as exc:  # a value from a flag is blamed on the flag
+        raise flag_error(exc, args, FLAG_KEYS) from None
 
 
 def server_config(config: WorklistServerConfig, store: WorklistStore) -> ServerConfig:

@@ -45,7 +45,8 @@ def test_bad_values_name_file_and_key(tmp_path: Path, text: str, key: str) -> No
 
 
 def test_command_line_overrides(tmp_path: Path) -> None:
-    args = parse_args(["--data", str(tmp_path), "--port", "4242", "--aet", "MYQR", "--no-watch"])
+    flags = ["--port", "4242", "--ae-title", "MYQR", "--no-watch"]
+    args = parse_args(["--data", str(tmp_path), *flags])
     config = build_config(args)
     assert (config.server.port, config.server.ae_title) == (4242, "MYQR")
     assert config.qr.data == tmp_path.resolve() and not config.qr.watch
