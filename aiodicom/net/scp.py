@@ -153,8 +153,10 @@ class ServerProtocol(AssociationProtocol):
                 self._on_request(cast(AssociationRequested, event).rq)
             elif kind is ReleaseRequested:
                 self._stop_task("release requested")
-                self.association.release_response()
-                self.log.info("association released")
+                if self.association.awaiting_release_response:
+                    self.association.release_response()
+                    self.log.info("association released")
+                # else a later PDU of the same read aborted it (PS3.8 Table 9-10, Sta8)
             elif kind is Aborted:
                 self._on_aborted(cast(Aborted, event))
             elif kind is AssociationRejected:

@@ -75,6 +75,7 @@ _PDU_NAMES: dict[type, str] = {
 }
 
 _INLINE_ACTIONS = frozenset({Action.DT_1, Action.AR_7})
+_RELEASE_RESPONSE_STATES = frozenset({State.STA8, State.STA9, State.STA10, State.STA12})
 _PEER_ERROR_ACTIONS = frozenset({Action.AA_1, Action.AA_7, Action.AA_8})
 
 PROTOCOL_VERSION_RJ = AssociateRJ(result=1, source=2, reason=2)
@@ -116,6 +117,18 @@ class Association:
         self._input_closed = False
         self._release_response_pending = False
         self._previous_state = State.STA1
+
+    @property
+    def awaiting_release_response(self) -> bool:
+        """Whether the local user owes an A-RELEASE response (Evt14) now.
+
+        PS3.8 Table 9-10 allows Evt14 in Sta8, Sta9 and Sta12 (Sta10 defers it to AR-10,
+        see :meth:`release_response`). A PDU that arrives after the A-RELEASE-RQ, in the
+        same read, is an event in Sta8: A-ABORT is AA-3 (Sta1), anything else AA-8
+        (A-ABORT sent, Sta13). The A-RELEASE indication was issued but no response is
+        due any more, so the IO layer checks this before answering it.
+        """
+        return self.state in _RELEASE_RESPONSE_STATES
 
     # ------------------------------------------------------------------ IO layer inputs
 

@@ -12,6 +12,20 @@ from structlog.testing import capture_logs
 
 import aiodicom
 from aiodicom import ServerConfig
+from aiodicom.codec import encode_identifier
+from aiodicom.proto.dimse import encode_command
+from aiodicom.proto.messages import CFindRQ
+from aiodicom.proto.negotiation import IMPLICIT_VR_LE, QueryModel, requestor_contexts
+from aiodicom.proto.pdu import PDUDecoder, encode_pdata, encode_pdu
+from aiodicom.proto.pdus import (
+    PDV,
+    Abort,
+    AssociateAC,
+    AssociateRQ,
+    ReleaseRP,
+    ReleaseRQ,
+    UserInformation,
+)
 from aiodicom.proto.status import SUCCESS
 from tests.net.helpers import Recorder, counting_handler, query, read_until_closed
 
@@ -46,6 +60,77 @@ async def test_bad_pdu_aborts_one_association_while_another_keeps_working(name: 
     warnings = [e for e in logs if e["log_level"] == "warning" and "peer" in e]
     assert warnings, logs
     assert any("reason" in e and e["peer"].startswith("127.0.0.1:") for e in warnings)
+
+
+WORKLIST_CTX = 1
+RAW_RQ = encode_pdu(
+    AssociateRQ(
+        called_ae="ANY-SCP",
+        calling_ae="RAW-SCU",
+        presentation_contexts=requestor_contexts(
+            [QueryModel.WORKLIST.sop_class_uid], [IMPLICIT_VR_LE]
+        ),
+        user_information=UserInformation(max_length=16384),
+    )
+)
+RAW_FIND = encode_pdata(
+    [
+        PDV(
+            WORKLIST_CTX, True, True, encode_command(CFindRQ(1, QueryModel.WORKLIST.sop_class_uid))
+        ),
+        PDV(WORKLIST_CTX, False, True, encode_identifier(query(), IMPLICIT_VR_LE)),
+    ]
+)
+AFTER_RELEASE_RQ = {
+    # tail: (A-ABORT reason expected, PS3.8 Table 9-26; None: closed without a PDU)
+    "p-data-c-find": (RAW_FIND, 2),  # unexpected-PDU
+    "second-release-rq": (encode_pdu(ReleaseRQ()), 2),
+    "release-rp": (encode_pdu(ReleaseRP()), 2),
+    "unknown-pdu": (b"\x09\x00\x00\x00\x00\x00", 1),  # unrecognized-PDU
+    "a-abort": (encode_pdu(Abort(0, 0)), None),
+}
+
+
+async def _raw_associate(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(RAW_RQ)
+    header = await asyncio.wait_for(reader.readexactly(6), 5.0)
+    body = await asyncio.wait_for(reader.readexactly(int.from_bytes(header[2:], "big")), 5.0)
+    assert isinstance(PDUDecoder(0).feed(header + body)[0], AssociateAC)
+    return reader, writer
+
+
+@pytest.mark.parametrize("name", sorted(AFTER_RELEASE_RQ))
+async def test_pdu_after_release_rq_in_the_same_read(name: str) -> None:
+    """Issue 15.1: A-RELEASE-RQ + another PDU in one sendall.
+
+    PS3.8 Table 9-10: AR-2 takes the association to Sta8 (awaiting our A-RELEASE
+    response); a PDU other than A-ABORT there is AA-8 (A-ABORT, source 2, unexpected
+    PDU), an A-ABORT is AA-3 (close). The server never raises, logs no traceback and
+    keeps serving other associations.
+    """
+    tail, reason = AFTER_RELEASE_RQ[name]
+    loop_errors: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
+    recorder = Recorder()
+    try:
+        with capture_logs() as logs:
+            async with aiodicom.serve(
+                ServerConfig(), {"worklist": counting_handler(3, recorder)}
+            ) as server:
+                reader, writer = await _raw_associate(server.port)
+                writer.write(encode_pdu(ReleaseRQ()) + tail)
+                reply = await read_until_closed(reader, 5.0)
+                writer.close()
+                async with aiodicom.connect("127.0.0.1", server.port) as good:
+                    assert len([ds async for ds in good.find(query())]) == 3
+    finally:
+        loop.set_exception_handler(None)
+    pdus = PDUDecoder(0).feed(reply)
+    assert pdus == ([] if reason is None else [Abort(2, reason)])
+    assert loop_errors == []
+    assert not [e for e in logs if "exc_info" in e or e["log_level"] in ("error", "critical")]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +176,7 @@ async def test_tls_client_refuses_an_untrusted_server(tls_files: tuple[Path, Pat
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     async with aiodicom.serve(ServerConfig(ssl=server_ctx), {}) as server:
-        with pytest.raises((ssl.SSLError, aiodicom.AssociationAborted)):
+        with pytest.raises((ssl.SSLError, aiodicom.AssociationAborted, ConnectionError)):
             await aiodicom.connect(
                 "127.0.0.1", server.port, ssl=ssl.create_default_context(), connect_timeout=5
             )
