@@ -1,4 +1,4 @@
-"""Value checks for worklist items written through the HTTP API or the CLI.
+"""Value checks for worklist items: the HTTP API, the CLI and hand-written item files.
 
 Every rule comes from PS3.5 6.2 (Table 6.2-1, value representations): maximum lengths,
 the allowed character repertoire of each VR (PS3.5 6.1: the default repertoire is
@@ -13,8 +13,11 @@ import datetime
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydicom import charset as pydicom_charset
+from pydicom.datadict import dictionary_VM
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 MAX_LENGTHS = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64,
@@ -25,6 +28,7 @@ TEXT_WITH_CONTROLS = frozenset({"LT", "ST", "UT"})
 """PS3.5 6.1.3: these VRs may hold CR, LF, FF and TAB (and ESC with code extensions)."""
 MULTI_VALUE_FREE = frozenset({"LT", "ST", "UT", "UR"})
 """PS3.5 6.4: single-valued VRs, where a backslash is an ordinary character."""
+MULTIPLE_VALUES = "one value only (VM 1, PS3.6); a backslash would make it several (PS3.5 6.4)"
 INTEGER_RANGES = {"US": (0, 0xFFFF), "SS": (-0x8000, 0x7FFF), "UL": (0, 0xFFFFFFFF),
                   "SL": (-0x80000000, 0x7FFFFFFF), "IS": (-(2**31), 2**31 - 1)}  # fmt: skip
 
@@ -37,8 +41,8 @@ _TM = re.compile(r"(\d{2})((\d{2})((\d{2})(\.\d{1,6})?)?)?")
 _DT = re.compile(
     r"(\d{4})((\d{2})((\d{2})((\d{2})((\d{2})((\d{2})(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?"
 )
-_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
-_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f-\x9f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,8 @@ def _check_pn(text: str) -> str | None:
 
 def check_value(vr: str, text: str) -> str | None:
     """The rule one value of ``vr`` breaks, or None (PS3.5 6.2, Table 6.2-1)."""
+    if "\\" in text and vr not in MULTI_VALUE_FREE:
+        return "a backslash separates values and cannot be part of one (PS3.5 6.4)"
     limit = MAX_LENGTHS.get(vr)
     if limit is not None and len(text) > limit:
         return f"{vr} value longer than {limit} characters (PS3.5 6.2)"
@@ -193,16 +199,31 @@ def _encoder(ds: Dataset) -> Callable[[str], bool] | None:
     return fits
 
 
-def walk(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, object]]:
-    """(path, VR, value) of every element, sequences entered ("Seq[0].Keyword")."""
+def _elements(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, DataElement]]:
+    """(path, element) of every non-sequence element, sequences entered ("Seq[0].Keyword")."""
     for element in ds:
         name = element.keyword or f"({element.tag.group:04X},{element.tag.element:04X})"
         path = f"{prefix}{name}"
         if element.VR == "SQ":
             for index, item in enumerate(element.value):
-                yield from walk(item, f"{path}[{index}].")
+                yield from _elements(item, f"{path}[{index}].")
         else:
-            yield path, str(element.VR), element.value
+            yield path, element
+
+
+def walk(ds: Dataset) -> Iterator[tuple[str, str, object]]:
+    """(path, VR, value) of every element, sequences entered ("Seq[0].Keyword")."""
+    for path, element in _elements(ds):
+        yield path, str(element.VR), element.value
+
+
+@lru_cache(maxsize=1024)
+def single_valued(tag: int) -> bool:
+    """True when the data dictionary gives the attribute VM 1 (PS3.6)."""
+    try:
+        return str(dictionary_VM(tag)) == "1"
+    except KeyError:
+        return False  # private or unknown: no VM to enforce
 
 
 def check_dataset(ds: Dataset) -> list[FieldError]:
@@ -217,8 +238,13 @@ def check_dataset(ds: Dataset) -> list[FieldError]:
                         "SpecificCharacterSet", f"unknown defined term {term!r} (PS3.3 C.12.1.1.2)"
                     )
                 )
-    for path, vr, value in walk(ds):
-        for text in _values(value, vr):
+    for path, element in _elements(ds):
+        vr = str(element.VR)
+        values = _values(element.value, vr)
+        if len(values) > 1 and single_valued(int(element.tag)):
+            errors.append(FieldError(path, MULTIPLE_VALUES))
+            continue
+        for text in values:
             rule = check_value(vr, text)
             if rule is None and fits is not None and not fits(text):
                 rule = "not representable in the item's Specific Character Set (PS3.5 6.1)"

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiodicom.errors import DataError
 from aiodicom.matching import MatchOptions
 from aiodicom.store.worklist import WorklistStore
+from aiodicom.store.worklist_validate import FieldError
 from aiodicom.webapi.files import (
     ItemConflict,
     ItemFiles,
@@ -40,7 +41,6 @@ from aiodicom.webapi.page import render_page, render_table
 from aiodicom.webapi.querylog import QueryLog, explain_entries
 from aiodicom.webapi.security import TOKEN_COOKIE, security_middleware
 from aiodicom.webapi.settings import WebSettings
-from aiodicom.webapi.validate import FieldError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"

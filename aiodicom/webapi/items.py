@@ -4,7 +4,7 @@ The DICOM JSON model is PS3.18 F.2 (attributes keyed by 8-hex-digit tags, each w
 ``vr`` and ``Value``); the flat form names the usual Modality Worklist attributes of
 PS3.4 Table K.6-1 (``patient_name``, ``modality``, ``start``...). Both become a pydicom
 :class:`Dataset` with one Scheduled Procedure Step, are checked with
-:func:`aiodicom.webapi.validate.check_dataset`, and get generated identifiers when absent.
+:func:`aiodicom.store.worklist_validate.check_dataset`, and get generated identifiers when absent.
 Errors are collected as :class:`FieldError` lists, never raised one at a time.
 """
 
@@ -23,7 +23,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from aiodicom.errors import DataError
-from aiodicom.webapi.validate import FieldError, check_dataset, walk
+from aiodicom.store.worklist_validate import FieldError, check_dataset, walk
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """Item ids: file name stems, never a path (no dots, no slashes)."""
@@ -46,6 +46,9 @@ STEP_FIELDS = {
     "ScheduledPerformingPhysicianName", "location": "ScheduledProcedureStepLocation",
     "sps_id": "ScheduledProcedureStepID", "status": "ScheduledProcedureStepStatus",
 }  # fmt: skip
+PN_FIELDS = frozenset({"patient_name", "referring_physician", "performing_physician"})
+_TRAILING_PN = re.compile(r"[\s=]+$")
+"""PS3.5 6.2.1: empty trailing component groups (and padding) may be omitted, and are."""
 META_FIELDS = ("id", "ae_title", "start")
 REQUIRED_FLAT = ("patient_name", "patient_id", "modality", "start")
 GENERATED: dict[str, Callable[[], str]] = {
@@ -111,6 +114,8 @@ def _flat_fields(body: Mapping[str, Any], errors: list[FieldError]) -> dict[str,
         if name not in known:
             errors.append(FieldError(str(name), "unknown field"))
     values = {name: _text(value) for name, value in body.items() if name in known}
+    for name in PN_FIELDS.intersection(values):
+        values[name] = _TRAILING_PN.sub("", values[name])
     for name in REQUIRED_FLAT:
         if not values.get(name):
             errors.append(FieldError(name, "required"))
@@ -235,8 +240,10 @@ def fill_generated(ds: Dataset, previous: Dataset | None = None) -> None:
 
 
 def to_flat_errors(errors: list[FieldError]) -> list[FieldError]:
-    """Name errors by flat field when the attribute came from one (for the web form)."""
-    return [FieldError(FIELD_OF_PATH.get(e.field, e.field), e.rule) for e in errors]
+    """Name errors by flat field when the attribute came from one (for the web form); a
+    field stored in two attributes (``description``) reports a broken rule once."""
+    named = (FieldError(FIELD_OF_PATH.get(e.field, e.field), e.rule) for e in errors)
+    return list(dict.fromkeys(named))
 
 
 def item_from_body(body: object, previous: Dataset | None = None) -> tuple[Dataset, dict[str, str]]:
@@ -290,19 +297,30 @@ def _iso_start(date: str, time: str) -> str:
     return text
 
 
+def _flat_text(ds: Dataset, keyword: str) -> str:
+    """One attribute as flat text: several values joined by backslashes (PS3.5 6.4), so
+    the flat form posted back gives the same values (single-valued ones refuse it)."""
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(part) for part in value)
+    return str(value)
+
+
 def flat_from_dataset(ds: Dataset) -> dict[str, str]:
     """The flat view of an item (first Scheduled Procedure Step only)."""
-    flat = {name: str(ds.get(keyword, "") or "") for name, keyword in TOP_FIELDS.items()}
+    flat = {name: _flat_text(ds, keyword) for name, keyword in TOP_FIELDS.items()}
     steps = ds.get(SPS) or [Dataset()]
     step = steps[0]
-    flat.update({name: str(step.get(kw, "") or "") for name, kw in STEP_FIELDS.items()})
+    flat.update({name: _flat_text(step, kw) for name, kw in STEP_FIELDS.items()})
     flat["status"] = flat["status"] or "SCHEDULED"
-    flat["description"] = flat["description"] or str(
-        step.get("ScheduledProcedureStepDescription", "") or ""
+    flat["description"] = flat["description"] or _flat_text(
+        step, "ScheduledProcedureStepDescription"
     )
     flat["start"] = _iso_start(
-        str(step.get("ScheduledProcedureStepStartDate", "") or ""),
-        str(step.get("ScheduledProcedureStepStartTime", "") or ""),
+        _flat_text(step, "ScheduledProcedureStepStartDate"),
+        _flat_text(step, "ScheduledProcedureStepStartTime"),
     )
     return flat
 

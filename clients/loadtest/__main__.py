@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aiodicom.errors import ConfigError
 from aiodicom.net.loop import run as run_loop
@@ -24,12 +23,19 @@ from aiodicom.proto.negotiation import QueryModel
 
 from .config import QueryMix, Target, WeightedQuery, apply_target, load_yaml, queries_from_keys
 from .multi import run_processes
+from .progress import live_progress
 from .runner import LoadRunner, RunSettings
 from .stats import LoadStats, render_text
 
-EPILOG = """exit status: 0 = error rate <= --max-error-rate, 1 = above it,
-2 = usage or config error, 130 = interrupted before any query finished.
-Every run stops at --count queries or after --duration seconds, whichever comes first."""
+DEFAULT_COUNT = 1000
+DEFAULT_DURATION = 60.0
+
+EPILOG = f"""run bounds: the run stops at --count queries or after --duration seconds,
+whichever comes first. Give one and only that one applies; give neither and the run
+stops at {DEFAULT_COUNT} queries or after {DEFAULT_DURATION:g} s.
+
+exit status: 0 = error rate <= --max-error-rate, 1 = above it,
+2 = usage or config error, 130 = interrupted before any query finished."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,43 +47,62 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("host", nargs="?", help="SCP host (or target.host in --config)")
-    parser.add_argument("port", nargs="?", type=int, help="SCP port (or target.port)")
-    parser.add_argument("-c", "--config", metavar="YAML", help="target + weighted query mix")
-    parser.add_argument("-k", "--key", action="append", default=[], help="findscu -k key")
-    parser.add_argument("-aec", "--call", help="called AE title (default ANY-SCP)")
-    parser.add_argument("-aet", "--aetitle", help="calling AE title (default LOADTEST)")
-    parser.add_argument("-m", "--model", choices=[m.value for m in QueryModel])
-    parser.add_argument("--mode", choices=("closed", "open"), default="closed")
-    parser.add_argument(
-        "-n", "--concurrency", type=int, default=10, help="queries in flight (all processes)"
+    target = Target()
+    add = parser.add_argument
+    add("host", nargs="?", help="SCP host (or target.host in --config)")
+    add("port", nargs="?", type=int, help=f"SCP port (or target.port; default {target.port})")
+    add("-c", "--config", metavar="YAML", help="target + weighted query mix")
+    add("-k", "--key", action="append", default=[], help="findscu -k key (instead of --config)")
+    add("-aec", "--call", help=f"called AE title (or target.called_ae; default {target.called_ae})")
+    add("-aet", "--aetitle", help=f"calling AE title (default {target.calling_ae})")
+    add(
+        "-m",
+        "--model",
+        choices=[m.value for m in QueryModel],
+        help=f"query model of -k queries (or target.model; default {target.model.value})",
     )
-    parser.add_argument(
+    add("--mode", choices=("closed", "open"), default="closed", help="load loop (default closed)")
+    add("-n", "--concurrency", type=int, default=10, help="queries in flight (default 10)")
+    add(
         "--window",
         type=int,
         default=1,
-        help="propose an asynchronous operations window: queries per association (PS3.7 D.3.3.3)",
+        help="propose an asynchronous operations window: queries per association "
+        "(PS3.7 D.3.3.3; default 1)",
     )
-    parser.add_argument(
-        "--processes", type=int, default=1, help="generator processes (reports merged)"
+    add("--processes", type=int, default=1, help="generator processes, merged (default 1)")
+    add("-r", "--rate", type=float, default=100.0, help="open loop: queries/s (default 100)")
+    add(
+        "--count",
+        type=int,
+        help=f"stop after this many queries (default {DEFAULT_COUNT} when --duration is "
+        "not given either, else no query limit)",
     )
-    parser.add_argument("-r", "--rate", type=float, default=100.0, help="open loop: queries/s")
-    parser.add_argument("--count", type=int, default=1000, help="maximum number of queries")
-    parser.add_argument("--duration", type=float, default=60.0, help="maximum seconds")
-    parser.add_argument("--association", choices=("reuse", "new"), default="reuse")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per query, seconds")
-    parser.add_argument("--drain", type=float, default=5.0, help="seconds for in-flight at end")
-    parser.add_argument("--max-error-rate", type=float, default=0.0, help="0..1 (default 0)")
-    parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
-    parser.add_argument("--seed", type=int, default=None, help="query mix random seed")
-    parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    add(
+        "--duration",
+        type=float,
+        help=f"stop after this many seconds (default {DEFAULT_DURATION:g} when --count is "
+        "not given either, else no time limit)",
+    )
+    add(
+        "--association",
+        choices=("reuse", "new"),
+        default="reuse",
+        help="reuse: a pool of associations; new: one per query (default reuse)",
+    )
+    add("--timeout", type=float, default=30.0, help="per query, seconds (default 30)")
+    add("--drain", type=float, default=5.0, help="seconds for in-flight at end (default 5)")
+    add("--max-error-rate", type=float, default=0.0, help="0..1 (default 0)")
+    add("--json", metavar="FILE", help="write the report as JSON")
+    add("--seed", type=int, default=None, help="query mix random seed (default random)")
+    add("--no-progress", action="store_true", help="no live progress bar")
     return parser
 
 
 def _check(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
     positive = ("concurrency", "rate", "count", "duration", "timeout", "window", "processes")
     for name in positive:
-        if getattr(ns, name) <= 0:
+        if getattr(ns, name) is not None and getattr(ns, name) <= 0:
             parser.error(f"--{name}: expected a positive number, got {getattr(ns, name)}")
     if not 0.0 <= ns.max_error_rate <= 1.0:
         parser.error(f"--max-error-rate: expected 0..1, got {ns.max_error_rate}")
@@ -102,39 +127,21 @@ def configure(ns: argparse.Namespace) -> tuple[Target, QueryMix, RunSettings]:
         queries = queries_from_keys(ns.key, target.model)
     if ns.host is None and not ns.config:
         raise ConfigError(None, "host", "a host argument or target.host in --config")
+    count, duration = ns.count, ns.duration
+    if count is None and duration is None:
+        count, duration = DEFAULT_COUNT, DEFAULT_DURATION
     settings = RunSettings(
         mode=ns.mode,
         concurrency=ns.concurrency,
         rate=ns.rate,
-        count=ns.count,
-        duration=ns.duration,
+        count=count,
+        duration=duration,
         association=ns.association,
         timeout=ns.timeout,
         drain=ns.drain,
         window=ns.window,
     )
     return target, QueryMix(queries, seed=ns.seed), settings
-
-
-async def _progress(runner: LoadRunner, stats: LoadStats, console: Console) -> None:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[rate]:.0f} q/s"),
-        TextColumn("errors {task.fields[errors]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("C-FIND", total=runner.settings.count, rate=0.0, errors=0)
-        while True:
-            progress.update(
-                task,
-                completed=stats.queries,
-                rate=stats.queries / stats.elapsed,
-                errors=stats.errors,
-            )
-            await asyncio.sleep(0.25)
 
 
 async def run(
@@ -148,7 +155,7 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, runner.stop)
     console = Console(stderr=True)
-    progress = asyncio.create_task(_progress(runner, stats, console)) if show_progress else None
+    progress = asyncio.create_task(live_progress(runner, stats, console)) if show_progress else None
     try:
         await runner.run()
     finally:

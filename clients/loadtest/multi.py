@@ -23,18 +23,24 @@ from .stats import LoadStats
 
 
 def split_settings(settings: RunSettings, processes: int) -> list[RunSettings]:
-    """The share of each process: count and rate divided, concurrency rounded up."""
-    base, extra = divmod(settings.count, processes)
+    """The share of each process: count and rate divided, concurrency rounded up.
+
+    Without a count (a run bounded by its duration only) each process runs for the
+    duration.
+    """
     concurrency = max(1, math.ceil(settings.concurrency / processes))
+    counts: list[int | None]
+    if settings.count is None:
+        counts = [None] * processes
+    else:
+        base, extra = divmod(settings.count, processes)
+        counts = [base + (1 if index < extra else 0) for index in range(processes)]
     return [
         dataclasses.replace(
-            settings,
-            count=base + (1 if index < extra else 0),
-            concurrency=concurrency,
-            rate=settings.rate / processes,
+            settings, count=count, concurrency=concurrency, rate=settings.rate / processes
         )
-        for index in range(processes)
-        if base + (1 if index < extra else 0) > 0
+        for count in counts
+        if count is None or count > 0
     ]
 
 

@@ -3,7 +3,9 @@
 Open loop avoids coordinated omission: query *i* is due at ``t0 + i / rate`` and its
 latency is measured from that intended time, so a slow SCP that delays sending (or a
 full pool) shows up in the latency instead of silently lowering the offered load.
-Every run is bounded by ``count`` and ``duration``; ``stop()`` (Ctrl-C) ends it early.
+A run ends at ``count`` queries or after ``duration`` seconds, whichever comes first; a
+bound set to None does not apply (one of them must be set). ``stop()`` (Ctrl-C) ends it
+early.
 Association modes: ``reuse`` (a pool of associations, PS3.8 7.1) or ``new`` (one
 association per query, released after its final response, PS3.8 7.2). With ``window``
 above 1 the pool proposes an asynchronous operations window (PS3.7 D.3.3.3) and carries
@@ -32,13 +34,13 @@ from .stats import LoadStats
 
 @dataclass(slots=True)
 class RunSettings:
-    """How much load, for how long."""
+    """How much load, for how long (``count`` / ``duration`` None: no such bound)."""
 
     mode: Literal["closed", "open"] = "closed"
     concurrency: int = 10
     rate: float = 100.0
-    count: int = 1000
-    duration: float = 60.0
+    count: int | None = 1000
+    duration: float | None = 60.0
     association: Literal["reuse", "new"] = "reuse"
     timeout: float | None = 30.0
     drain: float = 5.0
@@ -98,14 +100,17 @@ class LoadRunner:
     def _may_issue(self) -> bool:
         return (
             not self._stop.is_set()
-            and self.issued < self.settings.count
+            and (self.settings.count is None or self.issued < self.settings.count)
             and time.perf_counter() < self._deadline
         )
 
     async def run(self) -> None:
         """Run until count, duration or stop; then drain and close associations."""
         settings = self.settings
-        self._deadline = time.perf_counter() + settings.duration
+        if settings.count is None and settings.duration is None:
+            raise ValueError("RunSettings: set count, duration or both")
+        duration = math.inf if settings.duration is None else settings.duration
+        self._deadline = time.perf_counter() + duration
         self.stats.started = time.perf_counter()
         if settings.association == "reuse":
             window = (settings.window, settings.window) if settings.window > 1 else None
