@@ -91,6 +91,60 @@ def expand_arguments(argv: Sequence[str]) -> list[str]:
     return out
 
 
+UNSUPPORTED_OPTIONS: dict[str, int] = {
+    # DCMTK findscu (3.6.7, and --dhparam of the TLS tools) options we do not implement,
+    # with the number of values each takes: named in the error instead of misparsed.
+    "+crv": 0, "--enable-crl-vfy": 0, "+cra": 0, "--enable-crl-all": 0,
+    "+pa": 0, "--profile-aes": 0, "+pn": 0, "--profile-null": 0,
+    "+cc": 0, "--list-ciphers": 0, "--dhparam": 1,
+    "+rs": 1, "--seed": 1, "+ws": 0, "--write-seed": 0, "+wf": 1, "--write-seed-file": 1,
+    "-Xx": 0, "--extract-xml": 0, "-Xs": 1, "--extract-xml-single": 1,
+}  # fmt: skip
+
+
+def _looks_like_option(token: str) -> bool:
+    if len(token) < 2 or token[0] not in "-+":
+        return False
+    return not token[1:].replace(".", "", 1).isdigit()  # -5, +1.5 are values
+
+
+def _value_count(action: argparse.Action) -> int:
+    nargs = action.nargs
+    if nargs is None:
+        return 1
+    return nargs if isinstance(nargs, int) else 0
+
+
+def check_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """Name unknown and unsupported options before argparse sees them.
+
+    argparse would take ``--dhparam file host 104`` as peer ``file`` and port ``host``.
+    A value of a known option is glued to it (``-aet=-ME-``) so a value that starts with
+    ``-`` or ``+`` stays a value, as in DCMTK.
+    """
+    known = parser._option_string_actions  # argparse has no public map of options
+    out: list[str] = []
+    tokens = list(argv)
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        action = known.get(token) or known.get(token.split("=", 1)[0])
+        if action is not None:
+            count = _value_count(action) if token in known else 0
+            values = tokens[index : index + count]
+            index += count
+            out.append(f"{token}={values[0]}" if count == 1 and values else token)
+            out.extend(values[1:] if count == 1 else values)
+        elif token in UNSUPPORTED_OPTIONS:
+            parser.error(f"{token}: DCMTK findscu option not supported by aiodicom-findscu")
+        elif _looks_like_option(token):
+            parser.error(f"{token}: unknown option (see --help)")
+        else:
+            out.append(token)
+    return out
+
+
 def _add_general(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("general options")
     group.add_argument("-h", "--help", action="help", help="print this help text and exit")
@@ -306,7 +360,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[OverrideKe
         expanded = expand_arguments(argv)
     except ConfigError as exc:
         parser.error(str(exc))
-    ns = parser.parse_args(expanded)
+    ns = parser.parse_args(check_options(parser, expanded))
     _check_ranges(parser, ns)
     try:
         keys = parse_keys(ns.key)
