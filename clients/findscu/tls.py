@@ -15,6 +15,8 @@ from pathlib import Path
 
 from aiodicom.errors import ConfigError
 
+from .ciphers import set_ciphers
+
 _VERIFY_MODES = {
     "require": ssl.CERT_REQUIRED,
     "verify": ssl.CERT_OPTIONAL,
@@ -99,10 +101,7 @@ def build_ssl_context(ns: argparse.Namespace) -> ssl.SSLContext | None:
     ctx.check_hostname = False  # DICOM peers are identified by certificate, not host name
     ctx.verify_mode = _VERIFY_MODES[ns.peer_cert]
     if ns.ciphers:
-        try:
-            ctx.set_ciphers(":".join(ns.ciphers))
-        except ssl.SSLError as exc:
-            raise ConfigError(None, "+cs", "a cipher suite name OpenSSL knows", ns.ciphers) from exc
+        set_ciphers(ctx, ns.ciphers)  # IANA (DCMTK) or OpenSSL names
     _load_trust(ctx, ns)
     if ns.tls:  # +tls key cert (an empty tuple means +tla: anonymous)
         _load_own_certificate(ctx, ns)
