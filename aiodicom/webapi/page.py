@@ -22,38 +22,43 @@ def _e(value: object) -> str:
 
 
 def _status_select(row: Summary) -> str:
+    """The status as a dropdown, coloured like the read-only badge, that changes it."""
     current = row.fields["status"]
     options = "".join(
         f'<option value="{s}"{" selected" if s == current else ""}>{s}</option>' for s in STATUSES
     )
     label = f"Status of {row.fields['patient_name'] or row.item_id}"
     return (
-        f'<select class="status-select" data-id="{_e(row.item_id)}" '
-        f'aria-label="{_e(label)}">{options}</select>'
+        f'<select class="status-select badge-{_e(current.lower())}" '
+        f'data-id="{_e(row.item_id)}" aria-label="{_e(label)}">{options}</select>'
     )
 
 
 def _row(row: Summary) -> str:
+    """One procedure. Column classes drive wrapping (app.css): ``name``/``text`` wrap
+    anywhere, ``code`` keeps IDs whole, ``fixed`` never wraps (time, status, actions)."""
     fields = row.fields
     status = fields["status"]
     time = fields["start"][11:16] if len(fields["start"]) > 10 else ""
     if row.item_id is None:
+        state = f'<span class="badge badge-{_e(status.lower())}">{_e(status)}</span>'
         actions = '<span class="muted">read-only file name</span>'
     else:
+        state = _status_select(row)
         actions = (
             f'<button type="button" class="edit" data-id="{_e(row.item_id)}">Edit</button> '
             f'<button type="button" class="delete" data-id="{_e(row.item_id)}" '
-            f'data-name="{_e(fields["patient_name"])}">Delete</button> {_status_select(row)}'
+            f'data-name="{_e(fields["patient_name"])}">Delete</button>'
         )
     cells = [
-        time, fields["patient_name"], fields["patient_id"], fields["modality"],
-        fields["station_ae"], fields["description"], fields["accession_number"],
+        ("fixed", time), ("name", fields["patient_name"]), ("code", fields["patient_id"]),
+        ("code", fields["modality"]), ("code", fields["station_ae"]),
+        ("text", fields["description"]), ("code", fields["accession_number"]),
     ]  # fmt: skip
-    body = "".join(f"<td>{_e(cell)}</td>" for cell in cells)
-    badge = f'<span class="badge badge-{_e(status.lower())}">{_e(status)}</span>'
+    body = "".join(f'<td class="{kind}">{_e(cell)}</td>' for kind, cell in cells)
     return (
         f'<tr data-id="{_e(row.item_id or "")}" data-file="{_e(row.file)}">{body}'
-        f"<td>{badge}</td><td>{actions}</td></tr>"
+        f'<td class="fixed">{state}</td><td class="fixed">{actions}</td></tr>'
     )
 
 

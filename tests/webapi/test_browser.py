@@ -3,7 +3,8 @@
 Adds a procedure through the form, checks the table and DCMTK findscu -W, checks inline
 validation messages, watches a findscu query appear in the live panel (with the near-miss
 reason of a zero-match query), deletes with confirmation and saves a screenshot to
-test-artifacts/. Selenium is blocking, so every browser step runs in a worker thread
+test-artifacts/; and the layout with a long three-group person name at 1280, 1400 and
+1920 px. Selenium is blocking, so every browser step runs in a worker thread
 while the event loop keeps serving DICOM and HTTP.
 """
 
@@ -14,12 +15,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 
 from tests.interop.worklist_peers import FINDSCU, findscu
-from tests.webapi.helpers import TODAY, make_data
+from tests.webapi.helpers import TODAY, WRITE, flat_item, make_data
 from tests.webapi.stack import worklist_stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -145,3 +147,93 @@ async def test_page_add_find_live_panel_delete(tmp_path: Path, browser: WebDrive
 
         await asyncio.to_thread(delete_row)
         assert not list((tmp_path / "WLMSCP").glob("*.yaml"))
+
+
+LONG_NAME = (  # alphabetic=ideographic=phonetic, each group close to the 64-character limit
+    "Wolfeschlegelsteinhausenbergerdorffvandersteenhoven^Maximiliano"
+    "=ヴォルフェシュレーゲルシュタインハウゼンベルガードルフ^マクシミリアーノ"
+    "=ゔぉるふぇしゅれーげるしゅたいんはうぜんべるがーどるふ^まくしみりあーの"
+)
+LAYOUT_SCRIPT = """
+const box = (e) => { const r = e.getBoundingClientRect();
+  return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+const aside = document.querySelector("aside");
+const rows = Array.from(document.querySelectorAll("#worklist tr[data-id]")).map((tr) => ({
+  id: tr.dataset.id,
+  cells: Array.from(tr.cells).map(box),
+  controls: Array.from(tr.querySelectorAll("button.edit, button.delete, select.status-select"))
+    .map((e) => ({kind: e.className, box: box(e), cell: e.closest("td").cellIndex})),
+}));
+const container = document.getElementById("table-container");
+return {viewport: document.documentElement.clientWidth, aside: box(aside), rows: rows,
+        scroll: [container.scrollWidth, container.clientWidth]};
+"""
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return min(a["right"], b["right"]) - max(a["left"], b["left"]) > 0.5 and (
+        min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 0.5
+    )
+
+
+def _inside(inner: dict[str, float], outer: dict[str, float]) -> bool:
+    return (
+        inner["left"] >= outer["left"] - 0.5
+        and inner["top"] >= outer["top"] - 0.5
+        and inner["right"] <= outer["right"] + 0.5
+        and inner["bottom"] <= outer["bottom"] + 0.5
+    )
+
+
+def _layout_problems(layout: dict[str, Any]) -> list[str]:
+    """Actions controls outside the viewport, their cell, or over the sidebar/neighbours."""
+    problems = []
+    scroll_width, client_width = layout["scroll"]
+    if scroll_width > client_width:
+        problems.append(f"the table scrolls sideways ({scroll_width} > {client_width} px)")
+    viewport, aside = float(layout["viewport"]), layout["aside"]
+    for row in layout["rows"]:
+        for control in row["controls"]:
+            name, rect, index = f"{row['id']} {control['kind']}", control["box"], control["cell"]
+            cell = row["cells"][index]
+            if rect["left"] < 0 or rect["right"] > viewport:
+                problems.append(f"{name} outside the viewport ({rect}, width {viewport})")
+            if not _inside(rect, cell):
+                problems.append(f"{name} outside its cell ({rect} in {cell})")
+            if _overlap(rect, aside):
+                problems.append(f"{name} overlaps the sidebar ({rect} / {aside})")
+            for other, neighbour in enumerate(row["cells"]):
+                if other != index and _overlap(rect, neighbour):
+                    problems.append(f"{name} overlaps cell {other} ({rect} / {neighbour})")
+    return problems
+
+
+async def test_actions_column_fits_with_a_long_multi_group_name(
+    tmp_path: Path, browser: WebDriver
+) -> None:
+    """#14.16: a long PN (three component groups) must not push Actions under the sidebar.
+
+    At 1280, 1400 and 1920 px: Edit, Delete and the status dropdown lie inside the
+    viewport and their own cell, overlap neither the sidebar nor another cell, and the
+    table needs no sideways scrolling. Screenshots go to test-artifacts/.
+    """
+    make_data(tmp_path, 4)
+    async with worklist_stack(tmp_path) as stack:
+        async with aiohttp.ClientSession() as session:
+            body = flat_item(patient_name=LONG_NAME, patient_id="LONG0001", id="long-name")
+            async with session.post(f"{stack.base}/api/items", json=body, headers=WRITE) as r:
+                assert r.status == 201, await r.text()
+
+        def measure(width: int) -> list[str]:
+            browser.set_window_size(width, 900)
+            browser.get(stack.base + "/")
+            _wait(browser, lambda d: "LONG0001" in _text_of(d, "#worklist"))
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / f"webapi-page-long-name-{width}.png"))
+            layout = browser.execute_script(LAYOUT_SCRIPT)
+            assert len(layout["rows"]) == 5 and all(len(r["controls"]) == 3 for r in layout["rows"])
+            return _layout_problems(layout)
+
+        for width in (1280, 1400, 1920):
+            problems = await asyncio.to_thread(measure, width)
+            assert not problems, f"at {width} px: " + "; ".join(problems[:6])
