@@ -3,7 +3,7 @@
 Items are files in the data folder (:mod:`aiodicom.webapi.files`); lists come from the
 worklist store's snapshot (:mod:`aiodicom.webapi.listing`); the C-FIND log comes from
 :class:`~aiodicom.webapi.querylog.QueryLog`. The routes are described in
-``docs/openapi.yaml`` (served at ``/api/openapi.yaml``).
+``aiodicom/webapi/openapi.yaml`` (served at ``/api/openapi.yaml``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from aiodicom.webapi.security import TOKEN_COOKIE, security_middleware
 from aiodicom.webapi.settings import WebSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-OPENAPI_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.yaml"
 MAX_LIMIT = 5000
 MAX_BODY = 256 * 1024
 
@@ -232,7 +232,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def openapi(_request: web.Request) -> web.StreamResponse:
     if not OPENAPI_FILE.is_file():
-        raise web.HTTPNotFound(text="docs/openapi.yaml is not installed")
+        raise web.HTTPNotFound(text="aiodicom/webapi/openapi.yaml is not installed")
     return web.FileResponse(OPENAPI_FILE, headers={"Content-Type": "application/yaml"})
 
 
