@@ -3,7 +3,8 @@
 The dump mimics what DCMTK findscu 3.6.7 logs for each C-FIND response: a separator,
 ``Find Response: n (Pending)``, then the identifier one element per line with value,
 encoded length, value multiplicity and keyword. ``-X`` writes ``rsp0001.dcm``, ... as
-PS3.10 files (File Meta Information, PS3.10 7.1) in Explicit VR Little Endian.
+PS3.10 files (File Meta Information, PS3.10 7.1): the identifier's bytes as received, in
+the transfer syntax of the presentation context, as DCMTK does.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.uid import UID, generate_uid
 
 from aiodicom.errors import DataError
 
@@ -178,22 +179,28 @@ class ResponseExtractor:
         self.limit = limit
         self.written: list[Path] = []
 
-    def write(self, ds: Dataset) -> Path | None:
-        """Write one response; ``None`` once ``-Xlo`` is reached."""
+    def write(self, raw: bytes, transfer_syntax: str) -> Path | None:
+        """Write one response's identifier bytes, as received, as a PS3.10 file (PS3.10
+        7.1: preamble, ``DICM``, File Meta Information, then the data set in
+        ``transfer_syntax``); ``None`` once ``-Xlo`` is reached.
+
+        The bytes are not decoded and re-encoded, so text in a character set the
+        response does not declare (ISO 2022 escapes without (0008,0005)) stays intact.
+        """
         if self.limit is not None and len(self.written) >= self.limit:
             return None
         path = self.directory / f"rsp{len(self.written) + 1:04d}.dcm"
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = UID(self.sop_class_uid)
         meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.TransferSyntaxUID = UID(transfer_syntax)
         meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-        out = Dataset()
-        out.update(ds)
-        out.file_meta = meta
+        header = DicomBytesIO()
+        header.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(header, meta, enforce_standard=True)
         try:
-            out.save_as(path, enforce_file_format=True)
+            path.write_bytes(header.getvalue() + raw)
         except OSError as exc:
             raise DataError(str(path), f"cannot write response file: {exc}") from exc
         self.written.append(path)

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import ssl
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -207,20 +208,34 @@ class FindRunner:
             log.warn(warning_report(query.name, status, comment))
 
     async def _emit(self, number: int, result: FindResult) -> None:
-        identifier = result.identifier
-        if identifier is None:
+        raw = result.raw
+        if raw is None:
             return
         outputs = self.outputs
         async with outputs.lock:
-            if outputs.show:
-                text = format_response(
-                    number, status_text(result.status), identifier, result.transfer_syntax
-                )
-                outputs.log.log("info", text, force=True)
-            if outputs.json is not None:
-                outputs.json.write(identifier)
             if outputs.extractor is not None:
-                outputs.extractor.write(identifier)
+                outputs.extractor.write(raw, result.transfer_syntax)
+            if not (outputs.show or outputs.json is not None):
+                return
+            # pydicom warns when it decodes text it cannot map (e.g. ISO 2022 escapes
+            # without (0008,0005)); shown at debug level, never as Python warnings
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self._show(number, result)
+            for warning in caught:
+                outputs.log.debug(f"response {number}: {warning.message}")
+
+    def _show(self, number: int, result: FindResult) -> None:
+        outputs = self.outputs
+        identifier = result.identifier
+        assert identifier is not None  # result.raw is not None
+        if outputs.show:
+            text = format_response(
+                number, status_text(result.status), identifier, result.transfer_syntax
+            )
+            outputs.log.log("info", text, force=True)
+        if outputs.json is not None:
+            outputs.json.write(identifier)
 
 
 async def _cancel(stream: FindResultStream) -> int:

@@ -11,6 +11,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from aiodicom.codec import encode_identifier
 from aiodicom.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -273,7 +274,8 @@ def test_json_lines_and_array() -> None:
 
 def test_extractor_writes_part10_files_with_limit(tmp_path: Path) -> None:
     extractor = ResponseExtractor(tmp_path, "1.2.840.10008.5.1.4.31", limit=2)
-    paths = [extractor.write(_identifier()) for _ in range(3)]
+    raw = encode_identifier(_identifier(), EXPLICIT_VR_LE)
+    paths = [extractor.write(raw, EXPLICIT_VR_LE) for _ in range(3)]
     assert [p.name if p else None for p in paths] == ["rsp0001.dcm", "rsp0002.dcm", None]
     ds = dcmread(tmp_path / "rsp0002.dcm")
     assert ds.file_meta.TransferSyntaxUID == EXPLICIT_VR_LE
