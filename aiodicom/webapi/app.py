@@ -9,7 +9,6 @@ worklist store's snapshot (:mod:`aiodicom.webapi.listing`); the C-FIND log comes
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from aiodicom.errors import DataError
 from aiodicom.matching import MatchOptions
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_validate import FieldError
+from aiodicom.webapi.body import MAX_BODY, BodyTooLarge, read_json
 from aiodicom.webapi.files import (
     ItemConflict,
     ItemFiles,
@@ -45,7 +45,6 @@ from aiodicom.webapi.settings import WebSettings
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.yaml"
 MAX_LIMIT = 5000
-MAX_BODY = 256 * 1024
 
 API_KEY: web.AppKey[WebApi] = web.AppKey("aiodicom_webapi")
 
@@ -80,7 +79,7 @@ def _invalid(errors: list[FieldError]) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Map the DataError family to JSON errors (400 / 404 / 409 / 428)."""
+    """Map the DataError family to JSON errors (400 / 404 / 409 / 413 / 428)."""
     try:
         response: web.StreamResponse = await handler(request)
     except ItemInvalid as exc:
@@ -91,6 +90,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return web.json_response({"error": exc.reason, "id": exc.path}, status=409)
     except PreconditionRequired as exc:
         return web.json_response({"error": exc.reason, "id": exc.path}, status=428)
+    except BodyTooLarge as exc:
+        return web.json_response({"error": exc.reason, "limit": MAX_BODY}, status=413)
     except DataError as exc:
         return web.json_response({"error": str(exc)}, status=422)
     return response
@@ -108,13 +109,6 @@ def item_json(item: StoredItem) -> web.Response:
         "dicom": item.dataset.to_json_dict(),
     }
     return web.json_response(body, headers={"ETag": item.etag})
-
-
-async def _body(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ItemInvalid([FieldError("body", f"not valid JSON: {exc}")]) from exc
 
 
 def _int_param(request: web.Request, name: str, default: int, high: int) -> int:
@@ -161,7 +155,7 @@ async def get_item(request: web.Request) -> web.Response:
 
 async def create_item(request: web.Request) -> web.Response:
     api = _api(request)
-    ds, meta = item_from_body(await _body(request))
+    ds, meta = item_from_body(await read_json(request))
     item_id = meta.get("id") or ItemFiles.new_id()
     item = await api.files.create(ds, item_id, meta.get("ae_title"))
     api.refresher.request()
@@ -175,7 +169,7 @@ async def replace_item(request: web.Request) -> web.Response:
     api = _api(request)
     item_id = request.match_info["id"]
     previous = api.files.read(item_id)
-    ds, meta = item_from_body(await _body(request), previous.dataset)
+    ds, meta = item_from_body(await read_json(request), previous.dataset)
     problems = []
     if meta.get("id", item_id) != item_id:
         problems.append(FieldError("id", "differs from the id in the URL"))
@@ -199,7 +193,7 @@ async def change_status(request: web.Request) -> web.Response:
     """POST {"status": "ARRIVED"}: PS3.3 C.4.10 Scheduled Procedure Step Status."""
     api = _api(request)
     item_id = request.match_info["id"]
-    body = await _body(request)
+    body = await read_json(request)
     new = str(body.get("status", "")).strip().upper() if isinstance(body, dict) else ""
     if new not in STATUSES:
         raise ItemInvalid([FieldError("status", "one of " + ", ".join(STATUSES))])
