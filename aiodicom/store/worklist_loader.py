@@ -204,7 +204,7 @@ class FolderLoader:
             log.warning("worklist folder skipped", file=str(folder), reason=str(exc))
             return []
         base = str(folder)
-        keys = [os.path.join(base, name) for name in names if _is_item_name(name)]
+        keys = [os.path.join(base, name) for name in names if is_item_name(name)]
         self.listed.update(keys)
         unread = self._unread(keys)
         interner = Interner()  # shares repeated values between the items of this load
@@ -276,5 +276,5 @@ class FolderLoader:
         self.listed = set()
 
 
-def _is_item_name(name: str) -> bool:
+def is_item_name(name: str) -> bool:
     return name.endswith(DICOM_SUFFIXES) or name.lower().endswith(YAML_SUFFIXES)

@@ -1,7 +1,7 @@
 """``aiodicom-worklist``: a Modality Worklist SCP (PS3.4 Annex K) serving a data folder.
 
-With no arguments it serves the bundled sample worklist, dated from today, from a working
-copy (see :mod:`.sample`), with the bundled ``config/worklist.yaml``. Command-line flags override the config file.
+With no arguments it serves the bundled sample worklist (``config/worklist-data``) with
+the bundled ``config/worklist.yaml``. Command-line flags override the config file.
 """
 
 from __future__ import annotations
@@ -23,20 +23,19 @@ from aiodicom.errors import ConfigError, DataError, ListenError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import add_ops_arguments
-from aiodicom.resources import bundled_folder
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
+from aiodicom.store.worklist_loader import enumerate_ae_folders, is_item_name
 
 from ..network import network_policy
 from . import (  # worklist management API + CLI
     manage,
     opsglue,  # signals, workers, security, metrics
-    sample,
     webglue,
 )
 
-CONFIG_DIR = bundled_folder()
-"""The bundled configs (the repository's ``config/``, installed as ``aiodicom.bundled``)."""
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+"""The repository's ``config/`` folder (the package is installed with ``pip install -e``)."""
 DEFAULT_CONFIG = CONFIG_DIR / "worklist.yaml"
 FLAG_KEYS = {
     "server.host": "host",
@@ -90,8 +89,6 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
     worklist = config.worklist
     if args.data is not None:
         worklist = dataclasses.replace(worklist, data=args.data.resolve())
-    elif sample.is_template(worklist.data):  # the bundled sample itself is never written to
-        worklist = dataclasses.replace(worklist, data=sample.prepare())
     if args.max_matches is not None:
         worklist = dataclasses.replace(worklist, max_matches=args.max_matches)
     if args.no_watch:
@@ -107,6 +104,36 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
         return validate_worklist_config(config)
     except ConfigError as exc:  # a value from a flag is blamed on the flag
         raise flag_error(exc, args, FLAG_KEYS) from None
+
+
+def check_data_folder(config: WorklistServerConfig, args: argparse.Namespace) -> str | None:
+    """Refuse a data folder that cannot serve any AE title; return a warning, if any.
+
+    The folder holds one sub-folder per called AE title (PS3.8 9.3.4: any other called
+    AE title is rejected). An AE folder given in its place (it holds item files and no
+    sub-folders) is refused with the likely fix; an empty folder or item files lying
+    beside the AE folders give a warning. Errors name ``--data`` when the flag set it.
+    """
+    data = config.worklist.data
+    file, key = (None, "--data") if args.data is not None else (config.source, "worklist.data")
+    if not data.is_dir():
+        raise ConfigError(file, key, "an existing folder", str(data))
+    titles = enumerate_ae_folders(data)
+    loose = sorted(p.name for p in data.iterdir() if is_item_name(p.name) and p.is_file())
+    if loose and not titles:
+        fix = f"--data {data.parent}" if key == "--data" else f"worklist.data: {data.parent}"
+        raise ConfigError(
+            file,
+            key,
+            f"the folder holding one sub-folder per AE title, not an AE folder ({data} holds "
+            f"item files itself; to serve them as AE title {data.name} use {fix})",
+        )
+    if not titles:
+        return f"{data}: no AE title sub-folders: every association is rejected until one exists"
+    if loose:
+        shown = ", ".join(loose[:3]) + (" ..." if len(loose) > 3 else "")
+        return f"{data}: item files outside any AE folder are not served: {shown}"
+    return None
 
 
 def server_config(config: WorklistServerConfig, store: WorklistStore) -> ServerConfig:
@@ -142,6 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
     aiodicom_log.configure(config.logging.format, config.logging.level)
+    try:
+        warning = check_data_folder(config, args)
+    except ConfigError as exc:
+        print(f"aiodicom-worklist: {exc}", file=sys.stderr)
+        return 2
+    if warning is not None:
+        print(f"aiodicom-worklist: warning: {warning}", file=sys.stderr)
     try:  # served by aiodicom.ops (SIGHUP reload, --workers, drain deadline)
         return opsglue.serve(
             config,
