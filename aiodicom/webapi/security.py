@@ -10,11 +10,14 @@
 * Writes (POST/PUT/DELETE) need the custom header ``X-Requested-With: aiodicom``. A
   cross-site HTML form cannot set it, and a cross-site script cannot send it without a
   CORS preflight that this server never grants, so forms posted cross-site fail (403).
+  A request with an ``Origin`` header must come from this server's origin: the same
+  scheme, host and port (RFC 6454), so ``https://`` or another port is refused too.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -28,6 +31,11 @@ TOKEN_HEADER = "X-Aiodicom-Token"
 TOKEN_COOKIE = "aiodicom_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = ("/static/", "/api/health")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_ORIGIN = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*)://(\[[0-9A-Fa-f:.]+\]|[^][/?#@:\s]+)(?::(\d{1,5}))?"
+)
+"""RFC 6454 6.2: the serialization of an origin, ``scheme "://" host [ ":" port ]``."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -59,10 +67,20 @@ def _host_ok(settings: WebSettings, request: web.Request) -> bool:
 
 
 def _origin_ok(request: web.Request) -> bool:
+    """No ``Origin``, or this server's origin: scheme, host and port (RFC 6454 4, 6.2)."""
     origin = request.headers.get("Origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return origin.split("://", 1)[-1] == request.host
+    if origin is None:
+        return True
+    match = _ORIGIN.fullmatch(origin)
+    if match is None:
+        return False  # "null", a path, user info: never this server's serialized origin
+    scheme, host, port = match.group(1).lower(), match.group(2).lower(), match.group(3)
+    here = request.url
+    return (
+        scheme == here.scheme
+        and host.strip("[]") == (here.host or "").lower()
+        and (int(port) if port else DEFAULT_PORTS.get(scheme)) == here.port
+    )
 
 
 def _csrf_ok(request: web.Request) -> bool:

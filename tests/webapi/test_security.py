@@ -99,3 +99,23 @@ async def test_path_like_ids_refused(tmp_path: Path, item_id: str) -> None:
 
 def _names(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
+
+
+async def test_origin_compared_with_scheme_host_and_port(tmp_path: Path) -> None:
+    """RFC 6454 4: an origin is scheme, host and port; all three must be this server's."""
+    make_data(tmp_path, 1)
+    async with api_client(tmp_path) as (client, _store):
+        port = client.port
+        assert port is not None
+        here = f"{client.host}:{port}"
+        for origin in (f"https://{here}", f"ws://{here}", f"http://{client.host}",
+                       f"http://{client.host}:{port + 1}", f"http://{here}.evil.example",
+                       f"http://{here}/", "null", "http://"):  # fmt: skip
+            refused = await client.post("/api/items", json=flat_item(id="o1"),
+                                        headers={**WRITE, "Origin": origin})  # fmt: skip
+            assert refused.status == 403, origin
+        assert not (tmp_path / "WLMSCP" / "o1.yaml").exists()
+        for n, origin in enumerate((f"http://{here}", f"HTTP://{here.upper()}")):
+            ok = await client.post("/api/items", json=flat_item(id=f"o{n}"),
+                                   headers={**WRITE, "Origin": origin})  # fmt: skip
+            assert ok.status == 201, origin
