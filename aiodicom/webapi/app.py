@@ -157,7 +157,8 @@ async def create_item(request: web.Request) -> web.Response:
     api = _api(request)
     ds, meta = item_from_body(await read_json(request))
     item_id = meta.get("id") or ItemFiles.new_id()
-    item = await api.files.create(ds, item_id, meta.get("ae_title"))
+    create_ae = request.query.get("create_ae", "").lower() in {"1", "true", "yes"}
+    item = await api.files.create(ds, item_id, meta.get("ae_title"), create_ae)
     api.refresher.request()
     response = item_json(item)
     response.set_status(201)

@@ -207,12 +207,25 @@ class ItemFiles:
             raise ItemConflict("ae_title", f"{title!r} is not a usable AE title folder name")
         return title, self.root / title
 
-    def create_now(self, ds: Dataset, item_id: str, ae_title: str | None) -> StoredItem:
+    def create_now(
+        self, ds: Dataset, item_id: str, ae_title: str | None, create_ae: bool = False
+    ) -> StoredItem:
+        """Write a new item file; a new called-AE folder only when ``create_ae`` says so
+        (a typo in an AE title must not silently become a new called AE)."""
         with contextlib.suppress(ItemNotFound):
             self.locate(item_id)
             raise ItemConflict(item_id, "an item with this id already exists")
         title, folder = self._folder_for(ae_title)
-        folder.mkdir(exist_ok=True)
+        if not folder.is_dir():
+            if not create_ae:
+                known = sorted(path.name for path in self.root.iterdir() if path.is_dir())
+                raise ItemConflict(
+                    "ae_title",
+                    f"no AE title folder {title!r} (existing: {', '.join(known) or 'none'}); "
+                    "to create a new called AE, ask for it: --create-ae (CLI) or "
+                    "?create_ae=true (REST API)",
+                )
+            folder.mkdir()
         path = folder / f"{item_id}.yaml"
         data = yaml_bytes(ds)
         atomic_write(path, data)
@@ -238,9 +251,11 @@ class ItemFiles:
         current.path.unlink()
         _fsync_dir(current.path.parent)
 
-    async def create(self, ds: Dataset, item_id: str, ae_title: str | None) -> StoredItem:
+    async def create(
+        self, ds: Dataset, item_id: str, ae_title: str | None, create_ae: bool = False
+    ) -> StoredItem:
         async with self.lock:
-            return await asyncio.to_thread(self.create_now, ds, item_id, ae_title)
+            return await asyncio.to_thread(self.create_now, ds, item_id, ae_title, create_ae)
 
     async def replace(self, item_id: str, ds: Dataset, if_match: str | None) -> StoredItem:
         async with self.lock:

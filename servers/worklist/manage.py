@@ -16,13 +16,16 @@ from pathlib import Path
 
 from aiodicom.config import load_worklist_config
 from aiodicom.errors import ConfigError, DataError
+from aiodicom.resources import bundled_folder
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi.files import ItemFiles
 from aiodicom.webapi.items import ItemInvalid, item_from_body, parse_iso_date
 from aiodicom.webapi.listing import Listing
 
+from . import sample
+
 COMMANDS = ("add", "list", "remove")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "worklist.yaml"
+DEFAULT_CONFIG = bundled_folder() / "worklist.yaml"
 ADD_OPTIONS = ("patient_name", "patient_id", "birth_date", "sex", "modality", "station_ae",
                "station_name", "start", "description", "accession_number", "priority",
                "performing_physician", "referring_physician", "location", "status")  # fmt: skip
@@ -42,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         add.add_argument("--" + name.replace("_", "-"), dest=name, required=required)
     add.add_argument("--id", help="item id = file name stem (generated if absent)")
     add.add_argument("--ae-title", help="called AE folder (default: server.ae_title)")
+    add.add_argument(
+        "--create-ae", action="store_true", help="create the --ae-title folder if it is new"
+    )
     listing = sub.add_parser("list", parents=[common], help="list items")
     for name in ("date", "modality", "station_ae", "patient", "status", "ae_title"):
         listing.add_argument("--" + name.replace("_", "-"), dest=name, default="")
@@ -55,6 +61,8 @@ def _folder(args: argparse.Namespace) -> tuple[Path, str]:
     path = args.config if args.config is not None else DEFAULT_CONFIG
     config = load_worklist_config(path if path.exists() or args.config else None)
     root = args.data.resolve() if args.data is not None else config.worklist.data
+    if args.data is None and sample.is_template(root):  # as the server does: the working copy
+        root = sample.prepare()
     if not root.is_dir():
         raise ConfigError(config.source, "worklist.data", "an existing folder", str(root))
     return root, config.server.ae_title
@@ -67,7 +75,7 @@ def add(args: argparse.Namespace) -> int:
         body["id"] = args.id
     ds, meta = item_from_body(body)
     item_id = meta.get("id") or ItemFiles.new_id()
-    item = ItemFiles(root, default_ae).create_now(ds, item_id, args.ae_title)
+    item = ItemFiles(root, default_ae).create_now(ds, item_id, args.ae_title, args.create_ae)
     print(f"{item.item_id}\t{item.path}")
     return 0
 
