@@ -20,11 +20,11 @@ def test_sample_config_loads() -> None:
     target, queries = load_yaml(str(REPO / "config" / "loadtest.yaml"))
     assert target["port"] == 11112
     names = [q.name for q in queries]
-    assert names == ["todays-ct", "by-patient-name", "one-patient-study-root"]
+    assert names == ["ct-steps", "by-patient-name", "one-station"]
     assert queries[0].identifier.ScheduledProcedureStepSequence[0].Modality == "CT"
-    assert queries[1].identifier.PatientName == "DOE*"
+    assert queries[1].identifier.PatientName == "JOHNSON*"
     assert "PatientID" in queries[1].identifier
-    assert queries[2].model is QueryModel.STUDY
+    assert queries[2].model is QueryModel.WORKLIST
     assert [q.weight for q in queries] == [6.0, 3.0, 1.0]
 
 
@@ -73,8 +73,8 @@ def test_mix_respects_weights() -> None:
     _, queries = load_yaml(str(REPO / "config" / "loadtest.yaml"))
     mix = QueryMix(queries, seed=7)
     counts = Counter(mix.pick().name for _ in range(5000))
-    assert counts["todays-ct"] > counts["by-patient-name"] > counts["one-patient-study-root"]
-    assert 0.55 < counts["todays-ct"] / 5000 < 0.65
+    assert counts["ct-steps"] > counts["by-patient-name"] > counts["one-station"]
+    assert 0.55 < counts["ct-steps"] / 5000 < 0.65
     with pytest.raises(ConfigError, match="queries"):
         QueryMix([])
 
