@@ -1,4 +1,4 @@
-# aiodicom: worklist SCP (11112) and Q/R SCP (11113) in one image.
+# aiodicom: worklist SCP (11112, web page + REST API on 8080) and Q/R SCP (11113) in one image.
 # Build: docker build -t aiodicom .     Run both: docker compose up
 # (No Docker engine was available where this was written: the file is checked by
 #  tests/test_compose.py for structure only; see docs/conformance.md, "Deployment".)
@@ -22,7 +22,7 @@ RUN pip install ".[metrics]" \
 # Configs and data are mounted as volumes (see docker-compose.yml); defaults for a quick try:
 COPY config /etc/aiodicom
 USER dicom
-EXPOSE 11112 11113
+EXPOSE 11112 11113 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 \
     CMD ["aiodicom-healthcheck", "127.0.0.1", "11112", "--called-ae", "WLMSCP"]

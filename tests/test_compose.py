@@ -3,18 +3,24 @@
 Checks: both SCP services exist with their ports, every bind-mounted host path exists
 and is mounted where the config expects it, each command and health check runs a
 console script declared in pyproject.toml whose target imports, and the Dockerfile
-builds from python:3.11-slim with ``pip install .``.
+builds from python:3.11-slim with ``pip install .``. The worklist's web page and REST
+API are published, off loopback inside the container, with the token compose requires
+from the environment (#14.29).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from aiodicom.errors import ConfigError
+from aiodicom.webapi.settings import TOKEN_ENV, is_loopback
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED_PORTS = {"worklist": "11112:11112", "qrscp": "11113:11113"}
@@ -96,6 +102,66 @@ def test_dockerfile_structure(scripts: dict[str, str]) -> None:
         if line.startswith("COPY "):
             source = line.split()[1]
             assert (ROOT / source).exists(), source
-    assert any(line.startswith("EXPOSE") and "11112" in line and "11113" in line for line in lines)
+    expose = " ".join(line for line in lines if line.startswith("EXPOSE")).split()
+    assert {"11112", "11113", "8080"} <= set(expose)
     health = next(line for line in lines if line.startswith('CMD ["aiodicom-healthcheck"'))
     assert health and "aiodicom-healthcheck" in scripts
+
+
+def _flag(command: list[str], flag: str) -> str | None:
+    return command[command.index(flag) + 1] if flag in command else None
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """``environment:`` in its map or its list (``KEY=value``) form."""
+    value = service.get("environment") or {}
+    if isinstance(value, list):
+        return dict(item.split("=", 1) for item in value)
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _host_path(service: dict[str, Any], in_container: str) -> Path:
+    """The repository file bind-mounted at ``in_container``."""
+    for volume in service["volumes"]:
+        source, target, *_mode = volume.split(":")
+        if target == in_container and source.startswith("."):
+            return ROOT / source
+    raise AssertionError(f"{in_container} is not bind-mounted")
+
+
+def test_web_api_published_with_a_token_from_the_environment(compose: dict[str, Any]) -> None:
+    """#14.29: page + REST API reachable from the host; compose refuses to run tokenless."""
+    service = compose["services"]["worklist"]
+    command = [str(part) for part in service["command"]]
+    host, port = _flag(command, "--http-host"), _flag(command, "--http-port") or "8080"
+    assert host is not None and not is_loopback(host), "API bound to loopback in the container"
+    assert "--no-http" not in command
+    assert "--http-token" not in command, "the token would show in the process list"
+    published = [str(p) for p in service["ports"] if str(p).rsplit(":", 1)[-1] == port]
+    assert published, f"container port {port} (the API) is not published"
+    token = _environment(service).get(TOKEN_ENV, "")
+    assert re.fullmatch(r"\$\{" + TOKEN_ENV + r":\?[^}]+\}", token), (
+        f"{TOKEN_ENV} must be passed as ${{{TOKEN_ENV}:?message}} so compose refuses to "
+        f"start without it, got {token!r}"
+    )
+
+
+def test_compose_worklist_command_needs_and_accepts_the_env_token(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server, given the compose command, refuses it without the token, runs with it."""
+    from servers.worklist.__main__ import build_config, parse_args
+
+    service = compose["services"]["worklist"]
+    command = [str(part) for part in service["command"]]
+    config = _flag(command, "--config")
+    assert config is not None
+    command[command.index("--config") + 1] = str(_host_path(service, config))
+    args = parse_args(command[1:])
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with pytest.raises(ConfigError, match=r"http\.token"):
+        build_config(args)
+    monkeypatch.setenv(TOKEN_ENV, "compose-token")
+    built = build_config(args)
+    assert built.http.enabled and not is_loopback(built.http.host)
+    assert built.http.token is None  # no token in the mounted config file: it comes from env

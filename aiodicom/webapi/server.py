@@ -10,7 +10,7 @@ from aiodicom.matching import MatchOptions
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi.app import create_app
 from aiodicom.webapi.querylog import QueryLog
-from aiodicom.webapi.settings import WebSettings, check_bind
+from aiodicom.webapi.settings import WebSettings, check_bind, token_from_environment
 
 
 @dataclass(slots=True)
@@ -32,7 +32,11 @@ async def start_http(
     *,
     config_file: str | None = None,
 ) -> HttpServer:
-    """Check the bind policy (ConfigError naming ``http.token``), then listen."""
+    """Check the bind policy (ConfigError naming ``http.token``), then listen.
+
+    Without a configured token, ``$AIODICOM_HTTP_TOKEN`` is the token (see settings).
+    """
+    settings = token_from_environment(settings)
     check_bind(settings, config_file)
     app = create_app(store, settings, query_log, matching)
     runner = web.AppRunner(app, access_log=None)

@@ -2,16 +2,22 @@
 
 The API listens on a loopback address by default; bound anywhere else it must have an
 access token, or the server refuses to start (ConfigError naming ``http.token``).
+The token is ``http.token`` / ``--http-token`` or, when neither is set, the environment
+variable ``AIODICOM_HTTP_TOKEN`` (how docker-compose.yml passes it: kept out of the
+config file and the process command line).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import os
 from dataclasses import dataclass
 
 from aiodicom.errors import ConfigError
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+TOKEN_ENV = "AIODICOM_HTTP_TOKEN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +41,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def token_from_environment(settings: WebSettings) -> WebSettings:
+    """``settings`` with the token of ``$AIODICOM_HTTP_TOKEN`` when none is configured.
+
+    A configured token (``http.token`` or ``--http-token``) wins; a blank variable
+    counts as unset.
+    """
+    if (settings.token or "").strip():
+        return settings
+    value = os.environ.get(TOKEN_ENV, "").strip()
+    return dataclasses.replace(settings, token=value) if value else settings
+
+
 def check_bind(settings: WebSettings, file: str | None = None) -> None:
     """Refuse a non-loopback bind without a token (ConfigError naming ``http.token``)."""
-    if not is_loopback(settings.host) and not (settings.token or "").strip():
+    token = token_from_environment(settings).token
+    if not is_loopback(settings.host) and not (token or "").strip():
         raise ConfigError(
             file,
             "http.token",
-            f"an access token: required when http.host ({settings.host}) is not a loopback address",
+            f"an access token (http.token, --http-token or ${TOKEN_ENV}): required when "
+            f"http.host ({settings.host}) is not a loopback address",
         )
