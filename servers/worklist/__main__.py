@@ -47,11 +47,19 @@ FLAG_KEYS = {
 }
 """Config keys set by a flag (argparse destination): their errors name the flag."""
 
+COMMANDS_HELP = """commands (manage item files; no server needed):
+  aiodicom-worklist add --patient-name N --patient-id ID --modality MR --start 2026-11-25T14:30
+  aiodicom-worklist list [--date today] [--json]
+  aiodicom-worklist remove ID [ID ...]
+  aiodicom-worklist COMMAND --help    every option of a command and its format"""
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="aiodicom-worklist",
         description="Modality Worklist C-FIND SCP serving DATA/<AE title>/*.wl|*.yaml",
+        epilog=COMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help=f"YAML config (default {DEFAULT_CONFIG})")
     parser.add_argument("--data", type=Path, help="data folder with one sub-folder per AE title")

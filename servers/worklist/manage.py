@@ -19,7 +19,13 @@ from aiodicom.errors import ConfigError, DataError
 from aiodicom.resources import bundled_folder
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi.files import ItemFiles
-from aiodicom.webapi.items import ItemInvalid, item_from_body, parse_iso_date
+from aiodicom.webapi.items import (
+    PRIORITIES,
+    STATUSES,
+    ItemInvalid,
+    item_from_body,
+    parse_iso_date,
+)
 from aiodicom.webapi.listing import Listing
 
 from . import sample
@@ -29,6 +35,12 @@ DEFAULT_CONFIG = bundled_folder() / "worklist.yaml"
 ADD_OPTIONS = ("patient_name", "patient_id", "birth_date", "sex", "modality", "station_ae",
                "station_name", "start", "description", "accession_number", "priority",
                "performing_physician", "referring_physician", "location", "status")  # fmt: skip
+ADD_HELP = {
+    "start": "scheduled start, ISO 8601 date-time, e.g. 2026-11-25T14:30",
+    "birth_date": "YYYY-MM-DD (or YYYYMMDD)",
+    "priority": "one of " + ", ".join(PRIORITIES),
+    "status": "one of " + ", ".join(STATUSES) + " (default SCHEDULED)",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     add = sub.add_parser("add", parents=[common], help="write a new item YAML file")
     for name in ADD_OPTIONS:
         required = name in {"patient_name", "patient_id", "modality", "start"}
-        add.add_argument("--" + name.replace("_", "-"), dest=name, required=required)
+        flag = "--" + name.replace("_", "-")
+        add.add_argument(flag, dest=name, required=required, help=ADD_HELP.get(name))
     add.add_argument("--id", help="item id = file name stem (generated if absent)")
     add.add_argument("--ae-title", help="called AE folder (default: server.ae_title)")
     add.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,36 @@ def test_add_reports_every_bad_option(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "modality" in bad.stderr and "start" in bad.stderr and "birth_date" in bad.stderr
     assert len(list((tmp_path / "WLMSCP").iterdir())) == 2  # item + lockfile only
+
+
+def _help(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "servers.worklist", *args, "--help"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    return done.stdout
+
+
+def _option_line(text: str, option: str) -> str:
+    """An option's help: its line and the indented lines under it."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(option + " "))
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("    ") and "--" not in lines[end][:8]:
+        end += 1
+    return " ".join(lines[start:end])
+
+
+def test_server_help_lists_the_subcommands() -> None:
+    text = _help()
+    for command in ("add", "list", "remove"):
+        assert f"aiodicom-worklist {command}" in text
+
+
+def test_add_help_gives_the_formats() -> None:
+    text = _help("add")
+    assert "2026-11-25T14:30" in _option_line(text, "--start")
+    assert "YYYY-MM-DD" in _option_line(text, "--birth-date")
+    assert all(p in _option_line(text, "--priority") for p in ("STAT", "ROUTINE", "LOW"))
+    assert all(s in _option_line(text, "--status") for s in ("SCHEDULED", "COMPLETED"))
