@@ -8,6 +8,7 @@ worklist store's snapshot (:mod:`aiodicom.webapi.listing`); the C-FIND log comes
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,10 @@ def create_app(
     async def close(_app: web.Application) -> None:
         await api.refresher.close()
 
+    async def sweep(_app: web.Application) -> None:
+        await asyncio.to_thread(api.files.sweep_stale_temps)
+
+    app.on_startup.append(sweep)
     app.on_cleanup.append(close)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

@@ -18,12 +18,15 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -42,6 +45,14 @@ from aiodicom.webapi.items import ID_PATTERN
 
 WORKLIST_SOP_CLASS = "1.2.840.10008.5.1.4.31"
 SUFFIXES = (*YAML_SUFFIXES, *DICOM_SUFFIXES)
+TEMP_NAME = re.compile(
+    r"\.[A-Za-z0-9_-]{1,64}(?:" + "|".join(re.escape(s) for s in SUFFIXES) + r")\.[0-9a-f]{8}\.tmp"
+)
+"""Names :func:`temp_path` makes; :meth:`ItemFiles.sweep_stale_temps` removes only these."""
+STALE_AFTER = 30.0
+"""Seconds after which a temporary file is a leftover of a killed write, not one in progress."""
+
+log = structlog.get_logger("aiodicom.worklist")
 
 
 class ItemNotFound(DataError):
@@ -113,9 +124,15 @@ def dicom_bytes(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
+def temp_path(path: Path) -> Path:
+    """The hidden temporary file :func:`atomic_write` writes before renaming it to ``path``
+    (``.<name>.<8 hex digits>.tmp``, matched by :data:`TEMP_NAME`)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Temporary file in the same folder, fsync, os.replace, fsync the folder."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temp = temp_path(path)
     try:
         with open(temp, "wb") as handle:
             handle.write(data)
@@ -171,6 +188,33 @@ class ItemFiles:
         self.root = root
         self.default_ae = default_ae
         self.lock = asyncio.Lock()
+
+    def sweep_stale_temps(self, older_than: float = STALE_AFTER) -> list[Path]:
+        """Remove the temporary files a killed :func:`atomic_write` left in the AE folders.
+
+        Only :data:`TEMP_NAME` files last modified more than ``older_than`` seconds ago
+        (a write in progress in another process is seconds old at most); one log line
+        lists them. Returns the removed paths.
+        """
+        limit = time.time() - older_than
+        removed: list[Path] = []
+        for folder in enumerate_ae_folders(self.root).values():
+            try:
+                entries = [e for e in os.scandir(folder) if TEMP_NAME.fullmatch(e.name)]
+            except OSError:
+                continue  # the loader warns about unreadable folders
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime > limit:
+                        continue
+                    os.unlink(entry.path)
+                except OSError:
+                    continue  # gone already, or not ours to remove
+                removed.append(Path(entry.path))
+        if removed:
+            names = [str(path.relative_to(self.root)) for path in removed]
+            log.info("stale temporary files removed", count=len(removed), files=names)
+        return removed
 
     @staticmethod
     def new_id() -> str:
