@@ -41,9 +41,12 @@ def _references(trees: dict[str, ast.Module]) -> set[tuple[str, str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 used.add((module, node.id))
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                if node.value.id in aliases:
-                    used.add((aliases[node.value.id], node.attr))
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+            ):
+                used.add((aliases[node.value.id], node.attr))
     return used
 
 

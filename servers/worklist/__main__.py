@@ -1,7 +1,8 @@
 """``aiodicom-worklist``: a Modality Worklist SCP (PS3.4 Annex K) serving a data folder.
 
-With no arguments it serves the bundled sample worklist (``config/worklist-data``) with
-the bundled ``config/worklist.yaml``. Command-line flags override the config file.
+With no arguments it serves the bundled sample worklist, dated from today, from a working
+copy (see :mod:`.sample`), with the bundled ``config/worklist.yaml``. Command-line flags
+override the config file.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiodicom.errors import ConfigError, DataError, ListenError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import add_ops_arguments
+from aiodicom.resources import bundled_folder
 from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_loader import enumerate_ae_folders, is_item_name
@@ -31,11 +33,12 @@ from ..network import network_policy
 from . import (  # worklist management API + CLI
     manage,
     opsglue,  # signals, workers, security, metrics
+    sample,
     webglue,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-"""The repository's ``config/`` folder (the package is installed with ``pip install -e``)."""
+CONFIG_DIR = bundled_folder()
+"""The bundled configs (the repository's ``config/``, installed as ``aiodicom.bundled``)."""
 DEFAULT_CONFIG = CONFIG_DIR / "worklist.yaml"
 FLAG_KEYS = {
     "server.host": "host",
@@ -97,6 +100,8 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
     worklist = config.worklist
     if args.data is not None:
         worklist = dataclasses.replace(worklist, data=args.data.resolve())
+    elif sample.is_template(worklist.data):  # the bundled sample itself is never written to
+        worklist = dataclasses.replace(worklist, data=sample.prepare())
     if args.max_matches is not None:
         worklist = dataclasses.replace(worklist, max_matches=args.max_matches)
     if args.no_watch:
