@@ -19,8 +19,11 @@ RUN pip install ".[metrics]" \
     && mkdir -p /etc/aiodicom /var/lib/aiodicom \
     && chown dicom /var/lib/aiodicom
 
-# Configs and data are mounted as volumes (see docker-compose.yml); defaults for a quick try:
+# Configs and data are mounted as volumes (see docker-compose.yml); defaults for a quick try.
+# The worklist items are written by the REST API as user dicom, and compose seeds its
+# worklist-data volume from this copy, ownership included: so dicom owns it.
 COPY config /etc/aiodicom
+RUN chown -R dicom:dicom /etc/aiodicom/worklist-data
 USER dicom
 EXPOSE 11112 11113 8080
 STOPSIGNAL SIGTERM

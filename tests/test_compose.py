@@ -45,6 +45,25 @@ def _entry_point_imports(target: str) -> bool:
     return callable(getattr(module, function, None))
 
 
+def _flag(command: list[str], flag: str) -> str | None:
+    return command[command.index(flag) + 1] if flag in command else None
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """``environment:`` in its map or its list (``KEY=value``) form."""
+    value = service.get("environment") or {}
+    if isinstance(value, list):
+        return dict(item.split("=", 1) for item in value)
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _host_path(service: dict[str, Any], in_container: str) -> Path:
+    """The repository file bind-mounted at ``in_container``."""
+    source, _mode = _mounts(service).get(in_container, ("", ""))
+    assert source.startswith("."), f"{in_container} is not bind-mounted from the repository"
+    return ROOT / source
+
+
 def test_services_and_ports(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(EXPECTED_PORTS) <= set(services)
@@ -55,23 +74,33 @@ def test_services_and_ports(compose: dict[str, Any]) -> None:
         assert "0.0.0.0" in command  # reachable from outside the container
 
 
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Target in the container -> (source, mode) of each ``volumes:`` entry."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target, *mode = str(volume).split(":")
+        mounts[target] = (source, mode[0] if mode else "rw")
+    return mounts
+
+
+def _data_in_container(name: str, service: dict[str, Any]) -> str:
+    """Where the service's mounted config puts its data folder (relative to the config)."""
+    config_in_container = str(_flag(service["command"], "--config"))
+    config = yaml.safe_load(_host_path(service, config_in_container).read_text())
+    section = "worklist" if name == "worklist" else "qr"
+    return str(Path(config_in_container).parent / config[section]["data"])
+
+
 def test_volumes_exist_and_match_the_configs(compose: dict[str, Any]) -> None:
     named = set(compose.get("volumes") or {})
     for name, service in compose["services"].items():
-        config_in_container = service["command"][service["command"].index("--config") + 1]
-        mounts = {}
-        for volume in service["volumes"]:
-            source, target, *_mode = volume.split(":")
+        mounts = _mounts(service)
+        for source, _mode in mounts.values():
             if source.startswith("."):
                 assert (ROOT / source).exists(), f"{name}: {source} missing"
-                mounts[target] = ROOT / source
             else:
                 assert source in named, f"{name}: undeclared volume {source}"
-        assert config_in_container in mounts, f"{name}: config not mounted"
-        config = yaml.safe_load(mounts[config_in_container].read_text())
-        section = "worklist" if name == "worklist" else "qr"
-        data_in_container = str(Path(config_in_container).parent / config[section]["data"])
-        assert data_in_container in mounts, f"{name}: data folder not mounted"
+        assert _data_in_container(name, service) in mounts, f"{name}: data folder not mounted"
 
 
 def test_commands_and_healthchecks_are_entry_points(
@@ -106,27 +135,6 @@ def test_dockerfile_structure(scripts: dict[str, str]) -> None:
     assert {"11112", "11113", "8080"} <= set(expose)
     health = next(line for line in lines if line.startswith('CMD ["aiodicom-healthcheck"'))
     assert health and "aiodicom-healthcheck" in scripts
-
-
-def _flag(command: list[str], flag: str) -> str | None:
-    return command[command.index(flag) + 1] if flag in command else None
-
-
-def _environment(service: dict[str, Any]) -> dict[str, str]:
-    """``environment:`` in its map or its list (``KEY=value``) form."""
-    value = service.get("environment") or {}
-    if isinstance(value, list):
-        return dict(item.split("=", 1) for item in value)
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _host_path(service: dict[str, Any], in_container: str) -> Path:
-    """The repository file bind-mounted at ``in_container``."""
-    for volume in service["volumes"]:
-        source, target, *_mode = volume.split(":")
-        if target == in_container and source.startswith("."):
-            return ROOT / source
-    raise AssertionError(f"{in_container} is not bind-mounted")
 
 
 def test_web_api_published_with_a_token_from_the_environment(compose: dict[str, Any]) -> None:
@@ -165,3 +173,37 @@ def test_compose_worklist_command_needs_and_accepts_the_env_token(
     built = build_config(args)
     assert built.http.enabled and not is_loopback(built.http.host)
     assert built.http.token is None  # no token in the mounted config file: it comes from env
+
+
+def _dockerfile_instructions() -> list[str]:
+    """Instructions with continuation lines joined and comments dropped."""
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    return [" ".join(line.split()) for line in joined.splitlines() if line.strip()]
+
+
+def test_worklist_data_is_writable_by_the_container_user(compose: dict[str, Any]) -> None:
+    """#14.30: the REST API writes items into the data folder, as user ``dicom``.
+
+    So the folder is mounted read-write from a named volume, which compose seeds from
+    the image on first use, ownership included: the image's copy must be chowned to
+    the user the container runs as, by root (before ``USER``), after it is copied in.
+    """
+    service = compose["services"]["worklist"]
+    data = _data_in_container("worklist", service)
+    source, mode = _mounts(service)[data]
+    assert "ro" not in mode.split(","), f"{data} is mounted read-only"
+    assert source in (compose.get("volumes") or {}), f"{data}: not a declared named volume"
+    steps = _dockerfile_instructions()
+    user_step = max(i for i, step in enumerate(steps) if step.startswith("USER "))
+    user = steps[user_step].split()[1]
+    copied = max(
+        i for i, step in enumerate(steps)
+        if step.startswith("COPY ") and data.startswith(step.split()[-1].rstrip("/"))
+    )  # fmt: skip
+    chown = re.compile(rf"chown -R {re.escape(user)}(:\S+)? (\S+ )*{re.escape(data)}(/| |$)")
+    chowned = [i for i, step in enumerate(steps) if step.startswith("RUN") and chown.search(step)]
+    assert chowned and copied < chowned[-1] < user_step, (
+        f"the image's {data} must be chowned to {user} after COPY and before USER"
+    )
