@@ -8,12 +8,15 @@ nesting). Additions: ``--json``, ``--json-array`` and ``--concurrency``.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
 
 from aiodicom.errors import ConfigError
 
+from .console import ConsoleLog
+from .dictionary import load_dictionary_path
 from .keys import OverrideKey, parse_keys
 
 
@@ -362,6 +365,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[OverrideKe
         parser.error(str(exc))
     ns = parser.parse_args(check_options(parser, expanded))
     _check_ranges(parser, ns)
+    try:
+        problems = load_dictionary_path(os.environ.get("DCMDICTPATH"))
+    except ConfigError as exc:
+        parser.error(f"DCMDICTPATH: {exc}")
+    for problem in problems:
+        ConsoleLog(ns.log_level).warn(problem)
     try:
         keys = parse_keys(ns.key)
     except ConfigError as exc:

@@ -31,6 +31,8 @@ from pydicom.sequence import Sequence
 
 from aiodicom.errors import ConfigError, DataError
 
+from .dictionary import entry_for_name, vr_for_tag
+
 _TAG_RE = re.compile(r"^\(?([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)?$")
 _STEP_RE = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<index>\d+)\])?$")
 
@@ -41,10 +43,28 @@ _BYTES_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 
 @dataclass(frozen=True, slots=True)
 class KeyStep:
-    """One path component: an attribute tag, and an item index if it is a sequence step."""
+    """One path component: an attribute tag, and an item index if it is a sequence step.
+
+    A private attribute named in a ``DCMDICTPATH`` dictionary with a private creator has
+    ``creator`` set and ``tag`` = (group, offset in the block); its block is found or
+    reserved in the data set when the key is applied (PS3.5 7.8.1).
+    """
 
     tag: int
     index: int | None = None
+    creator: str | None = None
+    vr: str | None = None
+
+    def tag_in(self, ds: Dataset) -> int:
+        """The tag of this step in ``ds`` (reserving the private block if needed)."""
+        if self.creator is None:
+            return self.tag
+        block = ds.private_block(self.tag >> 16, self.creator, create=True)
+        return int(block.get_tag(self.tag & 0xFF))
+
+    @property
+    def value_vr(self) -> str:
+        return self.vr or _vr_of(self.tag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +84,20 @@ def _key_error(text: str, reason: str) -> ConfigError:
     return ConfigError(None, f"-k {text!r}", reason)
 
 
-def _parse_tag(name: str, text: str) -> int:
-    """A tag from ``gggg,eeee``, ``(gggg,eeee)`` or a dictionary keyword."""
+def _parse_step(name: str, index: int | None, text: str) -> KeyStep:
+    """A step from ``gggg,eeee``, ``(gggg,eeee)``, a dictionary keyword or a name from
+    a ``DCMDICTPATH`` dictionary."""
     match = _TAG_RE.match(name.strip())
     if match:
-        return (int(match.group(1), 16) << 16) | int(match.group(2), 16)
-    tag = tag_for_keyword(name.strip())
-    if tag is None:
+        return KeyStep((int(match.group(1), 16) << 16) | int(match.group(2), 16), index)
+    private = entry_for_name(name.strip())
+    if private is not None:
+        tag = (private.group << 16) | private.element
+        return KeyStep(tag, index, private.creator, private.vr)
+    known = tag_for_keyword(name.strip())
+    if known is None:
         raise _key_error(text, f"a tag (gggg,eeee) or a dictionary name, got {name!r}")
-    return int(tag)
+    return KeyStep(int(known), index)
 
 
 def parse_key(text: str) -> OverrideKey:
@@ -86,16 +111,16 @@ def parse_key(text: str) -> OverrideKey:
         match = _STEP_RE.match(part.strip())
         if not match:
             raise _key_error(text, f"a path step like Name, (gggg,eeee) or Name[n], got {part!r}")
-        tag = _parse_tag(match.group("name"), text)
         index = match.group("index")
+        step = _parse_step(match.group("name"), None if index is None else int(index), text)
         is_last = position == len(parts) - 1
         if index is None and not is_last:
             raise _key_error(text, f"an item index after sequence {part!r}, e.g. {part}[0]")
-        if index is not None and _vr_of(tag) != "SQ":
+        if index is not None and step.value_vr != "SQ":
             raise _key_error(text, f"{part!r} to be a sequence (VR SQ) to take an item index")
-        steps.append(KeyStep(tag, None if index is None else int(index)))
+        steps.append(step)
     final = steps[-1]
-    if sep and value and (final.index is not None or _vr_of(final.tag) == "SQ"):
+    if sep and value and (final.index is not None or final.value_vr == "SQ"):
         raise _key_error(text, "no value for a sequence or item (use an attribute inside it)")
     return OverrideKey(text, tuple(steps), value if sep and value else None)
 
@@ -106,6 +131,9 @@ def parse_keys(texts: Iterable[str]) -> list[OverrideKey]:
 
 
 def _vr_of(tag: int) -> str:
+    private = vr_for_tag(tag)
+    if private is not None:
+        return private
     try:
         vr = str(dictionary_VR(tag))
     except KeyError:
@@ -132,15 +160,16 @@ def _typed_value(key: OverrideKey, vr: str, value: str) -> object:
 
 
 def _set_leaf(ds: Dataset, key: OverrideKey, step: KeyStep) -> None:
-    vr = _vr_of(step.tag)
+    vr = step.value_vr
+    tag = step.tag_in(ds)
     if step.index is not None:
-        _ensure_items(ds, step.tag, step.index)  # an empty item was asked for
+        _ensure_items(ds, tag, step.index)  # an empty item was asked for
         return
     if vr == "SQ":
-        ds[step.tag] = DataElement(step.tag, "SQ", Sequence([]))
+        ds[tag] = DataElement(tag, "SQ", Sequence([]))
         return
     value: object = None if key.value is None else _typed_value(key, vr, key.value)
-    ds[step.tag] = DataElement(step.tag, vr, value, validation_mode=config.IGNORE)
+    ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def _ensure_items(ds: Dataset, tag: int, index: int) -> Sequence:
@@ -160,7 +189,7 @@ def _apply(ds: Dataset, key: OverrideKey, path: tuple[KeyStep, ...]) -> None:
         _set_leaf(ds, key, step)
         return
     assert step.index is not None  # guaranteed by parse_key
-    items = _ensure_items(ds, step.tag, step.index)
+    items = _ensure_items(ds, step.tag_in(ds), step.index)
     _apply(items[step.index], key, path[1:])
 
 
