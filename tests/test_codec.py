@@ -148,6 +148,9 @@ def test_unsupported_transfer_syntax_is_named() -> None:
         decode_identifier(b"", "1.2.3")
 
 
+@pytest.mark.filterwarnings("ignore:Failed to encode value:UserWarning")
+@pytest.mark.filterwarnings("ignore:With tag .* got exception.:UserWarning")
+@pytest.mark.filterwarnings("ignore:A value of type .str. cannot be assigned:UserWarning")
 def test_unencodable_dataset_raises_data_error() -> None:
     ds = Dataset()
     ds.Rows = "not a number"

@@ -20,7 +20,10 @@ from aiodicom.matching import CompiledQuery, MatchOptions, compile_query
 from aiodicom.matching.query import timezone_offset_us
 from aiodicom.matching.raw import KeyMemo, compile_raw
 from aiodicom.store.worklist_query import parse_identifier
+from tests.expected_warnings import PYDICOM_INVALID_INPUT
 from tests.store.worklist_support import key_view
+
+pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
 
 SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99")
 

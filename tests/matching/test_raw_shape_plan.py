@@ -22,6 +22,7 @@ from aiodicom.matching import CompiledQuery, MatchOptions, compile_query
 from aiodicom.matching.raw import KeyMemo, ShapePlan
 from aiodicom.services.worklist import PreparedQuery, QueryCache, analyse_keys, prepare_raw
 from aiodicom.store.worklist_query import parse_identifier, raw_shape, scan_identifier
+from tests.expected_warnings import PYDICOM_INVALID_INPUT
 from tests.matching.test_raw_compile import (
     SYNTAXES,
     _charset_ok,
@@ -35,6 +36,8 @@ from tests.matching.test_raw_compile import (
     zones,
 )
 from tests.store.worklist_support import request
+
+pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
 
 TOP = {"PatientName": names, "PatientID": texts, "AccessionNumber": texts,
        "StudyInstanceUID": uids, "PatientBirthDate": dates, "PatientBirthTime": times,

@@ -27,6 +27,9 @@ from aiodicom.store.qr_model import Level
 from aiodicom.store.qr_sample import SampleShape, write_sample
 from aiodicom.store.qr_sql import SQLiteQRStore
 from aiodicom.store.qr_store import IndexedFile
+from tests.expected_warnings import PYDICOM_INVALID_INPUT
+
+pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "qr-data"
 SHAPE = SampleShape(8, 2, 2, 2, seed=11)  # has a latin-1 name (ISO_IR 100)

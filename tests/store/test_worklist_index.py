@@ -13,6 +13,9 @@ from aiodicom.matching import MatchOptions, compile_query
 from aiodicom.store.worklist import AeWorklist
 from aiodicom.store.worklist_loader import WorklistItem, _encode_explicit_le
 from aiodicom.store.worklist_parse import decode_record, parse_file_bytes
+from tests.expected_warnings import PYDICOM_INVALID_INPUT
+
+pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
 
 IDS = ["P1", "P2", "p1", "P3 ", "A\\B", ""]
 NAMES = ["DOE^JOHN", "doe^jane", "DOE", "Smith^Ann", "Müller^Jürgen", "DOE^JOHN^^", ""]

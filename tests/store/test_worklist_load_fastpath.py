@@ -32,6 +32,9 @@ from aiodicom.store.worklist_index import (
 )
 from aiodicom.store.worklist_parse import Interner, Record, decode_record, parse_file_bytes
 from aiodicom.store.worklist_sample import SampleOptions, make_item
+from tests.expected_warnings import PYDICOM_INVALID_INPUT
+
+pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
 
 SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2")
 CHARSETS = ("", "ISO_IR 100", "ISO_IR 192", "ISO 2022 IR 6\\ISO 2022 IR 87", "GB18030")
