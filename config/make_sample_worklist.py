@@ -14,16 +14,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing the package
 
-from aiodicom.store.worklist_sample import SampleOptions, write_folder  # noqa: E402
+from aiodicom.store.worklist_sample import (  # noqa: E402
+    BUNDLED_SAMPLE_COUNT,
+    BUNDLED_SAMPLE_OPTIONS,
+    BUNDLED_SAMPLE_SEED,
+    write_folder,
+)
 
 
 def main() -> None:
     data = HERE / "worklist-data"
     for old in (data / "WLMSCP").glob("item_*.wl"):
         old.unlink()
-    options = SampleOptions(max_steps=3, drop_optional=True)
-    folder = write_folder(data, "WLMSCP", 20, seed=20261125, options=options)
-    print(f"wrote 20 items to {folder}")
+    folder = write_folder(
+        data, "WLMSCP", BUNDLED_SAMPLE_COUNT, BUNDLED_SAMPLE_SEED, BUNDLED_SAMPLE_OPTIONS
+    )
+    print(f"wrote {BUNDLED_SAMPLE_COUNT} items to {folder}")
 
 
 if __name__ == "__main__":

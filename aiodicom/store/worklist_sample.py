@@ -9,6 +9,7 @@ with and without Part 10 meta information.
 
 from __future__ import annotations
 
+import datetime
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,12 @@ class SampleOptions:
     drop_optional: bool = True
 
 
+BUNDLED_SAMPLE_COUNT = 20
+BUNDLED_SAMPLE_SEED = 20261125
+BUNDLED_SAMPLE_OPTIONS = SampleOptions(max_steps=3, drop_optional=True)
+"""How the bundled sample's ``item_*.wl`` files are generated (config/make_sample_worklist.py)."""
+
+
 def _name(rng: random.Random, charset: str) -> str:
     if charset == "ISO_IR 192":
         return rng.choice(NAMES_UTF8)
@@ -62,8 +69,8 @@ def _name(rng: random.Random, charset: str) -> str:
 
 
 def _date(rng: random.Random, options: SampleOptions) -> str:
-    base = options.base_date
-    return str(base + rng.randrange(options.days))  # stays inside one month for the sample
+    base = datetime.datetime.strptime(str(options.base_date), "%Y%m%d").date()
+    return (base + datetime.timedelta(days=rng.randrange(options.days))).strftime("%Y%m%d")
 
 
 def _step(rng: random.Random, index: int, step: int, options: SampleOptions) -> Dataset:

@@ -12,6 +12,7 @@ from pathlib import Path
 from aiodicom.config_qr import QRServerConfig
 from aiodicom.log import get_logger
 from aiodicom.net import Server, ServerConfig
+from aiodicom.resources import bundled_folder
 from aiodicom.services.qr import QROptions, QRService
 from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
@@ -107,5 +108,5 @@ class QRApp:
 
 
 def default_data_folder() -> Path:
-    """The bundled sample folder (``config/qr-data`` next to the package sources)."""
-    return Path(__file__).resolve().parents[2] / "config" / "qr-data"
+    """The bundled sample folder (``config/qr-data``, installed in ``aiodicom.bundled``)."""
+    return bundled_folder() / "qr-data"
