@@ -216,14 +216,32 @@ def flag_error(exc: ConfigError, args: Any, keys: Mapping[str, str]) -> ConfigEr
     return ConfigError(None, "--" + dest.replace("_", "-"), exc.expected, getattr(args, dest))
 
 
+def yaml_error_text(exc: yaml.YAMLError) -> tuple[str, str]:
+    """Where a YAML parse failed (``line L, column C``, 1-based) and the problem, one line.
+
+    pyyaml's marks are 0-based; the context (e.g. an unclosed ``[``) and where it started
+    are added when pyyaml gives them. Errors without a mark are placed at ``<file>``.
+    """
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark, problem = exc.problem_mark, exc.problem or exc.context or "malformed YAML"
+        if exc.problem and exc.context and exc.context_mark is not None:
+            start = exc.context_mark
+            problem += f" ({exc.context} started at line {start.line + 1}, "
+            problem += f"column {start.column + 1})"
+        return f"line {mark.line + 1}, column {mark.column + 1}", problem
+    return "<file>", str(exc).splitlines()[0]
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; unreadable or malformed files raise ConfigError naming it."""
+    """Parse a YAML file; unreadable or malformed files raise ConfigError naming it
+    (and, for malformed YAML, the line and column)."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(str(path), "<file>", "a readable file", exc.strerror) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "<file>", "valid YAML", str(exc).splitlines()[0]) from exc
+        where, problem = yaml_error_text(exc)
+        raise ConfigError(str(path), where, f"valid YAML: {problem}") from exc
 
 
 def load_worklist_config(path: Path | str | None) -> WorklistServerConfig:

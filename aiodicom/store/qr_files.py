@@ -140,6 +140,11 @@ def parse_file(path: str, cache: EntityCache | None = None) -> IndexedFile:
         if elements is not None:
             return index_elements(elements, path, stat.st_mtime_ns, stat.st_size, cache)
         ds = dcmread(path, stop_before_pixels=True, force=True)
+        if head[128:132] != b"DICM" and not ds.file_meta:  # pydicom guessed (force=True)
+            try:
+                return index_dataset(ds, path, stat.st_mtime_ns, stat.st_size, cache)
+            except DataError:
+                raise DataError(path, "not a DICOM file (no DICM prefix, no UIDs)") from None
         return index_dataset(ds, path, stat.st_mtime_ns, stat.st_size, cache)
     except DataError:
         raise

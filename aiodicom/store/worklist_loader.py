@@ -24,6 +24,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
+from aiodicom.config import yaml_error_text
 from aiodicom.errors import DataError
 from aiodicom.store import cache_warmer
 from aiodicom.store.readahead import DEFAULT_WINDOW, ReadAhead
@@ -118,7 +119,8 @@ def load_yaml_bytes(name: str, data: bytes, stamp: Stamp) -> WorklistItem:
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
         document = yaml.safe_load(text)  # newlines as a text-mode read gives them
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DataError(name, f"bad YAML: {exc}".splitlines()[0]) from exc
+        reason = ": ".join(yaml_error_text(exc)) if isinstance(exc, yaml.YAMLError) else str(exc)
+        raise DataError(name, f"bad YAML: {reason}") from exc
     if not isinstance(document, Mapping):
         raise DataError(name, "expected a mapping of attribute keywords to values")
     ds = dataset_from_mapping(document, name)

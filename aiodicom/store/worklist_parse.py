@@ -323,6 +323,16 @@ def _looks_explicit(data: bytes, offset: int) -> bool:
     return len(raw_vr) == 2 and raw_vr.isalpha() and raw_vr.isupper()
 
 
+def _first_element_fits(reader: _Reader, end: int) -> bool:
+    """Whether a file without preamble or meta starts with a data element that fits in it
+    (PS3.5 7.1); text or other data read as one overruns the file at once."""
+    try:
+        _, _, length, value_at = reader.header(0)
+    except DataError:
+        return False
+    return length == 0xFFFFFFFF or value_at + length <= end
+
+
 def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -> RawDataset:
     """Parse a Part 10 file with or without preamble/meta, or a bare data set (PS3.10 7.1).
 
@@ -355,7 +365,12 @@ def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -
         head = data[offset : offset + 2]
         little = len(head) < 2 or int.from_bytes(head, "little") <= int.from_bytes(head, "big")
     reader = _Reader(data, path, explicit=explicit, little=little, interner=shared)
-    elements, _ = reader.dataset(offset, len(data))
+    try:
+        elements, _ = reader.dataset(offset, len(data))
+    except DataError:
+        if offset or _first_element_fits(reader, len(data)):  # DICOM, but damaged
+            raise
+        raise DataError(path, "not a DICOM file (no DICM prefix, no data element)") from None
     if not elements:
         raise DataError(path, "no data elements")
     return elements
