@@ -18,7 +18,9 @@ from typing import Any
 
 import structlog
 import yaml
+from pydicom import config as pydicom_config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -35,6 +37,7 @@ from aiodicom.store.worklist_parse import (
     decode_record,
     parse_file_bytes,
 )
+from aiodicom.store.worklist_validate import check_dataset
 
 log = structlog.get_logger("aiodicom.worklist")
 
@@ -128,7 +131,22 @@ def load_yaml_bytes(name: str, data: bytes, stamp: Stamp) -> WorklistItem:
         ds.SpecificCharacterSet = "ISO_IR 192"
     raw = parse_file_bytes(_encode_explicit_le(ds, name), name)
     _check_item(raw, name)
+    _warn_invalid_values(ds, name)
     return WorklistItem(name, raw, _decode(raw, name, None), stamp)
+
+
+def _warn_invalid_values(ds: Dataset, name: str) -> None:
+    """The API's value checks (PS3.5 6.2) on a hand-written YAML item. The item is still
+    served (the rule in docs/worklist.md); one warning names the file and every bad field.
+    Called once per file version: unchanged files are not read again."""
+    errors = check_dataset(ds)
+    if errors:
+        log.warning(
+            "worklist file has invalid values (served as written)",
+            file=name,
+            fields=[error.field for error in errors],
+            reason="; ".join(f"{error.field}: {error.rule}" for error in errors),
+        )
 
 
 def _is_ascii(value: object) -> bool:
@@ -159,10 +177,14 @@ def dataset_from_mapping(document: Mapping[Any, Any], path: str) -> Dataset:
             if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
                 raise DataError(path, f"{key}: expected a list of mappings (sequence items)")
             ds.add_new(tag, vr, Sequence([dataset_from_mapping(v, path) for v in value]))
-        elif isinstance(value, list):
-            ds.add_new(tag, vr, [_scalar(v, str(key), path) for v in value])
         else:
-            ds.add_new(tag, vr, _scalar(value, str(key), path))
+            text = (
+                [_scalar(v, str(key), path) for v in value]
+                if isinstance(value, list)
+                else _scalar(value, str(key), path)
+            )
+            # values are checked by check_dataset (one warning per file), not by pydicom
+            ds.add(DataElement(tag, vr, text, validation_mode=pydicom_config.IGNORE))
     return ds
 
 

@@ -124,3 +124,38 @@ def test_only_valid_ae_folders_enumerated(tmp_path: Path) -> None:
 def test_missing_root_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="missing"):
         WorklistStore(tmp_path / "missing")
+
+
+INVALID_VALUES_YAML = """
+PatientName: Bad^Values
+PatientID: V1
+PatientBirthDate: notadate
+ScheduledProcedureStepSequence:
+  - Modality: ct
+    ScheduledStationAETitle: CT01
+    ScheduledProcedureStepStartDate: "20261125"
+"""
+
+
+def test_yaml_item_with_invalid_values_served_with_one_warning(tmp_path: Path) -> None:
+    """The API's value checks (PS3.5 6.2) run on hand-written YAML items too: such an
+    item is still served (docs/worklist.md), with one warning naming file and fields."""
+    folder = tmp_path / "WL"
+    folder.mkdir()
+    write_yaml(folder, "bad_values.yaml", INVALID_VALUES_YAML)
+    write_yaml(folder, "good.yaml", GOOD_YAML)
+    with capture_logs() as logs:
+        store = WorklistStore(tmp_path)
+    worklist = store.snapshot.get("WL")
+    assert worklist is not None and len(worklist.items) == 2  # served
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert len(warnings) == 1, warnings
+    assert Path(warnings[0]["file"]).name == "bad_values.yaml"
+    assert warnings[0]["fields"] == [
+        "PatientBirthDate",
+        "ScheduledProcedureStepSequence[0].Modality",
+    ]
+    assert "DA" in warnings[0]["reason"] and "CS" in warnings[0]["reason"]
+    with capture_logs() as again:
+        store.reload()
+    assert [e for e in again if e["log_level"] == "warning"] == []  # once per file version
