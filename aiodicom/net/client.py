@@ -35,7 +35,7 @@ from aiodicom.errors import (
     DicomTimeoutError,
     NegotiationError,
 )
-from aiodicom.net.client_protocol import ClientProtocol, EchoCall
+from aiodicom.net.client_protocol import ClientProtocol, EchoCall, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, cached_request
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
@@ -366,8 +366,9 @@ class ClientAssociation:
 class Connector:
     """Returned by :func:`connect`: ``async with`` it, or ``await`` it."""
 
-    def __init__(self, options: ClientOptions) -> None:
+    def __init__(self, options: ClientOptions, trace: Trace | None = None) -> None:
         self.options = options
+        self.trace = trace
         self._association: ClientAssociation | None = None
 
     def __await__(self) -> Generator[Any, None, ClientAssociation]:
@@ -408,10 +409,16 @@ class Connector:
         options = self.options
         loop = asyncio.get_running_loop()
         rq = cached_request(options)
+
+        def factory() -> ClientProtocol:
+            protocol = ClientProtocol(rq, options)
+            protocol.trace = self.trace
+            return protocol
+
         try:
             async with asyncio.timeout(options.connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: ClientProtocol(rq, options), options.host, options.port, ssl=options.ssl
+                    factory, options.host, options.port, ssl=options.ssl
                 )
         except TimeoutError:
             raise DicomTimeoutError("connect", options.connect_timeout) from None
@@ -437,6 +444,7 @@ def connect(
     async_ops_window: tuple[int, int] | None = None,
     user_identity: UserIdentityRQ | tuple[str, str] | str | None = None,
     extended_negotiation: Mapping[QueryModel | str, bytes] | None = None,
+    trace: Trace | None = None,
 ) -> Connector:
     """Open an association to ``host:port`` (PS3.8 7.1) as an async context manager.
 
@@ -447,6 +455,8 @@ def connect(
     ``cancel_timeout`` the drain after C-CANCEL-RQ. ``user_identity`` is a username, a
     (username, passcode) pair or a ready :class:`UserIdentityRQ` (PS3.7 D.3.3.7).
     Exiting the ``async with`` releases the association (aborts if that fails).
+    ``trace(kind, payload)`` sees the negotiation, every DIMSE command set and every
+    byte on the wire (see :data:`aiodicom.net.client_protocol.Trace`), for debugging.
     """
     return Connector(
         ClientOptions(
@@ -465,5 +475,6 @@ def connect(
             async_ops_window=async_ops_window,
             user_identity=user_identity,
             extended_negotiation=extended_negotiation,
-        )
+        ),
+        trace,
     )

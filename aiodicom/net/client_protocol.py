@@ -8,10 +8,12 @@ D.3.3.3) is found by that id. Association events follow PS3.8 9.2.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from aiodicom.errors import AssociationAborted, AssociationRejected, DicomTimeoutError
 from aiodicom.net.protocol import AssociationProtocol
+from aiodicom.proto.dimse import decode_command
 from aiodicom.proto.events import (
     Aborted,
     AssociationAccepted,
@@ -29,6 +31,11 @@ from aiodicom.proto.pdus import AssociateAC, AssociateRQ
 if TYPE_CHECKING:
     from aiodicom.net.find import FindCall
     from aiodicom.net.options import ClientOptions
+
+Trace = Callable[[str, object], None]
+"""``trace(kind, payload)``, called with: ``"A-ASSOCIATE-RQ"`` / ``"A-ASSOCIATE-AC"``
+(the PDU value, PS3.8 9.3.2-9.3.3), ``"dimse-out"`` / ``"dimse-in"`` (``(context_id,
+command)``, PS3.7 9.3) and ``"bytes-out"`` / ``"bytes-in"`` (raw transport bytes)."""
 
 
 class EchoCall:
@@ -61,6 +68,22 @@ class EchoCall:
         await asyncio.wait([self.finished])
 
 
+class _TracedTransport:
+    """Passes ``write`` on to the transport after showing the bytes to a :data:`Trace`;
+    everything else is the transport's own (only used while tracing)."""
+
+    def __init__(self, transport: asyncio.BaseTransport, trace: Trace) -> None:
+        self._transport = transport
+        self._trace = trace
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._trace("bytes-out", bytes(data))
+        self._transport.write(data)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def settle(
     future: asyncio.Future[Any], *, result: Any = None, exc: BaseException | None = None
 ) -> None:
@@ -91,6 +114,7 @@ class ClientProtocol(AssociationProtocol):
         self.operations: dict[int, FindCall | EchoCall] = {}
         self.failure: BaseException | None = None
         self.starving = 0  # operations whose consumer waits on an empty queue
+        self.trace: Trace | None = None  # debugging hook, see :data:`Trace`
         self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae, role="scu")
 
     @property
@@ -99,7 +123,19 @@ class ClientProtocol(AssociationProtocol):
         return next(iter(self.operations.values()), None)
 
     def before_connection_made(self) -> None:
+        if self.trace is not None:
+            self.trace("A-ASSOCIATE-RQ", self.rq)
         self.association.request(self.rq)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.trace is not None:  # every byte we write, the A-ASSOCIATE-RQ included
+            transport = cast(asyncio.BaseTransport, _TracedTransport(transport, self.trace))
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.trace is not None:
+            self.trace("bytes-in", data)
+        super().data_received(data)
 
     def dispatch(self, events: list[Event]) -> None:
         for event in events:
@@ -108,12 +144,16 @@ class ClientProtocol(AssociationProtocol):
                 command = event.command
                 responded_to: int = getattr(command, "message_id_being_responded_to", -1)
                 operation = self.operations.get(responded_to)  # none for -1 (a request)
+                if self.trace is not None:
+                    self.trace("dimse-in", (event.context_id, command))
                 if operation is None:
                     self._unmatched(command, None if responded_to < 0 else responded_to)
                 else:
                     operation.on_message(command, event.data_set)
             elif isinstance(event, AssociationAccepted):
                 self.log.debug("association accepted")
+                if self.trace is not None:
+                    self.trace("A-ASSOCIATE-AC", event.ac)
                 settle(self.established, result=event.ac)
             elif isinstance(event, RejectedEvent):
                 rj = event.rj
@@ -197,6 +237,8 @@ class ClientProtocol(AssociationProtocol):
         """Send one DIMSE message now (PS3.8 9.3.5 P-DATA-TF) and flush it."""
         if self.failure is not None:
             raise self.failure
+        if self.trace is not None:
+            self.trace("dimse-out", (context_id, command))
         self.association.send_message(context_id, command, data_set)
         self.flush()
 
@@ -210,6 +252,8 @@ class ClientProtocol(AssociationProtocol):
         """
         if self.failure is not None:
             raise self.failure
+        if self.trace is not None:
+            self.trace("dimse-out", (context_id, decode_command(command_bytes)))
         self.association.send_raw_message(context_id, command_bytes, data_set)
         if now:
             self.flush()

@@ -50,6 +50,7 @@ from .status import (
     status_text,
     warning_report,
 )
+from .trace import make_trace
 
 TRANSFER_SYNTAXES: dict[str, tuple[str, ...]] = {
     # DCMTK -x= / -xe: explicit VR with local byte order first (little endian on every
@@ -146,6 +147,7 @@ class FindRunner:
             acse_timeout=float(ns.acse_timeout),
             dimse_timeout=float(ns.dimse_timeout) if ns.dimse_timeout else None,
             ssl=self.ssl_ctx,
+            trace=make_trace(self.outputs.log),
         )
 
     async def run(self, queries: Sequence[Query]) -> ExitCode:
