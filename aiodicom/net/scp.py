@@ -120,7 +120,7 @@ class ServerProtocol(AssociationProtocol):
         self.running: dict[int, RunningFind] = {}
         self.window = 1  # operations the requestor may have outstanding (PS3.7 D.3.3.3)
         self._stepping = False  # an eager C-FIND runs inside data_received right now
-        self._info_enabled = enabled(self.log, logging.INFO)  # binding keeps the level
+        self._debug_enabled = enabled(self.log, logging.DEBUG)  # binding keeps the level
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ class ServerProtocol(AssociationProtocol):
                 self._stop_task("release requested")
                 if self.association.awaiting_release_response:
                     self.association.release_response()
-                    self.log.info("association released")
+                    self.log.debug("association released")
                 # else a later PDU of the same read aborted it (PS3.8 Table 9-10, Sta8)
             elif kind is Aborted:
                 self._on_aborted(cast(Aborted, event))
@@ -175,9 +175,9 @@ class ServerProtocol(AssociationProtocol):
         if event.error is not None:
             self.log.warning("bad input from peer; association aborted", reason=str(event.error))
         elif event.by_peer:
-            self.log.info("association aborted by peer", source=event.source, reason=event.reason)
+            self.log.debug("association aborted by peer", source=event.source, reason=event.reason)
         else:
-            self.log.info("association aborted")
+            self.log.debug("association aborted")
 
     def _on_request(self, rq: AssociateRQ) -> None:
         """A-ASSOCIATE-RQ: apply the server policy, then accept or reject (PS3.8 9.3.3/4)."""
@@ -204,7 +204,7 @@ class ServerProtocol(AssociationProtocol):
         self.established = True
         self.server.association_established(self)
         self.arm_activity_timer()
-        self.log.info("association accepted", contexts=len(self.association.contexts))
+        self.log.debug("association accepted", contexts=len(self.association.contexts))
 
     def _refusal(self, rq: AssociateRQ) -> tuple[AssociateRJ | None, str, IdentityOutcome | None]:
         """The rejection (PS3.8 9.3.4) and why; else the identity outcome (checked once)."""
@@ -402,8 +402,8 @@ class ServerProtocol(AssociationProtocol):
             for observer in route.observers:
                 self._notify(observer, end)
             self._notify(self.find_ended, end)
-        if self._info_enabled:
-            self.log.info(
+        if self._debug_enabled:  # the audit line (aiodicom.ops.audit) is the info one
+            self.log.debug(
                 "c-find done",
                 message_id=command.message_id,
                 responses=running.sent,
@@ -440,7 +440,7 @@ class ServerProtocol(AssociationProtocol):
                     await self._yield_point()
             exhausted = True
         except QueryError as exc:
-            self.log.info("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)
+            self.log.debug("query refused", status=f"0x{exc.status:04X}", comment=exc.comment)
             return exc
         except DataError as exc:  # a value of the identifier cannot be converted
             self.log.warning("undecodable c-find identifier value", reason=exc.reason)

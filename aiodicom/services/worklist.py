@@ -331,14 +331,14 @@ class WorklistService:
         worklist = self._worklist(request.called_ae)  # one snapshot for the whole query
         query = self.cache.prepared(request, self.options.matching)
         raw, syntax = request.identifier_bytes, request.transfer_syntax
-        verbose = level_enabled(logging.INFO)  # filtered lines cost nothing
+        verbose = level_enabled(logging.DEBUG)  # at info the audit line is the query's line
         kept = self.answers.get(raw, syntax, worklist)
         fresh: list[bytes] | None = None
         if kept is None:
             matches, index_used = worklist.search(
                 query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
             )
-            self._check_limit(len(matches), query, request, index_used, verbose)
+            self._check_limit(len(matches), query, request, index_used)
             source: Iterable[bytes] = _encode(matches, query.plan, encoding_for(syntax))
             total, fresh = len(matches), []
         else:
@@ -356,7 +356,7 @@ class WorklistService:
                 self.answers.put(raw, syntax, worklist, fresh)
         finally:
             if verbose:
-                log.info(
+                log.debug(
                     "worklist query",
                     **_context(request, query, index_used),
                     matches=total,
@@ -367,15 +367,14 @@ class WorklistService:
                 )
 
     def _check_limit(
-        self, count: int, query: PreparedQuery, request: FindRequest, index: str, verbose: bool
+        self, count: int, query: PreparedQuery, request: FindRequest, index: str
     ) -> None:
         """Refuse more than ``max_matches`` matches with 0xA700 (PS3.4 K.4.1.1.4)."""
         limit = self.options.max_matches
         if count > limit:
             comment = f"{count} matches exceed max_matches={limit}"
-            if verbose:
-                context = _context(request, query, index)
-                log.info("worklist query refused", **context, matches=count, reason=comment)
+            context = _context(request, query, index)
+            log.warning("worklist query refused", **context, matches=count, reason=comment)
             raise QueryError(OUT_OF_RESOURCES, comment=comment)
 
 
