@@ -30,7 +30,10 @@ class NetworkSection:
     """Listening socket and association limits (PS3.8 9.1.1: the ARTIM timer).
 
     ``async_ops_window``: C-FIND operations a requestor may have outstanding on one
-    association (PS3.7 D.3.3.3); 1 = one at a time (PS3.7 A.4).
+    association (PS3.7 D.3.3.3); 1 = one at a time (PS3.7 A.4). ``pdu_timeout`` /
+    ``message_timeout``: seconds one PDU / one DIMSE message may take to arrive;
+    ``max_associations_per_address`` / ``..._per_calling_ae``: associations one peer may
+    hold, null = 3/4 of ``max_associations`` (see :class:`aiodicom.net.server.ServerConfig`).
     """
 
     host: str = "127.0.0.1"
@@ -42,6 +45,10 @@ class NetworkSection:
     idle_timeout: float = 300.0
     allowed_calling_aes: tuple[str, ...] | None = None
     async_ops_window: int = 1
+    pdu_timeout: float = 60.0
+    message_timeout: float = 180.0
+    max_associations_per_address: int | None = None
+    max_associations_per_calling_ae: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +186,12 @@ def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConf
     _check_range(file, "server.async_ops_window", net.async_ops_window, 1, 65535)
     _check_range(file, "server.artim_timeout", net.artim_timeout, 0.001, 86400)
     _check_range(file, "server.idle_timeout", net.idle_timeout, 0.001, 864000)
+    _check_range(file, "server.pdu_timeout", net.pdu_timeout, 0.001, 86400)
+    _check_range(file, "server.message_timeout", net.message_timeout, 0.001, 86400)
+    for key in ("max_associations_per_address", "max_associations_per_calling_ae"):
+        limit = getattr(net, key)
+        if limit is not None:
+            _check_range(file, f"server.{key}", limit, 1, 100_000)
     _check_range(file, "worklist.max_matches", config.worklist.max_matches, 1, 10_000_000)
     _check_range(file, "worklist.poll_interval", config.worklist.poll_interval, 0.05, 3600)
     _check_range(file, "worklist.answer_cache_mb", config.worklist.answer_cache_mb, 0, 65536)

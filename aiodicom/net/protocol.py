@@ -6,6 +6,13 @@ ARTIM timer (PS3.8 9.1.5) is a ``loop.call_later`` handle started and stopped wh
 ``Association.artim_running`` flips; an activity timer implements the DIMSE/idle
 timeout by re-arming itself for the remaining time (no polling loop, no thread).
 
+Input deadlines: every received byte restarts the idle timer, so a peer sending one
+byte at a time would hold the association forever. ``pdu_timeout`` bounds the time from
+the first byte of a PDU (PS3.8 9.3.1) to its last, ``message_timeout`` the time from the
+first PDV of a DIMSE message (PS3.8 Annex E) to its last; past either, A-ABORT (source
+2). Reads of whole PDUs and messages, the usual case, cost two attribute tests; a
+deadline timer exists only while a PDU or message is partly received.
+
 Flow control: the transport calls :meth:`pause_writing`/:meth:`resume_writing` around
 its high/low water marks and :meth:`drain` lets a producer wait, so a slow reader never
 makes the sender buffer without bound.
@@ -24,7 +31,7 @@ from aiodicom.errors import AssociationAborted
 from aiodicom.log import get_logger
 from aiodicom.net.loop import set_nodelay
 from aiodicom.proto.association import Association, Mode
-from aiodicom.proto.events import Event
+from aiodicom.proto.events import Event, MessageReceived
 
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
@@ -52,6 +59,8 @@ class AssociationProtocol(asyncio.Protocol):
         max_pdu_length: int,
         artim_timeout: float,
         activity_timeout: float | None = None,
+        pdu_timeout: float | None = None,
+        message_timeout: float | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.association = Association(mode, max_pdu_length=max_pdu_length)
@@ -65,6 +74,13 @@ class AssociationProtocol(asyncio.Protocol):
         self._artim: asyncio.TimerHandle | None = None
         self._activity_timeout = activity_timeout
         self._activity_timer: asyncio.TimerHandle | None = None
+        self._pdu_timeout = pdu_timeout
+        self._message_timeout = message_timeout
+        self._deadlines = pdu_timeout is not None or message_timeout is not None
+        self._pdu_since: float | None = None  # loop time the partial PDU began
+        self._message_since: float | None = None  # loop time the partial message began
+        self._input_timer: asyncio.TimerHandle | None = None
+        self._input_deadline = 0.0
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._read_paused = False
@@ -88,8 +104,15 @@ class AssociationProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the peer: decode them into events (PS3.8 9.2 Evt3-Evt16)."""
-        self.last_activity = self.loop.time()
-        events = self.association.receive_data(data)
+        now = self.last_activity = self.loop.time()
+        association = self.association
+        events = association.receive_data(data)
+        if self._deadlines and (
+            association.partial_pdu_length
+            or association.partial_message
+            or self._input_timer is not None
+        ):
+            self._track_partial_input(now, len(data), events)
         self.after_association_call(events)
 
     def eof_received(self) -> bool | None:
@@ -213,8 +236,12 @@ class AssociationProtocol(asyncio.Protocol):
         """Resume reading; the quiet period does not count against the DIMSE timeout."""
         if self._read_paused and self.transport is not None:
             self._read_paused = False
-            self.last_activity = self.loop.time()
+            now = self.last_activity = self.loop.time()
             self.transport.resume_reading()
+            if self._input_timer is not None:  # our pause does not count against the peer
+                self._pdu_since = None if self._pdu_since is None else now
+                self._message_since = None if self._message_since is None else now
+                self._arm_input_deadline()
 
     # -- timers ----------------------------------------------------------------------
 
@@ -258,12 +285,60 @@ class AssociationProtocol(asyncio.Protocol):
             return
         self.activity_expired()
 
+    def _track_partial_input(self, now: float, size: int, events: list[Event]) -> None:
+        """Note when the PDU and the DIMSE message now partly received began; arm the
+        deadline. A message completed in this read means the partial one began in it."""
+        association = self.association
+        partial = association.partial_pdu_length
+        if not partial:
+            self._pdu_since = None
+        elif self._pdu_since is None or partial <= size:
+            self._pdu_since = now
+        if not association.partial_message:
+            self._message_since = None
+        elif self._message_since is None or any(type(e) is MessageReceived for e in events):
+            self._message_since = now
+        self._arm_input_deadline()
+
+    def _input_deadline_due(self) -> tuple[float, str, float] | None:
+        """The earliest input deadline: (loop time, what, timeout), None if none runs."""
+        due: tuple[float, str, float] | None = None
+        if self._pdu_since is not None and self._pdu_timeout is not None:
+            due = (self._pdu_since + self._pdu_timeout, "pdu", self._pdu_timeout)
+        if self._message_since is not None and self._message_timeout is not None:
+            at = self._message_since + self._message_timeout
+            if due is None or at < due[0]:
+                due = (at, "dimse message", self._message_timeout)
+        return due
+
+    def _arm_input_deadline(self) -> None:
+        due = self._input_deadline_due()
+        timer = self._input_timer
+        if due is None or timer is None or due[0] != self._input_deadline:
+            if timer is not None:
+                timer.cancel()
+            self._input_timer = None
+            if due is not None:
+                self._input_deadline = due[0]
+                self._input_timer = self.loop.call_at(due[0], self._input_deadline_passed)
+
+    def _input_deadline_passed(self) -> None:
+        """A PDU or DIMSE message did not arrive in time: A-ABORT, source 2 (PS3.8 9.3.8)."""
+        self._input_timer = None
+        due = self._input_deadline_due()
+        if self.transport is None or self._read_paused or due is None:
+            return  # closed, or our own pause (resume_reading re-arms)
+        _at, what, seconds = due
+        self.log.warning(f"{what} not received in time; aborting association", seconds=seconds)
+        self.abort(source=2, reason=0)
+
     def _cancel_timers(self) -> None:
-        for handle in (self._artim, self._activity_timer):
+        for handle in (self._artim, self._activity_timer, self._input_timer):
             if handle is not None:
                 handle.cancel()
         self._artim = None
         self._activity_timer = None
+        self._input_timer = None
 
     # -- helpers -----------------------------------------------------------------------
 

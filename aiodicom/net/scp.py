@@ -113,6 +113,8 @@ class ServerProtocol(AssociationProtocol):
             max_pdu_length=config.max_pdu_length,
             artim_timeout=config.artim_timeout,
             activity_timeout=config.idle_timeout,
+            pdu_timeout=config.pdu_timeout,
+            message_timeout=config.message_timeout,
         )
         self.server = server
         self.rq: AssociateRQ | None = None
@@ -213,6 +215,9 @@ class ServerProtocol(AssociationProtocol):
             return RJ_APP_CONTEXT, "application context name not supported", None
         if self.server.established_count >= config.max_associations:
             return RJ_LIMIT, f"max_associations={config.max_associations} reached", None
+        source_limit = self.server.source_limit_reached(self.peer[0], rq.calling_ae)
+        if source_limit:
+            return RJ_LIMIT, source_limit, None
         if not config.called_ae_ok(rq.called_ae):
             return RJ_CALLED_AE, f"called AE {rq.called_ae!r} not recognized", None
         allowed = config.allowed_calling_aes

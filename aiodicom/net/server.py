@@ -3,7 +3,8 @@
 A Server listens on one TCP (or TLS) port and runs one :class:`ServerProtocol` per
 connection. C-ECHO (PS3.7 9.1.5) is built in; C-FIND (PS3.4 C.4.1 / K.4.1) is served by
 the handler registered for the SOP class. Association policy per PS3.8 9.3.4 Table 9-21:
-too many associations -> transient rejection, source 3, reason 2 (local-limit-exceeded);
+too many associations, in all or from one peer address or calling AE title -> transient
+rejection, source 3, reason 2 (local-limit-exceeded);
 unknown called AE -> permanent, source 1, reason 7; calling AE not allowed -> permanent,
 source 1, reason 3; refused user identity (PS3.7 D.3.3.7) -> permanent, source 1, reason 1.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,6 +49,14 @@ class ServerConfig:
     1 (default) = synchronous operations only. ``extended_negotiation``: per SOP class
     (UID or query model), the SOP class extended negotiation bytes we support; a request's
     bytes are answered AND-ed with these (PS3.7 D.3.3.5, PS3.4 C.5.1.1.3).
+
+    Slow or greedy peers (docs/conformance.md, limits): ``pdu_timeout`` bounds the time
+    from the first to the last byte of one PDU, ``message_timeout`` from the first to the
+    last PDV of one DIMSE message (None: unbounded); past either, A-ABORT. The idle timer
+    restarts with every byte, these do not. ``max_associations_per_address`` and
+    ``max_associations_per_calling_ae`` cap the associations one peer IP address and one
+    calling AE title may hold (None: 3/4 of ``max_associations``, rounded up, so one
+    source never takes the last quarter of the slots); beyond, transient A-ASSOCIATE-RJ (PS3.8 9.3.4).
     """
 
     ae_title: str = "AIODICOM"
@@ -63,6 +73,16 @@ class ServerConfig:
     backlog: int = 128
     async_ops_window: int = 1
     extended_negotiation: Mapping[str | QueryModel, bytes] | None = None
+    pdu_timeout: float | None = 60.0
+    message_timeout: float | None = 180.0
+    max_associations_per_address: int | None = None
+    max_associations_per_calling_ae: int | None = None
+
+    def source_limits(self) -> tuple[int, int]:
+        """(per peer address, per calling AE title) association limits in force."""
+        default = (self.max_associations * 3 + 3) // 4  # 3/4, rounded up
+        address, calling = self.max_associations_per_address, self.max_associations_per_calling_ae
+        return (address or default, calling or default)
 
     def called_ae_ok(self, called_ae: str) -> bool:
         """PS3.8 9.3.4: whether the called AE title is one we answer to."""
@@ -76,8 +96,14 @@ class ServerConfig:
             raise ConfigError(None, "max_associations", "an integer >= 1", self.max_associations)
         if self.artim_timeout <= 0:
             raise ConfigError(None, "artim_timeout", "seconds > 0", self.artim_timeout)
-        if self.idle_timeout is not None and self.idle_timeout <= 0:
-            raise ConfigError(None, "idle_timeout", "seconds > 0 or None", self.idle_timeout)
+        for key in ("idle_timeout", "pdu_timeout", "message_timeout"):
+            seconds = getattr(self, key)
+            if seconds is not None and seconds <= 0:
+                raise ConfigError(None, key, "seconds > 0 or None", seconds)
+        for key in ("max_associations_per_address", "max_associations_per_calling_ae"):
+            limit = getattr(self, key)
+            if limit is not None and limit < 1:
+                raise ConfigError(None, key, "an integer >= 1 or None", limit)
         if self.max_pdu_length != 0 and self.max_pdu_length < 4096:
             raise ConfigError(None, "max_pdu_length", "0 or >= 4096", self.max_pdu_length)
         if not 0 < len(self.ae_title) <= 16:
@@ -129,6 +155,8 @@ class Server:
         self._routes: dict[str, FindRoute] = {}
         self.connections: set[ServerProtocol] = set()
         self._established: set[ServerProtocol] = set()
+        self._per_address: Counter[str] = Counter()  # established associations per source
+        self._per_calling_ae: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._host = ""
 
@@ -162,10 +190,25 @@ class Server:
 
     def association_established(self, protocol: ServerProtocol) -> None:
         self._established.add(protocol)
+        self._per_address[protocol.peer[0]] += 1
+        self._per_calling_ae[protocol.rq.calling_ae if protocol.rq else ""] += 1
 
     def connection_closed(self, protocol: ServerProtocol) -> None:
         self.connections.discard(protocol)
-        self._established.discard(protocol)
+        if protocol in self._established:
+            self._established.remove(protocol)
+            _forget_one(self._per_address, protocol.peer[0])
+            _forget_one(self._per_calling_ae, protocol.rq.calling_ae if protocol.rq else "")
+
+    def source_limit_reached(self, address: str, calling_ae: str) -> str:
+        """Why a new association from ``address`` / ``calling_ae`` is over its per-source
+        limit (:meth:`ServerConfig.source_limits`), or "" when it is not."""
+        per_address, per_calling_ae = self.config.source_limits()
+        if self._per_address[address] >= per_address:
+            return f"max_associations_per_address={per_address} reached for {address}"
+        if self._per_calling_ae[calling_ae] >= per_calling_ae:
+            return f"max_associations_per_calling_ae={per_calling_ae} reached for {calling_ae!r}"
+        return ""
 
     @property
     def established_count(self) -> int:
@@ -224,6 +267,13 @@ class Server:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+
+def _forget_one(counter: Counter[str], key: str) -> None:
+    if counter[key] <= 1:
+        del counter[key]
+    else:
+        counter[key] -= 1
 
 
 @asynccontextmanager

@@ -120,15 +120,22 @@ class Association:
 
     @property
     def awaiting_release_response(self) -> bool:
-        """Whether the local user owes an A-RELEASE response (Evt14) now.
-
-        PS3.8 Table 9-10 allows Evt14 in Sta8, Sta9 and Sta12 (Sta10 defers it to AR-10,
-        see :meth:`release_response`). A PDU that arrives after the A-RELEASE-RQ, in the
-        same read, is an event in Sta8: A-ABORT is AA-3 (Sta1), anything else AA-8
-        (A-ABORT sent, Sta13). The A-RELEASE indication was issued but no response is
-        due any more, so the IO layer checks this before answering it.
-        """
+        """Whether the local user owes an A-RELEASE response (Evt14) now: PS3.8 Table 9-10
+        allows it in Sta8, Sta9, Sta12 (Sta10 defers it to AR-10). A PDU read together with
+        the A-RELEASE-RQ is an event in Sta8 (AA-3 or AA-8): the indication was issued,
+        but no response is due any more; the IO layer checks this before answering it."""
         return self.state in _RELEASE_RESPONSE_STATES
+
+    @property
+    def partial_pdu_length(self) -> int:
+        """Bytes received of a PDU not complete yet (PS3.8 9.3.1), 0 between PDUs; that PDU
+        began in the latest read exactly when this is at most that read's size."""
+        return self._decoder.buffered
+
+    @property
+    def partial_message(self) -> bool:
+        """A DIMSE message has begun (PS3.8 Annex E: a PDV) and is not complete yet."""
+        return self._assembler.in_progress
 
     # ------------------------------------------------------------------ IO layer inputs
 

@@ -287,8 +287,8 @@ class RawRequestor:
             elif isinstance(event, ConnectionClosed):
                 self.outcome.closed = True
 
-    async def associate(self, limit: float = 5.0) -> bool:
-        self.association.request(associate_rq())
+    async def associate(self, limit: float = 5.0, calling_ae: str = "HOSTILE") -> bool:
+        self.association.request(associate_rq(calling_ae))
         self.association.connection_made()
         await self._flush()
         while not self.outcome.closed and not self.outcome.rejected:
