@@ -112,3 +112,9 @@ def test_help_says_what_workers_need() -> None:
     assert "--no-http" in _option_help(_help("servers.worklist"), "--workers")
     qr_help = _option_help(_help("servers.qrscp"), "--workers")
     assert "1" in qr_help and "index" in qr_help
+
+
+def test_qrscp_missing_data_folder_names_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        qrscp.build_config(qrscp.parse_args(["--data", str(tmp_path / "nowhere")]))
+    assert (info.value.key, info.value.file) == ("--data", None)

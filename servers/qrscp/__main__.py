@@ -85,6 +85,8 @@ def build_config(args: argparse.Namespace) -> QRServerConfig:
     if args.log_format is not None:
         logging = dataclasses.replace(logging, format=args.log_format)
     config = dataclasses.replace(config, server=net, qr=qr, logging=logging)
+    if args.data is not None and not qr.data.is_dir():
+        raise ConfigError(None, "--data", "an existing folder", str(args.data))
     try:
         return validate_qr_config(config)
     except ConfigError as exc:  # a value from a flag is blamed on the flag
