@@ -11,6 +11,7 @@ from pydicom import Dataset
 
 import aiodicom
 from aiodicom import AssociationAborted, DicomTimeoutError, FindRequest, ServerConfig
+from aiodicom.errors import AssociationError, ConnectFailed
 from tests.net.helpers import query, read_until_closed
 
 
@@ -48,8 +49,9 @@ async def test_connection_refused_is_an_association_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    with pytest.raises(AssociationAborted, match=f"127.0.0.1:{port}"):
+    with pytest.raises(AssociationError, match=f"127.0.0.1:{port}") as info:
         await aiodicom.connect("127.0.0.1", port, connect_timeout=2)
+    assert isinstance(info.value, ConnectFailed)  # not AssociationAborted (#14.9)
 
 
 async def test_artim_closes_a_silent_connection() -> None:
