@@ -214,7 +214,8 @@ class ServerProtocol(AssociationProtocol):
         if rq.application_context != APPLICATION_CONTEXT_NAME:  # PS3.7 A.2.1
             return RJ_APP_CONTEXT, "application context name not supported", None
         if self.server.established_count >= config.max_associations:
-            return RJ_LIMIT, f"max_associations={config.max_associations} reached", None
+            limit = config.max_associations
+            return RJ_LIMIT, f"server.max_associations={limit} reached (raise it for more)", None
         source_limit = self.server.source_limit_reached(self.peer[0], rq.calling_ae)
         if source_limit:
             return RJ_LIMIT, source_limit, None

@@ -204,10 +204,11 @@ class Server:
         """Why a new association from ``address`` / ``calling_ae`` is over its per-source
         limit (:meth:`ServerConfig.source_limits`), or "" when it is not."""
         per_address, per_calling_ae = self.config.source_limits()
-        if self._per_address[address] >= per_address:
-            return f"max_associations_per_address={per_address} reached for {address}"
+        if self._per_address[address] >= per_address:  # the log names the setting to raise
+            return f"server.max_associations_per_address={per_address} reached for {address}"
         if self._per_calling_ae[calling_ae] >= per_calling_ae:
-            return f"max_associations_per_calling_ae={per_calling_ae} reached for {calling_ae!r}"
+            limit = f"server.max_associations_per_calling_ae={per_calling_ae}"
+            return f"{limit} reached for {calling_ae!r}"
         return ""
 
     @property

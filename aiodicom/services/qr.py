@@ -147,7 +147,7 @@ class QRService:
     async def find(self, request: FindRequest) -> AsyncGenerator[Dataset | bytes, None]:
         """The FindHandler: stream the matches of one C-FIND request (PS3.4 C.4.1.3)."""
         plan, compiled = self.prepare(request)
-        await self._check_limit(plan, compiled)
+        await self._check_limit(plan, compiled, request)
         decided_keys = frozenset(compiled.matching_keys)
         encoder = ResponseEncoder(request.identifier, request.transfer_syntax, COMPUTED_KEYS)
         if not self.options.fast_encode:
@@ -208,7 +208,9 @@ class QRService:
                     continue
             yield project(identifier, ds if ds is not None else row_dataset(row), result)
 
-    async def _check_limit(self, plan: QueryPlan, compiled: CompiledQuery) -> None:
+    async def _check_limit(
+        self, plan: QueryPlan, compiled: CompiledQuery, request: FindRequest
+    ) -> None:
         """Refuse (0xA700, PS3.4 C.4.1.1.4) a query with more than ``max_matches`` matches."""
         limit = self.options.max_matches
         if limit <= 0:
@@ -218,10 +220,14 @@ class QRService:
             return
         exact = await asyncio.to_thread(self._count_matches, plan, compiled, limit)
         if exact > limit:
-            raise QueryError(
-                OUT_OF_RESOURCES,
-                comment=f"more than max_matches={limit} matches; narrow the query",
+            comment = f"more than qr.max_matches={limit} matches; narrow the query"
+            log.warning(
+                "qr_query_refused",
+                assoc=request.association_id,
+                status=f"0x{OUT_OF_RESOURCES:04X}",
+                why=f"{comment}, or raise qr.max_matches (config)",
             )
+            raise QueryError(OUT_OF_RESOURCES, comment=comment)
 
     def _count_matches(self, plan: QueryPlan, compiled: CompiledQuery, limit: int) -> int:
         """Exact match count, stopping as soon as it exceeds ``limit`` (blocking)."""

@@ -369,12 +369,22 @@ class WorklistService:
     def _check_limit(
         self, count: int, query: PreparedQuery, request: FindRequest, index: str
     ) -> None:
-        """Refuse more than ``max_matches`` matches with 0xA700 (PS3.4 K.4.1.1.4)."""
+        """Refuse more than ``max_matches`` matches with 0xA700 (PS3.4 K.4.1.1.4).
+
+        The Error Comment (at most 64 characters, VR LO) and the warning name the setting
+        to raise: ``worklist.max_matches`` in the config, ``--max-matches`` on the command
+        line of aiodicom-worklist.
+        """
         limit = self.options.max_matches
         if count > limit:
-            comment = f"{count} matches exceed max_matches={limit}"
-            context = _context(request, query, index)
-            log.warning("worklist query refused", **context, matches=count, reason=comment)
+            comment = f"{count} matches > worklist.max_matches={limit} (--max-matches)"
+            log.warning(
+                "worklist query refused",
+                **_context(request, query, index),
+                matches=count,
+                reason=f"{count} matches exceed worklist.max_matches={limit}; narrow the "
+                "query, or raise worklist.max_matches (config) or --max-matches",
+            )
             raise QueryError(OUT_OF_RESOURCES, comment=comment)
 
 

@@ -185,16 +185,16 @@ class LoadRunner:
         self.in_flight += 1
         try:
             async with asyncio.timeout(self.settings.timeout):
-                status, responses = await self._find(query)
+                status, responses, comment = await self._find(query)
         except (AiodicomError, OSError, ssl.SSLError, TimeoutError) as exc:
             self.stats.record_error(query.name, exc, time.perf_counter() - intended)
         else:
             latency = time.perf_counter() - intended
-            self.stats.record_final(query.name, status, responses, latency)
+            self.stats.record_final(query.name, status, responses, latency, comment)
         finally:
             self.in_flight -= 1
 
-    async def _find(self, query: WeightedQuery) -> tuple[int, int]:
+    async def _find(self, query: WeightedQuery) -> tuple[int, int, str | None]:
         encoded = self._encoded[id(query)]
         if self._pool is not None:
             async with self._pool.lease(self.peer) as association:
@@ -206,8 +206,9 @@ class LoadRunner:
 
 async def _count_responses(
     association: ClientAssociation, query: WeightedQuery, encoded: EncodedQuery
-) -> tuple[int, int]:
-    """(final status, number of pending responses) of one C-FIND (PS3.7 9.1.2)."""
+) -> tuple[int, int, str | None]:
+    """(final status, number of pending responses, Error Comment) of one C-FIND
+    (PS3.7 9.1.2; the comment of a failed final response, C.4.1.1.4)."""
     responses = 0
     status = 0xC000
     stream = association.find_responses(encoded, query.model)
@@ -216,4 +217,4 @@ async def _count_responses(
             status = result.status
         else:
             responses += 1
-    return status, responses
+    return status, responses, stream.error_comment

@@ -2,6 +2,8 @@
 
 Statuses are counted by their code (PS3.7 Annex C); association rejects by their
 PS3.8 9.3.4 reason name; aborts (PS3.8 9.3.8), timeouts and connection errors apart.
+The Error Comment (0000,0902) of failed final responses is counted by status and text:
+it says why the SCP refused (for aiodicom-worklist, which setting to raise).
 Latencies go into an HDR histogram in microseconds (1 us .. 1 h, 3 significant digits).
 """
 
@@ -23,6 +25,14 @@ from aiodicom.errors import (
 from aiodicom.proto.status import StatusCategory, category_of
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+MAX_COMMENTS = 32
+"""Distinct error comments kept; later new ones are counted under OTHER_COMMENTS."""
+OTHER_COMMENTS = "(other comments)"
+LIMIT_HINTS = {
+    "local-limit-exceeded": "the SCP's association limit (aiodicom servers: "
+    "server.max_associations; lower -n or --processes, or raise it)",
+}
+"""What a reject reason (PS3.8 9.3.4) points at, shown under the rejects line."""
 _MAX_LATENCY_US = 3_600_000_000
 
 
@@ -35,7 +45,14 @@ _COUNTERS = (
     "connection_errors",
     "associations",
 )
-_TALLIES = ("statuses", "rejects", "responses_by_query", "queries_by_name", "other_errors")
+_TALLIES = (
+    "statuses",
+    "rejects",
+    "responses_by_query",
+    "queries_by_name",
+    "other_errors",
+    "error_comments",
+)
 
 
 @dataclass(slots=True)
@@ -56,6 +73,7 @@ class LoadStats:
     timeouts: int = 0
     connection_errors: int = 0
     other_errors: Counter[str] = field(default_factory=Counter)
+    error_comments: Counter[str] = field(default_factory=Counter)
     associations: int = 0
 
     def record_latency(self, seconds: float) -> None:
@@ -63,8 +81,10 @@ class LoadStats:
         micros = max(1, min(int(seconds * 1_000_000), _MAX_LATENCY_US))
         self.histogram.record_value(micros)
 
-    def record_final(self, name: str, status: int, responses: int, latency: float) -> None:
-        """A query that got its final response (any status)."""
+    def record_final(
+        self, name: str, status: int, responses: int, latency: float, comment: str | None = None
+    ) -> None:
+        """A query that got its final response (any status) and its Error Comment."""
         self.queries += 1
         self.queries_by_name[name] += 1
         self.responses += responses
@@ -72,6 +92,11 @@ class LoadStats:
         self.statuses[f"0x{status:04X}"] += 1
         if category_of(status) not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
             self.errors += 1
+            if comment:
+                key = f"0x{status:04X} {comment}"
+                if key not in self.error_comments and len(self.error_comments) >= MAX_COMMENTS:
+                    key = OTHER_COMMENTS
+                self.error_comments[key] += 1
         self.record_latency(latency)
 
     def record_error(self, name: str, exc: BaseException, latency: float) -> None:
@@ -161,6 +186,7 @@ class LoadStats:
             "timeouts": self.timeouts,
             "connection_errors": self.connection_errors,
             "other_errors": dict(sorted(self.other_errors.items())),
+            "error_comments": dict(self.error_comments.most_common()),
             "associations": self.associations,
             "errors": self.errors,
             "error_rate": round(self.error_rate, 6),
@@ -186,11 +212,18 @@ def render_text(report: dict[str, Any]) -> str:
     lines.append(f"statuses      {statuses or '-'}")
     rejects = ", ".join(f"{reason}: {n}" for reason, n in report["rejects"].items())
     lines.append(f"rejects       {rejects or '0'}")
+    lines.extend(
+        f"  {reason}: {LIMIT_HINTS[reason]}"
+        for reason in report["rejects"]
+        if reason in LIMIT_HINTS
+    )
     lines.append(
         f"aborts {report['aborts']}  timeouts {report['timeouts']}  "
         f"connection errors {report['connection_errors']}"
     )
     if report["other_errors"]:
         lines.append(f"other errors  {report['other_errors']}")
+    for comment, count in report.get("error_comments", {}).items():
+        lines.append(f"error comment {comment}: {count}")
     lines.append(f"errors        {report['errors']}  (rate {report['error_rate']:.4%})")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from pydicom.dataset import Dataset
 
 from aiodicom.errors import QueryError
@@ -182,8 +183,11 @@ async def test_relational_search_when_negotiated(store: SQLiteQRStore) -> None:
 
 async def test_max_matches_refused_not_cut(store: SQLiteQRStore) -> None:
     service = QRService(store, QROptions(max_matches=3))
-    error = await refused(service, query("STUDY", StudyInstanceUID=""), STUDY_ROOT)
-    assert error.status == 0xA700 and "max_matches=3" in (error.comment or "")
+    with structlog.testing.capture_logs() as logs:
+        error = await refused(service, query("STUDY", StudyInstanceUID=""), STUDY_ROOT)
+    assert error.status == 0xA700 and "qr.max_matches=3" in (error.comment or "")
+    (line,) = [entry for entry in logs if entry["event"] == "qr_query_refused"]
+    assert line["log_level"] == "warning" and "raise qr.max_matches" in line["why"]  # #14.23
     assert (
         len(await collect(service, query("STUDY", PatientID=PID, StudyInstanceUID=""), STUDY_ROOT))
         == 2

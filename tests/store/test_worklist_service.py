@@ -66,7 +66,7 @@ async def test_max_matches_refused_before_any_response(store: WorklistStore) -> 
     with pytest.raises(QueryError) as caught:
         await anext(stream)
     assert caught.value.status == 0xA700
-    assert caught.value.comment == "60 matches exceed max_matches=10"
+    assert caught.value.comment == "60 matches > worklist.max_matches=10 (--max-matches)"
     assert len(await run_query(service, mwl_query(PatientID="PID0000007"))) == 1
 
 
