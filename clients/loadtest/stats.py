@@ -29,8 +29,9 @@ MAX_COMMENTS = 32
 """Distinct error comments kept; later new ones are counted under OTHER_COMMENTS."""
 OTHER_COMMENTS = "(other comments)"
 LIMIT_HINTS = {
-    "local-limit-exceeded": "the SCP's association limit (aiodicom servers: "
-    "server.max_associations; lower -n or --processes, or raise it)",
+    "local-limit-exceeded": "the SCP's association limits (aiodicom servers: "
+    "server.max_associations, per host server.max_associations_per_address, per calling "
+    "AE server.max_associations_per_calling_ae); lower -n or raise them",
 }
 """What a reject reason (PS3.8 9.3.4) points at, shown under the rejects line."""
 _MAX_LATENCY_US = 3_600_000_000
