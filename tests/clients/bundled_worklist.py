@@ -1,11 +1,14 @@
 """The README's own server for the load-test tests: ``aiodicom-worklist`` as the README
 starts it (bundled config and sample worklist, AE WLMSCP), on a free loopback port and
-without its web page (port 8080 is never bound in a test). Stopped by PID."""
+without its web page (port 8080 is never bound in a test). Its working copy of the sample
+(``$XDG_DATA_HOME/aiodicom``) goes into the test's folder, not the user's home. Stopped
+by PID."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -48,6 +51,7 @@ def bundled_worklist(folder: Path, extra: Sequence[str] = ()) -> Iterator[Bundle
         process = subprocess.Popen(
             [sys.executable, "-m", "servers.worklist", "--port", str(port), "--no-http", *extra],
             cwd=REPO,
+            env={**os.environ, "XDG_DATA_HOME": str(folder / "xdg-data")},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
