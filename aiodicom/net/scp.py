@@ -144,6 +144,11 @@ class ServerProtocol(AssociationProtocol):
         )
         self.abort(source=2, reason=0)
 
+    def abort(self, source: int = 0, reason: int = 0) -> None:
+        """Our A-ABORT (PS3.8 AA-1) ends every running operation: nothing may follow it."""
+        self._stop_task("aborted")
+        super().abort(source, reason)
+
     # -- events -------------------------------------------------------------------------
 
     def dispatch(self, events: list[Event]) -> None:

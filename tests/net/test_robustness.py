@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydicom import Dataset
 from structlog.testing import capture_logs
 
 import aiodicom
@@ -27,7 +29,13 @@ from aiodicom.proto.pdus import (
     UserInformation,
 )
 from aiodicom.proto.status import SUCCESS
-from tests.net.helpers import Recorder, counting_handler, query, read_until_closed
+from tests.net.helpers import (
+    Recorder,
+    counting_handler,
+    identifier,
+    query,
+    read_until_closed,
+)
 
 BAD_INPUTS = {
     "unknown-pdu-type": b"\x09\x00\x00\x00\x00\x04abcd",
@@ -129,6 +137,35 @@ async def test_pdu_after_release_rq_in_the_same_read(name: str) -> None:
         loop.set_exception_handler(None)
     pdus = PDUDecoder(0).feed(reply)
     assert pdus == ([] if reason is None else [Abort(2, reason)])
+    assert loop_errors == []
+    assert not [e for e in logs if "exc_info" in e or e["log_level"] in ("error", "critical")]
+
+
+async def test_local_abort_stops_handlers_started_in_the_same_read() -> None:
+    """Found by the fuzzer: two C-FIND-RQs with one Message ID in one read. The first
+    starts its handler task, the second aborts the association (PS3.7 9.1.1.1.1); the
+    first handler must stop, not send into the aborted association (Evt9 in Sta13).
+    (An eager handler has finished before the second request is read.)"""
+
+    async def handler(request: aiodicom.FindRequest) -> AsyncIterator[Dataset]:
+        for index in range(3):
+            yield identifier(index)
+
+    loop_errors: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
+    try:
+        with capture_logs() as logs:
+            async with aiodicom.serve(ServerConfig(), {"worklist": handler}) as server:
+                reader, writer = await _raw_associate(server.port)
+                writer.write(RAW_FIND + RAW_FIND)
+                reply = await read_until_closed(reader, 5.0)
+                writer.close()
+                async with aiodicom.connect("127.0.0.1", server.port) as good:
+                    assert await good.echo() == SUCCESS
+    finally:
+        loop.set_exception_handler(None)
+    assert PDUDecoder(0).feed(reply)[-1] == Abort(2, 0)
     assert loop_errors == []
     assert not [e for e in logs if "exc_info" in e or e["log_level"] in ("error", "critical")]
 
