@@ -1,16 +1,22 @@
 """Standalone fuzzer for the protocol core and a live server, time-bounded.
 
-    python bench/fuzz.py --seconds 600 [--target core|server|all] [--engine random|atheris]
+    python bench/fuzz.py --seconds 600 [--max-inputs N] [--target core|server|all]
+                         [--engine random|atheris]
 
 ``random`` (default): a seeded loop of structure-aware mutations of the seed corpus
 (tests/fixtures/pdus, tests/fixtures/fuzz) against the PDU decoder and an acceptor
 Association (``core``) and against an in-process aiodicom server on loopback
-(``server``). ``atheris``: coverage-guided libFuzzer (``pip install atheris``) on the core
-targets, run in a child process; its final stats are parsed for the report.
+(``server``: each seed once as it is, then mutations, from several peers at once).
+``atheris``: coverage-guided libFuzzer (``pip install atheris``) on the core targets, run
+in a child process; its final stats are parsed for the report.
 
-The report gives inputs tried, crashes (saved to --crash-dir), hangs, outcomes and max
-RSS; the exit code is 1 when anything crashed or hung. Hold ``flock
-/tmp/aiodicom-bench.lock`` for long runs on shared machines.
+A server failure is an exception reported by the event loop (a protocol callback or task
+that raised) or an exception or error the server logs (:class:`ServerLog`): a handled
+peer error is a warning, never an error or a traceback. The report gives inputs tried,
+crashes (inputs in flight saved to --crash-dir), hangs, outcomes and max RSS; the exit
+code is 1 when anything crashed or hung. tests/hardening/test_fuzz.py runs the server
+target with a bounded budget. Hold ``flock /tmp/aiodicom-bench.lock`` for long runs on
+shared machines.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import logging
 import random
 import re
 import resource
@@ -28,19 +35,22 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import structlog  # noqa: E402
 from pydicom import Dataset  # noqa: E402
 
 import aiodicom  # noqa: E402
-from aiodicom import FindRequest, ServerConfig  # noqa: E402
+from aiodicom import FindHandler, FindRequest, ServerConfig  # noqa: E402
 from aiodicom.log import configure  # noqa: E402
 from tests.hardening import fuzzing  # noqa: E402
 
@@ -84,11 +94,18 @@ def save_crash(crash_dir: Path, data: bytes, kind: str) -> None:
 
 
 def fuzz_core(
-    report: Report, rng: random.Random, corpus: list[bytes], seconds: float, crash_dir: Path
+    report: Report,
+    rng: random.Random,
+    corpus: list[bytes],
+    seconds: float,
+    crash_dir: Path,
+    *,
+    max_inputs: int | None = None,
 ) -> None:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for _ in range(100):
+    budget = report.inputs + max_inputs if max_inputs is not None else None
+    while time.monotonic() < deadline and (budget is None or report.inputs < budget):
+        for _ in range(100 if budget is None else min(100, budget - report.inputs)):
             data = fuzzing.mutate(rng, rng.choice(corpus), corpus)
             report.inputs += 1
             try:
@@ -108,40 +125,142 @@ async def _items(request: FindRequest) -> AsyncIterator[Dataset]:
         yield ds
 
 
+class ServerLog:
+    """A structlog processor that turns what the server logs into failures.
+
+    An entry with an exception (``log.exception``, ``exc_info``) or at level error or
+    above is a failure: peer errors are handled and logged as warnings without a
+    traceback. The stdlib ``logging`` root gets the same check (asyncio reports there).
+    Everything is dropped after the check; :meth:`installed` restores the configuration.
+    """
+
+    def __init__(self, failed: Callable[[str], None]) -> None:
+        self.failed = failed
+
+    def __call__(self, _logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        exc_info = event.get("exc_info")
+        if exc_info or method in ("error", "critical", "exception"):
+            self.failed(f"server logged {method}: {event.get('event')}{_describe(exc_info)}")
+        raise structlog.DropEvent
+
+    @contextmanager
+    def installed(self) -> Iterator[ServerLog]:
+        saved = structlog.get_config() if structlog.is_configured() else None
+        structlog.configure(
+            processors=[self],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+            logger_factory=structlog.ReturnLoggerFactory(),
+            cache_logger_on_first_use=False,
+        )
+        stdlib = _StdlibErrors(self.failed)
+        logging.getLogger().addHandler(stdlib)
+        try:
+            yield self
+        finally:
+            logging.getLogger().removeHandler(stdlib)
+            if saved is None:
+                structlog.reset_defaults()
+            else:
+                structlog.configure(**saved)
+
+
+class _StdlibErrors(logging.Handler):
+    def __init__(self, failed: Callable[[str], None]) -> None:
+        super().__init__(logging.ERROR)
+        self.failed = failed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.failed(f"{record.name} logged: {record.getMessage()}{_describe(record.exc_info)}")
+
+
+def _describe(exc_info: object) -> str:
+    """``: Type: message at file:line`` for an exc_info value (True: the current one)."""
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+    if not isinstance(exc, BaseException):
+        return ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f": {type(exc).__name__}: {exc}{where}"
+
+
 async def fuzz_server(
-    report: Report, rng: random.Random, corpus: list[bytes], seconds: float, crash_dir: Path
+    report: Report,
+    rng: random.Random,
+    corpus: list[bytes],
+    seconds: float,
+    crash_dir: Path,
+    *,
+    max_inputs: int | None = None,
+    handler: FindHandler | None = None,
+    peers: int = 4,
 ) -> None:
+    """Mutated sessions from ``peers`` concurrent connections against a live server.
+
+    Stops after ``seconds`` or ``max_inputs`` sessions; each seed is first sent as it is.
+    A loop exception, an exception or error logged by the server, a hang (no close within
+    5 s) or a C-ECHO left unanswered counts against the report.
+    """
     loop = asyncio.get_running_loop()
-    current = b""
+    in_flight: dict[int, bytes] = {}
+
+    def failed(kind: str) -> None:
+        report.crashes += 1
+        report.crash_kinds[kind[:240]] += 1
+        for data in in_flight.values():
+            save_crash(crash_dir, data, kind)
 
     def on_error(_loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        kind = f"server: {context.get('message')}: {context.get('exception')!r}"[:200]
-        report.crashes += 1
-        report.crash_kinds[kind] += 1
-        save_crash(crash_dir, current, kind)
+        failed(f"server: {context.get('message')}: {context.get('exception')!r}")
 
-    loop.set_exception_handler(on_error)
-    config = ServerConfig(artim_timeout=2.0, idle_timeout=2.0)
-    async with aiodicom.serve(config, {"worklist": _items}) as server:
-        deadline = time.monotonic() + seconds
+    seeds = deque(corpus)
+    deadline = time.monotonic() + seconds
+    budget = report.inputs + max_inputs if max_inputs is not None else None
+
+    def next_input(own: random.Random) -> bytes | None:
+        if time.monotonic() >= deadline or (budget is not None and report.inputs >= budget):
+            return None
+        report.inputs += 1
+        return seeds.popleft() if seeds else fuzzing.mutate(own, own.choice(corpus), corpus)
+
+    async def peer(index: int, port: int) -> None:
+        own = random.Random(rng.getrandbits(64))
         checked = time.monotonic()
-        while time.monotonic() < deadline:
-            current = fuzzing.mutate(rng, rng.choice(corpus), corpus)
-            report.inputs += 1
-            outcome = await fuzzing.probe_server(server.port, current, rng, 5.0)
+        while (data := next_input(own)) is not None:
+            in_flight[index] = data
+            outcome = await fuzzing.probe_server(port, data, own, 5.0)
+            del in_flight[index]
             report.outcomes["server:" + outcome] += 1
             if outcome == "hang":
                 report.hangs += 1
-                save_crash(crash_dir, current, "hang")
-            if time.monotonic() - checked > 5:  # still answering?
+                save_crash(crash_dir, data, "hang")
+            if index == 0 and time.monotonic() - checked > 5:  # still answering?
                 checked = time.monotonic()
-                async with aiodicom.connect("127.0.0.1", server.port, acse_timeout=5) as assoc:
-                    if await assoc.echo() != 0:
-                        report.crashes += 1
-                        report.crash_kinds["server stopped answering C-ECHO"] += 1
-        if len(server.connections) > 0:
-            await asyncio.sleep(2.5)  # ARTIM/idle of the last probes
-        report.outcomes["server:open-connections-at-end"] = len(server.connections)
+                await _echo_check(report, port)
+
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(on_error)
+    config = ServerConfig(artim_timeout=2.0, idle_timeout=2.0, pdu_timeout=2.0)
+    try:
+        with ServerLog(failed).installed():
+            async with aiodicom.serve(config, {"worklist": handler or _items}) as server:
+                await asyncio.gather(*(peer(index, server.port) for index in range(peers)))
+                await _echo_check(report, server.port)
+                for _ in range(30):  # ARTIM/idle of the last probes
+                    if not server.connections:
+                        break
+                    await asyncio.sleep(0.1)
+                report.outcomes["server:open-connections-at-end"] = len(server.connections)
+    finally:
+        loop.set_exception_handler(previous)
+
+
+async def _echo_check(report: Report, port: int) -> None:
+    async with aiodicom.connect("127.0.0.1", port, acse_timeout=5) as assoc:
+        if await assoc.echo() != 0:
+            report.crashes += 1
+            report.crash_kinds["server stopped answering C-ECHO"] += 1
 
 
 def run_random(args: argparse.Namespace) -> Report:
@@ -152,9 +271,14 @@ def run_random(args: argparse.Namespace) -> Report:
     budget = args.seconds
     core_share = budget if args.target == "core" else 0 if args.target == "server" else budget / 2
     if core_share:
-        fuzz_core(report, rng, corpus, core_share, args.crash_dir)
+        fuzz_core(report, rng, corpus, core_share, args.crash_dir, max_inputs=args.max_inputs)
     if budget - core_share > 0:
-        asyncio.run(fuzz_server(report, rng, corpus, budget - core_share, args.crash_dir))
+        asyncio.run(
+            fuzz_server(
+                report, rng, corpus, budget - core_share, args.crash_dir,
+                max_inputs=args.max_inputs,
+            )
+        )  # fmt: skip
     report.seconds = time.monotonic() - started
     report.max_rss_mb = max_rss_mb()
     return report
@@ -234,6 +358,7 @@ def run_atheris(args: argparse.Namespace) -> Report:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="time budget")
+    parser.add_argument("--max-inputs", type=int, help="input budget per target")
     parser.add_argument("--target", choices=("core", "server", "all"), default="all")
     parser.add_argument("--engine", choices=("random", "atheris"), default="random")
     parser.add_argument("--seed", type=int, default=1)

@@ -10,9 +10,9 @@ Targets and their allowed outcomes:
 * ``decoder``: :class:`PDUDecoder` raises only ProtocolError (PS3.8 9.3.1).
 * ``association``: an acceptor :class:`Association` never raises from ``receive_data``;
   an identifier that does not decode raises only DataError; queued output stays bounded.
-* ``server`` (async, :func:`probe_server`): the peer sends the input and a FIN; the server
-  answers with A-ASSOCIATE-AC/RJ, P-DATA (DIMSE statuses) or A-ABORT and closes within
-  the hang limit.
+* ``server`` (async, :func:`probe_server`): the peer sends the input (an opening
+  A-ASSOCIATE-RQ first, awaiting the reply) and a FIN; the server answers with
+  A-ASSOCIATE-AC/RJ, P-DATA (DIMSE statuses) or A-ABORT and closes within the hang limit.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from aiodicom.codec import decode_identifier
 from aiodicom.errors import DataError, ProtocolError
 from aiodicom.proto.association import Association, Mode
 from aiodicom.proto.dimse import encode_command
-from aiodicom.proto.events import AssociationRequested, MessageReceived
+from aiodicom.proto.events import AssociationRequested, MessageReceived, ReleaseRequested
 from aiodicom.proto.fsm import State
 from aiodicom.proto.messages import CEchoRQ, CFindRQ, CFindRSP
 from aiodicom.proto.negotiation import (
@@ -279,6 +279,8 @@ def run_association(data: bytes, rng: random.Random) -> AssociationRun:
                 association.accept(negotiate(event.rq, _POLICY, identity=identity))
             elif isinstance(event, MessageReceived):
                 _respond(association, event, run)
+            elif isinstance(event, ReleaseRequested) and association.awaiting_release_response:
+                association.release_response()  # as the SCP does (PS3.8 Sta8, AR-4)
             run.outcome = type(event).__name__
         run.output += len(association.data_to_send())
         if association.wants_close:
@@ -304,20 +306,32 @@ def classify_reply(reply: bytes) -> str:
 
 
 async def probe_server(port: int, data: bytes, rng: random.Random, hang_after: float) -> str:
-    """Send ``data`` in random chunks then FIN; return the reply class or "hang"."""
+    """Send ``data`` then FIN; return the reply class or "hang".
+
+    When ``data`` opens with a whole A-ASSOCIATE-RQ PDU, that PDU goes first and the server's
+    first reply is awaited, as a requestor does (PS3.8 9.2, Sta5): the rest then meets an
+    established association instead of aborting it in Sta3. The rest goes in random chunks.
+    """
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    pieces = split_pdus(data)
+    head = pieces[0] if pieces and pieces[0][:1] == b"\x01" else b""
+    if len(head) < 6 or len(head) != 6 + struct.unpack_from(">L", head, 2)[0]:
+        head = b""  # incomplete: the server would wait for the rest (ARTIM)
+    received: list[bytes] = []
     try:
-        for chunk in chunks(rng, data):
-            writer.write(chunk)
-        if writer.can_write_eof():
-            writer.write_eof()
-        received: list[bytes] = []
         async with asyncio.timeout(hang_after):
+            if head:
+                writer.write(head)
+                received.append(await reader.read(65536))
+            for chunk in chunks(rng, data[len(head) :]):
+                writer.write(chunk)
+            if writer.can_write_eof():
+                writer.write_eof()
             while block := await reader.read(65536):
                 received.append(block)
     except TimeoutError:
         return "hang"
-    except ConnectionError:
+    except OSError:  # reset, or shut down (ENOTCONN) after the server closed
         return "reset"
     finally:
         writer.close()
