@@ -12,40 +12,53 @@ from collections.abc import Coroutine, Generator
 from typing import Any
 
 
-class Resumption:
-    """Awaitable continuing a coroutine that was stepped outside any task.
+class Resumption(Coroutine[Any, Any, None]):
+    """The body of the task that takes over a coroutine stepped outside any task.
 
-    Awaited by the task that takes over, it hands up what the coroutine yielded (a
-    future, or None for a bare yield) and passes every value, exception and close back
-    down, as the task would have done had it run the coroutine from the start.
+    A task drives it directly (it is a :class:`~collections.abc.Coroutine`): its first
+    step hands up what the coroutine was suspended on (a future, or None for a bare
+    yield); every later value, exception and close goes straight down to the coroutine.
+    A task cancelled before its first step therefore throws the CancelledError into the
+    suspended coroutine, as a task that had run it from the start would; an ``async def``
+    wrapper would end at its first line and leave the coroutine suspended forever.
     """
 
-    __slots__ = ("awaited", "coro")
+    __slots__ = ("awaited", "coro", "started")
 
     def __init__(self, coro: Coroutine[Any, Any, None], awaited: Any) -> None:
         self.coro = coro
         self.awaited = awaited
+        self.started = False
+
+    def send(self, value: Any) -> Any:
+        if not self.started:
+            self.started = True
+            return self.awaited
+        return self.coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self.started = True
+        return self.coro.throw(typ if val is None else val)
+
+    def close(self) -> None:
+        self.coro.close()
 
     def __await__(self) -> Generator[Any, Any, None]:
-        coro, awaited = self.coro, self.awaited
+        """``await`` outside a task: the same hand-over as a task's steps."""
+        value: Any = None
+        thrown: BaseException | None = None
         while True:
             try:
-                sent = yield awaited
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # the task threw in (CancelledError, ...)
-                try:
-                    awaited = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    awaited = coro.send(sent)
-                except StopIteration:
-                    return
+                out = self.send(value) if thrown is None else self.throw(thrown)
+            except StopIteration:
+                return
+            value, thrown = None, None
+            try:
+                value = yield out
+            except BaseException as exc:  # passed down, as a task would
+                thrown = exc
 
 
-async def resume(coro: Coroutine[Any, Any, None], awaited: Any) -> None:
+def resume(coro: Coroutine[Any, Any, None], awaited: Any) -> Resumption:
     """The task body that finishes a coroutine suspended at ``awaited``."""
-    await Resumption(coro, awaited)
+    return Resumption(coro, awaited)

@@ -101,6 +101,53 @@ async def test_resumed_task_cancellation_reaches_the_coroutine() -> None:
     assert cleaned == ["cancelled"]
 
 
+async def test_cancel_before_the_resuming_task_starts_reaches_the_coroutine() -> None:
+    """Cancelled before its first step (an abort in the same read), the task still throws
+    the CancelledError into the suspended coroutine instead of leaving it suspended."""
+    loop = asyncio.get_running_loop()
+    cleaned: list[str] = []
+
+    async def body() -> None:
+        try:
+            await loop.create_future()
+        except asyncio.CancelledError:
+            cleaned.append("cancelled")
+            raise
+
+    coro = body()
+    task = loop.create_task(resume(coro, coro.send(None)))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == ["cancelled"]
+
+
+async def test_resumption_can_be_awaited_inside_another_coroutine() -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[int] = []
+
+    async def body() -> None:
+        future: asyncio.Future[int] = loop.create_future()
+        loop.call_soon(future.set_result, 5)
+        seen.append(await future)
+        try:
+            await loop.create_future()
+        except asyncio.CancelledError:
+            seen.append(-1)
+            raise
+
+    async def outer() -> None:
+        coro = body()
+        await resume(coro, coro.send(None))  # through Resumption.__await__
+
+    awaiting = asyncio.ensure_future(outer())
+    await asyncio.sleep(0.01)
+    awaiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await awaiting
+    assert seen == [5, -1]
+
+
 def test_worklist_handler_stays_eager_through_the_query_log() -> None:
     from aiodicom.services.worklist import WorklistService
     from aiodicom.webapi.querylog import QueryLog, logged_handlers
