@@ -48,6 +48,8 @@ async def test_reload_under_concurrent_queries_never_tears(tmp_path: Path) -> No
                     await asyncio.sleep(0.001)
             assert count == ITEMS
             answers.append(seen)
+            # a replayed answer never suspends: leave the writer thread some GIL time
+            await asyncio.sleep(0.001)
 
     async def reloader() -> None:
         for generation in range(1, 6):
