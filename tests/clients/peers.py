@@ -52,15 +52,20 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], seconds: float = 10
 
 
 def stop_process(proc: subprocess.Popen[bytes], seconds: float = 5.0) -> None:
-    """Terminate a still running process we started (by PID); kill it after ``seconds``."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
+    """Terminate a still running process we started (by PID); kill it after ``seconds``.
+    Its pipes are closed either way."""
     try:
-        proc.wait(seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(seconds)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+    finally:
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def findscu_json(options: Sequence[str], keys: Sequence[str], port: int) -> list[dict[str, Any]]:
