@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import config, dcmread
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -231,9 +231,3 @@ def _deep_copy(ds: Dataset) -> Dataset:
                 element.tag, element.VR, element.value, validation_mode=config.IGNORE
             )
     return out
-
-
-def describe_tag(tag: int) -> str:
-    """``(gggg,eeee) Keyword`` for messages."""
-    keyword = keyword_for_tag(tag) or "Unknown"
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword}"
