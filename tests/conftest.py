@@ -14,8 +14,7 @@ import pytest
 import structlog
 
 
-@pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
+def _structlog_as_found() -> Iterator[None]:
     was_configured = structlog.is_configured()
     saved = structlog.get_config()
     yield
@@ -23,3 +22,15 @@ def _restore_structlog() -> Iterator[None]:
         structlog.configure(**saved)
     else:
         structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_structlog_per_module() -> Iterator[None]:
+    """Module fixtures (a server or client started once per module) configure logging
+    too; autouse, this one is set up before them and restores after their teardown."""
+    yield from _structlog_as_found()
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    yield from _structlog_as_found()
