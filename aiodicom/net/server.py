@@ -56,7 +56,8 @@ class ServerConfig:
     restarts with every byte, these do not. ``max_associations_per_address`` and
     ``max_associations_per_calling_ae`` cap the associations one peer IP address and one
     calling AE title may hold (None: 3/4 of ``max_associations``, rounded up, so one
-    source never takes the last quarter of the slots); beyond, transient A-ASSOCIATE-RJ (PS3.8 9.3.4).
+    source never takes the last quarter of the slots); beyond, transient A-ASSOCIATE-RJ
+    (PS3.8 9.3.4).
     """
 
     ae_title: str = "AIODICOM"
