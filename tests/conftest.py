@@ -8,10 +8,18 @@ a test parsing ``findscu --json`` output read them as JSON).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 import structlog
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The worklist's working copy of its sample (servers/worklist/sample.py) goes to a
+    folder of this run, never the user's ``~/.local/share``; subprocesses inherit it."""
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="aiodicom-tests-xdg-")
 
 
 def _structlog_as_found() -> Iterator[None]:
