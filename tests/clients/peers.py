@@ -219,3 +219,23 @@ def dcmqrscp(tmp: Path, patients: int = 2, studies: int = 2) -> Iterator[Peer]:
     cfg = write_dcmqrscp_config(tmp / "dcmqrscp.cfg", port, QR_AE, db)
     with running([DCMQRSCP, "-c", str(cfg)], port, QR_AE, tmp / "dcmqrscp.log") as peer:
         yield peer
+
+
+@contextlib.contextmanager
+def pynetdicom_worklist_scp(ae_title: str, on_find: Any) -> Iterator[int]:
+    """Yield the port of a pynetdicom worklist SCP (a thread of this process, free loopback
+    port) whose C-FIND events go to ``on_find``; shut down after."""
+    from pynetdicom import AE, evt
+
+    ae = AE(ae_title=ae_title)
+    ae.add_supported_context("1.2.840.10008.1.1")  # Verification
+    ae.add_supported_context("1.2.840.10008.5.1.4.31")  # Modality Worklist FIND
+    port = free_port()
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)]
+    )
+    assert server is not None
+    try:
+        yield port
+    finally:
+        server.shutdown()

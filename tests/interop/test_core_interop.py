@@ -22,7 +22,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 import aiodicom
 from aiodicom import FindRequest, ServerConfig
 from aiodicom.proto.status import CANCEL, SUCCESS
-from tests.clients.peers import free_port, stop_process
+from tests.clients.peers import free_port, pynetdicom_worklist_scp, stop_process
 from tests.net.helpers import Recorder, counting_handler, query
 
 pytestmark = pytest.mark.interop
@@ -235,8 +235,6 @@ def pynetdicom_scp() -> Iterator[tuple[int, list[Any]]]:
     Each match takes at least 5 ms, so the whole answer lasts 2.5 s and a C-CANCEL sent
     after the first match always arrives while the SCP is still sending.
     """
-    from pynetdicom import AE, evt
-
     cancels: list[Any] = []
 
     def on_find(event: Any) -> Iterator[tuple[int, Dataset | None]]:
@@ -251,18 +249,8 @@ def pynetdicom_scp() -> Iterator[tuple[int, list[Any]]]:
             ds.PatientID = f"PY{index:04d}"
             yield 0xFF00, ds
 
-    ae = AE(ae_title="PYSCP")
-    ae.add_supported_context(VERIFICATION_UID)
-    ae.add_supported_context(WORKLIST_UID)
-    port = free_port()
-    server = ae.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)]
-    )
-    assert server is not None
-    try:
+    with pynetdicom_worklist_scp("PYSCP", on_find) as port:
         yield port, cancels
-    finally:
-        server.shutdown()
 
 
 async def test_our_scu_against_pynetdicom_scp(pynetdicom_scp: tuple[int, list[Any]]) -> None:

@@ -14,17 +14,14 @@ from typing import Any
 
 from pydicom import Dataset
 
-from tests.clients.peers import free_port
+from tests.clients.peers import pynetdicom_worklist_scp
 
 DEAF_AE = "DEAFSCP"
-WORKLIST_UID = "1.2.840.10008.5.1.4.31"
-VERIFICATION_UID = "1.2.840.10008.1.1"
 
 
 @contextlib.contextmanager
 def deaf_scp(matches: int = 10, delay: float = 0.02) -> Iterator[int]:
     """Yield the port of a running SCP that answers every C-FIND in full, cancel or not."""
-    from pynetdicom import AE, evt
 
     def on_find(event: Any) -> Iterator[tuple[int, Dataset | None]]:
         for index in range(matches):
@@ -35,15 +32,5 @@ def deaf_scp(matches: int = 10, delay: float = 0.02) -> Iterator[int]:
             yield 0xFF00, ds
         yield 0x0000, None
 
-    ae = AE(ae_title=DEAF_AE)
-    ae.add_supported_context(VERIFICATION_UID)
-    ae.add_supported_context(WORKLIST_UID)
-    port = free_port()
-    server = ae.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)]
-    )
-    assert server is not None
-    try:
+    with pynetdicom_worklist_scp(DEAF_AE, on_find) as port:
         yield port
-    finally:
-        server.shutdown()
