@@ -1,7 +1,7 @@
 """Access rules of the HTTP API: bind policy, access token, Host check, CSRF header.
 
 * The API is served on a loopback address by default. Bound anywhere else it requires
-  an access token (:func:`check_bind`, a ConfigError naming ``http.token``).
+  an access token (:func:`check_bind`, a ConfigError naming ``http.host`` and the token).
 * With a token, every API request carries ``Authorization: Bearer <token>`` or
   ``X-Aiodicom-Token``; the page uses an HttpOnly SameSite=Strict cookie set by
   ``/?token=...``.

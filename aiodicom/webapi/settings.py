@@ -54,12 +54,14 @@ def token_from_environment(settings: WebSettings) -> WebSettings:
 
 
 def check_bind(settings: WebSettings, file: str | None = None) -> None:
-    """Refuse a non-loopback bind without a token (ConfigError naming ``http.token``)."""
+    """Refuse a non-loopback bind without a token (ConfigError naming ``http.host``, the
+    setting that asks for the token, so that ``--http-host`` is named when it set it)."""
     token = token_from_environment(settings).token
     if not is_loopback(settings.host) and not (token or "").strip():
         raise ConfigError(
             file,
-            "http.token",
-            f"an access token (http.token, --http-token or ${TOKEN_ENV}): required when "
-            f"http.host ({settings.host}) is not a loopback address",
+            "http.host",
+            "a loopback address, or an access token (http.token, --http-token or "
+            f"${TOKEN_ENV}) to serve the API on another address",
+            settings.host,
         )

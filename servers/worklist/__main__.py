@@ -46,6 +46,7 @@ FLAG_KEYS = {
     "server.ae_title": "ae_title",
     "server.max_associations": "max_associations",
     "worklist.max_matches": "max_matches",
+    "http.host": "http_host",
     "http.port": "http_port",
 }
 """Config keys set by a flag (argparse destination): their errors name the flag."""

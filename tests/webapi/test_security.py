@@ -17,7 +17,8 @@ from tests.webapi.helpers import WRITE, api_client, flat_item, make_data
 def test_non_loopback_bind_needs_token(host: str) -> None:
     with pytest.raises(ConfigError) as raised:
         check_bind(WebSettings(host=host), "worklist.yaml")
-    assert raised.value.key == "http.token" and "worklist.yaml" in str(raised.value)
+    assert raised.value.key == "http.host" and "worklist.yaml" in str(raised.value)
+    assert "http.token" in str(raised.value)
     check_bind(WebSettings(host=host, token="s3cret"))
 
 

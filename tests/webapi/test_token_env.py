@@ -48,6 +48,7 @@ def test_non_loopback_http_host_refused_without_token(tmp_path: Path, value: str
     assert result.returncode == 2, result.stderr
     assert "http.token" in result.stderr and TOKEN_ENV in result.stderr
     assert "0.0.0.0" in result.stderr
+    assert "--http-host" in result.stderr  # the flag set it, so the flag is named (#14.19)
 
 
 def test_env_token_accepted_for_non_loopback_host(
