@@ -87,3 +87,12 @@ def test_cli_uses_the_copy_and_leaves_the_checkout_clean(
     status = subprocess.run(["git", "status", "--porcelain", "--", "config"], cwd=REPO,
                             capture_output=True, text=True, check=True)  # fmt: skip
     assert "worklist-data" not in status.stdout
+
+
+def test_list_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    command = f"{sys.executable} -m servers.worklist list | true"  # closed before we write
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr

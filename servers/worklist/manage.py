@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,7 +131,9 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     command = {"add": add, "list": list_items, "remove": remove}[args.command]
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+        return code
     except ItemInvalid as exc:
         for error in exc.errors:
             print(f"aiodicom-worklist: {error.field}: {error.rule}", file=sys.stderr)
@@ -138,3 +141,6 @@ def main(argv: Sequence[str]) -> int:
     except (ConfigError, DataError) as exc:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `list | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
