@@ -18,7 +18,7 @@ from aiodicom.errors import (
     ProtocolError,
     QueryError,
 )
-from aiodicom.fanout import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
+from aiodicom.net.pool import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
 from aiodicom.net import (
     ClientAssociation,
     EncodedQuery,

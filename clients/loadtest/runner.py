@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiodicom.errors import AiodicomError
-from aiodicom.fanout import AssociationPool, PeerSpec
+from aiodicom.net.pool import AssociationPool, PeerSpec
 from aiodicom.net.client import ClientAssociation
 from aiodicom.net.query import EncodedQuery, encode_query
 
