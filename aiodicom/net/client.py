@@ -39,6 +39,7 @@ from aiodicom.net.client_protocol import ClientProtocol, EchoCall, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, cached_request
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
+from aiodicom.net.transport import Opener, tcp_opener
 from aiodicom.proto.events import AcceptedContext
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ
 from aiodicom.proto.negotiation import QueryModel
@@ -366,9 +367,12 @@ class ClientAssociation:
 class Connector:
     """Returned by :func:`connect`: ``async with`` it, or ``await`` it."""
 
-    def __init__(self, options: ClientOptions, trace: Trace | None = None) -> None:
+    def __init__(
+        self, options: ClientOptions, trace: Trace | None = None, opener: Opener[Any] | None = None
+    ) -> None:
         self.options = options
         self.trace = trace
+        self.opener = opener or tcp_opener(options.host, options.port, options.ssl)
         self._association: ClientAssociation | None = None
 
     def __await__(self) -> Generator[Any, None, ClientAssociation]:
@@ -407,7 +411,6 @@ class Connector:
 
     async def _connect_transport(self) -> ClientProtocol:
         options = self.options
-        loop = asyncio.get_running_loop()
         rq = cached_request(options)
 
         def factory() -> ClientProtocol:
@@ -417,9 +420,7 @@ class Connector:
 
         try:
             async with asyncio.timeout(options.connect_timeout):
-                _, protocol = await loop.create_connection(
-                    factory, options.host, options.port, ssl=options.ssl
-                )
+                protocol: ClientProtocol = await self.opener(factory)
         except TimeoutError:
             raise DicomTimeoutError("connect", options.connect_timeout) from None
         except OSError as exc:  # refused, unreachable, TLS handshake (ssl.SSLError)
@@ -445,6 +446,7 @@ def connect(
     user_identity: UserIdentityRQ | tuple[str, str] | str | None = None,
     extended_negotiation: Mapping[QueryModel | str, bytes] | None = None,
     trace: Trace | None = None,
+    opener: Opener[Any] | None = None,
 ) -> Connector:
     """Open an association to ``host:port`` (PS3.8 7.1) as an async context manager.
 
@@ -457,6 +459,8 @@ def connect(
     Exiting the ``async with`` releases the association (aborts if that fails).
     ``trace(kind, payload)`` sees the negotiation, every DIMSE command set and every
     byte on the wire (see :data:`aiodicom.net.client_protocol.Trace`), for debugging.
+    ``opener`` opens the transport (default: TCP/TLS to ``host:port``;
+    :func:`aiodicom.net.transport.memory_opener` connects to a Server in process).
     """
     return Connector(
         ClientOptions(
@@ -477,4 +481,5 @@ def connect(
             extended_negotiation=extended_negotiation,
         ),
         trace,
+        opener,
     )
