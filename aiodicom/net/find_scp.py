@@ -61,7 +61,6 @@ class FindOperation:
             send_final(operation, *checked)
             return None
         assert route is not None  # else _checked_request refused it
-        operation.state = checked
         operation.on_cancel = checked.mark_cancelled
         return _run_find(operation, route, checked), route.eager
 

@@ -49,7 +49,7 @@ class Operation:
     task, the responses sent so far and whether a C-CANCEL-RQ asked to stop it.
 
     ``on_cancel`` is called when the C-CANCEL-RQ arrives, before the task is cancelled
-    (C-FIND marks its request cancelled there). ``state`` belongs to the handler.
+    (C-FIND marks its request cancelled there).
     """
 
     __slots__ = (
@@ -60,7 +60,6 @@ class Operation:
         "on_cancel",
         "scp",
         "sent",
-        "state",
         "task",
     )
 
@@ -75,7 +74,6 @@ class Operation:
         self.sent = 0
         self.cancel_requested = False
         self.on_cancel: Callable[[], None] | None = None
-        self.state: Any = None
 
     @property
     def message_id(self) -> int:
