@@ -35,7 +35,8 @@ from aiodicom.errors import (
     DicomTimeoutError,
     NegotiationError,
 )
-from aiodicom.net.client_protocol import ClientProtocol, EchoCall, Trace
+from aiodicom.net.client_ops import ClientOperation, EchoCall
+from aiodicom.net.client_protocol import ClientProtocol, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, cached_request
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
@@ -50,8 +51,7 @@ __all__ = ["ClientAssociation", "ClientProtocol", "Connector", "connect", "negot
 MAX_WINDOW = 0xFFFF
 """An "unlimited" window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
 
-Operation = FindCall | EchoCall
-OpT = TypeVar("OpT", FindCall, EchoCall)
+OpT = TypeVar("OpT", bound=ClientOperation)
 
 
 def negotiated_window(proposed: tuple[int, int] | None, ac: AssociateAC) -> int:
@@ -98,7 +98,7 @@ class ClientAssociation:
         self._last_message_id = 0
         self._lock = asyncio.Lock()
         self._busy = 0  # tasks holding or waiting for ``_lock``
-        self._current: Operation | None = None
+        self._current: ClientOperation | None = None
         self._owner: asyncio.Task[Any] | None = None
         self._released = False
         self._closing = False
@@ -195,6 +195,15 @@ class ClientAssociation:
         operation.finished.add_done_callback(lambda _: slots.release())
         return operation
 
+    async def perform(self, make: Callable[[], OpT]) -> OpT:
+        """Start the operation ``make`` builds and sends, when the association may: in a
+        window (PS3.7 D.3.3.3) once a slot is free, else after the previous operation.
+
+        ``make`` registers a :class:`~aiodicom.net.client_ops.ClientOperation` under a
+        fresh Message ID (:meth:`ClientProtocol.start_operation`) and sends its request.
+        """
+        return self._begin_now(make) or await self._begin(make)
+
     async def echo(self) -> int:
         """C-ECHO (PS3.7 9.1.5): return the response status (0x0000 on success)."""
         context = self._context_for(VERIFICATION_SOP_CLASS, "Verification")
@@ -205,7 +214,7 @@ class ClientAssociation:
             self._protocol.send_command(context.context_id, CEchoRQ(call.message_id))
             return call
 
-        call = self._begin_now(make) or await self._begin(make)
+        call = await self.perform(make)
         return await call.finished
 
     def _plan(self, model: QueryModel | str, priority: int) -> _FindPlan:

@@ -14,6 +14,7 @@ import asyncio
 from structlog.testing import capture_logs
 
 import aiodicom
+from aiodicom.net.client_ops import EchoCall
 from aiodicom.net.observers import ServerObserver
 from aiodicom.net.operations import Operation, Performing
 from aiodicom.net.scp import ServerProtocol
@@ -27,6 +28,7 @@ from aiodicom.proto.messages import (
     CEchoRQ,
     CEchoRSP,
     CommandField,
+    DimseCommand,
 )
 from aiodicom.proto.pdus import AssociateRQ, PresentationContextRQ, UserInformation
 from aiodicom.proto.status import OUT_OF_RESOURCES, SUCCESS
@@ -195,3 +197,31 @@ async def test_a_failing_observer_changes_nothing() -> None:
         await asyncio.sleep(0)
     failures = [line for line in logs if line["event"] == "server observer failed"]
     assert len(failures) == 3
+
+
+class StatusCall(EchoCall):
+    """A toy SCU operation: one C-ECHO whose status it keeps, as a new service would."""
+
+    def on_message(self, command: DimseCommand, data_set: bytes | None) -> None:
+        self.seen = command
+        super().on_message(command, data_set)
+
+
+async def test_a_new_scu_operation_is_one_class_started_through_perform() -> None:
+    server = Server(ServerConfig(), {})
+    server.register_operation(CommandField.C_ECHO_RQ, FixedEcho(BUSY))
+    opener = memory_opener(server.protocol_factory)
+    async with aiodicom.connect("127.0.0.1", 0, models=(), opener=opener) as assoc:
+        protocol = assoc._protocol
+        context_id = next(iter(assoc.contexts))
+
+        def make() -> StatusCall:
+            call = StatusCall(protocol, message_id=41)
+            protocol.start_operation(call)
+            protocol.send_command(context_id, CEchoRQ(call.message_id))
+            return call
+
+        call = await assoc.perform(make)
+        assert await call.finished == BUSY
+        assert call.seen == CEchoRSP(41, BUSY)
+        assert assoc.outstanding == 0
