@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiodicom.net.eager import resume
 from aiodicom.proto.events import MessageReceived
-from aiodicom.proto.messages import CCancelRQ, CEchoRSP, CommandField, DimseCommand
+from aiodicom.proto.messages import CCancelRQ, CEchoRSP, CommandField
 from aiodicom.proto.status import OUT_OF_RESOURCES, SUCCESS
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class OperationLayer:
 
     def request(self, event: MessageReceived) -> None:
         """One received DIMSE request: to its handler, or the association is aborted."""
-        command: DimseCommand = event.command
+        command: Any = event.command  # a request: its handler knows its type
         handler = self.table.get(command.command_field)
         if handler is None:
             if type(command) is CCancelRQ:
@@ -151,7 +151,7 @@ class OperationLayer:
         if not handler.windowed:
             handler.start(operation)
             return
-        message_id = operation.message_id
+        message_id: int = command.message_id
         running = self.running
         if message_id in running:
             scp = self.scp

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 import aiodicom
 from aiodicom.net.client_ops import EchoCall
+from aiodicom.net.find import QUEUE_HIGH_WATER
 from aiodicom.net.observers import ServerObserver
 from aiodicom.net.operations import Operation, Performing
 from aiodicom.net.scp import ServerProtocol
@@ -225,3 +226,24 @@ async def test_a_new_scu_operation_is_one_class_started_through_perform() -> Non
         assert await call.finished == BUSY
         assert call.seen == CEchoRSP(41, BUSY)
         assert assoc.outstanding == 0
+
+
+async def test_memory_transport_pauses_and_resumes_reading_under_backpressure() -> None:
+    """More pending responses than the SCU queues (QUEUE_HIGH_WATER) before its consumer
+    reads: the client pauses the memory transport, then resumes it; nothing is lost."""
+    count = QUEUE_HIGH_WATER + 500
+    server = Server(ServerConfig(), {"worklist": counting_handler(count, Recorder())})
+    opener = memory_opener(server.protocol_factory)
+    async with asyncio.timeout(30), aiodicom.connect("127.0.0.1", 0, opener=opener) as assoc:
+        stream = assoc.find_responses(query())
+        first = await anext(stream)
+        transport = assoc._protocol.transport
+        assert isinstance(transport, MemoryTransport)
+        for _ in range(200):  # let the server stream until the client stops reading
+            await asyncio.sleep(0)
+            if not transport.is_reading():
+                break
+        assert not transport.is_reading()
+        rest = [result async for result in stream]
+    assert first.raw is not None and len(rest) == count  # count - 1 pending + the final
+    assert rest[-1].status == SUCCESS and transport.is_reading()
