@@ -108,8 +108,11 @@ async def test_a_registered_operation_replaces_c_echo_without_editing_the_dispat
         assert await assoc.echo() == BUSY
 
 
-def _connected(server: Server, window: int) -> tuple[ServerProtocol, MemoryTransport, Association]:
-    """A server protocol on a peerless memory transport, associated with a sans-IO SCU."""
+def _connected(
+    server: Server, window: int, sop_class: str = VERIFICATION_SOP_CLASS
+) -> tuple[ServerProtocol, MemoryTransport, Association]:
+    """A server protocol on a peerless memory transport, associated with a sans-IO SCU
+    that proposes ``sop_class`` on presentation context 1."""
     protocol = server.protocol_factory()
     transport = MemoryTransport(protocol, ("127.0.0.1", 4242))
     protocol.connection_made(transport)
@@ -118,7 +121,7 @@ def _connected(server: Server, window: int) -> tuple[ServerProtocol, MemoryTrans
     info = UserInformation(
         max_length=16384, implementation_class_uid="1.2.3.4", async_ops_window=(window, 1)
     )
-    contexts = (PresentationContextRQ(1, VERIFICATION_SOP_CLASS, (EXPLICIT_LE,)),)
+    contexts = (PresentationContextRQ(1, sop_class, (EXPLICIT_LE,)),)
     scu.request(AssociateRQ("AIODICOM", "SCU", contexts, info))
     protocol.data_received(scu.data_to_send())
     scu.receive_data(b"".join(transport.written))
@@ -247,3 +250,15 @@ async def test_memory_transport_pauses_and_resumes_reading_under_backpressure() 
         rest = [result async for result in stream]
     assert first.raw is not None and len(rest) == count  # count - 1 pending + the final
     assert rest[-1].status == SUCCESS and transport.is_reading()
+
+
+async def test_registering_an_operation_can_accept_its_sop_classes() -> None:
+    private = "1.2.826.0.1.3680043.9.7433.1.1"  # a SOP class no built-in entry serves
+    server = Server(ServerConfig(), {})
+    assert not _connected(server, window=1, sop_class=private)[2].contexts
+    server.register_operation(CommandField.C_ECHO_RQ, FixedEcho(BUSY), sop_classes=[private])
+    protocol, transport, scu = _connected(server, window=1, sop_class=private)
+    assert scu.contexts[1].abstract_syntax == private
+    scu.send_message(1, CEchoRQ(5, private))
+    protocol.data_received(scu.data_to_send())
+    assert _echo_statuses(scu, transport) == [(5, BUSY)]
