@@ -40,7 +40,7 @@ from aiodicom.net.client_protocol import ClientProtocol, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, cached_request
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
-from aiodicom.net.transport import Opener, tcp_opener
+from aiodicom.net.transport import Opener
 from aiodicom.proto.events import AcceptedContext
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ
 from aiodicom.proto.negotiation import QueryModel
@@ -381,7 +381,7 @@ class Connector:
     ) -> None:
         self.options = options
         self.trace = trace
-        self.opener = opener or tcp_opener(options.host, options.port, options.ssl)
+        self.opener = opener  # None: TCP (TLS with ``options.ssl``) to host:port
         self._association: ClientAssociation | None = None
 
     def __await__(self) -> Generator[Any, None, ClientAssociation]:
@@ -420,6 +420,7 @@ class Connector:
 
     async def _connect_transport(self) -> ClientProtocol:
         options = self.options
+        loop = asyncio.get_running_loop()
         rq = cached_request(options)
 
         def factory() -> ClientProtocol:
@@ -429,7 +430,12 @@ class Connector:
 
         try:
             async with asyncio.timeout(options.connect_timeout):
-                protocol: ClientProtocol = await self.opener(factory)
+                if self.opener is None:
+                    _, protocol = await loop.create_connection(
+                        factory, options.host, options.port, ssl=options.ssl
+                    )
+                else:
+                    protocol = await self.opener(factory)
         except TimeoutError:
             raise DicomTimeoutError("connect", options.connect_timeout) from None
         except OSError as exc:  # refused, unreachable, TLS handshake (ssl.SSLError)

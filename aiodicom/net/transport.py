@@ -4,17 +4,16 @@ An association protocol needs little from its transport: it is *opened* (the pro
 ``connection_made``), bytes are *read* (``data_received``) and *written* (:meth:`write`),
 and it is *closed* (:meth:`close`, then ``connection_lost``); flow control pauses and
 resumes reading. :class:`Transport` names exactly that. TCP and TLS transports from
-``loop.create_connection`` / ``loop.create_server`` are one implementation
-(:func:`tcp_opener`); :class:`MemoryTransport` is another: two protocols wired in process,
-no socket, for tests of the network layer and for in-process peers
-(:func:`memory_opener` connects a client to a :class:`~aiodicom.net.server.Server`
-in process).
+``loop.create_connection`` / ``loop.create_server`` are one implementation (the default of
+:func:`aiodicom.connect` and of ``Server.start``); :class:`MemoryTransport` is another:
+two protocols wired in process, no socket, for tests of the network layer and for
+in-process peers (:func:`memory_opener` connects a client to a
+:class:`~aiodicom.net.server.Server` in process).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -36,17 +35,6 @@ class Transport(Protocol):
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
-
-
-def tcp_opener(host: str, port: int, ssl: ssl_module.SSLContext | None = None) -> Opener[Any]:
-    """Open TCP (TLS with ``ssl``) connections to ``host:port``."""
-
-    async def open_tcp(factory: Callable[[], P]) -> P:
-        loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(factory, host, port, ssl=ssl)
-        return protocol
-
-    return open_tcp
 
 
 class MemoryTransport(asyncio.Transport):
