@@ -18,7 +18,6 @@ from aiodicom.errors import (
     ProtocolError,
     QueryError,
 )
-from aiodicom.fanout import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
 from aiodicom.net import (
     ClientAssociation,
     EncodedQuery,
@@ -34,6 +33,7 @@ from aiodicom.net import (
     encode_query,
     serve,
 )
+from aiodicom.net.pool import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
 from aiodicom.proto.negotiation import QueryModel
 from aiodicom.proto.status import StatusCategory
 

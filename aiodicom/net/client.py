@@ -35,10 +35,12 @@ from aiodicom.errors import (
     DicomTimeoutError,
     NegotiationError,
 )
-from aiodicom.net.client_protocol import ClientProtocol, EchoCall, Trace
+from aiodicom.net.client_ops import ClientOperation, EchoCall
+from aiodicom.net.client_protocol import ClientProtocol, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, cached_request
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
+from aiodicom.net.transport import Opener
 from aiodicom.proto.events import AcceptedContext
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ
 from aiodicom.proto.negotiation import QueryModel
@@ -49,8 +51,7 @@ __all__ = ["ClientAssociation", "ClientProtocol", "Connector", "connect", "negot
 MAX_WINDOW = 0xFFFF
 """An "unlimited" window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
 
-Operation = FindCall | EchoCall
-OpT = TypeVar("OpT", FindCall, EchoCall)
+OpT = TypeVar("OpT", bound=ClientOperation)
 
 
 def negotiated_window(proposed: tuple[int, int] | None, ac: AssociateAC) -> int:
@@ -97,7 +98,7 @@ class ClientAssociation:
         self._last_message_id = 0
         self._lock = asyncio.Lock()
         self._busy = 0  # tasks holding or waiting for ``_lock``
-        self._current: Operation | None = None
+        self._current: ClientOperation | None = None
         self._owner: asyncio.Task[Any] | None = None
         self._released = False
         self._closing = False
@@ -194,6 +195,15 @@ class ClientAssociation:
         operation.finished.add_done_callback(lambda _: slots.release())
         return operation
 
+    async def perform(self, make: Callable[[], OpT]) -> OpT:
+        """Start the operation ``make`` builds and sends, when the association may: in a
+        window (PS3.7 D.3.3.3) once a slot is free, else after the previous operation.
+
+        ``make`` registers a :class:`~aiodicom.net.client_ops.ClientOperation` under a
+        fresh Message ID (:meth:`ClientProtocol.start_operation`) and sends its request.
+        """
+        return self._begin_now(make) or await self._begin(make)
+
     async def echo(self) -> int:
         """C-ECHO (PS3.7 9.1.5): return the response status (0x0000 on success)."""
         context = self._context_for(VERIFICATION_SOP_CLASS, "Verification")
@@ -204,7 +214,7 @@ class ClientAssociation:
             self._protocol.send_command(context.context_id, CEchoRQ(call.message_id))
             return call
 
-        call = self._begin_now(make) or await self._begin(make)
+        call = await self.perform(make)
         return await call.finished
 
     def _plan(self, model: QueryModel | str, priority: int) -> _FindPlan:
@@ -366,9 +376,12 @@ class ClientAssociation:
 class Connector:
     """Returned by :func:`connect`: ``async with`` it, or ``await`` it."""
 
-    def __init__(self, options: ClientOptions, trace: Trace | None = None) -> None:
+    def __init__(
+        self, options: ClientOptions, trace: Trace | None = None, opener: Opener[Any] | None = None
+    ) -> None:
         self.options = options
         self.trace = trace
+        self.opener = opener  # None: TCP (TLS with ``options.ssl``) to host:port
         self._association: ClientAssociation | None = None
 
     def __await__(self) -> Generator[Any, None, ClientAssociation]:
@@ -417,9 +430,12 @@ class Connector:
 
         try:
             async with asyncio.timeout(options.connect_timeout):
-                _, protocol = await loop.create_connection(
-                    factory, options.host, options.port, ssl=options.ssl
-                )
+                if self.opener is None:
+                    _, protocol = await loop.create_connection(
+                        factory, options.host, options.port, ssl=options.ssl
+                    )
+                else:
+                    protocol = await self.opener(factory)
         except TimeoutError:
             raise DicomTimeoutError("connect", options.connect_timeout) from None
         except OSError as exc:  # refused, unreachable, TLS handshake (ssl.SSLError)
@@ -445,6 +461,7 @@ def connect(
     user_identity: UserIdentityRQ | tuple[str, str] | str | None = None,
     extended_negotiation: Mapping[QueryModel | str, bytes] | None = None,
     trace: Trace | None = None,
+    opener: Opener[Any] | None = None,
 ) -> Connector:
     """Open an association to ``host:port`` (PS3.8 7.1) as an async context manager.
 
@@ -457,6 +474,8 @@ def connect(
     Exiting the ``async with`` releases the association (aborts if that fails).
     ``trace(kind, payload)`` sees the negotiation, every DIMSE command set and every
     byte on the wire (see :data:`aiodicom.net.client_protocol.Trace`), for debugging.
+    ``opener`` opens the transport (default: TCP/TLS to ``host:port``;
+    :func:`aiodicom.net.transport.memory_opener` connects to a Server in process).
     """
     return Connector(
         ClientOptions(
@@ -477,4 +496,5 @@ def connect(
             extended_negotiation=extended_negotiation,
         ),
         trace,
+        opener,
     )

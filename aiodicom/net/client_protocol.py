@@ -25,47 +25,17 @@ from aiodicom.proto.events import (
     ReleaseRequested,
 )
 from aiodicom.proto.events import AssociationRejected as RejectedEvent
-from aiodicom.proto.messages import CEchoRSP, DimseCommand
+from aiodicom.proto.messages import DimseCommand
 from aiodicom.proto.pdus import AssociateAC, AssociateRQ
 
 if TYPE_CHECKING:
-    from aiodicom.net.find import FindCall
+    from aiodicom.net.client_ops import ClientOperation
     from aiodicom.net.options import ClientOptions
 
 Trace = Callable[[str, object], None]
 """``trace(kind, payload)``, called with: ``"A-ASSOCIATE-RQ"`` / ``"A-ASSOCIATE-AC"``
 (the PDU value, PS3.8 9.3.2-9.3.3), ``"dimse-out"`` / ``"dimse-in"`` (``(context_id,
 command)``, PS3.7 9.3) and ``"bytes-out"`` / ``"bytes-in"`` (raw transport bytes)."""
-
-
-class EchoCall:
-    """Internal state of one C-ECHO-RQ (PS3.7 9.1.5)."""
-
-    def __init__(self, protocol: ClientProtocol, message_id: int) -> None:
-        self.protocol = protocol
-        self.message_id = message_id
-        self.finished: asyncio.Future[int] = protocol.loop.create_future()
-
-    @property
-    def done(self) -> bool:
-        return self.finished.done()
-
-    def on_message(self, command: DimseCommand, data_set: bytes | None) -> None:
-        if isinstance(command, CEchoRSP) and not self.done:
-            self.finished.set_result(command.status)
-            self.protocol.operation_finished(self)
-        else:
-            self.protocol.log.warning("unexpected dimse message during c-echo")
-
-    def on_failure(self, exc: BaseException) -> None:
-        if not self.done:
-            self.finished.set_exception(exc)
-
-    def cancel(self) -> None:
-        """A C-ECHO cannot be cancelled; the next operation just waits for it."""
-
-    async def wait_done(self) -> None:
-        await asyncio.wait([self.finished])
 
 
 class _TracedTransport:
@@ -111,14 +81,14 @@ class ClientProtocol(AssociationProtocol):
         self.dimse_timeout = options.dimse_timeout
         self.established: asyncio.Future[AssociateAC] = self.loop.create_future()
         self.released: asyncio.Future[None] = self.loop.create_future()
-        self.operations: dict[int, FindCall | EchoCall] = {}
+        self.operations: dict[int, ClientOperation] = {}
         self.failure: BaseException | None = None
         self.starving = 0  # operations whose consumer waits on an empty queue
         self.trace: Trace | None = None  # debugging hook, see :data:`Trace`
         self.bind_log(calling_ae=rq.calling_ae, called_ae=rq.called_ae, role="scu")
 
     @property
-    def operation(self) -> FindCall | EchoCall | None:
+    def operation(self) -> ClientOperation | None:
         """One outstanding operation (the only one when the window is 1), or None."""
         return next(iter(self.operations.values()), None)
 
@@ -213,12 +183,12 @@ class ClientProtocol(AssociationProtocol):
         self.log.warning("dimse timeout; aborting", seconds=seconds)
         self.fail(DicomTimeoutError("DIMSE response", seconds))
 
-    def start_operation(self, operation: FindCall | EchoCall) -> None:
+    def start_operation(self, operation: ClientOperation) -> None:
         """Register an operation under its Message ID before its request is sent."""
         self.operations[operation.message_id] = operation
         self.arm_activity_timer()
 
-    def operation_finished(self, operation: FindCall | EchoCall) -> None:
+    def operation_finished(self, operation: ClientOperation) -> None:
         if self.operations.get(operation.message_id) is operation:
             del self.operations[operation.message_id]
 

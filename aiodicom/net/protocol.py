@@ -30,6 +30,7 @@ from structlog.typing import FilteringBoundLogger
 from aiodicom.errors import AssociationAborted
 from aiodicom.log import get_logger
 from aiodicom.net.loop import set_nodelay
+from aiodicom.net.transport import Transport
 from aiodicom.proto.association import Association, Mode
 from aiodicom.proto.events import Event, MessageReceived
 
@@ -65,7 +66,7 @@ class AssociationProtocol(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.association = Association(mode, max_pdu_length=max_pdu_length)
         self.association_id = new_association_id()
-        self.transport: asyncio.Transport | None = None
+        self.transport: Transport | None = None  # aiodicom.net.transport: the interface
         self.peer: tuple[str, int] = ("", 0)
         self.log: FilteringBoundLogger = get_logger(assoc=self.association_id)
         self.closed: asyncio.Future[None] = self.loop.create_future()
@@ -91,7 +92,7 @@ class AssociationProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Evt2 (requestor) / Evt5 (acceptor): the transport connection is up."""
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = cast(Transport, transport)
         set_nodelay(transport)
         self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
         peername = transport.get_extra_info("peername")

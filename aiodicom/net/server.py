@@ -1,29 +1,32 @@
 """The SCP side: :class:`ServerConfig`, :class:`Server` and :func:`serve`.
 
 A Server listens on one TCP (or TLS) port and runs one :class:`ServerProtocol` per
-connection. C-ECHO (PS3.7 9.1.5) is built in; C-FIND (PS3.4 C.4.1 / K.4.1) is served by
-the handler registered for the SOP class. Association policy per PS3.8 9.3.4 Table 9-21:
-too many associations, in all or from one peer address or calling AE title -> transient
-rejection, source 3, reason 2 (local-limit-exceeded);
-unknown called AE -> permanent, source 1, reason 7; calling AE not allowed -> permanent,
-source 1, reason 3; refused user identity (PS3.7 D.3.3.7) -> permanent, source 1, reason 1.
+connection. Requests go through its operation table (:mod:`aiodicom.net.operations`):
+C-ECHO (PS3.7 9.1.5) is built in; C-FIND (PS3.4 C.4.1 / K.4.1) is served by the handler
+registered for the SOP class; :meth:`Server.register_operation` adds or replaces an entry.
+The association policy (limits, AE titles, access list, user identity; PS3.8 9.3.4) is
+:mod:`aiodicom.net.policy`; observers (:mod:`aiodicom.net.observers`) hear the events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl as ssl_module
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiodicom.errors import ConfigError
 from aiodicom.log import get_logger
+from aiodicom.net.find_scp import FindOperation
 from aiodicom.net.observe import FindRoute
+from aiodicom.net.observers import ServerObserver
+from aiodicom.net.operations import BUILT_IN, OperationHandler
+from aiodicom.net.policy import AccessList, AssociationCounts
 from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.types import FindHandler
-from aiodicom.proto.messages import VERIFICATION_SOP_CLASS
+from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CommandField
 from aiodicom.proto.negotiation import (
     ALL_TRANSFER_SYNTAXES,
     AcceptorPolicy,
@@ -48,7 +51,9 @@ class ServerConfig:
     concurrently (PS3.7 D.3.3.3); a proposed window is answered with min(proposed, this);
     1 (default) = synchronous operations only. ``extended_negotiation``: per SOP class
     (UID or query model), the SOP class extended negotiation bytes we support; a request's
-    bytes are answered AND-ed with these (PS3.7 D.3.3.5, PS3.4 C.5.1.1.3).
+    bytes are answered AND-ed with these (PS3.7 D.3.3.5, PS3.4 C.5.1.1.3). ``access``:
+    calling AE per called AE and peer address (:class:`aiodicom.net.policy.AccessList`);
+    ``require_user_identity``: refuse an RQ without a user identity sub-item.
 
     Slow or greedy peers (docs/conformance.md, limits): ``pdu_timeout`` bounds the time
     from the first to the last byte of one PDU, ``message_timeout`` from the first to the
@@ -78,6 +83,8 @@ class ServerConfig:
     message_timeout: float | None = 180.0
     max_associations_per_address: int | None = None
     max_associations_per_calling_ae: int | None = None
+    access: AccessList | None = None
+    require_user_identity: bool = False
 
     def source_limits(self) -> tuple[int, int]:
         """(per peer address, per calling AE title) association limits in force."""
@@ -129,13 +136,18 @@ def _handler_key(key: str | QueryModel) -> str:
 
 
 class Server:
-    """A DICOM C-ECHO/C-FIND SCP on asyncio. ``handlers`` maps SOP class UID -> handler."""
+    """A DICOM SCP on asyncio. ``handlers`` maps SOP class UID -> C-FIND handler;
+    ``observers`` hear association and operation events (:class:`ServerObserver`)."""
 
     negotiation: NegotiationMemo
     """Answers A-ASSOCIATE-RQs under :attr:`policy` (memoized per identical RQ)."""
 
     def __init__(
-        self, config: ServerConfig, handlers: Mapping[str | QueryModel, FindHandler]
+        self,
+        config: ServerConfig,
+        handlers: Mapping[str | QueryModel, FindHandler],
+        *,
+        observers: Sequence[ServerObserver] = (),
     ) -> None:
         config.validate()
         self.config = config
@@ -152,14 +164,42 @@ class Server:
                 _handler_key(key): info for key, info in (config.extended_negotiation or {}).items()
             },
         )
+        self.operations: dict[int, OperationHandler] = dict(BUILT_IN)
+        self.operations[CommandField.C_FIND_RQ] = FindOperation(self)
+        self.observers: list[ServerObserver] = list(observers)
         self.log = get_logger(ae=config.ae_title)
         self._routes: dict[str, FindRoute] = {}
         self.connections: set[ServerProtocol] = set()
         self._established: set[ServerProtocol] = set()
-        self._per_address: Counter[str] = Counter()  # established associations per source
-        self._per_calling_ae: Counter[str] = Counter()
+        self.counts = AssociationCounts()  # established ones, in all and per source
         self._server: asyncio.Server | None = None
         self._host = ""
+
+    def register_operation(
+        self, command_field: int, handler: OperationHandler, sop_classes: Sequence[str] = ()
+    ) -> None:
+        """Perform requests of ``command_field`` (PS3.7 E.1-1) with ``handler`` on new
+        associations, and accept presentation contexts for ``sop_classes`` (in the
+        configured transfer syntaxes). Replaces the entry of a built-in operation."""
+        self.operations[command_field] = handler
+        if sop_classes:
+            policy = self.policy
+            syntaxes = tuple(self.config.transfer_syntaxes)
+            mapping = {**policy.abstract_syntaxes, **dict.fromkeys(sop_classes, syntaxes)}
+            self.policy = dataclasses.replace(policy, abstract_syntaxes=mapping)
+
+    def reconfigure(self, config: ServerConfig) -> None:
+        """Apply a new policy to new associations; open ones keep running untouched."""
+        config.validate()
+        old = self.policy
+        self.config = config
+        self.policy = AcceptorPolicy(
+            abstract_syntaxes=old.abstract_syntaxes,
+            max_pdu_length=config.max_pdu_length,
+            extended_negotiation=old.extended_negotiation,
+            async_ops_window=old.async_ops_window,
+            user_identity=config.user_identity,
+        )
 
     @property
     def policy(self) -> AcceptorPolicy:
@@ -184,6 +224,10 @@ class Server:
             route = self._routes[sop_class_uid] = FindRoute.of(handler)
         return route
 
+    def protocol_factory(self) -> ServerProtocol:
+        """The protocol of one new connection (an asyncio protocol factory)."""
+        return ServerProtocol(self)
+
     # -- bookkeeping (called by ServerProtocol) -----------------------------------------
 
     def connection_opened(self, protocol: ServerProtocol) -> None:
@@ -191,26 +235,13 @@ class Server:
 
     def association_established(self, protocol: ServerProtocol) -> None:
         self._established.add(protocol)
-        self._per_address[protocol.peer[0]] += 1
-        self._per_calling_ae[protocol.rq.calling_ae if protocol.rq else ""] += 1
+        self.counts.add(protocol.peer[0], protocol.rq.calling_ae if protocol.rq else "")
 
     def connection_closed(self, protocol: ServerProtocol) -> None:
         self.connections.discard(protocol)
         if protocol in self._established:
             self._established.remove(protocol)
-            _forget_one(self._per_address, protocol.peer[0])
-            _forget_one(self._per_calling_ae, protocol.rq.calling_ae if protocol.rq else "")
-
-    def source_limit_reached(self, address: str, calling_ae: str) -> str:
-        """Why a new association from ``address`` / ``calling_ae`` is over its per-source
-        limit (:meth:`ServerConfig.source_limits`), or "" when it is not."""
-        per_address, per_calling_ae = self.config.source_limits()
-        if self._per_address[address] >= per_address:  # the log names the setting to raise
-            return f"server.max_associations_per_address={per_address} reached for {address}"
-        if self._per_calling_ae[calling_ae] >= per_calling_ae:
-            limit = f"server.max_associations_per_calling_ae={per_calling_ae}"
-            return f"{limit} reached for {calling_ae!r}"
-        return ""
+            self.counts.remove(protocol.peer[0], protocol.rq.calling_ae if protocol.rq else "")
 
     @property
     def established_count(self) -> int:
@@ -219,16 +250,21 @@ class Server:
 
     # -- public API ---------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Start listening (port 0 picks a free port, see :attr:`port`)."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+    ) -> None:
+        """Start listening (port 0 picks a free port, see :attr:`port`); ``reuse_port``
+        sets SO_REUSEPORT so several processes share the port (the kernel spreads new
+        connections among them)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ServerProtocol(self),
+            self.protocol_factory,
             host,
             port,
             ssl=self.config.ssl,
             backlog=self.config.backlog,
             reuse_address=True,
+            reuse_port=reuse_port or None,
         )
         self._host = host
         self.log.info("listening", host=host, port=self.port, tls=self.config.ssl is not None)
@@ -269,13 +305,6 @@ class Server:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-
-
-def _forget_one(counter: Counter[str], key: str) -> None:
-    if counter[key] <= 1:
-        del counter[key]
-    else:
-        counter[key] -= 1
 
 
 @asynccontextmanager

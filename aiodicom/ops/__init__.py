@@ -3,8 +3,8 @@ lifecycle (signals, drain, reload, SO_REUSEPORT workers) and a C-ECHO health che
 
 * :mod:`aiodicom.ops.security`: TLS server context, user identity checker (PS3.7
   D.3.3.7), calling-AE allow-list per called AE and peer address.
-* :mod:`aiodicom.ops.server`: :class:`OpsServer`, a Server with those checks, audit lines
-  and metrics; ``start(reuse_port=True)``; ``reconfigure`` for reloads.
+* :mod:`aiodicom.ops.server`: :class:`OpsServer`, a Server whose association policy
+  includes those checks and whose observer writes audit lines and metrics.
 * :mod:`aiodicom.ops.lifecycle`: SIGTERM/SIGINT drain, SIGHUP reload, worker processes.
 * :mod:`aiodicom.ops.app`: ``--workers/--metrics-port/--security/--shutdown-deadline``
   flags and :func:`run_app` for server programs.

@@ -3,17 +3,15 @@
 Every input is an event of the PS3.8 9.2 state machine and goes through
 :func:`aiodicom.proto.fsm.transition`, so Table 9-10 decides what happens; this module only
 performs the actions (PS3.8 9.2.2). Nothing here touches a socket or a clock: the IO layer
-
-* feeds received bytes to :meth:`Association.receive_data` and sends what
-  :meth:`Association.data_to_send` returns;
-* runs the ARTIM timer while :attr:`Association.artim_running` is True and calls
-  :meth:`Association.artim_expired` when it fires (PS3.8 9.1.5);
-* closes the transport once :attr:`Association.wants_close` is True and the outgoing bytes
-  are flushed, and reports the close with :meth:`Association.connection_lost`.
+feeds received bytes to :meth:`Association.receive_data` and sends what
+:meth:`Association.data_to_send` returns; runs the ARTIM timer while
+:attr:`Association.artim_running` is True and calls :meth:`Association.artim_expired` when
+it fires (PS3.8 9.1.5); closes the transport once :attr:`Association.wants_close` is True
+and the outgoing bytes are flushed, and reports it with :meth:`Association.connection_lost`.
 
 Peer protocol errors never raise: the association sends an A-ABORT (source 2, the reason),
-returns :class:`Aborted` with the error and asks for the transport to be closed. Local
-misuse raises :class:`~aiodicom.errors.LocalProtocolError`.
+returns :class:`Aborted` with the error and asks for the transport to be closed. Local misuse
+raises :class:`~aiodicom.errors.LocalProtocolError`.
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ from aiodicom.proto.fsm import ALTERNATE_NEXT_STATE, Action, State, transition
 from aiodicom.proto.fsm import Event as Evt
 from aiodicom.proto.messages import DimseCommand
 from aiodicom.proto.negotiation import accepted_contexts
-from aiodicom.proto.pdata_fast import receive_whole_pdata
+from aiodicom.proto.pdata_fast import FastPath, receive_whole_pdata
 from aiodicom.proto.pdu import PDUDecoder, encode_pdu
 from aiodicom.proto.pdus import (
     PDU,
@@ -93,15 +91,19 @@ class Association:
     D.1); ``contexts`` (accepted presentation contexts by id, set on AE-3 / AE-7);
     ``rq`` / ``ac`` (the A-ASSOCIATE-RQ and -AC of this association once known);
     ``artim_running`` and ``wants_close`` (instructions to the IO layer, module docstring).
+    ``fast_path`` decodes ordinary Sta6 reads (:mod:`.pdata_fast`); None = general path.
     """
 
-    fast_pdata = True
-    """Take :mod:`.pdata_fast` for ordinary P-DATA-TF reads in Sta6 (False: tests only)."""
-
     def __init__(
-        self, mode: Mode, *, max_pdu_length: int = 16384, max_associate_length: int = 1 << 20
+        self,
+        mode: Mode,
+        *,
+        max_pdu_length: int = 16384,
+        max_associate_length: int = 1 << 20,
+        fast_path: FastPath | None = receive_whole_pdata,
     ) -> None:
         self.mode = mode
+        self._fast_path = fast_path
         self.state = State.STA1
         self.max_pdu_length = max_pdu_length
         self.peer_max_pdu_length = 0
@@ -120,10 +122,9 @@ class Association:
 
     @property
     def awaiting_release_response(self) -> bool:
-        """Whether the local user owes an A-RELEASE response (Evt14) now: PS3.8 Table 9-10
-        allows it in Sta8, Sta9, Sta12 (Sta10 defers it to AR-10). A PDU read together with
-        the A-RELEASE-RQ is an event in Sta8 (AA-3 or AA-8): the indication was issued,
-        but no response is due any more; the IO layer checks this before answering it."""
+        """Whether the local user owes an A-RELEASE response (Evt14) now (PS3.8 Table 9-10:
+        Sta8, 9, 12; Sta10 defers it to AR-10). After a PDU read with the A-RELEASE-RQ (AA-3
+        or AA-8 in Sta8) none is due any more; the IO layer checks this before answering."""
         return self.state in _RELEASE_RESPONSE_STATES
 
     @property
@@ -157,8 +158,9 @@ class Association:
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Decode received bytes and run each PDU through the state machine."""
-        if self.state is State.STA6 and self.fast_pdata and not self._input_closed:
-            fast = receive_whole_pdata(data, self._decoder, self._assembler, self.contexts)
+        fast_path = self._fast_path
+        if self.state is State.STA6 and fast_path is not None and not self._input_closed:
+            fast = fast_path(data, self._decoder, self._assembler, self.contexts)
             if fast is not None:  # DT-2 for whole PDUs: Sta6 -> Sta6 (PS3.8 9.2)
                 self._previous_state = State.STA6
                 return fast
@@ -466,9 +468,7 @@ class Association:
         self.artim_running = False
         return [Aborted(AbortSource.SERVICE_PROVIDER, 0, by_peer=False, error=None)]
 
-    def _do_aa_5(self, pdu: PDU | None, error: ProtocolError | None) -> list[Event]:
-        self.artim_running = False
-        return []
+    _do_aa_5 = _do_ar_5  # stop ARTIM, nothing else (PS3.8 9.2.2)
 
     def _do_aa_6(self, pdu: PDU | None, error: ProtocolError | None) -> list[Event]:
         return []

@@ -2,13 +2,15 @@
 
 Pure data: the command-set codec (always Implicit VR Little Endian, PS3.7 6.3.1) lives in
 :mod:`aiodicom.proto.dimse`. A data set, when present, travels separately as bytes
-encoded in the presentation context's transfer syntax.
+encoded in the presentation context's transfer syntax. Each class names its Command Field
+(0000,0100), by which the network layer dispatches a request to its operation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import ClassVar
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 
@@ -42,6 +44,8 @@ class Priority(IntEnum):
 class CEchoRQ:
     """PS3.7 9.3.5.1: C-ECHO-RQ."""
 
+    command_field: ClassVar[int] = CommandField.C_ECHO_RQ
+
     message_id: int
     affected_sop_class_uid: str = VERIFICATION_SOP_CLASS
 
@@ -49,6 +53,8 @@ class CEchoRQ:
 @dataclass(slots=True, frozen=True)
 class CEchoRSP:
     """PS3.7 9.3.5.2: C-ECHO-RSP."""
+
+    command_field: ClassVar[int] = CommandField.C_ECHO_RSP
 
     message_id_being_responded_to: int
     status: int = 0x0000
@@ -58,6 +64,8 @@ class CEchoRSP:
 @dataclass(slots=True, frozen=True)
 class CFindRQ:
     """PS3.7 9.3.2.1: C-FIND-RQ. Always followed by an identifier data set."""
+
+    command_field: ClassVar[int] = CommandField.C_FIND_RQ
 
     message_id: int
     affected_sop_class_uid: str
@@ -72,6 +80,8 @@ class CFindRSP:
     responses may carry ``error_comment`` (0000,0902) and ``offending_elements`` (0000,0901).
     """
 
+    command_field: ClassVar[int] = CommandField.C_FIND_RSP
+
     message_id_being_responded_to: int
     affected_sop_class_uid: str
     status: int
@@ -83,6 +93,8 @@ class CFindRSP:
 @dataclass(slots=True, frozen=True)
 class CCancelRQ:
     """PS3.7 9.3.2.3: C-CANCEL-FIND-RQ."""
+
+    command_field: ClassVar[int] = CommandField.C_CANCEL_RQ
 
     message_id_being_responded_to: int
 

@@ -15,7 +15,7 @@ caller hands the whole read to the general path, which reports exactly what it a
 from __future__ import annotations
 
 import struct
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from aiodicom.errors import ProtocolError
 from aiodicom.proto.dimse import MessageAssembler, decode_command_memo
@@ -23,12 +23,15 @@ from aiodicom.proto.events import Event, MessageReceived
 from aiodicom.proto.messages import DimseCommand
 from aiodicom.proto.pdu import PDUDecoder
 
-__all__ = ["Pending", "ScanResult", "receive_whole_pdata", "scan_pdata"]
+__all__ = ["FastPath", "Pending", "ScanResult", "receive_whole_pdata", "scan_pdata"]
 
 Pending = tuple[int, DimseCommand] | None
 """A decoded command still waiting for its data set: (presentation context id, command)."""
 ScanResult = tuple[list[Event], Pending, int]
 """Completed messages, the command left waiting, and the number of bytes consumed."""
+FastPath = Callable[[bytes, PDUDecoder, MessageAssembler, Container[int]], "list[Event] | None"]
+"""What an :class:`~aiodicom.proto.association.Association` is composed with to take
+ordinary Sta6 reads (:func:`receive_whole_pdata`): events, or None for the general path."""
 
 _PDU_HEADER = struct.Struct(">BxL")  # PS3.8 9.3.1: type, reserved, length
 _PDV_HEADER = struct.Struct(">LBB")  # PS3.8 9.3.5.1: item length, context id, control

@@ -15,7 +15,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from aiodicom.errors import AssociationRejected, DicomTimeoutError
-from aiodicom.fanout import AssociationPool, FindQuery, PeerSpec, find_many
+from aiodicom.net.pool import AssociationPool, FindQuery, PeerSpec, find_many
 from aiodicom.proto.negotiation import QueryModel
 from aiodicom.proto.status import StatusCategory
 from clients.loadtest.__main__ import main as loadtest_main

@@ -15,6 +15,7 @@ from aiodicom import FindRequest, NegotiationError, ServerConfig
 from aiodicom.log import configure, get_logger
 from aiodicom.net.find import FindCall
 from aiodicom.net.loop import run
+from aiodicom.net.transport import Transport
 from aiodicom.proto.messages import CFindRQ, CFindRSP
 from aiodicom.proto.status import CANCEL, SUCCESS, UNABLE_TO_PROCESS
 from servers.demo import name_matches, worklist_handler
@@ -23,7 +24,7 @@ from tests.net.helpers import Recorder, counting_handler, query
 WORKLIST_UID = "1.2.840.10008.5.1.4.31"
 
 
-def _nodelay(transport: asyncio.BaseTransport | None) -> int:
+def _nodelay(transport: Transport | None) -> int:
     assert transport is not None
     sock = transport.get_extra_info("socket")
     return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))

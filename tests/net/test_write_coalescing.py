@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 import structlog
@@ -20,6 +19,7 @@ from aiodicom.codec import encode_identifier
 from aiodicom.log import configure, level_enabled
 from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.server import Server, ServerConfig
+from aiodicom.net.transport import MemoryTransport
 from aiodicom.net.types import FindRequest, HandlerTraits, declare_traits
 from aiodicom.proto.association import Association, Mode
 from aiodicom.proto.events import MessageReceived
@@ -30,31 +30,10 @@ from tests.net.helpers import identifier, query
 WORKLIST, EXPLICIT_LE = "1.2.840.10008.5.1.4.31", "1.2.840.10008.1.2.1"
 
 
-class _Transport(asyncio.Transport):
-    """Records writes; enough of a transport for :class:`AssociationProtocol`."""
+def _connected(eager: bool, window: int = 1) -> tuple[ServerProtocol, MemoryTransport, Association]:
+    """A server protocol on an in-memory transport without a peer: the test reads what
+    it writes (``transport.written``) and feeds it an SCU Association's bytes."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closing = False
-
-    def write(self, data: Any) -> None:
-        self.writes.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 4242) if name == "peername" else default
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
-
-
-def _connected(eager: bool, window: int = 1) -> tuple[ServerProtocol, _Transport, Association]:
     async def handler(request: FindRequest) -> AsyncIterator[bytes]:
         yield encode_identifier(identifier(1), request.transfer_syntax)
 
@@ -62,7 +41,7 @@ def _connected(eager: bool, window: int = 1) -> tuple[ServerProtocol, _Transport
         declare_traits(handler, HandlerTraits(eager=True))
     server = Server(ServerConfig(async_ops_window=window), {"worklist": handler})
     protocol = ServerProtocol(server)
-    transport = _Transport()
+    transport = MemoryTransport(protocol, ("127.0.0.1", 4242))
     protocol.connection_made(transport)
     scu = Association(Mode.REQUESTOR)
     scu.connection_made()
@@ -74,8 +53,8 @@ def _connected(eager: bool, window: int = 1) -> tuple[ServerProtocol, _Transport
     contexts = (PresentationContextRQ(1, WORKLIST, (EXPLICIT_LE,)),)
     scu.request(AssociateRQ("AIODICOM", "SCU", contexts, info))
     protocol.data_received(scu.data_to_send())
-    scu.receive_data(b"".join(transport.writes))
-    transport.writes.clear()
+    scu.receive_data(b"".join(transport.written))
+    transport.written.clear()
     return protocol, transport, scu
 
 
@@ -100,16 +79,16 @@ async def test_pending_and_final_response_go_out_in_one_write(eager: bool) -> No
         protocol.data_received(_find_pdus(scu, message_id))
         for _ in range(3):  # the task path needs a few loop iterations
             await asyncio.sleep(0)
-        (written,) = transport.writes
-        transport.writes.clear()
+        (written,) = transport.written
+        transport.written.clear()
         assert _statuses(scu, written) == [(message_id, 0xFF00), (message_id, 0x0000)]
-    assert not protocol.running
+    assert not protocol.operations.running
 
 
 async def test_queries_of_one_read_are_answered_in_one_write() -> None:
     protocol, transport, scu = _connected(eager=True, window=2)
     protocol.data_received(_find_pdus(scu, 1, 2))
-    (written,) = transport.writes
+    (written,) = transport.written
     assert _statuses(scu, written) == [(1, 0xFF00), (1, 0), (2, 0xFF00), (2, 0)]
 
 

@@ -17,6 +17,7 @@ from aiodicom.proto.negotiation import (
     negotiate,
     requestor_contexts,
 )
+from aiodicom.proto.pdata_fast import FastPath, receive_whole_pdata
 from aiodicom.proto.pdu import PDUDecoder, encode_pdu
 from aiodicom.proto.pdus import (
     PDU,
@@ -70,11 +71,15 @@ def pump(src: Association, dst: Association) -> list[Event]:
 
 
 def established(
-    requestor_max: int = 16384, acceptor_max: int = 16384
+    requestor_max: int = 16384,
+    acceptor_max: int = 16384,
+    *,
+    fast_path: FastPath | None = receive_whole_pdata,
 ) -> tuple[Association, Association]:
-    """A requestor and an acceptor wired in memory, both in Sta6."""
-    req = Association(Mode.REQUESTOR, max_pdu_length=requestor_max)
-    acc = Association(Mode.ACCEPTOR, max_pdu_length=acceptor_max)
+    """A requestor and an acceptor wired in memory, both in Sta6 (``fast_path=None``: both
+    built on the general P-DATA-TF path only)."""
+    req = Association(Mode.REQUESTOR, max_pdu_length=requestor_max, fast_path=fast_path)
+    acc = Association(Mode.ACCEPTOR, max_pdu_length=acceptor_max, fast_path=fast_path)
     rq = make_rq(requestor_max)
     req.request(rq)
     req.connection_made()

@@ -1,6 +1,6 @@
 """The Sta6 P-DATA-TF fast path (aiodicom.proto.pdata_fast) equals the general path.
 
-Two associations in Sta6 receive the same reads, one with ``fast_pdata`` disabled; after
+Two associations in Sta6 receive the same reads, one built without a fast path; after
 every read the events, state, assembler, decoder buffer and queued bytes must be equal,
 for valid streams split anywhere and for corrupted ones (same A-ABORT, PS3.8 9.2 AA-8).
 """
@@ -27,10 +27,9 @@ _OTHER_PDUS = [encode_pdu(ReleaseRQ()), encode_pdu(Abort(0, 0)), b"\x09\x00\x00\
 def _pair(requestor: bool, max_command: int, max_data: int) -> tuple[Association, Association]:
     """(fast, general) associations in Sta6 on the same side."""
     made = []
-    for fast in (True, False):
-        req, acc = established()
+    for fast_path in (receive_whole_pdata, None):
+        req, acc = established(fast_path=fast_path)
         assoc = req if requestor else acc
-        assoc.fast_pdata = fast
         assoc._assembler.max_command_size = max_command
         assoc._assembler.max_data_set_size = max_data
         made.append(assoc)
