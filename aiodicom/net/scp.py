@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydicom import Dataset
 
-from aiodicom.codec import check_identifier, encode_identifier
+from aiodicom.dicom.identifier import check_identifier, encode_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.log import enabled
 from aiodicom.net.eager import resume

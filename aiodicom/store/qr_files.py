@@ -23,6 +23,7 @@ from pydicom.filewriter import write_dataset
 
 from aiodicom.errors import DataError
 from aiodicom.matching.text import normalize
+from aiodicom.qr.query import text_of
 from aiodicom.store.qr_header import EntityCache, column_value, index_elements, read_elements
 from aiodicom.store.qr_model import (
     INDEXED_KEYS,
@@ -31,7 +32,6 @@ from aiodicom.store.qr_model import (
     Level,
     entity_level_of,
 )
-from aiodicom.store.qr_plan import text_of
 from aiodicom.store.qr_store import EntityData, IndexedFile
 
 _BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})

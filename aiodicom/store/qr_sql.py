@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from aiodicom.qr.query import Op, Predicate, QueryPlan
 from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_plan import Op, Predicate, QueryPlan
 from aiodicom.store.qr_sql_schema import (
     ALIASES,
     COMPUTED_COLUMNS,

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from aiodicom.qr.query import QueryPlan
 from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_plan import QueryPlan
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,16 +27,12 @@ from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 from aiodicom.config import yaml_error_text
+from aiodicom.dicom.reader import Interner, RawDataset, parse_file_bytes
+from aiodicom.dicom.values import decode_record
 from aiodicom.errors import DataError
+from aiodicom.matching.model import Record
 from aiodicom.store import cache_warmer
 from aiodicom.store.readahead import DEFAULT_WINDOW, ReadAhead
-from aiodicom.store.worklist_parse import (
-    Interner,
-    RawDataset,
-    Record,
-    decode_record,
-    parse_file_bytes,
-)
 from aiodicom.store.worklist_validate import check_dataset
 
 log = structlog.get_logger("aiodicom.worklist")

@@ -31,10 +31,10 @@ from aiodicom.matching import (
     record_from_dataset,
 )
 from aiodicom.net.types import FindHandler, FindRequest
-from aiodicom.store.qr_encode import ResponseEncoder
+from aiodicom.qr.query import QueryPlan, build_plan
+from aiodicom.qr.response import ResponseEncoder
 from aiodicom.store.qr_files import decode_blob
 from aiodicom.store.qr_model import COMPUTED_KEYS, MODEL_UIDS, Model
-from aiodicom.store.qr_plan import QueryPlan, build_plan
 from aiodicom.store.qr_store import QRStore, ResultRow, RowCursor
 
 log = structlog.get_logger("aiodicom.qr")
