@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TypeAlias
 
 from aiodicom.dicom.syntax import (
@@ -267,6 +267,42 @@ class Reader:
         return tuple(items), offset
 
 
+_LE_SHORT, _LE_PLAIN, _LE_U32 = _PREFIXED["<"]
+
+
+def top_level_elements(
+    data: bytes, wanted: Collection[int], out: dict[int, tuple[str, bytes]], name: str
+) -> None:
+    """Add the ``wanted`` top-level elements of an Explicit VR Little Endian data set
+    (PS3.5 7.1.2) to ``out``, as (VR, value bytes); entries already in ``out`` are
+    replaced. Elements of undefined length are stepped over as sequences (PS3.5 7.5.2)
+    by the general reader; anything that does not parse raises DataError naming ``name``.
+    """
+    offset, size = 0, len(data)
+    try:
+        while offset < size:
+            group, element, raw_vr, length = _LE_SHORT(data, offset)
+            vr = VR_BY_BYTES.get(raw_vr)
+            if vr is None:
+                raise DataError(name, f"bad VR {raw_vr!r} at byte {offset + 4}")
+            start = offset + 8
+            if vr in LONG_VRS:
+                length = _LE_U32(data, start)[0]
+                start += 4
+            if length == UNDEFINED:
+                reader = Reader(data, name, explicit=True, little=True, interner=Interner())
+                offset = reader.sequence(start, length)[1]
+                continue
+            offset = start + length
+            if offset > size:
+                raise DataError(name, f"element at byte {start - 8} overruns the data set")
+            tag = (group << 16) | element
+            if tag in wanted:
+                out[tag] = (vr, data[start:offset])
+    except struct.error:
+        raise DataError(name, f"truncated at byte {offset}") from None
+
+
 def _looks_explicit(data: bytes, offset: int) -> bool:
     raw_vr = data[offset + 4 : offset + 6]
     return len(raw_vr) == 2 and raw_vr.isalpha() and raw_vr.isupper()
@@ -282,6 +318,25 @@ def _first_element_fits(reader: Reader, end: int) -> bool:
     return length == 0xFFFFFFFF or value_at + length <= end
 
 
+def read_file_meta(data: bytes, path: str, interner: Interner | None = None) -> tuple[str, int]:
+    """PS3.10 7.1: the Transfer Syntax UID (0002,0010) of a file's meta information ("" when
+    absent) and the offset of its data set, after the preamble, ``DICM`` and group 0002
+    when present. The offset may lie past the end of a damaged file; DataError naming
+    ``path`` when a meta element header is truncated or has no VR.
+    """
+    offset = 132 if data[128:132] == b"DICM" else 0
+    transfer_syntax = ""
+    if data[offset : offset + 2] == b"\x02\x00":
+        shared = interner if interner is not None else Interner()
+        meta_reader = Reader(data, path, explicit=True, little=True, interner=shared)
+        while data[offset : offset + 2] == b"\x02\x00":
+            tag, _, length, value_at = meta_reader.header(offset)
+            if tag == TRANSFER_SYNTAX_UID:
+                transfer_syntax = data[value_at : value_at + length].rstrip(b"\0 ").decode()
+            offset = value_at + length
+    return transfer_syntax, offset
+
+
 def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -> RawDataset:
     """Parse a Part 10 file with or without preamble/meta, or a bare data set (PS3.10 7.1).
 
@@ -290,15 +345,7 @@ def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -
     :class:`Interner` for a whole folder load to share repeated values between items.
     """
     shared = interner if interner is not None else Interner()
-    offset = 132 if data[128:132] == b"DICM" else 0
-    transfer_syntax = ""
-    if data[offset : offset + 2] == b"\x02\x00":
-        meta_reader = Reader(data, path, explicit=True, little=True, interner=shared)
-        while data[offset : offset + 2] == b"\x02\x00":
-            tag, _, length, value_at = meta_reader.header(offset)
-            if tag == TRANSFER_SYNTAX_UID:
-                transfer_syntax = data[value_at : value_at + length].rstrip(b"\0 ").decode()
-            offset = value_at + length
+    transfer_syntax, offset = read_file_meta(data, path, shared)
     if offset >= len(data):
         raise DataError(path, "no data set (empty or not DICOM)")
     if transfer_syntax == EXPLICIT_VR_BE:
