@@ -56,17 +56,32 @@ _SHORT_VR_BYTES: Final = (
 )
 
 
-def encode_identifier(ds: Dataset, transfer_syntax: str) -> bytes:
-    """Encode ``ds`` in ``transfer_syntax`` (PS3.5 Annex A) for a P-DATA data set."""
-    implicit, little, deflated = encoding_of(transfer_syntax)
+def dataset_bytes(ds: Dataset, *, implicit: bool = False, little: bool = True) -> bytes:
+    """pydicom's encoding of ``ds`` (PS3.5 7.1; Explicit VR Little Endian by default).
+
+    pydicom's own exceptions propagate: callers name the data set in their errors.
+    """
     buffer = DicomBytesIO()
     buffer.is_implicit_VR = implicit
     buffer.is_little_endian = little
+    write_dataset(buffer, ds)
+    data: bytes = buffer.getvalue()
+    return data
+
+
+def dataset_of(data: bytes, *, implicit: bool = False, little: bool = True) -> Dataset:
+    """pydicom's lazy Dataset of bytes this library wrote (PS3.5 7.1): no structure check,
+    values converted when first read (see :func:`decode_identifier` for peer data)."""
+    return read_dataset(BytesIO(data), implicit, little)
+
+
+def encode_identifier(ds: Dataset, transfer_syntax: str) -> bytes:
+    """Encode ``ds`` in ``transfer_syntax`` (PS3.5 Annex A) for a P-DATA data set."""
+    implicit, little, deflated = encoding_of(transfer_syntax)
     try:
-        write_dataset(buffer, ds)
+        data = dataset_bytes(ds, implicit=implicit, little=little)
     except Exception as exc:
         raise DataError(IDENTIFIER, f"cannot encode: {exc}") from exc
-    data: bytes = buffer.getvalue()
     return deflate(data) if deflated else data
 
 
@@ -107,7 +122,7 @@ def decode_identifier(
         data = inflate(data, max_size)
     _Walker(data, implicit, little).check()
     try:
-        ds = read_dataset(BytesIO(data), implicit, little)
+        ds = dataset_of(data, implicit=implicit, little=little)
         if materialize:
             _materialize(ds)
     except DataError:

@@ -6,8 +6,8 @@ instances in seconds, so the common case is parsed here directly: a PS3.10 7.1 f
 Endian (PS3.5 7.1.2, A.2 and every encapsulated transfer syntax, PS3.5 A.4), read up to
 Pixel Data (group 7FE0) and never beyond.
 
-The entity blobs must equal what :func:`aiodicom.store.qr_files.encode_blob` writes from a
-pydicom data set, so an element is copied verbatim only when pydicom would write back the
+The entity blobs must equal what :func:`aiodicom.dicom.identifier.dataset_bytes` writes
+from a pydicom data set, so an element is copied verbatim only when pydicom would write back the
 same bytes: text that is printable ASCII and padded exactly as PS3.5 6.2 asks (one
 trailing space, or NUL for UI), numbers without blanks, binary values of whole units.
 Anything else (sequences, undefined lengths, UN, other transfer syntaxes, unusual padding,

@@ -22,11 +22,10 @@ from pydicom import config as pydicom_config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 from aiodicom.config import yaml_error_text
+from aiodicom.dicom.identifier import dataset_bytes
 from aiodicom.dicom.reader import Interner, RawDataset, parse_file_bytes
 from aiodicom.dicom.values import decode_record
 from aiodicom.errors import DataError
@@ -185,14 +184,10 @@ def dataset_from_mapping(document: Mapping[Any, Any], path: str) -> Dataset:
 
 
 def _encode_explicit_le(ds: Dataset, path: str) -> bytes:
-    buffer = DicomBytesIO()
-    buffer.is_little_endian = True
-    buffer.is_implicit_VR = False
     try:
-        write_dataset(buffer, ds)
+        return dataset_bytes(ds)
     except (ValueError, TypeError, LookupError, OverflowError) as exc:
         raise DataError(path, f"cannot encode: {exc}") from exc
-    return buffer.getvalue()
 
 
 @dataclass(slots=True)
