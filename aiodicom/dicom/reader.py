@@ -270,6 +270,18 @@ class Reader:
 _LE_SHORT, _LE_PLAIN, _LE_U32 = _PREFIXED["<"]
 
 
+def explicit_le_header(data: bytes, offset: int) -> tuple[int, str | None, int, int]:
+    """(tag, VR, length, value offset) of the Explicit VR Little Endian element header at
+    ``offset`` (PS3.5 7.1.2: 8 bytes, or 12 with a 4-byte length); the VR is None when its
+    two bytes are not one of PS3.5 Table 6.2-1. struct.error when the header is cut off.
+    """
+    group, element, raw_vr, length = _LE_SHORT(data, offset)
+    vr = VR_BY_BYTES.get(raw_vr)
+    if vr in LONG_VRS:
+        return (group << 16) | element, vr, _LE_U32(data, offset + 8)[0], offset + 12
+    return (group << 16) | element, vr, length, offset + 8
+
+
 def top_level_elements(
     data: bytes, wanted: Collection[int], out: dict[int, tuple[str, bytes]], name: str
 ) -> None:

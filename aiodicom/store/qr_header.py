@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import struct
 
-from aiodicom.dicom.reader import read_file_meta
+from aiodicom.dicom.reader import explicit_le_header, read_file_meta
 from aiodicom.dicom.syntax import (
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
@@ -70,8 +70,7 @@ _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 # PS3.3 C.12.1.1.2: single-byte / UTF-8 character sets without code extensions, which
 # decode and re-encode byte for byte; others (ISO 2022, GB18030, ...) go to pydicom.
 _CODECS = {b"": "ascii", b"ISO_IR 6": "ascii", b"ISO_IR 100": "latin-1", b"ISO_IR 192": "utf-8"}
-_SHORT = struct.Struct("<HH2sH")
-_LONG = struct.Struct("<HH2sHI")
+_TAG = struct.Struct("<HH")
 
 
 def column_value(vr: str, text: str) -> str | None:
@@ -163,17 +162,15 @@ def read_elements(data: bytes, *, whole: bool = True) -> tuple[RawElements, str]
     elements: RawElements = {}
     previous, codec = -1, "ascii"
     while pos + 8 <= end:
-        group, elem, vr_bytes, short_len = _SHORT.unpack_from(data, pos)
-        tag = group << 16 | elem
+        try:
+            tag, vr, length, start = explicit_le_header(data, pos)
+        except struct.error:  # a 12-byte header cut off: fine only from Pixel Data on
+            group, elem = _TAG.unpack_from(data, pos)
+            tag, vr, length, start = group << 16 | elem, None, 0, end
         if tag >= _PIXEL_GROUP_START:
             break
-        vr = vr_bytes.decode("latin-1")
-        if vr in LONG_VRS:
-            if pos + 12 > end or short_len != 0:
-                return None
-            length, start = _LONG.unpack_from(data, pos)[4], pos + 12
-        else:
-            length, start = short_len, pos + 8
+        if vr is None or (vr in LONG_VRS and data[pos + 6 : pos + 8] != b"\0\0"):
+            return None  # not a VR; or a reserved field (PS3.5 7.1.2) pydicom would zero
         stop = start + length
         if tag <= previous or vr in ("SQ", "UN") or length == UNDEFINED or stop > end:
             return None
