@@ -80,23 +80,20 @@ class WorklistService:
         return worklist
 
     async def find(self, request: FindRequest) -> AsyncIterator[Dataset | bytes | FindResponse]:
-        """The C-FIND handler (an async generator; the server closes it on C-CANCEL)."""
+        """The C-FIND handler, in the steps of PS3.4 K.4.1.2.2 (an async generator; the
+        server closes it on C-CANCEL).
+
+        1. the snapshot of the called AE's worklist that the whole query sees;
+        2. check the identifier and compile the query (:mod:`aiodicom.worklist.query`);
+        3. search, limit and encode (:meth:`_answers`), or replay an identical answer;
+        4. send one pending response per match (0xFF01 when keys were dropped).
+        """
         started = time.perf_counter()
-        worklist = self._worklist(request.called_ae)  # one snapshot for the whole query
+        worklist = self._worklist(request.called_ae)
         query = self.cache.prepared(request, self.options.matching)
+        source, total, index_used, fresh = self._answers(request, query, worklist)
         raw, syntax = request.identifier_bytes, request.transfer_syntax
         verbose = level_enabled(logging.DEBUG)  # at info the audit line is the query's line
-        kept = self.answers.get(raw, syntax, worklist)
-        fresh: list[bytes] | None = None
-        if kept is None:
-            matches, index_used = worklist.search(
-                query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
-            )
-            self._check_limit(len(matches), query, request, index_used)
-            source: Iterable[bytes] = _encode(matches, query.plan, syntax_for(syntax))
-            total, fresh = len(matches), []
-        else:
-            source, total, index_used = kept, len(kept), "answer-cache"
         deflated = syntax == DEFLATED_EXPLICIT_VR_LE
         sent = 0
         try:
@@ -119,6 +116,25 @@ class WorklistService:
                     outcome="done" if sent == total else "cancelled",
                     unsupported=list(query.unsupported_names),
                 )
+
+    def _answers(
+        self, request: FindRequest, query: PreparedQuery, worklist: AeWorklist
+    ) -> tuple[Iterable[bytes], int, str, list[bytes] | None]:
+        """(responses, their count, index used, list to keep them in or None).
+
+        An identical query on an unchanged snapshot replays the kept answer; else the
+        worklist is searched (PS3.4 C.2.2.2), the count checked against the limit
+        (K.4.1.1.4) and each match encoded when it is sent (K.4.1.1.3.2).
+        """
+        kept = self.answers.get(request.identifier_bytes, request.transfer_syntax, worklist)
+        if kept is not None:
+            return kept, len(kept), "answer-cache", None
+        matches, index_used = worklist.search(
+            query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
+        )
+        self._check_limit(len(matches), query, request, index_used)
+        syntax = syntax_for(request.transfer_syntax)
+        return _encode(matches, query.plan, syntax), len(matches), index_used, []
 
     def _check_limit(
         self, count: int, query: PreparedQuery, request: FindRequest, index: str
