@@ -1,7 +1,7 @@
 """The fast load paths give exactly what the general paths give.
 
-* ``_Reader.dataset`` parses Little Endian leaf elements inline (8-byte headers); with the
-  fast path switched off every element goes through the general ``_Reader.element``.
+* ``Reader.dataset`` parses Little Endian leaf elements inline (8-byte headers); with the
+  fast path switched off every element goes through the general ``Reader.element``.
 * ``decode_record`` decodes ASCII values without ESC directly; the general path goes
   through ``decode_raw`` with the data set's character set (PS3.5 6.1.2.5).
 * ``WorklistIndex`` is built column by column; the reference below adds one record at a
