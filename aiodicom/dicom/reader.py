@@ -330,7 +330,7 @@ def _first_element_fits(reader: Reader, end: int) -> bool:
     return length == 0xFFFFFFFF or value_at + length <= end
 
 
-def read_file_meta(data: bytes, path: str, interner: Interner | None = None) -> tuple[str, int]:
+def read_file_meta(data: bytes, path: str) -> tuple[str, int]:
     """PS3.10 7.1: the Transfer Syntax UID (0002,0010) of a file's meta information ("" when
     absent) and the offset of its data set, after the preamble, ``DICM`` and group 0002
     when present. The offset may lie past the end of a damaged file; DataError naming
@@ -338,14 +338,17 @@ def read_file_meta(data: bytes, path: str, interner: Interner | None = None) -> 
     """
     offset = 132 if data[128:132] == b"DICM" else 0
     transfer_syntax = ""
-    if data[offset : offset + 2] == b"\x02\x00":
-        shared = interner if interner is not None else Interner()
-        meta_reader = Reader(data, path, explicit=True, little=True, interner=shared)
-        while data[offset : offset + 2] == b"\x02\x00":
-            tag, _, length, value_at = meta_reader.header(offset)
-            if tag == TRANSFER_SYNTAX_UID:
-                transfer_syntax = data[value_at : value_at + length].rstrip(b"\0 ").decode()
-            offset = value_at + length
+    while data[offset : offset + 2] == b"\x02\x00":  # PS3.10 7.1: always Explicit VR LE
+        try:
+            tag, vr, length, value_at = explicit_le_header(data, offset)
+        except struct.error:
+            raise DataError(path, f"truncated at byte {offset} (file half-written?)") from None
+        if vr is None:  # two capitals are kept as a VR with a 2-byte length, as Reader does
+            reader = Reader(data, path, explicit=True, little=True, interner=Interner())
+            reader.unknown_vr(data[offset + 4 : offset + 6], offset)
+        if tag == TRANSFER_SYNTAX_UID:
+            transfer_syntax = data[value_at : value_at + length].rstrip(b"\0 ").decode()
+        offset = value_at + length
     return transfer_syntax, offset
 
 
@@ -357,7 +360,7 @@ def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -
     :class:`Interner` for a whole folder load to share repeated values between items.
     """
     shared = interner if interner is not None else Interner()
-    transfer_syntax, offset = read_file_meta(data, path, shared)
+    transfer_syntax, offset = read_file_meta(data, path)
     if offset >= len(data):
         raise DataError(path, "no data set (empty or not DICOM)")
     if transfer_syntax == EXPLICIT_VR_BE:
