@@ -32,10 +32,10 @@ from aiodicom.matching import (
     record_from_dataset,
 )
 from aiodicom.net.types import FindHandler, FindRequest
-from aiodicom.qr.query import QueryPlan, build_plan
+from aiodicom.qr.query import build_plan
 from aiodicom.qr.response import ResponseEncoder
 from aiodicom.store.qr_model import COMPUTED_KEYS, MODEL_UIDS, Model
-from aiodicom.store.qr_store import QRStore, ResultRow, RowCursor
+from aiodicom.store.qr_store import QRStore, QueryPlan, ResultRow, RowCursor
 
 log = structlog.get_logger("aiodicom.qr")
 

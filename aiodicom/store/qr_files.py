@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from aiodicom.dicom.identifier import dataset_bytes
 from aiodicom.errors import DataError
 from aiodicom.matching.text import normalize
-from aiodicom.qr.query import text_of
 from aiodicom.store.qr_header import EntityCache, column_value, index_elements, read_elements
 from aiodicom.store.qr_model import (
     INDEXED_KEYS,
@@ -41,6 +42,18 @@ __all__ = [
     "split_entities",
     "walk_folder",
 ]
+
+
+def text_of(elem: DataElement) -> str:
+    """The element value as DICOM text, multiple values joined with a backslash."""
+    value = elem.value
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(str(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
 
 
 def split_entities(ds: Dataset) -> dict[Level, Dataset]:
