@@ -1,7 +1,7 @@
 """A bounded memo: a dict of at most ``size`` entries, the oldest evicted first.
 
 Shared by the protocol core (association and DIMSE memos, :mod:`aiodicom.proto.memo`),
-the identifier check (:mod:`aiodicom.codec`) and the raw query compiler
+the identifier check (:mod:`aiodicom.dicom.identifier`) and the raw query compiler
 (:mod:`aiodicom.matching.raw`). No I/O, no asyncio.
 """
 

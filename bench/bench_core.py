@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiodicom  # noqa: E402
-from aiodicom.codec import encode_identifier  # noqa: E402
+from aiodicom.dicom.identifier import encode_identifier  # noqa: E402
 from aiodicom.net.loop import run  # noqa: E402
 
 WORKLIST_UID = "1.2.840.10008.5.1.4.31"

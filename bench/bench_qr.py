@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 import aiodicom  # noqa: E402
 from aiodicom.net.loop import run  # noqa: E402
 from aiodicom.store.qr_index import QRIndex  # noqa: E402
-from aiodicom.store.qr_sample import UID_ROOT, SampleShape, write_sample  # noqa: E402
 from aiodicom.store.qr_sql import SQLiteQRStore  # noqa: E402
+from aiodicom.testing.qr_sample import UID_ROOT, SampleShape, write_sample  # noqa: E402
 from tests.clients.peers import write_dcmqrscp_config  # noqa: E402
 
 DCMQRIDX_BATCH = 2000

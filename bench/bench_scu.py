@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiodicom import FindRequest, QueryModel, Server, ServerConfig, connect  # noqa: E402
-from aiodicom.codec import encode_identifier  # noqa: E402
+from aiodicom.dicom.identifier import encode_identifier  # noqa: E402
 from aiodicom.net.loop import install  # noqa: E402
 
 AE = "BENCH"

@@ -31,9 +31,9 @@ import aiohttp
 from _common import bench_lock, pct, write_section
 
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_sample import SampleOptions, write_folder
 from aiodicom.webapi import QueryLog, WebSettings
 from aiodicom.webapi.server import start_http
+from aiodicom.worklist.sample import SampleOptions, write_folder
 
 WRITE = {"X-Requested-With": "aiodicom"}
 Row = tuple[str, int, float, float]

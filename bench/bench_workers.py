@@ -3,7 +3,7 @@
     python bench/bench_workers.py [--workers 1,2,4] [--seconds 10] [--repeats 2] [--write]
 
 For each N, ``aiodicom-worklist --workers N --no-http`` serves a 10k-item worklist folder
-(PS3.4 Annex K items from aiodicom.store.worklist_sample, reused from
+(PS3.4 Annex K items from aiodicom.worklist.sample, reused from
 /tmp/aiodicom-wl-bench-10000 when bench_worklist.py already generated it) on a free
 loopback port. The benchmark waits (bounded) until N sockets listen on the port and a
 C-ECHO (PS3.7 9.1.5) is answered, then drives the server with ``aiodicom-loadtest`` as a
@@ -43,7 +43,7 @@ from _common import LOCK, bench_lock, free_port, write_section
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiodicom.store.worklist_sample import generate, write_item  # noqa: E402
+from aiodicom.worklist.sample import generate, write_item  # noqa: E402
 
 AE = "WLMSCP"
 SIZE = 10_000

@@ -4,7 +4,7 @@
                                    [--seconds 8] [--queries 3000] [--write]
 
 The three servers run as subprocesses on the same generated folders
-(/tmp/aiodicom-wl-bench-<n>/WLMSCP, PS3.4 Annex K items from aiodicom.store.worklist_sample)
+(/tmp/aiodicom-wl-bench-<n>/WLMSCP, PS3.4 Annex K items from aiodicom.worklist.sample)
 and are driven by the same client, aiodicom's SCU on uvloop in this process. Scenarios,
 each bounded by a count AND by ``--seconds``:
 
@@ -48,7 +48,7 @@ import aiodicom  # noqa: E402
 from aiodicom.net.loop import run  # noqa: E402
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE, IMPLICIT_VR_LE  # noqa: E402
 from aiodicom.proto.status import StatusCategory  # noqa: E402
-from aiodicom.store.worklist_sample import generate, write_item  # noqa: E402
+from aiodicom.worklist.sample import generate, write_item  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from _common import bench_lock, free_port, listening, stop_process, write_section  # noqa: E402

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aiodicom.store.qr_sample import SampleShape, write_sample
+from aiodicom.testing.qr_sample import SampleShape, write_sample
 
 SHAPE = SampleShape(patients=4, studies_per_patient=2, series_per_study=2, instances_per_series=2)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing the package
 
-from aiodicom.store.worklist_sample import (  # noqa: E402
+from aiodicom.worklist.sample import (  # noqa: E402
     BUNDLED_SAMPLE_COUNT,
     BUNDLED_SAMPLE_OPTIONS,
     BUNDLED_SAMPLE_SEED,

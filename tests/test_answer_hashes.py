@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pydicom import Dataset
 
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.proto.association import Association, Mode
 from aiodicom.proto.events import AssociationAccepted, MessageReceived
 from aiodicom.proto.messages import CFindRQ, CFindRSP

@@ -10,10 +10,10 @@ import pytest
 
 from aiodicom.config import load_worklist_config
 from aiodicom.config_qr import load_qr_config
+from aiodicom.dicom.reader import parse_file_bytes
 from aiodicom.errors import ConfigError, DataError
 from aiodicom.store.qr_files import parse_file
 from aiodicom.store.worklist_loader import load_dicom_bytes, load_yaml_bytes
-from aiodicom.store.worklist_parse import parse_file_bytes
 
 BROKEN = "server:\n  port: 11112\n  ae_title: [WLMSCP\nworklist: {}\n"  # unclosed [ at 3:13
 

@@ -2,7 +2,7 @@
 
 :func:`aiodicom.matching.compile_query` reads a pydicom Dataset. A server that already
 holds the identifier as raw elements (tag -> (VR, value bytes or SQ items), Little Endian,
-e.g. from :mod:`aiodicom.store.worklist_parse`) compiles it here without building one.
+e.g. from :mod:`aiodicom.dicom.scan`) compiles it here without building one.
 Decoding and padding rules are those of :mod:`aiodicom.matching.text` (PS3.5 6.1, 6.2)
 and classification is :func:`aiodicom.matching.keys.classify`, so both paths give the
 same :class:`CompiledQuery`; a test compares them on random identifiers.

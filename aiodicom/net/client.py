@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from pydicom import Dataset
 
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import (
     AiodicomError,
     AssociationAborted,

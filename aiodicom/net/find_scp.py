@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydicom import Dataset
 
-from aiodicom.codec import check_identifier, encode_identifier
+from aiodicom.dicom.identifier import check_identifier, encode_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.net.observe import (
     CANCELLED,

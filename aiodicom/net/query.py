@@ -17,7 +17,7 @@ import struct
 
 from pydicom import Dataset
 
-from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.dicom.identifier import decode_identifier, encode_identifier
 from aiodicom.proto.dimse import decode_command, encode_command
 from aiodicom.proto.messages import CFindRQ
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE

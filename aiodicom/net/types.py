@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydicom import Dataset
 
-from aiodicom.codec import decode_identifier
+from aiodicom.dicom.identifier import decode_identifier
 from aiodicom.proto.negotiation import QueryModel
 from aiodicom.proto.status import PENDING, StatusCategory
 

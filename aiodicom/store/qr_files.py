@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from io import BytesIO
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
+from pydicom.multival import MultiValue
 
+from aiodicom.dicom.identifier import dataset_bytes
 from aiodicom.errors import DataError
 from aiodicom.matching.text import normalize
 from aiodicom.store.qr_header import EntityCache, column_value, index_elements, read_elements
@@ -31,7 +30,6 @@ from aiodicom.store.qr_model import (
     Level,
     entity_level_of,
 )
-from aiodicom.store.qr_plan import text_of
 from aiodicom.store.qr_store import EntityData, IndexedFile
 
 _BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
@@ -39,8 +37,6 @@ _HEADER_READ = 65536
 __all__ = [
     "EntityCache",
     "column_value",
-    "decode_blob",
-    "encode_blob",
     "index_dataset",
     "parse_file",
     "split_entities",
@@ -48,18 +44,16 @@ __all__ = [
 ]
 
 
-def encode_blob(ds: Dataset) -> bytes:
-    """Encode ``ds`` as Explicit VR Little Endian (PS3.5 7.1.2) for the attrs column."""
-    buffer = DicomBytesIO()
-    buffer.is_implicit_VR = False
-    buffer.is_little_endian = True
-    write_dataset(buffer, ds)
-    return bytes(buffer.getvalue())
-
-
-def decode_blob(blob: bytes) -> Dataset:
-    """Decode an attrs blob written by :func:`encode_blob` (lazily, as pydicom does)."""
-    return read_dataset(BytesIO(blob), is_implicit_VR=False, is_little_endian=True)
+def text_of(elem: DataElement) -> str:
+    """The element value as DICOM text, multiple values joined with a backslash."""
+    value = elem.value
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(str(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
 
 
 def split_entities(ds: Dataset) -> dict[Level, Dataset]:
@@ -85,7 +79,7 @@ def _entity(level: Level, part: Dataset, uid: str) -> EntityData:
         if key.level is level:
             elem = part.get(key.tag)
             columns[key.tag] = None if elem is None else column_value(key.vr, text_of(elem))
-    return EntityData(uid=uid, columns=columns, blob=encode_blob(part))
+    return EntityData(uid=uid, columns=columns, blob=dataset_bytes(part))
 
 
 def index_dataset(

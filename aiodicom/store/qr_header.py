@@ -6,8 +6,8 @@ instances in seconds, so the common case is parsed here directly: a PS3.10 7.1 f
 Endian (PS3.5 7.1.2, A.2 and every encapsulated transfer syntax, PS3.5 A.4), read up to
 Pixel Data (group 7FE0) and never beyond.
 
-The entity blobs must equal what :func:`aiodicom.store.qr_files.encode_blob` writes from a
-pydicom data set, so an element is copied verbatim only when pydicom would write back the
+The entity blobs must equal what :func:`aiodicom.dicom.identifier.dataset_bytes` writes
+from a pydicom data set, so an element is copied verbatim only when pydicom would write back the
 same bytes: text that is printable ASCII and padded exactly as PS3.5 6.2 asks (one
 trailing space, or NUL for UI), numbers without blanks, binary values of whole units.
 Anything else (sequences, undefined lengths, UN, other transfer syntaxes, unusual padding,
@@ -19,6 +19,14 @@ from __future__ import annotations
 import re
 import struct
 
+from aiodicom.dicom.reader import explicit_le_header, read_file_meta
+from aiodicom.dicom.syntax import (
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_BE,
+    IMPLICIT_VR_LE,
+    LONG_VRS,
+    UNDEFINED,
+)
 from aiodicom.errors import DataError
 from aiodicom.matching.text import normalize
 from aiodicom.store.qr_model import (
@@ -35,18 +43,11 @@ RawElements = dict[int, tuple[str, bytes, bytes]]
 
 EntityCache = dict[tuple[Level, str], EntityData]
 
-_PREAMBLE = 128
-_META_GROUP = 0x0002
-_TRANSFER_SYNTAX = 0x00020010
 _PIXEL_GROUP_START = 0x7FE00000
-_UNDEFINED = 0xFFFFFFFF
+_META_GROUP = 0x0002
 _DATE_LEN = 8
 # PS3.5 A.1: the non-encapsulated syntaxes that are not Explicit VR Little Endian.
-_NOT_EXPLICIT_LE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
-# PS3.5 7.1.2: VRs with a reserved field and a 32-bit length.
-_LONG_VRS = frozenset(
-    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
-)
+_NOT_EXPLICIT_LE = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_BE, DEFLATED_EXPLICIT_VR_LE})
 _BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _BINARY_UNITS = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8, "AT": 4}
 _TEXT_VRS = frozenset(
@@ -69,8 +70,7 @@ _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 # PS3.3 C.12.1.1.2: single-byte / UTF-8 character sets without code extensions, which
 # decode and re-encode byte for byte; others (ISO 2022, GB18030, ...) go to pydicom.
 _CODECS = {b"": "ascii", b"ISO_IR 6": "ascii", b"ISO_IR 100": "latin-1", b"ISO_IR 192": "utf-8"}
-_SHORT = struct.Struct("<HH2sH")
-_LONG = struct.Struct("<HH2sHI")
+_TAG = struct.Struct("<HH")
 
 
 def column_value(vr: str, text: str) -> str | None:
@@ -138,26 +138,13 @@ def _canonical(vr: str, value: bytes, codec: str) -> bool:
 
 def _transfer_syntax(data: bytes) -> tuple[str, int] | None:
     """The Transfer Syntax UID of the File Meta Information and where the data set starts."""
-    if data[_PREAMBLE : _PREAMBLE + 4] != b"DICM":
+    if data[128:132] != b"DICM":
         return None
-    pos, syntax, end = _PREAMBLE + 4, None, len(data)
-    while pos + 8 <= end:
-        group, elem, vr_bytes, short_len = _SHORT.unpack_from(data, pos)
-        if group != _META_GROUP:
-            break
-        vr = vr_bytes.decode("latin-1")
-        if vr in _LONG_VRS:
-            if pos + 12 > end:
-                return None
-            length, start = _LONG.unpack_from(data, pos)[4], pos + 12
-        else:
-            length, start = short_len, pos + 8
-        if length == _UNDEFINED or start + length > end:
-            return None
-        if (group << 16 | elem) == _TRANSFER_SYNTAX:
-            syntax = data[start : start + length].rstrip(b"\x00 ").decode("latin-1")
-        pos = start + length
-    return (syntax, pos) if syntax else None
+    try:
+        syntax, pos = read_file_meta(data, "file")
+    except (DataError, UnicodeDecodeError):
+        return None
+    return (syntax, pos) if syntax and pos <= len(data) else None
 
 
 def read_elements(data: bytes, *, whole: bool = True) -> tuple[RawElements, str] | None:
@@ -175,19 +162,17 @@ def read_elements(data: bytes, *, whole: bool = True) -> tuple[RawElements, str]
     elements: RawElements = {}
     previous, codec = -1, "ascii"
     while pos + 8 <= end:
-        group, elem, vr_bytes, short_len = _SHORT.unpack_from(data, pos)
-        tag = group << 16 | elem
+        try:
+            tag, vr, length, start = explicit_le_header(data, pos)
+        except struct.error:  # a 12-byte header cut off: fine only from Pixel Data on
+            group, elem = _TAG.unpack_from(data, pos)
+            tag, vr, length, start = group << 16 | elem, None, 0, end
         if tag >= _PIXEL_GROUP_START:
             break
-        vr = vr_bytes.decode("latin-1")
-        if vr in _LONG_VRS:
-            if pos + 12 > end or short_len != 0:
-                return None
-            length, start = _LONG.unpack_from(data, pos)[4], pos + 12
-        else:
-            length, start = short_len, pos + 8
+        if vr is None or (vr in LONG_VRS and data[pos + 6 : pos + 8] != b"\0\0"):
+            return None  # not a VR; or a reserved field (PS3.5 7.1.2) pydicom would zero
         stop = start + length
-        if tag <= previous or vr in ("SQ", "UN") or length == _UNDEFINED or stop > end:
+        if tag <= previous or vr in ("SQ", "UN") or length == UNDEFINED or stop > end:
             return None
         value = data[start:stop]
         if vr not in _BULK_VRS and not _canonical(vr, value, codec):

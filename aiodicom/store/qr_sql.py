@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_plan import Op, Predicate, QueryPlan
 from aiodicom.store.qr_sql_schema import (
     ALIASES,
     COMPUTED_COLUMNS,
@@ -25,7 +24,7 @@ from aiodicom.store.qr_sql_schema import (
     schema_statements,
 )
 from aiodicom.store.qr_sql_write import apply_batch, begin_bulk, end_bulk
-from aiodicom.store.qr_store import IndexedFile, ResultRow
+from aiodicom.store.qr_store import IndexedFile, Op, Predicate, QueryPlan, ResultRow
 
 __all__ = ["INDEXED_COLUMNS", "TABLES", "SQLiteCursor", "SQLiteQRStore", "select_sql"]
 

@@ -1,4 +1,5 @@
-"""The storage interface of the Q/R index: what a backend (SQLite today) must provide.
+"""The storage interface of the Q/R index: what a backend (SQLite today) must provide,
+and the :class:`QueryPlan` it is given (built by :mod:`aiodicom.qr.query`).
 
 The backend holds the four entity tables of PS3.4 C.6 (patient, study, series, composite
 instance) with their key attributes in indexed columns and each entity's full attributes
@@ -9,11 +10,49 @@ are synchronous and blocking: callers run them off the event loop.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
-from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_plan import QueryPlan
+from pydicom.dataset import Dataset
+
+from aiodicom.store.qr_model import KeyDef, Level, Model
+
+
+class Op(StrEnum):
+    """The predicate forms a store must evaluate (PS3.4 C.2.2.2.1-C.2.2.2.5)."""
+
+    EQ = "eq"
+    IN = "in"
+    GLOB = "glob"
+    LIKE = "like"  # ASCII case-insensitive wildcard (PN, PS3.4 C.2.2.2.1)
+    RANGE = "range"
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """``key`` compared with ``values``; for RANGE, values are (low, high), "" = open end."""
+
+    key: KeyDef
+    op: Op
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    """What to fetch: the level, the model and the pushed-down predicates.
+
+    ``matching`` is the identifier handed to the matching engine (keys that do not take
+    part in matching made universal); ``pushed`` the tags fully decided by the store
+    when the row's columns are not NULL.
+    """
+
+    model: Model
+    level: Level
+    relational: bool
+    matching: Dataset
+    predicates: tuple[Predicate, ...] = ()
+    pushed: frozenset[int] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)

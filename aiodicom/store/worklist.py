@@ -20,10 +20,9 @@ from typing import Protocol
 import structlog
 
 from aiodicom.matching import CompiledQuery
-from aiodicom.matching.model import MatchResult
+from aiodicom.matching.model import MatchResult, Record
 from aiodicom.store.worklist_index import WorklistIndex
 from aiodicom.store.worklist_loader import FolderLoader, WorklistItem, enumerate_ae_folders
-from aiodicom.store.worklist_parse import Record
 
 log = structlog.get_logger("aiodicom.worklist")
 

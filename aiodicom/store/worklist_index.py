@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiodicom.matching import CompiledQuery
-from aiodicom.store.worklist_parse import Record
+from aiodicom.matching.model import Record
 
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020

@@ -22,21 +22,16 @@ from pydicom import config as pydicom_config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 
 from aiodicom.config import yaml_error_text
+from aiodicom.dicom.identifier import dataset_bytes
+from aiodicom.dicom.reader import Interner, RawDataset, parse_file_bytes
+from aiodicom.dicom.values import decode_record
 from aiodicom.errors import DataError
+from aiodicom.matching.model import Record
 from aiodicom.store import cache_warmer
 from aiodicom.store.readahead import DEFAULT_WINDOW, ReadAhead
-from aiodicom.store.worklist_parse import (
-    Interner,
-    RawDataset,
-    Record,
-    decode_record,
-    parse_file_bytes,
-)
 from aiodicom.store.worklist_validate import check_dataset
 
 log = structlog.get_logger("aiodicom.worklist")
@@ -189,14 +184,10 @@ def dataset_from_mapping(document: Mapping[Any, Any], path: str) -> Dataset:
 
 
 def _encode_explicit_le(ds: Dataset, path: str) -> bytes:
-    buffer = DicomBytesIO()
-    buffer.is_little_endian = True
-    buffer.is_implicit_VR = False
     try:
-        write_dataset(buffer, ds)
+        return dataset_bytes(ds)
     except (ValueError, TypeError, LookupError, OverflowError) as exc:
         raise DataError(path, f"cannot encode: {exc}") from exc
-    return buffer.getvalue()
 
 
 @dataclass(slots=True)

@@ -29,9 +29,10 @@ from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupp
 from aiodicom.net.observe import CANCELLED, FAILED, INTERRUPTED, FindEnd, observed
 from aiodicom.net.types import FindHandler, FindRequest
 from aiodicom.proto.status import CANCEL, SUCCESS, UNABLE_TO_PROCESS, describe
-from aiodicom.services.worklist import WorklistService, strip_keys
 from aiodicom.store.worklist import AeWorklist, WorklistStore
-from aiodicom.store.worklist_keys import SUPPORTED_TAGS
+from aiodicom.worklist.keys import SUPPORTED_TAGS
+from aiodicom.worklist.query import strip_keys
+from aiodicom.worklist.service import WorklistService
 
 NEAR_MISS_LIMIT = 5
 NEAR_MISS_SCAN = 5000

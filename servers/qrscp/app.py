@@ -12,8 +12,8 @@ from pathlib import Path
 from aiodicom.config_qr import QRServerConfig
 from aiodicom.log import get_logger
 from aiodicom.net import Server, ServerConfig
+from aiodicom.qr.service import QROptions, QRService
 from aiodicom.resources import bundled_folder
-from aiodicom.services.qr import QROptions, QRService
 from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
 from aiodicom.store.qr_sql import SQLiteQRStore

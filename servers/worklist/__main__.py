@@ -25,9 +25,9 @@ from aiodicom.matching import MatchOptions
 from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import add_ops_arguments
 from aiodicom.resources import bundled_folder
-from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_loader import enumerate_ae_folders, is_item_name
+from aiodicom.worklist.service import WorklistOptions, WorklistService
 
 from ..network import network_policy
 from . import (  # worklist management API + CLI

@@ -19,8 +19,8 @@ from aiodicom.net.server import ServerConfig
 from aiodicom.ops.app import AppParts, ops_options, run_app, secure_config
 from aiodicom.ops.security import SecuritySection
 from aiodicom.ops.server import OpsHooks, OpsServer
-from aiodicom.services.worklist import WorklistService
 from aiodicom.store.worklist import WorklistStore
+from aiodicom.worklist.service import WorklistService
 
 from . import webglue
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from aiodicom.errors import ConfigError
 from aiodicom.resources import bundled_folder
-from aiodicom.store.worklist_sample import (
+from aiodicom.worklist.sample import (
     BUNDLED_SAMPLE_COUNT,
     BUNDLED_SAMPLE_OPTIONS,
     BUNDLED_SAMPLE_SEED,

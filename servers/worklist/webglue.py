@@ -15,9 +15,9 @@ from aiodicom.config import WorklistServerConfig
 from aiodicom.errors import ListenError
 from aiodicom.matching import MatchOptions
 from aiodicom.net.types import FindHandler
-from aiodicom.services.worklist import WorklistService
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi import QueryLog, WebSettings, logged_handlers
+from aiodicom.worklist.service import WorklistService
 
 if TYPE_CHECKING:  # aiohttp is imported only when the API is on (~0.1 s of start-up)
     from aiodicom.webapi.server import HttpServer

@@ -11,7 +11,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import (
     AssociationAborted,
     AssociationRejected,

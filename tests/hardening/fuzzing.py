@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiodicom.codec import decode_identifier
+from aiodicom.dicom.identifier import decode_identifier
 from aiodicom.errors import DataError, ProtocolError
 from aiodicom.proto.association import Association, Mode
 from aiodicom.proto.dimse import encode_command

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
 from tests.clients.peers import free_port
 from tests.hardening.support import AE, ROOT, write_config
 

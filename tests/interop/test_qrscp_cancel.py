@@ -17,7 +17,7 @@ import pytest
 from pydicom import Dataset
 
 import aiodicom
-from aiodicom.store.qr_sample import SampleShape, write_sample
+from aiodicom.testing.qr_sample import SampleShape, write_sample
 from servers.qrscp.app import QRApp
 from tests.qr.helpers import query, run_findscu, running_app
 

@@ -15,7 +15,7 @@ from pynetdicom import AE, build_context
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 
 import aiodicom
-from aiodicom.store.qr_sample import SampleShape, write_sample
+from aiodicom.testing.qr_sample import SampleShape, write_sample
 from servers.qrscp.app import QRApp
 from tests.qr.helpers import PATIENT_ROOT, STUDY_ROOT, make_folder, query, run_findscu, running_app
 

@@ -19,7 +19,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from aiodicom.matching import MatchOptions, compile_query, record_from_dataset
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
 from tests.interop.worklist_peers import WLMSCPFS, findscu, our_scp, wlmscpfs
 
 pytestmark = [

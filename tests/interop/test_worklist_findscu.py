@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
 from tests.interop.worklist_peers import FINDSCU, findscu, our_scp
 
 pytestmark = [

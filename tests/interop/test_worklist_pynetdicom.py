@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
 from tests.interop.worklist_peers import our_scp
 
 pytestmark = pytest.mark.interop

@@ -11,8 +11,8 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from aiodicom.net.server import Server, ServerConfig, serve
-from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
+from aiodicom.worklist.service import WorklistOptions, WorklistService
 from tests.clients.peers import DCMTK_ENV, FINDSCU, WLMSCPFS, free_port
 
 __all__ = ["FINDSCU", "WLMSCPFS", "findscu", "our_scp", "wlmscpfs"]

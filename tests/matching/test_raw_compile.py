@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.dicom.identifier import decode_identifier, encode_identifier
+from aiodicom.dicom.scan import parse_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query
 from aiodicom.matching.query import timezone_offset_us
 from aiodicom.matching.raw import KeyMemo, compile_raw
-from aiodicom.store.worklist_query import parse_identifier
 from tests.expected_warnings import PYDICOM_INVALID_INPUT
 from tests.store.worklist_support import key_view
 

@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.dicom.identifier import decode_identifier, encode_identifier
+from aiodicom.dicom.scan import parse_identifier, scan_identifier
 from aiodicom.errors import DataError, QueryError
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query
 from aiodicom.matching.raw import KeyMemo, ShapePlan
-from aiodicom.services.worklist import PreparedQuery, QueryCache, analyse_keys, prepare_raw
-from aiodicom.store.worklist_query import parse_identifier, raw_shape, scan_identifier
+from aiodicom.worklist.query import PreparedQuery, QueryCache, analyse_keys, prepare_raw, raw_shape
 from tests.expected_warnings import PYDICOM_INVALID_INPUT
 from tests.matching.test_raw_compile import (
     SYNTAXES,

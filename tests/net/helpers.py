@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pydicom import Dataset
 
 from aiodicom import FindHandler, FindRequest, FindResponse
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 
 
 def identifier(index: int) -> Dataset:

@@ -23,7 +23,7 @@ from pydicom import Dataset
 
 import aiodicom
 from aiodicom import DicomTimeoutError, FindRequest, ServerConfig, encode_query
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.net.options import (
     _REQUESTS,
     ClientOptions,

@@ -132,8 +132,8 @@ async def test_resumption_can_be_awaited_inside_another_coroutine() -> None:
 
 
 def test_worklist_handler_stays_eager_through_the_query_log() -> None:
-    from aiodicom.services.worklist import WorklistService
     from aiodicom.webapi.querylog import QueryLog, logged_handlers
+    from aiodicom.worklist.service import WorklistService
 
     service = WorklistService.__new__(WorklistService)  # no store needed to wire handlers
     wrapped = logged_handlers(service, QueryLog())

@@ -9,7 +9,7 @@ from pydicom import Dataset
 
 import aiodicom
 from aiodicom import EncodedQuery, FindRequest, ServerConfig, encode_query
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.net.query import FindRQTemplate
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE, IMPLICIT_VR_LE
 from aiodicom.proto.status import SUCCESS

@@ -9,6 +9,7 @@ import pytest
 from pydicom import Dataset
 
 import aiodicom
+import aiodicom.dicom.identifier
 from aiodicom import DimseStatusError, FindRequest, QueryError, ServerConfig
 from aiodicom.proto.status import CANCEL, PENDING_WARNING, SUCCESS, StatusCategory
 from tests.net.helpers import Recorder, counting_handler, query
@@ -160,7 +161,7 @@ async def test_slow_consumer_applies_backpressure_to_the_handler() -> None:
     big.PatientComments = "x" * 1000
 
     async def handler(request: FindRequest) -> AsyncIterator[bytes]:
-        raw = aiodicom.codec.encode_identifier(big, request.transfer_syntax)
+        raw = aiodicom.dicom.identifier.encode_identifier(big, request.transfer_syntax)
         try:
             for _ in range(200_000):
                 recorder.produced += 1

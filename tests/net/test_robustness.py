@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 import aiodicom
 from aiodicom import ServerConfig
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.proto.dimse import encode_command
 from aiodicom.proto.messages import CFindRQ
 from aiodicom.proto.negotiation import IMPLICIT_VR_LE, QueryModel, requestor_contexts

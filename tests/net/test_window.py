@@ -11,7 +11,7 @@ from pydicom import Dataset
 
 import aiodicom
 from aiodicom import FindHandler, FindRequest, ServerConfig
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import ConfigError
 from aiodicom.net.pool import AssociationPool, PeerSpec, find_many
 from aiodicom.proto.status import CANCEL, OUT_OF_RESOURCES, SUCCESS

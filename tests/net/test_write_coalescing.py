@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import structlog
 
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.log import configure, level_enabled
 from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.server import Server, ServerConfig

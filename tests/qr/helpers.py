@@ -13,12 +13,12 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import decode_identifier
 from aiodicom.config import NetworkSection
 from aiodicom.config_qr import QRSection, QRServerConfig
+from aiodicom.dicom.identifier import decode_identifier
 from aiodicom.net.types import FindRequest
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE
-from aiodicom.store.qr_sample import SampleShape, write_sample
+from aiodicom.testing.qr_sample import SampleShape, write_sample
 from servers.qrscp.app import QRApp
 
 FINDSCU = "/usr/bin/findscu"

@@ -24,9 +24,9 @@ from aiodicom.store.qr_files import index_dataset, parse_file, walk_folder
 from aiodicom.store.qr_header import index_elements, read_elements
 from aiodicom.store.qr_index import QRIndex
 from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_sample import SampleShape, write_sample
 from aiodicom.store.qr_sql import SQLiteQRStore
 from aiodicom.store.qr_store import IndexedFile
+from aiodicom.testing.qr_sample import SampleShape, write_sample
 from tests.expected_warnings import PYDICOM_INVALID_INPUT
 
 pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose

@@ -17,8 +17,8 @@ from pydicom import dcmread
 from aiodicom.store.qr_files import parse_file
 from aiodicom.store.qr_index import QRIndex
 from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_sample import SampleShape, write_sample
 from aiodicom.store.qr_sql import SQLiteQRStore
+from aiodicom.testing.qr_sample import SampleShape, write_sample
 from tests.qr.helpers import SMALL, make_folder
 
 

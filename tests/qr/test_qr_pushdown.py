@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import QueryError
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE, IMPLICIT_VR_LE
-from aiodicom.services.qr import QROptions, QRService
+from aiodicom.qr.service import QROptions, QRService
 from aiodicom.store.qr_files import index_dataset
 from aiodicom.store.qr_sql import SQLiteQRStore
 from tests.qr.helpers import STUDY_ROOT, as_dataset, request

@@ -10,10 +10,10 @@ import structlog
 from pydicom.dataset import Dataset
 
 from aiodicom.errors import QueryError
-from aiodicom.services.qr import QROptions, QRService
+from aiodicom.qr.service import QROptions, QRService
 from aiodicom.store.qr_index import QRIndex
-from aiodicom.store.qr_plan import QueryPlan
 from aiodicom.store.qr_sql import SQLiteCursor, SQLiteQRStore
+from aiodicom.store.qr_store import QueryPlan
 from tests.qr.helpers import (
     PATIENT_ROOT,
     PATIENT_STUDY,

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from structlog.testing import CapturingLogger, capture_logs
 
+from aiodicom.dicom.reader import Interner
 from aiodicom.store import cache_warmer, worklist_loader
 from aiodicom.store.cache_warmer import CacheWarmer
 from aiodicom.store.readahead import CAN_ADVISE
 from aiodicom.store.worklist_loader import FolderLoader, Stamp, WorklistItem
-from aiodicom.store.worklist_parse import Interner
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
 
 pytestmark = pytest.mark.skipif(
     not CAN_ADVISE or not sys.platform.startswith("linux"),

@@ -8,11 +8,12 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
+from aiodicom.dicom.reader import parse_file_bytes
+from aiodicom.dicom.values import decode_record
 from aiodicom.errors import QueryError
 from aiodicom.matching import MatchOptions, compile_query
 from aiodicom.store.worklist import AeWorklist
 from aiodicom.store.worklist_loader import WorklistItem, _encode_explicit_le
-from aiodicom.store.worklist_parse import decode_record, parse_file_bytes
 from tests.expected_warnings import PYDICOM_INVALID_INPUT
 
 pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose

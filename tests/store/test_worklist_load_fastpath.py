@@ -1,7 +1,7 @@
 """The fast load paths give exactly what the general paths give.
 
-* ``_Reader.dataset`` parses Little Endian leaf elements inline (8-byte headers); with the
-  fast path switched off every element goes through the general ``_Reader.element``.
+* ``Reader.dataset`` parses Little Endian leaf elements inline (8-byte headers); with the
+  fast path switched off every element goes through the general ``Reader.element``.
 * ``decode_record`` decodes ASCII values without ESC directly; the general path goes
   through ``decode_raw`` with the data set's character set (PS3.5 6.1.2.5).
 * ``WorklistIndex`` is built column by column; the reference below adds one record at a
@@ -18,9 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom import reader, values
+from aiodicom.dicom.identifier import encode_identifier
+from aiodicom.dicom.reader import Interner, parse_file_bytes
+from aiodicom.dicom.values import decode_record
 from aiodicom.errors import DataError
-from aiodicom.store import worklist_parse
+from aiodicom.matching.model import Record
 from aiodicom.store.worklist_index import (
     PATIENT_NAME,
     SPS_EXACT,
@@ -30,8 +33,7 @@ from aiodicom.store.worklist_index import (
     WorklistIndex,
     normalize,
 )
-from aiodicom.store.worklist_parse import Interner, Record, decode_record, parse_file_bytes
-from aiodicom.store.worklist_sample import SampleOptions, make_item
+from aiodicom.worklist.sample import SampleOptions, make_item
 from tests.expected_warnings import PYDICOM_INVALID_INPUT
 
 pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
@@ -76,12 +78,12 @@ def test_fast_parse_equals_general_parse(
     fast = parse_file_bytes(data, "fast.wl", interner)
     fast_again = parse_file_bytes(data, "fast.wl", interner)  # warm header/intern tables
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(worklist_parse, "_FAST_HEADERS", {True: None, False: None})
+        patch.setattr(reader, "_FAST_HEADERS", {True: None, False: None})
         general = parse_file_bytes(data, "general.wl")
     assert fast == general == fast_again
     assert list(_tags(fast)) == list(_tags(general))  # same element order too
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(worklist_parse, "_ascii_safe", lambda encodings: False)
+        patch.setattr(values, "_ascii_safe", lambda encodings: False)
         slow_record = decode_record(general)
     assert decode_record(fast, interner=interner) == slow_record
 
@@ -105,7 +107,7 @@ def test_truncated_files_fail_as_in_the_general_path(syntax: str) -> None:
 def _outcome(data: bytes, *, fast: bool) -> object:
     with pytest.MonkeyPatch.context() as patch:
         if not fast:
-            patch.setattr(worklist_parse, "_FAST_HEADERS", {True: None, False: None})
+            patch.setattr(reader, "_FAST_HEADERS", {True: None, False: None})
         try:
             return parse_file_bytes(data, "cut.wl")
         except DataError as exc:

@@ -12,7 +12,7 @@ from aiodicom.errors import DataError
 from aiodicom.matching import record_from_dataset
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_loader import enumerate_ae_folders
-from aiodicom.store.worklist_sample import generate, write_folder, write_item
+from aiodicom.worklist.sample import generate, write_folder, write_item
 from tests.store.worklist_support import write_yaml
 
 GOOD_YAML = """

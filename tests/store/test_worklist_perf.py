@@ -15,15 +15,17 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.dicom import reader
+from aiodicom.dicom.identifier import decode_identifier, encode_identifier
+from aiodicom.dicom.reader import Interner, parse_file_bytes
+from aiodicom.dicom.values import decode_record
+from aiodicom.dicom.writer import syntax_for
 from aiodicom.errors import DataError
 from aiodicom.matching import compile_query, record_from_dataset
-from aiodicom.store import worklist_parse
 from aiodicom.store.worklist import WorklistStore, _bulk_allocation
-from aiodicom.store.worklist_builder import build_identifier
-from aiodicom.store.worklist_encode import FULL, plan_from_query, syntax_for
-from aiodicom.store.worklist_parse import Interner, decode_record, parse_file_bytes
-from aiodicom.store.worklist_sample import generate, write_folder
+from aiodicom.worklist.builder import build_identifier
+from aiodicom.worklist.query import FULL, plan_from_query
+from aiodicom.worklist.sample import generate, write_folder
 
 SPS = 0x00400100
 MODALITY = 0x00080060
@@ -76,7 +78,7 @@ def test_repeated_values_are_shared_objects(loaded: WorklistStore) -> None:
 
 
 def test_intern_tables_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worklist_parse, "INTERN_CAP", 5)
+    monkeypatch.setattr(reader, "INTERN_CAP", 5)
     interner = Interner()
     for ds in generate(30, seed=2):
         parse_file_bytes(encode_identifier(ds, SYNTAXES[0]), "mem", interner)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from aiodicom.dicom.reader import Interner
 from aiodicom.store import readahead, worklist_loader
 from aiodicom.store.readahead import ReadAhead
 from aiodicom.store.worklist_loader import FolderLoader, Stamp, WorklistItem
-from aiodicom.store.worklist_parse import Interner
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
 
 WINDOWS = (0, 1, 3, 128)
 GOOD_YAML = "PatientID: Y1\nScheduledProcedureStepSequence:\r\n  - Modality: CT\n"

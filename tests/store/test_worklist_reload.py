@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from aiodicom.services.worklist import WorklistService
 from aiodicom.store.worklist import WorklistStore
+from aiodicom.worklist.service import WorklistService
 from tests.store.worklist_support import mwl_query, request, run_query
 
 ITEMS = 40

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.dicom.identifier import decode_identifier, encode_identifier
 from aiodicom.matching import CompiledQuery
 from aiodicom.net.types import FindRequest, FindResponse
 from aiodicom.proto.negotiation import QueryModel
-from aiodicom.services.worklist import WORKLIST_SOP_CLASS, WorklistService
+from aiodicom.worklist.service import WORKLIST_SOP_CLASS, WorklistService
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 

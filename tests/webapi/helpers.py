@@ -11,9 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_sample import SampleOptions, write_folder
 from aiodicom.webapi import QueryLog, WebSettings
 from aiodicom.webapi.app import create_app
+from aiodicom.worklist.sample import SampleOptions, write_folder
 
 WRITE = {"X-Requested-With": "aiodicom"}
 TODAY = datetime.date.today()

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiodicom.net.server import ServerConfig, serve
-from aiodicom.services.worklist import WorklistService
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi import QueryLog, WebSettings, logged_handlers
 from aiodicom.webapi.server import start_http
+from aiodicom.worklist.service import WorklistService
 
 
 @dataclass(slots=True)

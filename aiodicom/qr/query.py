@@ -11,18 +11,15 @@ values), so the database returns a superset and Python matching stays the judge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
-
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from aiodicom.errors import QueryError
 from aiodicom.matching.keys import KeySpec
 from aiodicom.matching.model import MatchKind, MatchOptions
 from aiodicom.matching.query import CompiledQuery, compile_query
+from aiodicom.store.qr_files import text_of
 from aiodicom.store.qr_model import (
     KEYS_BY_TAG,
     MODEL_LEVELS,
@@ -34,60 +31,13 @@ from aiodicom.store.qr_model import (
     Model,
     key_level,
 )
+from aiodicom.store.qr_store import Op, Predicate, QueryPlan
 
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
 MISSING_UNIQUE_KEY = 0xC001
 
 _DATE_LEN = 8
 _PUSHABLE_TEXT_VRS = frozenset({"AE", "CS", "LO", "SH"})
-
-
-class Op(StrEnum):
-    """The predicate forms a store must evaluate (PS3.4 C.2.2.2.1-C.2.2.2.5)."""
-
-    EQ = "eq"
-    IN = "in"
-    GLOB = "glob"
-    LIKE = "like"  # ASCII case-insensitive wildcard (PN, PS3.4 C.2.2.2.1)
-    RANGE = "range"
-
-
-@dataclass(frozen=True, slots=True)
-class Predicate:
-    """``key`` compared with ``values``; for RANGE, values are (low, high), "" = open end."""
-
-    key: KeyDef
-    op: Op
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class QueryPlan:
-    """What to fetch: the level, the model and the pushed-down predicates.
-
-    ``matching`` is the identifier handed to the matching engine (keys that do not take
-    part in matching made universal); ``pushed`` the tags fully decided by the store
-    when the row's columns are not NULL.
-    """
-
-    model: Model
-    level: Level
-    relational: bool
-    matching: Dataset
-    predicates: tuple[Predicate, ...] = ()
-    pushed: frozenset[int] = field(default_factory=frozenset)
-
-
-def text_of(elem: DataElement) -> str:
-    """The element value as DICOM text, multiple values joined with a backslash."""
-    value = elem.value
-    if value is None:
-        return ""
-    if isinstance(value, MultiValue | list | tuple):
-        return "\\".join(str(v) for v in value)
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    return str(value)
 
 
 def parse_level(identifier: Dataset, model: Model) -> Level:

@@ -1,4 +1,4 @@
-"""The inlined structural walk of :func:`aiodicom.codec.check_identifier` gives exactly
+"""The inlined structural walk of :func:`aiodicom.dicom.identifier.check_identifier` gives exactly
 the verdicts and messages of the straightforward walker it replaced (kept here as the
 reference), on valid identifiers in every transfer syntax and on random corruptions.
 PS3.5 7.1 (element headers, lengths inside their container), 7.5 (items, delimiters).
@@ -14,15 +14,14 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from aiodicom import codec
-from aiodicom.codec import (
+from aiodicom.dicom import identifier as codec
+from aiodicom.dicom.identifier import MAX_NESTING, check_identifier, encode_identifier
+from aiodicom.dicom.syntax import (
+    DEFAULT_MAX_INFLATED_SIZE,
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IDENTIFIER,
     IMPLICIT_VR_LE,
-    MAX_NESTING,
-    check_identifier,
-    encode_identifier,
 )
 from aiodicom.errors import DataError
 
@@ -255,13 +254,13 @@ def test_only_valid_short_identifiers_are_remembered() -> None:
     data = SAMPLES[EXPLICIT_VR_LE, True]
     broken = data[:-3]
     check_identifier(data, EXPLICIT_VR_LE)
-    assert (data, EXPLICIT_VR_LE, codec.DEFAULT_MAX_INFLATED_SIZE) in codec._VALID
+    assert (data, EXPLICIT_VR_LE, DEFAULT_MAX_INFLATED_SIZE) in codec._VALID
     for _ in range(2):  # a refusal is never remembered: the second call refuses too
         assert _verdict(broken, EXPLICIT_VR_LE) == _verdict_reference(broken, EXPLICIT_VR_LE)
         assert _verdict(broken, EXPLICIT_VR_LE) is not None
     long = encode_identifier(_long_identifier(), EXPLICIT_VR_LE)
     check_identifier(long, EXPLICIT_VR_LE)
-    assert (long, EXPLICIT_VR_LE, codec.DEFAULT_MAX_INFLATED_SIZE) not in codec._VALID
+    assert (long, EXPLICIT_VR_LE, DEFAULT_MAX_INFLATED_SIZE) not in codec._VALID
 
 
 def test_memo_stays_bounded() -> None:

@@ -22,6 +22,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from aiodicom.dicom.identifier import dataset_of
 from aiodicom.errors import QueryError
 from aiodicom.matching import (
     CompiledQuery,
@@ -31,11 +32,10 @@ from aiodicom.matching import (
     record_from_dataset,
 )
 from aiodicom.net.types import FindHandler, FindRequest
-from aiodicom.store.qr_encode import ResponseEncoder
-from aiodicom.store.qr_files import decode_blob
+from aiodicom.qr.query import build_plan
+from aiodicom.qr.response import ResponseEncoder
 from aiodicom.store.qr_model import COMPUTED_KEYS, MODEL_UIDS, Model
-from aiodicom.store.qr_plan import QueryPlan, build_plan
-from aiodicom.store.qr_store import QRStore, ResultRow, RowCursor
+from aiodicom.store.qr_store import QRStore, QueryPlan, ResultRow, RowCursor
 
 log = structlog.get_logger("aiodicom.qr")
 
@@ -93,7 +93,7 @@ def row_dataset(row: ResultRow) -> Dataset:
     """Merge an entity chain (top level first) plus its computed attributes."""
     ds = Dataset()
     for blob in row.blobs:
-        ds.update(decode_blob(blob))
+        ds.update(dataset_of(blob))
     for tag, value in row.computed:
         ds.add(_computed_element(tag, value))
     return ds

@@ -1,10 +1,9 @@
-"""Identifier data sets to and from bytes in a presentation context's transfer syntax.
+"""The full mode: identifier Datasets to and from bytes in a transfer syntax.
 
-Supported transfer syntaxes (PS3.5 Annex A): Implicit VR Little Endian (A.1), Explicit VR
-Little Endian (A.2), Explicit VR Big Endian (A.3, retired but still seen) and Deflated
-Explicit VR Little Endian (A.5: the whole data set in Explicit VR LE, compressed with raw
-RFC 1951 deflate, no zlib header, padded to even length). Text is encoded and decoded with
-the data set's Specific Character Set (0008,0005) (PS3.5 6.1.2.3).
+Every transfer syntax of :mod:`aiodicom.dicom.syntax` (PS3.5 Annex A). Text is encoded
+and decoded with the data set's Specific Character Set (0008,0005) (PS3.5 6.1.2.3).
+Before pydicom reads anything, a walk checks the element structure (PS3.5 7.1, 7.5),
+which pydicom alone does not.
 
 pydicom does the element encoding; every pydicom failure is reported as
 :class:`aiodicom.errors.DataError` naming the identifier.
@@ -12,43 +11,30 @@ pydicom does the element encoding; every pydicom failure is reported as
 
 from __future__ import annotations
 
-import functools
 import struct
-import zlib
 from io import BytesIO
 from typing import Final
 
-from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
 from aiodicom.bounded import BoundedMemo
+from aiodicom.dicom.syntax import (
+    DEFAULT_MAX_INFLATED_SIZE,
+    IDENTIFIER,
+    ITEM,
+    ITEM_END,
+    LONG_VR_BYTES,
+    SEQUENCE_END,
+    UNDEFINED,
+    deflate,
+    encoding_of,
+    inflate,
+    vr_of,
+)
 from aiodicom.errors import DataError
-
-IMPLICIT_VR_LE: Final = "1.2.840.10008.1.2"
-EXPLICIT_VR_LE: Final = "1.2.840.10008.1.2.1"
-EXPLICIT_VR_BE: Final = "1.2.840.10008.1.2.2"
-DEFLATED_EXPLICIT_VR_LE: Final = "1.2.840.10008.1.2.1.99"
-
-IDENTIFIER: Final = "identifier"
-"""The name used in DataError for a C-FIND identifier."""
-
-DEFAULT_MAX_INFLATED_SIZE: Final = 64 << 20
-"""Decompression-bomb guard: the most bytes a deflated identifier may inflate to."""
-
-DEFLATE_LEVEL: Final = 6
-
-# transfer syntax UID -> (implicit VR, little endian, deflated)
-_ENCODINGS: Final[dict[str, tuple[bool, bool, bool]]] = {
-    IMPLICIT_VR_LE: (True, True, False),
-    EXPLICIT_VR_LE: (False, True, False),
-    EXPLICIT_VR_BE: (False, False, False),
-    DEFLATED_EXPLICIT_VR_LE: (False, True, True),
-}
-
-SUPPORTED_TRANSFER_SYNTAXES: Final = tuple(_ENCODINGS)
 
 MAX_NESTING: Final = 32
 VALID_MEMO_ENTRIES: Final = 4096
@@ -56,12 +42,6 @@ VALID_MEMO_ENTRIES: Final = 4096
 VALID_MEMO_MAX_BYTES: Final = 1024
 """Longer identifiers are always walked (bounds the memo to a few megabytes)."""
 _VALID: BoundedMemo[tuple[bytes, str, int], bool] = BoundedMemo(VALID_MEMO_ENTRIES)
-_UNDEFINED: Final = 0xFFFFFFFF
-_ITEM: Final = 0xFFFEE000
-_ITEM_DELIMITER: Final = 0xFFFEE00D
-_SEQUENCE_DELIMITER: Final = 0xFFFEE0DD
-# PS3.5 7.1.2, Table 7.1-1: explicit VRs with a 2-byte reserved field and 4-byte length
-_LONG_VRS: Final = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 # (group, element, 4-byte length) and a 2-byte length, by little endianness
 _TAG_LENGTH: Final = {True: struct.Struct("<HHI"), False: struct.Struct(">HHI")}
 _HEADERS: Final = {
@@ -72,65 +52,36 @@ _HEADERS: Final = {
 # any other two capitals is an explicit VR with a 2-byte length
 _SHORT_VR_BYTES: Final = (
     frozenset(bytes((first, second)) for first in range(65, 91) for second in range(65, 91))
-    - _LONG_VRS
+    - LONG_VR_BYTES
 )
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_sequence_tag(tag: int) -> bool:
-    """Implicit VR (PS3.5 7.1.3): whether the data dictionary makes ``tag`` a sequence."""
-    try:
-        return bool(dictionary_VR(tag) == "SQ")
-    except KeyError:
-        return False
+def dataset_bytes(ds: Dataset, *, implicit: bool = False, little: bool = True) -> bytes:
+    """pydicom's encoding of ``ds`` (PS3.5 7.1; Explicit VR Little Endian by default).
 
-
-def _encoding_of(transfer_syntax: str) -> tuple[bool, bool, bool]:
-    try:
-        return _ENCODINGS[transfer_syntax]
-    except KeyError:
-        raise DataError(
-            IDENTIFIER,
-            f"transfer syntax {transfer_syntax!r} is not supported for identifiers "
-            f"(supported: {', '.join(SUPPORTED_TRANSFER_SYNTAXES)})",
-        ) from None
-
-
-def deflate(data: bytes) -> bytes:
-    """PS3.5 A.5: raw deflate (zlib wbits=-15), padded with one NUL to even length."""
-    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    deflated = compressor.compress(data) + compressor.flush()
-    return deflated + b"\x00" if len(deflated) % 2 else deflated
-
-
-def inflate(data: bytes, max_size: int = DEFAULT_MAX_INFLATED_SIZE) -> bytes:
-    """PS3.5 A.5: inflate a raw deflate stream, refusing output beyond ``max_size`` bytes.
-
-    Bytes after the end of the deflate stream (the even-length pad) are ignored.
+    pydicom's own exceptions propagate: callers name the data set in their errors.
     """
-    decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
-    try:
-        inflated = decompressor.decompress(data, max_size + 1)
-    except zlib.error as exc:
-        raise DataError(IDENTIFIER, f"deflated data set is corrupt: {exc}") from None
-    if len(inflated) > max_size:
-        raise DataError(IDENTIFIER, f"deflated data set inflates beyond {max_size} bytes")
-    if not decompressor.eof:
-        raise DataError(IDENTIFIER, "deflated data set is truncated")
-    return inflated
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR = implicit
+    buffer.is_little_endian = little
+    write_dataset(buffer, ds)
+    data: bytes = buffer.getvalue()
+    return data
+
+
+def dataset_of(data: bytes, *, implicit: bool = False, little: bool = True) -> Dataset:
+    """pydicom's lazy Dataset of bytes this library wrote (PS3.5 7.1): no structure check,
+    values converted when first read (see :func:`decode_identifier` for peer data)."""
+    return read_dataset(BytesIO(data), implicit, little)
 
 
 def encode_identifier(ds: Dataset, transfer_syntax: str) -> bytes:
     """Encode ``ds`` in ``transfer_syntax`` (PS3.5 Annex A) for a P-DATA data set."""
-    implicit, little, deflated = _encoding_of(transfer_syntax)
-    buffer = DicomBytesIO()
-    buffer.is_implicit_VR = implicit
-    buffer.is_little_endian = little
+    implicit, little, deflated = encoding_of(transfer_syntax)
     try:
-        write_dataset(buffer, ds)
+        data = dataset_bytes(ds, implicit=implicit, little=little)
     except Exception as exc:
         raise DataError(IDENTIFIER, f"cannot encode: {exc}") from exc
-    data: bytes = buffer.getvalue()
     return deflate(data) if deflated else data
 
 
@@ -166,12 +117,12 @@ def decode_identifier(
     ``materialize=False`` the values stay raw until read, which saves about three quarters
     of the cost; a value pydicom cannot convert then raises when it is first read.
     """
-    implicit, little, deflated = _encoding_of(transfer_syntax)
+    implicit, little, deflated = encoding_of(transfer_syntax)
     if deflated:
         data = inflate(data, max_size)
     _Walker(data, implicit, little).check()
     try:
-        ds = read_dataset(BytesIO(data), implicit, little)
+        ds = dataset_of(data, implicit=implicit, little=little)
         if materialize:
             _materialize(ds)
     except DataError:
@@ -193,7 +144,7 @@ def check_identifier(
     key = (data, transfer_syntax, max_size)
     if key in _VALID:
         return
-    implicit, little, deflated = _encoding_of(transfer_syntax)
+    implicit, little, deflated = encoding_of(transfer_syntax)
     walked = inflate(data, max_size) if deflated else data
     _Walker(walked, implicit, little).check()
     if len(data) <= VALID_MEMO_MAX_BYTES:
@@ -243,18 +194,18 @@ class _Walker:
             group, element, vr, length = header(data, position)
             tag = (group << 16) | element
             if group == 0xFFFE:
-                if tag == _ITEM_DELIMITER and delimited:
+                if tag == ITEM_END and delimited:
                     return position + 8
                 raise self._fail(position, f"unexpected delimiter tag {tag:08X}")
             value_at = position + 8
             if vr and vr not in _SHORT_VR_BYTES:  # b"": implicit VR
-                if vr not in _LONG_VRS:
+                if vr not in LONG_VR_BYTES:
                     raise self._fail(position, f"invalid VR {vr!r} for ({group:04X},{element:04X})")
                 if end - position < 12:
                     raise self._fail(position, "truncated element header")
                 length = long_length(data, position + 4)[2]
                 value_at = position + 12
-            if length == _UNDEFINED:
+            if length == UNDEFINED:
                 if vr and vr not in {b"SQ", b"UN"}:
                     raise self._fail(position, "undefined length on a non-sequence")
                 # PS3.5 6.2.2: UN of undefined length holds Implicit VR LE content
@@ -263,7 +214,7 @@ class _Walker:
                 continue
             if length > end - value_at:
                 raise self._fail(position, f"value length {length} overruns its container")
-            if vr == b"SQ" or (not vr and _is_sequence_tag(tag)):
+            if vr == b"SQ" or (not vr and vr_of(tag) == "SQ"):
                 self._items(value_at, value_at + length, undefined=False, depth=depth + 1)
             position = value_at + length
         if delimited:
@@ -277,11 +228,11 @@ class _Walker:
         while position < end:
             tag, length = self._header(position, end)
             position += 8
-            if tag == _SEQUENCE_DELIMITER and undefined:
+            if tag == SEQUENCE_END and undefined:
                 return position
-            if tag != _ITEM:
+            if tag != ITEM:
                 raise self._fail(position - 8, f"expected an item tag, found {tag:08X}")
-            if length == _UNDEFINED:
+            if length == UNDEFINED:
                 position = self._elements(position, end, delimited=True, depth=depth)
             elif length > end - position:
                 raise self._fail(position, f"item length {length} overruns its sequence")

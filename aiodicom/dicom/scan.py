@@ -1,6 +1,6 @@
-"""One pass over a query identifier: its raw elements and a key naming its shape.
+"""The reader's fast scan mode: a query identifier's raw elements and a key naming its shape.
 
-:func:`aiodicom.store.worklist_query.parse_identifier` followed by ``raw_shape`` walks an
+:func:`parse_identifier` (the general reader) followed by ``raw_shape`` walks an
 identifier twice and builds the shape as nested tuples. A worklist SCP that answers keyed
 queries (a new Patient ID each time) does that for every request, so this scanner does both
 in one walk over Little Endian data sets (PS3.5 7.1, 7.5): the elements come out exactly as
@@ -11,7 +11,8 @@ same tags, VRs, sequences and item counts, in the same order.
 
 Anything unusual (a VR the data dictionary leaves open or unknown, UN, a value of undefined
 length outside a sequence, a delimiter out of place, truncated data) is left to the
-general reader: :func:`scan_identifier` returns None.
+general reader: :func:`scan_identifier` returns None, and :func:`parse_identifier` (the
+general reader, :mod:`aiodicom.dicom.reader`) or a pydicom Dataset takes the identifier.
 """
 
 from __future__ import annotations
@@ -22,19 +23,22 @@ from functools import lru_cache
 
 from pydicom.datadict import dictionary_VR
 
-from aiodicom.codec import DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE, inflate
-from aiodicom.errors import DataError
-from aiodicom.store.worklist_parse import (
+from aiodicom.dicom.reader import Interner, MutableRaw, RawDataset, Reader
+from aiodicom.dicom.syntax import (
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_LE,
+    IDENTIFIER,
+    IMPLICIT_VR_LE,
     ITEM,
     ITEM_END,
     LONG_VRS,
     SEQUENCE_END,
     UNDEFINED,
     VR_BY_BYTES,
-    MutableRaw,
-    RawDataset,
+    inflate,
     vr_of,
 )
+from aiodicom.errors import DataError
 
 _EXPLICIT_BY_SYNTAX = {IMPLICIT_VR_LE: False, EXPLICIT_VR_LE: True, DEFLATED_EXPLICIT_VR_LE: True}
 
@@ -91,6 +95,22 @@ def scan_identifier(data: bytes, transfer_syntax: str) -> tuple[MutableRaw, byte
     except (_Unusual, struct.error, DataError):
         return None
     return elements, b"".join(parts)
+
+
+def parse_identifier(data: bytes, transfer_syntax: str) -> RawDataset | None:
+    """Raw elements of an identifier in a Little Endian transfer syntax (PS3.5 A.1, A.2,
+    A.5) by the general reader, or None when it cannot take it (the caller then decodes a
+    Dataset, which gives the precise error)."""
+    try:
+        body = little_endian_body(data, transfer_syntax)
+        if body is None:
+            return None
+        data, explicit = body
+        reader = Reader(data, IDENTIFIER, explicit=explicit, little=True, interner=Interner())
+        elements, _ = reader.dataset(0, len(data))
+    except DataError:
+        return None
+    return elements
 
 
 @lru_cache(maxsize=4096)

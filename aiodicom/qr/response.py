@@ -2,8 +2,9 @@
 
 Entity blobs are Explicit VR Little Endian (PS3.5 7.1.2). For a query whose return keys
 are plain elements (no sequences), each response is assembled by slicing the requested
-elements out of the blobs and re-framing them in the request's transfer syntax (Explicit
-or Implicit VR Little Endian, PS3.5 7.1.2 / 7.1.3), without building pydicom objects.
+elements out of the blobs (:func:`aiodicom.dicom.reader.top_level_elements`) and
+re-framing them in the request's transfer syntax (Explicit or Implicit VR Little Endian,
+PS3.5 7.1.2 / 7.1.3, :mod:`aiodicom.dicom.writer`), without building pydicom objects.
 The result is byte-identical to ``encode_identifier(project(...))`` (PS3.4 C.2.2.3,
 C.4.1.1.3.2); a test holds both paths to that. Rows the fast path cannot express
 (character set changes, undecodable blobs) return None and take the pydicom path.
@@ -11,85 +12,24 @@ C.4.1.1.3.2); a test holds both paths to that. Rows the fast path cannot express
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 
+from aiodicom.dicom.reader import top_level_elements
+from aiodicom.dicom.syntax import EXPLICIT_VR_LE, IMPLICIT_VR_LE
+from aiodicom.dicom.writer import syntax_for
+from aiodicom.errors import DataError
 from aiodicom.matching.text import element_vr
 from aiodicom.store.qr_model import QUERY_RETRIEVE_LEVEL, SPECIFIC_CHARACTER_SET
 from aiodicom.store.qr_store import ResultRow
 
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_VR_LE = "1.2.840.10008.1.2"
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
-                       b"UT", b"SV", b"UV"})  # fmt: skip
-_UNDEFINED = 0xFFFFFFFF
-_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_HEAD = struct.Struct("<HH2sH")
-_LONG = struct.Struct("<HH2s2xI")
-_TAG_LEN = struct.Struct("<HHI")
 _TEXT_PAD = {"UI": b"\x00"}
 _UTF8 = b"ISO_IR 192"
+_BLOB = "attrs blob"
 
-Element = tuple[bytes, bytes]  # (VR, value bytes)
-
-
-class BlobError(ValueError):
-    """A blob that the fast parser does not understand (the caller falls back)."""
-
-
-def _skip_undefined(blob: bytes, pos: int) -> int:
-    """Skip a sequence of undefined length (PS3.5 7.5.2): items up to the delimiter."""
-    while pos + 8 <= len(blob):
-        group, elem, length = _TAG_LEN.unpack_from(blob, pos)
-        tag = group << 16 | elem
-        pos += 8
-        if tag == _SEQ_END:
-            return pos
-        if tag != _ITEM:
-            raise BlobError("sequence without items")
-        if length != _UNDEFINED:
-            pos += length
-            continue
-        pos = _skip_item(blob, pos)
-    raise BlobError("unterminated sequence")
-
-
-def _skip_item(blob: bytes, pos: int) -> int:
-    while pos + 8 <= len(blob):
-        group, elem, _length = _TAG_LEN.unpack_from(blob, pos)
-        if (group << 16 | elem) == _ITEM_END:
-            return pos + 8
-        _tag, _vr, _value, pos = _element_at(blob, pos)
-    raise BlobError("unterminated item")
-
-
-def _element_at(blob: bytes, pos: int) -> tuple[int, bytes, bytes, int]:
-    """(tag, VR, value, next position) of the Explicit VR LE element at ``pos``."""
-    group, elem, vr, length = _HEAD.unpack_from(blob, pos)
-    if vr in _LONG_VRS:
-        group, elem, vr, length = _LONG.unpack_from(blob, pos)
-        start = pos + 12
-    else:
-        start = pos + 8
-    if length == _UNDEFINED:
-        return group << 16 | elem, vr, b"", _skip_undefined(blob, start)
-    end = start + length
-    if end > len(blob):
-        raise BlobError("element past the end")
-    return group << 16 | elem, vr, blob[start:end], end
-
-
-def blob_elements(blob: bytes, wanted: frozenset[int], out: dict[int, Element]) -> None:
-    """Add the ``wanted`` top-level elements of ``blob`` to ``out`` (later blobs win)."""
-    pos = 0
-    size = len(blob)
-    while pos < size:
-        tag, vr, value, pos = _element_at(blob, pos)
-        if tag in wanted:
-            out[tag] = (vr, value)
+Element = tuple[str, bytes]  # (VR, value bytes)
 
 
 def _pad(vr: str, value: bytes) -> bytes:
@@ -107,7 +47,7 @@ class ResponseEncoder:
 
     def __init__(self, identifier: Dataset, transfer_syntax: str,
                  computed_tags: Iterable[int]) -> None:  # fmt: skip
-        self.explicit = transfer_syntax == EXPLICIT_VR_LE
+        self.header = syntax_for(transfer_syntax).header
         self.asked_charset = SPECIFIC_CHARACTER_SET in identifier
         keys: dict[int, str] = {}
         for raw_tag in identifier.keys():  # noqa: SIM118 (iterating yields elements)
@@ -127,12 +67,7 @@ class ResponseEncoder:
         self.wanted = frozenset(keys) | {SPECIFIC_CHARACTER_SET}
 
     def _frame(self, tag: int, vr: str, value: bytes) -> bytes:
-        group, elem = tag >> 16, tag & 0xFFFF
-        if not self.explicit:
-            return _TAG_LEN.pack(group, elem, len(value)) + value
-        if vr.encode() in _LONG_VRS:
-            return _LONG.pack(group, elem, vr.encode(), len(value)) + value
-        return _HEAD.pack(group, elem, vr.encode(), len(value)) + value
+        return self.header(tag, vr, len(value)) + value
 
     def encode(self, row: ResultRow) -> bytes | None:
         """The encoded identifier for ``row``, or None to use the pydicom path."""
@@ -141,18 +76,18 @@ class ResponseEncoder:
         try:
             for blob in row.blobs:
                 part: dict[int, Element] = {}
-                blob_elements(blob, self.wanted, part)
+                top_level_elements(blob, self.wanted, part, _BLOB)
                 charset = part.pop(SPECIFIC_CHARACTER_SET, None)
                 charsets.add(charset[1] if charset else b"")
                 found.update(part)
-        except (BlobError, struct.error):
+        except DataError:
             return None
         if len(charsets) > 1:
             return None
         for tag, text in row.computed:
             if tag in self.computed:
                 vr = str(dictionary_VR(tag))
-                found[tag] = (vr.encode(), _pad(vr, text.encode("ascii")))
+                found[tag] = (vr, _pad(vr, text.encode("ascii")))
         return self._assemble(found, charsets.pop() if charsets else b"")
 
     def _assemble(self, found: dict[int, Element], charset: bytes) -> bytes | None:
@@ -169,7 +104,7 @@ class ResponseEncoder:
             vr, value = element
             if not value.isascii():
                 non_ascii = True
-            parts.append(self._frame(tag, vr.decode(), value))
+            parts.append(self._frame(tag, vr, value))
         if not (non_ascii or self.asked_charset):
             return b"".join(parts)
         terms = charset.strip(b" \x00")

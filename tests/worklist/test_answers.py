@@ -1,4 +1,4 @@
-"""Replayed answers to repeated identical worklist queries (aiodicom.services.worklist_answers).
+"""Replayed answers to repeated identical worklist queries (aiodicom.worklist.answers).
 
 A replay must be byte-for-byte the answer a fresh search would give on the same snapshot
 (PS3.4 K.4.1.3: the worklist as it is when the query is processed), must end when the
@@ -11,11 +11,11 @@ import os
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
-from aiodicom.services.worklist import WorklistOptions, WorklistService
-from aiodicom.services.worklist_answers import AnswerCache
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_keys import SUPPORTED_TAGS
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.answers import AnswerCache
+from aiodicom.worklist.keys import SUPPORTED_TAGS
+from aiodicom.worklist.sample import write_folder
+from aiodicom.worklist.service import WorklistOptions, WorklistService
 from tests.store.worklist_support import EXPLICIT_LE, mwl_query, wire_answers, wire_request
 
 BODY_PART_EXAMINED = 0x00180015

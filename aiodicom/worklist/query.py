@@ -1,85 +1,120 @@
-"""The Modality Worklist C-FIND service (PS3.4 Annex K) on the in-memory worklist store.
+"""MWL query preparation, and its caches: from identifier bytes to a prepared query.
 
-Per request: check the identifier (K.6.1.1), drop keys outside Table K.6-1 (pending
-status 0xFF01, K.4.1.1.4), compile it (PS3.4 C.2.2.2), let the store's planner pick an
-index, count the matches *before* sending anything (more than ``max_matches`` -> refused
-with 0xA700 and a comment, never silently cut) and yield each response as bytes already
-encoded in the presentation context's transfer syntax.
-
-Sequence matching: one response per matching worklist item (requested procedure),
-carrying only the Scheduled Procedure Step items that matched (PS3.4 C.2.2.2.6).
+PS3.4 K.4.1.1 / K.6.1.1: check the identifier (no Query/Retrieve Level in the MWL model),
+drop keys outside Table K.6-1 (answered with pending status 0xFF01, K.4.1.1.4), compile
+the matching keys (C.2.2.2) and plan the response keys (C.2.2.1.3). Identifier bytes are
+read by :mod:`aiodicom.dicom.scan` (fast scan mode, then the general reader) and compiled
+by :mod:`aiodicom.matching.raw` without a pydicom Dataset; anything unusual takes the
+Dataset path, which gives the precise error. :class:`QueryCache` holds the four layers of
+caching, from the cheapest source that gives exactly the same prepared query.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TypeAlias
 
-import structlog
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from aiodicom.codec import deflate
+from aiodicom.dicom.reader import MutableRaw, RawDataset
+from aiodicom.dicom.scan import parse_identifier, scan_identifier, vr_is_certain
+from aiodicom.dicom.syntax import SPECIFIC_CHARACTER_SET, vr_of
 from aiodicom.errors import QueryError
-from aiodicom.log import level_enabled
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
-from aiodicom.matching.model import MatchResult
 from aiodicom.matching.raw import KeyMemo, ShapePlan, compile_raw
-from aiodicom.net.types import (
-    FindHandler,
-    FindRequest,
-    FindResponse,
-    HandlerTraits,
-    declare_traits,
-)
-from aiodicom.services.worklist_answers import AnswerCache
-from aiodicom.store.worklist import AeWorklist, WorklistStore
-from aiodicom.store.worklist_builder import builder_for
-from aiodicom.store.worklist_encode import DEFLATED_LE, Plan, Syntax, plan_from_query
-from aiodicom.store.worklist_encode import syntax_for as encoding_for
-from aiodicom.store.worklist_keys import SUPPORTED_TAGS
-from aiodicom.store.worklist_loader import WorklistItem
-from aiodicom.store.worklist_parse import RawDataset
-from aiodicom.store.worklist_query import (
-    Shape,
-    has_query_level,
-    parse_identifier,
-    raw_shape,
-    scan_identifier,
-    strip_raw,
-)
+from aiodicom.net.types import FindRequest
+from aiodicom.worklist.keys import SUPPORTED_TAGS
 
-WORKLIST_SOP_CLASS = "1.2.840.10008.5.1.4.31"
-QUERY_RETRIEVE_LEVEL = 0x00080052
-OUT_OF_RESOURCES = 0xA700
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
-NO_WORKLIST_FOR_AE = 0xC001
-PENDING = 0xFF00
-PENDING_WARNING = 0xFF01
 CACHE_ENTRIES = 1024
 """Prepared queries kept per service (modalities poll with byte-identical identifiers)."""
 CACHE_MAX_IDENTIFIER = 4096
 """Identifiers longer than this (bytes) are prepared every time, never cached."""
 SHAPE_CACHE_ENTRIES = 256
 """Identifier shapes (keys and VRs, values ignored) whose key analysis is kept."""
-WORKLIST_HANDLER = HandlerTraits(eager=True)
-"""``find`` needs no current task until it first suspends (it never awaits)."""
 
-log = structlog.get_logger("aiodicom.worklist")
+QUERY_RETRIEVE_LEVEL = 0x00080052
+
+Shape: TypeAlias = tuple[tuple[int, str, tuple["Shape", ...] | None], ...]
+"""Tags, VRs and sequence item shapes of an identifier, in order; values left out."""
 
 
-@dataclass(frozen=True, slots=True)
-class WorklistOptions:
-    """Service behaviour: the refusal limit and the matching switches (PS3.4 C.2.2.2)."""
+def raw_shape(raw: RawDataset) -> Shape | None:
+    """The :data:`Shape` of raw elements; None when a VR is unknown or not certain.
 
-    max_matches: int = 1000
-    matching: MatchOptions = field(default_factory=MatchOptions)
-    answer_cache_bytes: int = 64 << 20
+    Identifiers of one shape have the same unsupported keys (PS3.4 K.4.1.1.4) and the same
+    response plan (C.2.2.1.3), so the service analyses each shape once.
+    """
+    shape: list[tuple[int, str, tuple[Shape, ...] | None]] = []
+    for tag, (vr, value) in raw.items():
+        if vr == "UN" or not vr_is_certain(tag):
+            return None
+        items: tuple[Shape, ...] | None = None
+        if isinstance(value, tuple):
+            nested = [raw_shape(item) for item in value]
+            if any(item is None for item in nested):
+                return None
+            items = tuple(item for item in nested if item is not None)
+        shape.append((tag, vr, items))
+    return tuple(shape)
+
+
+def has_query_level(raw: RawDataset) -> bool:
+    """True when the identifier carries Query/Retrieve Level (0008,0052): not MWL (K.6.1.1)."""
+    return QUERY_RETRIEVE_LEVEL in raw
+
+
+def strip_raw(raw: RawDataset, paths: Collection[tuple[int, ...]]) -> RawDataset:
+    """A copy of ``raw`` without the given (possibly nested) key paths."""
+    drop = {path[0] for path in paths if len(path) == 1}
+    out: MutableRaw = {}
+    for tag, (vr, value) in raw.items():
+        if tag in drop:
+            continue
+        nested = [path[1:] for path in paths if len(path) > 1 and path[0] == tag]
+        if nested and isinstance(value, tuple):
+            out[tag] = (vr, tuple(strip_raw(item, nested) for item in value))
+        else:
+            out[tag] = (vr, value)
+    return out
+
+
+FULL = "full"
+"""Sub-plan marker: a sequence requested with no item or one empty item (universal)."""
+
+IF_PRESENT = "if-present"
+"""Sub-plan marker: add the element only when the item has it (Specific Character Set)."""
+
+Plan: TypeAlias = "tuple[tuple[int, str, Plan | str | None], ...]"
+"""Requested keys in tag order: (tag, VR, None for a leaf | sub-plan | FULL | IF_PRESENT)."""
+
+
+def plan_from_query(query: Dataset) -> Plan:
+    """Requested keys of an identifier, nested sequences included (PS3.4 C.2.2.1.3)."""
+    plan: list[tuple[int, str, Plan | str | None]] = []
+    for element in query:
+        tag = int(element.tag)
+        if tag & 0xFFFF == 0 or tag == SPECIFIC_CHARACTER_SET:
+            continue
+        vr = str(element.VR) if element.VR else vr_of(tag)
+        if vr == "SQ":
+            items = element.value if isinstance(element.value, Sequence) else []
+            if not items or len(items[0]) == 0:
+                plan.append((tag, "SQ", FULL))
+            else:
+                plan.append((tag, "SQ", plan_from_query(items[0])))
+        else:
+            plan.append((tag, vr.split(" or ", maxsplit=1)[0], None))
+    # PS3.4 K.4.1.1.3.2: the character set goes back when requested or when the item has one
+    charset = None if SPECIFIC_CHARACTER_SET in query else IF_PRESENT
+    plan.append((SPECIFIC_CHARACTER_SET, "CS", charset))
+    plan.sort(key=lambda entry: entry[0])
+    return tuple(plan)
 
 
 def _key_name(tag: int) -> str:
@@ -195,7 +230,7 @@ class QueryCache:
 
     1. A bounded LRU keyed by (identifier bytes, transfer syntax): the raw bytes fully
        determine the decoded identifier, so a hit is what :func:`prepare_query` returns.
-    2. Else the bytes are scanned once (:func:`aiodicom.store.worklist_query.scan_identifier`)
+    2. Else the bytes are scanned once (:func:`aiodicom.dicom.scan.scan_identifier`)
        into raw elements and a shape key; a shape key seen before has a :class:`ShapeTemplate`
        that compiles only the keys with a value (:class:`aiodicom.matching.raw.ShapePlan`).
     3. Else, when the elements' :data:`Shape` was analysed before, the values are compiled
@@ -302,100 +337,3 @@ class ShapeTemplate:
     def prepare(self, elements: RawDataset, options: MatchOptions, memo: KeyMemo) -> PreparedQuery:
         """:func:`prepare_raw` of ``elements``, which have the template's shape."""
         return _prepared(self.analysis, self.plan.compile(elements, options, memo))
-
-
-class WorklistService:
-    """Answers MWL C-FIND requests from a :class:`WorklistStore`."""
-
-    def __init__(self, store: WorklistStore, options: WorklistOptions | None = None) -> None:
-        self.store = store
-        self.options = options or WorklistOptions()
-        self.cache = QueryCache()
-        self.answers = AnswerCache(self.options.answer_cache_bytes)
-
-    def handlers(self) -> dict[str, FindHandler]:
-        """The handler map for :class:`aiodicom.Server`."""
-        return {WORKLIST_SOP_CLASS: declare_traits(self.find, WORKLIST_HANDLER)}
-
-    def _worklist(self, called_ae: str) -> AeWorklist:
-        worklist = self.store.snapshot.get(called_ae)
-        if worklist is None:
-            raise QueryError(
-                NO_WORKLIST_FOR_AE, comment=f"no worklist folder for called AE {called_ae!r}"
-            )
-        return worklist
-
-    async def find(self, request: FindRequest) -> AsyncIterator[Dataset | bytes | FindResponse]:
-        """The C-FIND handler (an async generator; the server closes it on C-CANCEL)."""
-        started = time.perf_counter()
-        worklist = self._worklist(request.called_ae)  # one snapshot for the whole query
-        query = self.cache.prepared(request, self.options.matching)
-        raw, syntax = request.identifier_bytes, request.transfer_syntax
-        verbose = level_enabled(logging.DEBUG)  # at info the audit line is the query's line
-        kept = self.answers.get(raw, syntax, worklist)
-        fresh: list[bytes] | None = None
-        if kept is None:
-            matches, index_used = worklist.search(
-                query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
-            )
-            self._check_limit(len(matches), query, request, index_used)
-            source: Iterable[bytes] = _encode(matches, query.plan, encoding_for(syntax))
-            total, fresh = len(matches), []
-        else:
-            source, total, index_used = kept, len(kept), "answer-cache"
-        deflated = syntax == DEFLATED_LE
-        sent = 0
-        try:
-            for data in source:
-                if fresh is not None:
-                    fresh.append(data)
-                sent += 1
-                response = deflate(data) if deflated else data
-                yield FindResponse(response, PENDING_WARNING) if query.unsupported else response
-            if fresh is not None:
-                self.answers.put(raw, syntax, worklist, fresh)
-        finally:
-            if verbose:
-                log.debug(
-                    "worklist query",
-                    **_context(request, query, index_used),
-                    matches=total,
-                    sent=sent,
-                    ms=round((time.perf_counter() - started) * 1000, 3),
-                    outcome="done" if sent == total else "cancelled",
-                    unsupported=list(query.unsupported_names),
-                )
-
-    def _check_limit(
-        self, count: int, query: PreparedQuery, request: FindRequest, index: str
-    ) -> None:
-        """Refuse more than ``max_matches`` matches with 0xA700 (PS3.4 K.4.1.1.4).
-
-        The Error Comment (at most 64 characters, VR LO) and the warning name the setting
-        to raise: ``worklist.max_matches`` in the config, ``--max-matches`` on the command
-        line of aiodicom-worklist.
-        """
-        limit = self.options.max_matches
-        if count > limit:
-            comment = f"{count} matches > worklist.max_matches={limit} (--max-matches)"
-            log.warning(
-                "worklist query refused",
-                **_context(request, query, index),
-                matches=count,
-                reason=f"{count} matches exceed worklist.max_matches={limit}; narrow the "
-                "query, or raise worklist.max_matches (config) or --max-matches",
-            )
-            raise QueryError(OUT_OF_RESOURCES, comment=comment)
-
-
-def _context(request: FindRequest, query: PreparedQuery, index: str) -> dict[str, object]:
-    return {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index}
-
-
-def _encode(
-    matches: list[tuple[WorklistItem, MatchResult]], plan: Plan, encoding: Syntax
-) -> Iterator[bytes]:
-    """Each match's response identifier (PS3.4 K.4.1.1.3.2), encoded when it is sent."""
-    build = builder_for(plan, encoding)
-    for item, result in matches:
-        yield build(item.raw, result)

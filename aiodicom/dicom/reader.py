@@ -1,86 +1,43 @@
-"""A small, fast reader for worklist files: DICOM bytes -> raw element tree + Record.
+"""The data-set reader: DICOM bytes -> raw element tree (PS3.10 7.1, PS3.5 7.1, 7.5).
 
 pydicom's ``dcmread`` costs ~0.4 ms for a typical worklist item, too slow to load 100k
-items in seconds, so worklist files are parsed here directly (PS3.10 7.1 file format,
-PS3.5 7.1 data elements, PS3.5 7.5 sequences). The result keeps every element's value
-bytes in canonical Little Endian form (:data:`RawDataset`), from which responses are
-encoded in any transfer syntax without re-encoding text, and a decoded
-:data:`~aiodicom.matching.Record` for matching.
+items in seconds, so files and identifiers are parsed here directly. The result keeps
+every element's value bytes in canonical Little Endian form (:data:`RawDataset`), from
+which :mod:`aiodicom.dicom.writer` encodes responses in any transfer syntax without
+re-encoding text, and :mod:`aiodicom.dicom.values` decodes the matching Record.
+:mod:`aiodicom.dicom.scan` is this reader's fast scan mode for query identifiers and
+:mod:`aiodicom.dicom.identifier` its full mode (pydicom Datasets).
 """
 
 from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Collection, Mapping
 from typing import TypeAlias
 
-from pydicom.datadict import dictionary_VR
-
-from aiodicom.errors import DataError
-from aiodicom.matching.model import TEXT_VRS, Record
-from aiodicom.matching.text import (
-    DEFAULT_ENCODINGS,
-    CharsetError,
-    decode_raw,
-    normalize,
-    resolve_encodings,
+from aiodicom.dicom.syntax import (
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+    ITEM,
+    ITEM_END,
+    LONG_VRS,
+    SEQUENCE_END,
+    TRANSFER_SYNTAX_UID,
+    UNDEFINED,
+    VR_BY_BYTES,
+    swap,
+    vr_of,
 )
+from aiodicom.errors import DataError
 
 RawDataset: TypeAlias = "Mapping[int, tuple[str, bytes | tuple[RawDataset, ...]]]"
 """tag -> (VR, value): value bytes (Little Endian) or, for SQ, a tuple of item datasets."""
 
 MutableRaw: TypeAlias = "dict[int, tuple[str, bytes | tuple[RawDataset, ...]]]"
 
-__all__ = ["Interner", "RawDataset", "Record", "decode_record", "parse_file_bytes"]
-
-UNDEFINED = 0xFFFFFFFF
-ITEM = 0xFFFEE000
-ITEM_END = 0xFFFEE00D
-SEQUENCE_END = 0xFFFEE0DD
-SPECIFIC_CHARACTER_SET = 0x00080005
-TRANSFER_SYNTAX_UID = 0x00020010
-
-LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
-"""PS3.5 7.1.2: explicit VRs with a 2-byte reserved field and a 4-byte length."""
-
-NUMERIC_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8,
-                 "AT": 2, "OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}  # fmt: skip
-"""Byte-swap unit of binary VRs (PS3.5 7.3: byte ordering); AT swaps per 16-bit half."""
-
-NUMERIC_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d",
-                   "SV": "q", "UV": "Q"}  # fmt: skip
-
-
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-
-
-@lru_cache(maxsize=4096)
-def vr_of(tag: int) -> str:
-    """Data dictionary VR (PS3.6) for implicit VR data; private / unknown tags are UN."""
-    if tag & 0xFFFF == 0:
-        return "UL"  # group length, PS3.5 7.2
-    if (tag >> 16) & 1:
-        return "UN"
-    try:
-        vr = str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
-    return vr.split(" or ", maxsplit=1)[0]
-
-
-def swap(value: bytes, vr: str) -> bytes:
-    """Reverse the byte order of each numeric unit of ``value`` (PS3.5 7.3)."""
-    size = NUMERIC_SIZES.get(vr, 0)
-    if size < 2 or len(value) % size:
-        return value
-    out = bytearray(value)
-    for start in range(0, len(value), size):
-        out[start : start + size] = value[start : start + size][::-1]
-    return bytes(out)
+__all__ = ["Interner", "RawDataset", "parse_file_bytes"]
 
 
 class Interner:
@@ -133,18 +90,10 @@ class Interner:
 Head: TypeAlias = "tuple[int, str, dict[bytes, tuple[str, bytes]]]"
 """(tag, VR, intern table of the tag) of a simple element header (see ``_simple_element``)."""
 
-EXPLICIT_LE_HEADER = struct.Struct("<HH2sH").unpack_from
 INTERN_CAP = 4096
 DECODED_CAP = 65536
 HEAD_CAP = 65536
 
-
-ALL_VRS = frozenset({"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
-                     "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST",
-                     "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"})  # fmt: skip
-"""Every VR of PS3.5 Table 6.2-1."""
-
-VR_BY_BYTES = {name.encode("ascii"): name for name in ALL_VRS}
 
 UNSEEN: Head = (0, "", {})
 """Marker for a header not yet in :attr:`Interner.heads`."""
@@ -194,7 +143,7 @@ _PREFIXED = {
 _FAST_HEADERS = {True: struct.Struct("<6sH").unpack_from, False: struct.Struct("<4sI").unpack_from}
 
 
-class _Reader:
+class Reader:
     """Cursor over one encoded data set in one transfer syntax (PS3.5 7.1)."""
 
     def __init__(
@@ -318,12 +267,60 @@ class _Reader:
         return tuple(items), offset
 
 
+_LE_SHORT, _LE_PLAIN, _LE_U32 = _PREFIXED["<"]
+
+
+def explicit_le_header(data: bytes, offset: int) -> tuple[int, str | None, int, int]:
+    """(tag, VR, length, value offset) of the Explicit VR Little Endian element header at
+    ``offset`` (PS3.5 7.1.2: 8 bytes, or 12 with a 4-byte length); the VR is None when its
+    two bytes are not one of PS3.5 Table 6.2-1. struct.error when the header is cut off.
+    """
+    group, element, raw_vr, length = _LE_SHORT(data, offset)
+    vr = VR_BY_BYTES.get(raw_vr)
+    if vr in LONG_VRS:
+        return (group << 16) | element, vr, _LE_U32(data, offset + 8)[0], offset + 12
+    return (group << 16) | element, vr, length, offset + 8
+
+
+def top_level_elements(
+    data: bytes, wanted: Collection[int], out: dict[int, tuple[str, bytes]], name: str
+) -> None:
+    """Add the ``wanted`` top-level elements of an Explicit VR Little Endian data set
+    (PS3.5 7.1.2) to ``out``, as (VR, value bytes); entries already in ``out`` are
+    replaced. Elements of undefined length are stepped over as sequences (PS3.5 7.5.2)
+    by the general reader; anything that does not parse raises DataError naming ``name``.
+    """
+    offset, size = 0, len(data)
+    try:
+        while offset < size:
+            group, element, raw_vr, length = _LE_SHORT(data, offset)
+            vr = VR_BY_BYTES.get(raw_vr)
+            if vr is None:
+                raise DataError(name, f"bad VR {raw_vr!r} at byte {offset + 4}")
+            start = offset + 8
+            if vr in LONG_VRS:
+                length = _LE_U32(data, start)[0]
+                start += 4
+            if length == UNDEFINED:
+                reader = Reader(data, name, explicit=True, little=True, interner=Interner())
+                offset = reader.sequence(start, length)[1]
+                continue
+            offset = start + length
+            if offset > size:
+                raise DataError(name, f"element at byte {start - 8} overruns the data set")
+            tag = (group << 16) | element
+            if tag in wanted:
+                out[tag] = (vr, data[start:offset])
+    except struct.error:
+        raise DataError(name, f"truncated at byte {offset}") from None
+
+
 def _looks_explicit(data: bytes, offset: int) -> bool:
     raw_vr = data[offset + 4 : offset + 6]
     return len(raw_vr) == 2 and raw_vr.isalpha() and raw_vr.isupper()
 
 
-def _first_element_fits(reader: _Reader, end: int) -> bool:
+def _first_element_fits(reader: Reader, end: int) -> bool:
     """Whether a file without preamble or meta starts with a data element that fits in it
     (PS3.5 7.1); text or other data read as one overruns the file at once."""
     try:
@@ -331,6 +328,28 @@ def _first_element_fits(reader: _Reader, end: int) -> bool:
     except DataError:
         return False
     return length == 0xFFFFFFFF or value_at + length <= end
+
+
+def read_file_meta(data: bytes, path: str) -> tuple[str, int]:
+    """PS3.10 7.1: the Transfer Syntax UID (0002,0010) of a file's meta information ("" when
+    absent) and the offset of its data set, after the preamble, ``DICM`` and group 0002
+    when present. The offset may lie past the end of a damaged file; DataError naming
+    ``path`` when a meta element header is truncated or has no VR.
+    """
+    offset = 132 if data[128:132] == b"DICM" else 0
+    transfer_syntax = ""
+    while data[offset : offset + 2] == b"\x02\x00":  # PS3.10 7.1: always Explicit VR LE
+        try:
+            tag, vr, length, value_at = explicit_le_header(data, offset)
+        except struct.error:
+            raise DataError(path, f"truncated at byte {offset} (file half-written?)") from None
+        if vr is None:  # two capitals are kept as a VR with a 2-byte length, as Reader does
+            reader = Reader(data, path, explicit=True, little=True, interner=Interner())
+            reader.unknown_vr(data[offset + 4 : offset + 6], offset)
+        if tag == TRANSFER_SYNTAX_UID:
+            transfer_syntax = data[value_at : value_at + length].rstrip(b"\0 ").decode()
+        offset = value_at + length
+    return transfer_syntax, offset
 
 
 def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -> RawDataset:
@@ -341,30 +360,22 @@ def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -
     :class:`Interner` for a whole folder load to share repeated values between items.
     """
     shared = interner if interner is not None else Interner()
-    offset = 132 if data[128:132] == b"DICM" else 0
-    transfer_syntax = ""
-    if data[offset : offset + 2] == b"\x02\x00":
-        meta_reader = _Reader(data, path, explicit=True, little=True, interner=shared)
-        while data[offset : offset + 2] == b"\x02\x00":
-            tag, _, length, value_at = meta_reader.header(offset)
-            if tag == TRANSFER_SYNTAX_UID:
-                transfer_syntax = data[value_at : value_at + length].rstrip(b"\0 ").decode()
-            offset = value_at + length
+    transfer_syntax, offset = read_file_meta(data, path)
     if offset >= len(data):
         raise DataError(path, "no data set (empty or not DICOM)")
-    if transfer_syntax == EXPLICIT_BE:
+    if transfer_syntax == EXPLICIT_VR_BE:
         explicit, little = True, False
-    elif transfer_syntax == IMPLICIT_LE:
+    elif transfer_syntax == IMPLICIT_VR_LE:
         explicit, little = False, True
     elif transfer_syntax:
-        if transfer_syntax != EXPLICIT_LE:
+        if transfer_syntax != EXPLICIT_VR_LE:
             raise DataError(path, f"unsupported transfer syntax {transfer_syntax}")
         explicit, little = True, True
     else:  # no meta: guess as DCMTK does (the first group number is small, e.g. 0008)
         explicit = _looks_explicit(data, offset)
         head = data[offset : offset + 2]
         little = len(head) < 2 or int.from_bytes(head, "little") <= int.from_bytes(head, "big")
-    reader = _Reader(data, path, explicit=explicit, little=little, interner=shared)
+    reader = Reader(data, path, explicit=explicit, little=little, interner=shared)
     try:
         elements, _ = reader.dataset(offset, len(data))
     except DataError:
@@ -374,104 +385,3 @@ def parse_file_bytes(data: bytes, path: str, interner: Interner | None = None) -
     if not elements:
         raise DataError(path, "no data elements")
     return elements
-
-
-def _decode_binary(value: bytes, vr: str) -> str | None:
-    fmt = NUMERIC_FORMATS.get(vr)
-    if fmt is None:
-        return None
-    count = len(value) // struct.calcsize(fmt)
-    numbers = struct.unpack_from(f"<{count}{fmt}", value)
-    return "\\".join(str(number) for number in numbers)
-
-
-def encodings_of(
-    raw: RawDataset,
-    inherited: tuple[str, ...] = DEFAULT_ENCODINGS,
-    interner: Interner | None = None,
-) -> tuple[str, ...]:
-    """Codecs of a data set's (0008,0005), else the enclosing data set's (PS3.5 6.1.2.5).
-
-    Raises :class:`DataError` for an unsupported term.
-    """
-    entry = raw.get(SPECIFIC_CHARACTER_SET)
-    if entry is None or not isinstance(entry[1], bytes) or not entry[1].strip(b" \0"):
-        return inherited
-    known = None if interner is None else interner.charsets.get(entry[1])
-    if known is not None:
-        return known
-    try:
-        found = resolve_encodings(entry[1].decode("latin-1").split("\\"))
-    except CharsetError as exc:
-        raise DataError("Specific Character Set (0008,0005)", str(exc)) from exc
-    if interner is not None:
-        interner.charsets[entry[1]] = found
-    return found
-
-
-_ESCAPE = 0x1B
-_ASCII_BYTES = bytes(code for code in range(128) if code != _ESCAPE)
-
-
-@lru_cache(maxsize=64)
-def _ascii_safe(encodings: tuple[str, ...]) -> bool:
-    """True when ``decode_raw`` decodes ASCII bytes without ESC as ASCII (PS3.5 6.1.2.5:
-    the G0 set is ASCII in every supported character set; checked, not assumed)."""
-    try:
-        return _ASCII_BYTES.decode(encodings[0]) == _ASCII_BYTES.decode("ascii")
-    except (LookupError, UnicodeDecodeError, IndexError):
-        return False
-
-
-def _decode_value(vr: str, value: bytes, encodings: tuple[str, ...]) -> str | None:
-    """Decoded, normalized text of one leaf element; None for VRs that are not matched."""
-    if vr in TEXT_VRS:
-        if value.isascii() and _ESCAPE not in value and _ascii_safe(encodings):
-            return normalize(vr, value.decode("ascii"))  # what decode_raw gives, faster
-        return normalize(vr, decode_raw(value, vr, encodings))
-    if vr in NUMERIC_FORMATS:
-        number = _decode_binary(value, vr)
-        return None if number is None else normalize(vr, number)
-    return None
-
-
-def decode_record(
-    raw: RawDataset,
-    inherited: tuple[str, ...] = DEFAULT_ENCODINGS,
-    interner: Interner | None = None,
-) -> Record:
-    """The matching Record of a raw data set, exactly as ``record_from_dataset`` builds it.
-
-    Uses :mod:`aiodicom.matching.text` for decoding and padding rules (PS3.5 6.1, 6.2).
-    Repeated values are decoded once per ``interner`` (and the strings are shared).
-    """
-    return _record(raw, inherited, interner if interner is not None else Interner())
-
-
-def _record(raw: RawDataset, inherited: tuple[str, ...], shared: Interner) -> Record:
-    """:func:`decode_record` with the interner resolved (the per-item hot loop)."""
-    encodings = inherited
-    if SPECIFIC_CHARACTER_SET in raw:
-        encodings = encodings_of(raw, inherited, shared)
-    memo = shared.decoded.get(encodings)
-    if memo is None:
-        memo = shared.decoded[encodings] = {}
-    record: dict[int, str | tuple[Record, ...]] = {}
-    for tag, pair in raw.items():
-        value = pair[1]
-        if value.__class__ is tuple:
-            record[tag] = tuple([_record(item, encodings, shared) for item in value])
-            continue
-        text = memo.get(pair)  # type: ignore[arg-type]  # a leaf pair holds bytes
-        if text is None:
-            if tag == SPECIFIC_CHARACTER_SET or not tag & 0xFFFF:
-                continue
-            text = _decode_value(pair[0], value, encodings)  # type: ignore[arg-type]
-            if text is None:
-                continue
-            if len(memo) < DECODED_CAP:
-                memo[pair] = text  # type: ignore[index]
-        elif tag == SPECIFIC_CHARACTER_SET or not tag & 0xFFFF:
-            continue
-        record[tag] = text
-    return record

@@ -9,12 +9,12 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import encode_identifier
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import QueryError
 from aiodicom.matching import compile_query, project
-from aiodicom.services.worklist import WorklistOptions, WorklistService
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
+from aiodicom.worklist.service import WorklistOptions, WorklistService
 from tests.store.worklist_support import mwl_query, request, run_query
 
 SYNTAXES = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",

@@ -2,13 +2,13 @@
 
 A response identifier holds exactly the requested keys, in tag order, each with the
 item's value or zero length (PS3.4 C.4.1.1.3.2, K.4.1.1.3.2), and only the matching items
-of a sequence matched with item keys (C.2.2.2.6). :func:`_build` in
-:mod:`aiodicom.store.worklist_encode` walks the plan for every response; a first query
-over 100k items spends most of its time in that walk. Here each plan is turned once into
+of a sequence matched with item keys (C.2.2.2.6). Walking the plan for every response, a
+first query over 100k items would spend most of its time in that walk. Here each plan
+(:data:`aiodicom.worklist.query.Plan`) is turned once into
 straight-line Python (the technique of :mod:`dataclasses`): one local per requested key,
 constants for zero-length elements and sequence headers, and a per-tag memo lookup of the
-encoded element. The output is byte-identical to the plan walk (a hypothesis test checks
-it on random items, plans and syntaxes).
+encoded element (:class:`aiodicom.dicom.writer.Syntax`). The output is byte-identical to
+a plain walk of the plan (a hypothesis test checks it on random items, plans and syntaxes).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from aiodicom.bounded import BoundedMemo
+from aiodicom.dicom.reader import RawDataset
+from aiodicom.dicom.writer import Syntax
 from aiodicom.matching.model import EMPTY_RESULT, MatchResult
-from aiodicom.store.worklist_encode import IF_PRESENT, Plan, Syntax
-from aiodicom.store.worklist_parse import RawDataset
+from aiodicom.worklist.query import IF_PRESENT, Plan
 
 Builder = Callable[[RawDataset, MatchResult], bytes]
 """Builds one response identifier from an item's raw elements and its match result."""

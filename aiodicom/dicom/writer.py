@@ -1,10 +1,11 @@
-"""Pre-encoded worklist items and the byte-level response builder.
+"""The data-set writer: raw elements to bytes in a transfer syntax, with item framing.
 
-A C-FIND response identifier (PS3.4 K.4.1.1.3.2 / C.4.1.1.3.2) holds exactly the keys of
-the request identifier, in ascending tag order (PS3.5 7.1), with matching values or zero
-length. Each item's elements are encoded once per transfer syntax (PS3.5 7.1.2 explicit,
-7.1.3 implicit, 7.3 byte order; PS3.5 A.5 deflate) and cached; a response is then the
-requested elements' bytes joined, plus zero-length elements for missing keys.
+Element headers (PS3.5 7.1.2 explicit, 7.1.3 implicit), byte order (7.3) and sequences
+of defined length with items of defined length (7.5). Encoded leaf elements are memoized
+per tag, so a worklist response is the requested elements' bytes joined (the response
+builders compile plans on top of this). Deflate (PS3.5 A.5) is applied to a whole data
+set after it (:func:`aiodicom.dicom.syntax.deflate`); :mod:`aiodicom.dicom.identifier` is
+the full mode, from pydicom Datasets.
 """
 
 from __future__ import annotations
@@ -13,30 +14,15 @@ import struct
 from collections.abc import Callable
 from typing import Literal, TypeAlias
 
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
-
-from aiodicom.store.worklist_parse import (
-    EXPLICIT_BE,
-    IMPLICIT_LE,
+from aiodicom.dicom.reader import RawDataset
+from aiodicom.dicom.syntax import (
+    DEFLATED_EXPLICIT_VR_LE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
     LONG_VRS,
-    SPECIFIC_CHARACTER_SET,
-    RawDataset,
     swap,
-    vr_of,
 )
-
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-
-FULL = "full"
-"""Sub-plan marker: a sequence requested with no item or one empty item (universal)."""
-
-IF_PRESENT = "if-present"
-"""Sub-plan marker: add the element only when the item has it (Specific Character Set)."""
-
-Plan: TypeAlias = "tuple[tuple[int, str, Plan | str | None], ...]"
-"""Requested keys in tag order: (tag, VR, None for a leaf | sub-plan | FULL | IF_PRESENT)."""
-
 
 LeafEncoder: TypeAlias = Callable[[tuple[str, bytes]], bytes]
 
@@ -68,8 +54,8 @@ class Syntax:
 
     def __init__(self, uid: str) -> None:
         self.uid = uid
-        self.explicit = uid != IMPLICIT_LE
-        self.little = uid != EXPLICIT_BE
+        self.explicit = uid != IMPLICIT_VR_LE
+        self.little = uid != EXPLICIT_VR_BE
         self.prefix = "<" if self.little else ">"
         self.order: Literal["little", "big"] = "little" if self.little else "big"
         self._plain = struct.Struct(self.prefix + "HHI").pack
@@ -166,31 +152,8 @@ SYNTAXES: dict[str, Syntax] = {}
 
 def syntax_for(uid: str) -> Syntax:
     """The element-level syntax for ``uid``; deflated data is Explicit VR LE before deflate."""
-    base = "1.2.840.10008.1.2.1" if uid == DEFLATED_LE else uid
+    base = EXPLICIT_VR_LE if uid == DEFLATED_EXPLICIT_VR_LE else uid
     found = SYNTAXES.get(base)
     if found is None:
         found = SYNTAXES[base] = Syntax(base)
     return found
-
-
-def plan_from_query(query: Dataset) -> Plan:
-    """Requested keys of an identifier, nested sequences included (PS3.4 C.2.2.1.3)."""
-    plan: list[tuple[int, str, Plan | str | None]] = []
-    for element in query:
-        tag = int(element.tag)
-        if tag & 0xFFFF == 0 or tag == SPECIFIC_CHARACTER_SET:
-            continue
-        vr = str(element.VR) if element.VR else vr_of(tag)
-        if vr == "SQ":
-            items = element.value if isinstance(element.value, Sequence) else []
-            if not items or len(items[0]) == 0:
-                plan.append((tag, "SQ", FULL))
-            else:
-                plan.append((tag, "SQ", plan_from_query(items[0])))
-        else:
-            plan.append((tag, vr.split(" or ", maxsplit=1)[0], None))
-    # PS3.4 K.4.1.1.3.2: the character set goes back when requested or when the item has one
-    charset = None if SPECIFIC_CHARACTER_SET in query else IF_PRESENT
-    plan.append((SPECIFIC_CHARACTER_SET, "CS", charset))
-    plan.sort(key=lambda entry: entry[0])
-    return tuple(plan)

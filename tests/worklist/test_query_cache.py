@@ -13,11 +13,12 @@ import pytest
 from pydicom.dataset import Dataset
 
 from aiodicom.errors import QueryError
-from aiodicom.services.worklist import QueryCache, WorklistService
 from aiodicom.store import worklist as worklist_module
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_sample import write_folder
 from aiodicom.webapi.querylog import QueryLog, logged_handlers
+from aiodicom.worklist.query import QueryCache
+from aiodicom.worklist.sample import write_folder
+from aiodicom.worklist.service import WorklistService
 from tests.store.worklist_support import mwl_query, request, wire_answers, wire_request
 
 

@@ -12,10 +12,12 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aiodicom.dicom.reader import RawDataset
+from aiodicom.dicom.syntax import LONG_VRS, swap
+from aiodicom.dicom.writer import Syntax
 from aiodicom.matching.model import EMPTY_RESULT, MatchResult
-from aiodicom.store.worklist_builder import build_identifier, compile_builder
-from aiodicom.store.worklist_encode import FULL, IF_PRESENT, Plan, Syntax
-from aiodicom.store.worklist_parse import LONG_VRS, RawDataset, swap
+from aiodicom.worklist.builder import build_identifier, compile_builder
+from aiodicom.worklist.query import FULL, IF_PRESENT, Plan
 
 UIDS = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2")
 LEAVES = (
@@ -160,7 +162,7 @@ def test_builder_equals_the_plan_walk(data: st.DataObject) -> None:
 
 
 def test_memos_stop_growing_at_the_cap(monkeypatch: object) -> None:
-    import aiodicom.store.worklist_encode as encode
+    import aiodicom.dicom.writer as encode
 
     syntax = Syntax(UIDS[0])
     plan: Plan = ((0x00100020, "LO", None),)

@@ -11,11 +11,11 @@ from collections.abc import Callable
 import pytest
 from pydicom.dataset import Dataset
 
-from aiodicom.codec import decode_identifier, encode_identifier
+from aiodicom.dicom.identifier import decode_identifier, encode_identifier
+from aiodicom.dicom.scan import parse_identifier
 from aiodicom.matching import MatchOptions
 from aiodicom.net.types import FindRequest
-from aiodicom.services.worklist import QueryCache, prepare_query
-from aiodicom.store.worklist_query import Shape, parse_identifier, raw_shape
+from aiodicom.worklist.query import QueryCache, Shape, prepare_query, raw_shape
 from tests.store.worklist_support import EXPLICIT_LE, key_view, mwl_query, request
 
 IMPLICIT_LE = "1.2.840.10008.1.2"

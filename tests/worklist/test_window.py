@@ -14,9 +14,9 @@ import pytest
 import aiodicom
 from aiodicom.config import load_worklist_config
 from aiodicom.errors import ConfigError
-from aiodicom.services.worklist import WorklistService
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_sample import write_folder
+from aiodicom.worklist.sample import write_folder
+from aiodicom.worklist.service import WorklistService
 from servers.network import network_policy
 from tests.store.worklist_support import mwl_query
 

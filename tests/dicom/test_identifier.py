@@ -14,15 +14,14 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from aiodicom.codec import (
+from aiodicom.dicom.identifier import decode_identifier, encode_identifier
+from aiodicom.dicom.syntax import (
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     SUPPORTED_TRANSFER_SYNTAXES,
-    decode_identifier,
     deflate,
-    encode_identifier,
 )
 from aiodicom.errors import DataError
 
