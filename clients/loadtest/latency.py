@@ -57,8 +57,30 @@ def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
         return {}
     out = {f"p{pct:g}": histogram.get_value_at_percentile(pct) / 1000.0 for pct in PERCENTILES}
     out["max"] = histogram.get_max_value() / 1000.0
-    out["mean"] = histogram.get_mean_value() / 1000.0
+    out["mean"] = mean_us(histogram) / 1000.0
     return {key: round(value, 3) for key, value in out.items()}
+
+
+def mean_us(histogram: HdrHistogram) -> float:
+    """The mean in microseconds, each count taken at the middle of its bucket (as
+    ``get_mean_value``, whose recorded-value iterator is a hundred times slower)."""
+    total = histogram.get_total_count()
+    if not total:
+        return 0.0
+    weighted = 0
+    for index, count in enumerate(histogram.counts):
+        if count:
+            low = histogram.get_lowest_equivalent_value(histogram.get_value_from_index(index))
+            high = histogram.get_highest_equivalent_value(low)
+            weighted += count * (low + (high - low + 1) // 2)
+    return weighted / total
+
+
+def percentile_ms(histogram: HdrHistogram, percentile: float) -> float | None:
+    """One percentile in milliseconds (None when nothing was recorded)."""
+    if histogram.get_total_count() == 0:
+        return None
+    return round(histogram.get_value_at_percentile(percentile) / 1000.0, 3)
 
 
 def log_buckets_ms(histogram: HdrHistogram) -> list[list[float]]:

@@ -83,10 +83,10 @@ class Segment:
     def time_of(self, m: float) -> float:
         """Seconds into the segment at which ``m`` queries (m <= area) were due."""
         slope = 0.0 if math.isinf(self.duration) else (self.end - self.start) / self.duration
-        if abs(slope) < 1e-12:
-            return m / self.start
+        # the root of start*t + slope*t^2/2 = m, in the form that holds for slope 0 too
         root = math.sqrt(max(self.start * self.start + 2 * slope * m, 0.0))
-        return (root - self.start) / slope
+        denominator = self.start + root
+        return 2 * m / denominator if denominator > 0 else 0.0
 
 
 class Schedule:

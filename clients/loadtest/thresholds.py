@@ -22,6 +22,7 @@ from typing import Any
 
 from aiodicom.errors import ConfigError
 
+from . import latency
 from .stats import LoadStats
 
 _SYNTAX = re.compile(
@@ -92,7 +93,7 @@ def _measure(threshold: Threshold, stats: LoadStats) -> float | None:
     if metric == "max":
         return float(histogram.get_max_value()) / 1000.0
     if metric == "mean":
-        return float(histogram.get_mean_value()) / 1000.0
+        return latency.mean_us(histogram) / 1000.0
     return float(histogram.get_value_at_percentile(float(metric[1:]))) / 1000.0
 
 

@@ -123,15 +123,14 @@ class TimeSeries:
         for index in range(first, last + 1):
             slot = self.slots.get(index, Slot())
             histogram = slot.histogram()
-            figures = latency.percentiles_ms(histogram)
             points.append(
                 {
                     "t": round(index * self.interval, 3),
                     "sent": slot.sent,
                     "completed": slot.completed,
                     "errors": slot.errors,
-                    "p50_ms": figures.get("p50"),
-                    "p99_ms": figures.get("p99"),
+                    "p50_ms": latency.percentile_ms(histogram, 50.0),
+                    "p99_ms": latency.percentile_ms(histogram, 99.0),
                     "associations": slot.associations,
                 }
             )
