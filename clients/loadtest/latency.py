@@ -73,14 +73,14 @@ def mean_us(histogram: HdrHistogram) -> float:
             low = histogram.get_lowest_equivalent_value(histogram.get_value_from_index(index))
             high = histogram.get_highest_equivalent_value(low)
             weighted += count * (low + (high - low + 1) // 2)
-    return weighted / total
+    return float(weighted) / float(total)
 
 
 def percentile_ms(histogram: HdrHistogram, percentile: float) -> float | None:
     """One percentile in milliseconds (None when nothing was recorded)."""
     if histogram.get_total_count() == 0:
         return None
-    return round(histogram.get_value_at_percentile(percentile) / 1000.0, 3)
+    return round(float(histogram.get_value_at_percentile(percentile)) / 1000.0, 3)
 
 
 def log_buckets_ms(histogram: HdrHistogram) -> list[list[float]]:

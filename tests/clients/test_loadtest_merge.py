@@ -38,7 +38,9 @@ def _record(stats: LoadStats, sample: tuple[str, int, float, int]) -> None:
         stats.record_final(name, status, part, seconds)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(SAMPLE, min_size=1, max_size=60))
 def test_merged_reports_equal_one_run_on_the_same_samples(
     tmp_path: Path, samples: list[tuple[str, int, float, int]]

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,14 +90,18 @@ def test_the_plots_render_in_chromium(tmp_path: Path, browser: WebDriver) -> Non
     page, report = _run(tmp_path)
     browser.get(page.as_uri())
     for plot in PLOTS:
-        WebDriverWait(browser, 15, poll_frequency=0.1).until(
-            lambda driver, plot=plot: driver.execute_script(
-                "const d = document.getElementById(arguments[0]);"
-                "return d && d.querySelectorAll('svg.main-svg').length > 0"
-                " && d.querySelectorAll('g.trace').length > 0",
-                plot,
+
+        def drawn(driver: WebDriver, plot: str = plot) -> bool:
+            return bool(
+                driver.execute_script(
+                    "const d = document.getElementById(arguments[0]);"
+                    "return d && d.querySelectorAll('svg.main-svg').length > 0"
+                    " && d.querySelectorAll('g.trace').length > 0",
+                    plot,
+                )
             )
-        )
+
+        WebDriverWait(browser, 15, poll_frequency=0.1).until(drawn)
         traces = browser.execute_script(
             "return Array.from(document.getElementById(arguments[0])"
             ".querySelectorAll('g.trace path, g.trace .point path, g.points path'))"
@@ -113,6 +118,7 @@ def test_the_plots_render_in_chromium(tmp_path: Path, browser: WebDriver) -> Non
     rows = browser.find_elements(By.CSS_SELECTOR, "#per-query tr")
     assert [row.find_elements(By.TAG_NAME, "td")[0].text for row in rows[1:]] == ["cli", "(all)"]
     assert "PASS p99<5s" in browser.find_element(By.ID, "verdicts").text
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    log: list[dict[str, Any]] = browser.get_log("browser")  # type: ignore[no-untyped-call]
+    errors = [entry for entry in log if entry["level"] == "SEVERE"]
     assert errors == [], errors
     assert report["queries"] == 125  # 0 -> 50 q/s over 1 s, then 50 -> 150 over 1 s

@@ -47,11 +47,7 @@ def test_levels_ramp_hold_and_ramp_down() -> None:
     assert math.isinf(plain.measured)
 
 
-@given(
-    st.lists(
-        st.tuples(st.floats(0.1, 5), st.floats(0, 200)), min_size=1, max_size=4
-    )
-)
+@given(st.lists(st.tuples(st.floats(0.1, 5), st.floats(0, 200)), min_size=1, max_size=4))
 def test_open_loop_send_times_follow_the_rate_integral(stages: list[tuple[float, float]]) -> None:
     schedule = Schedule.build([Stage(d, level) for d, level in stages], base=1)
     total = sum((schedule.segments[i].start + schedule.segments[i].end) / 2 * d
