@@ -76,17 +76,22 @@ class QueryMix:
         weights = [query.weight for query in self.queries]
         return self._random.choices(self.queries, weights=weights, k=1)[0]
 
-    def render(self, query: WeightedQuery) -> Dataset | None:
-        """The identifier of one send of a parameterised query; None when the values
+    def draw(self, query: WeightedQuery) -> tuple[str | None, ...] | None:
+        """The key values of one send of a parameterised query; None when the values
         file ran out (``--values-once``)."""
-        assert query.template is not None, "only parameterised queries are rendered"
+        assert query.template is not None, "only parameterised queries are drawn"
         row = None
         if query.template.columns:
             assert self.values is not None, "checked by check_values"
             row = self.values.next_row(self._random)
             if row is None:
                 return None
-        return query.template.render(Draw(self._random, row, self.shard, self.shards))
+        return query.template.draw(Draw(self._random, row, self.shard, self.shards))
+
+    def render(self, query: WeightedQuery) -> Dataset | None:
+        """The identifier of one send of a parameterised query (None: no rows left)."""
+        filled = self.draw(query)
+        return None if filled is None or query.template is None else query.template.build(filled)
 
     def split(self, index: int, count: int) -> QueryMix:
         """The mix of generator process ``index`` of ``count`` (own seed, own rows)."""

@@ -40,6 +40,7 @@ class GeneratorLoad:
     late: int = 0
     encode_s: float = 0.0
     encoded: int = 0
+    built: int = 0
     _cpu0: float = 0.0
     _wall0: float = 0.0
 
@@ -59,10 +60,12 @@ class GeneratorLoad:
         self.lag.record_value(latency.micros(seconds))
         self.late += seconds * 1000.0 > LATE_MS
 
-    def record_encode(self, seconds: float) -> None:
-        """One parameterised query filled and encoded in ``seconds``."""
+    def record_encode(self, seconds: float, built: bool) -> None:
+        """One parameterised query filled (and, when ``built``, built and encoded rather
+        than taken from the cache) in ``seconds``."""
         self.encode_s += seconds
         self.encoded += 1
+        self.built += built
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class GeneratorLoad:
             "late": self.late,
             "encode_s": self.encode_s,
             "encoded": self.encoded,
+            "built": self.built,
         }
 
     def merge(self, wire: dict[str, Any]) -> None:
@@ -79,6 +83,7 @@ class GeneratorLoad:
         self.late += wire["late"]
         self.encode_s += wire["encode_s"]
         self.encoded += wire["encoded"]
+        self.built += wire["built"]
 
     def warnings(self) -> list[str]:
         """Why the figures may describe the generator rather than the SCP."""
@@ -110,6 +115,7 @@ class GeneratorLoad:
             "core_share": [round(cpu / wall, 3) if wall else 0.0 for cpu, wall in self.processes],
             "cpu_us_per_query": round(cpu / queries * 1e6, 1) if queries else None,
             "encoded_queries": self.encoded,
+            "built_queries": self.built,
             "encode_us_per_query": (
                 round(self.encode_s / self.encoded * 1e6, 1) if self.encoded else None
             ),

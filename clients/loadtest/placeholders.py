@@ -191,20 +191,29 @@ def parse_text(text: str, where: str) -> TextTemplate | None:
 
 @dataclass(frozen=True, slots=True)
 class QueryTemplate:
-    """A query whose key values hold placeholders: ``render`` builds one identifier."""
+    """A query whose key values hold placeholders: :meth:`draw` fills them, :meth:`build`
+    makes the identifier of one set of filled values."""
 
     base: Dataset | None
     keys: tuple[OverrideKey, ...]
     values: tuple[TextTemplate | None, ...]
     columns: frozenset[str]
 
-    def render(self, draw: Draw) -> Dataset:
-        """A new identifier with every placeholder filled from ``draw``."""
+    def draw(self, draw: Draw) -> tuple[str | None, ...]:
+        """The value of each key for one send (None for keys without placeholders)."""
+        return tuple(None if value is None else value.render(draw) for value in self.values)
+
+    def build(self, filled: tuple[str | None, ...]) -> Dataset:
+        """A new identifier with the values of :meth:`draw`."""
         keys = [
-            key if template is None else OverrideKey(key.text, key.path, template.render(draw))
-            for key, template in zip(self.keys, self.values, strict=True)
+            key if value is None else OverrideKey(key.text, key.path, value)
+            for key, value in zip(self.keys, filled, strict=True)
         ]
         return build_query(self.base, keys)
+
+    def render(self, draw: Draw) -> Dataset:
+        """A new identifier with every placeholder filled from ``draw``."""
+        return self.build(self.draw(draw))
 
 
 def query_template(

@@ -14,7 +14,8 @@ association per query, released after its final response, PS3.8 7.2). With ``win
 above 1 the pool proposes an asynchronous operations window (PS3.7 D.3.3.3) and carries
 up to that many queries per association, so ``concurrency`` queries need only
 ceil(concurrency / window) associations. A fixed query identifier is encoded once
-(:func:`aiodicom.encode_query`); a parameterised one for each send.
+(:func:`aiodicom.encode_query`); a parameterised one for each distinct set of values
+drawn (the last :data:`BUILT_CACHE` are kept): the SCP still gets the values of each send.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from pydicom.dataset import Dataset
-
 from aiodicom.errors import AiodicomError
 from aiodicom.fanout import AssociationPool, PeerSpec
 from aiodicom.net.client import ClientAssociation
@@ -38,6 +37,9 @@ from .config import QueryMix, Target, WeightedQuery
 from .stages import Schedule, Stage
 from .stats import LoadStats
 
+BUILT_CACHE = 4096
+"""Encodings of parameterised queries kept, by their filled values: a CSV of a few
+thousand rows is built and encoded once per row, not once per send."""
 _IDLE_POLL = 0.02
 """Seconds between checks of an idle closed-loop worker (level below its index)."""
 
@@ -95,6 +97,7 @@ class LoadRunner:
         self._stop = asyncio.Event()
         self._start = self._measured_from = self._deadline = 0.0
         self._new_open = 0
+        self._built: dict[tuple[int, tuple[str | None, ...]], EncodedQuery] = {}
         self._pool: AssociationPool | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._encoded: dict[int, EncodedQuery] = {
@@ -165,15 +168,23 @@ class LoadRunner:
         """The next query and its encoding (a parameterised one is built now); None
         when the values file ran out."""
         query = self.mix.pick()
-        if query.template is None:
+        template = query.template
+        if template is None:
             return query, self._encoded[id(query)]
         began = time.perf_counter()
-        identifier: Dataset | None = self.mix.render(query)
-        if identifier is None:
+        filled = self.mix.draw(query)
+        if filled is None:
             self.exhausted = True
             return None
-        encoded = encode_query(identifier)
-        self.stats.generator.record_encode(time.perf_counter() - began)
+        key = (id(query), filled)
+        encoded = self._built.get(key)
+        built = encoded is None
+        if encoded is None:
+            encoded = encode_query(template.build(filled))
+            if len(self._built) >= BUILT_CACHE:
+                del self._built[next(iter(self._built))]  # the oldest
+            self._built[key] = encoded
+        self.stats.generator.record_encode(time.perf_counter() - began, built)
         return query, encoded
 
     def _counted(self, intended: float) -> bool:

@@ -157,3 +157,20 @@ def test_each_send_carries_the_next_patient_id(tmp_path: Path) -> None:
     assert sorted(asked) == sorted(SAMPLE_IDS)
     assert report["generator"]["encoded_queries"] == len(SAMPLE_IDS)
     assert report["generator"]["encode_us_per_query"] > 0
+
+
+def test_a_row_drawn_again_reuses_its_encoding(tmp_path: Path) -> None:
+    """88 sends over 22 rows: 22 identifiers built and encoded, 88 sent, each ID 4 times."""
+    report_path = tmp_path / "report.json"
+    with bundled_worklist(tmp_path, ["--log-format", "json"]) as server:
+        code = main(["127.0.0.1", str(server.port), "-aec", AE, "-k", "PatientID={patient_id}",
+                     "--values", str(PATIENTS), "-n", "3", "--count", "88", "--no-progress",
+                     "--json", str(report_path)])  # fmt: skip
+        lines = server.json_lines()
+    generator = json.loads(report_path.read_text())["generator"]
+    assert code == 0
+    assert (generator["encoded_queries"], generator["built_queries"]) == (88, 22)
+    asked = Counter(
+        line["keys"]["match"]["PatientID"] for line in lines if line.get("event") == "audit.query"
+    )
+    assert asked == dict.fromkeys(SAMPLE_IDS, 4)
