@@ -62,7 +62,7 @@ class GeneratorLoad:
 
     def record_encode(self, seconds: float, built: bool) -> None:
         """One parameterised query filled (and, when ``built``, built and encoded rather
-        than taken from the cache) in ``seconds``."""
+        than taken from the cache) in ``seconds`` of CPU time."""
         self.encode_s += seconds
         self.encoded += 1
         self.built += built
