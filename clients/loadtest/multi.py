@@ -52,10 +52,15 @@ def split_settings(settings: RunSettings, processes: int) -> list[RunSettings]:
     ]
 
 
-def _child(job: tuple[Target, QueryMix, RunSettings]) -> tuple[dict[str, Any], bool]:
+_JOBS: list[tuple[Target, QueryMix, RunSettings]] = []
+"""The jobs of the forked children, inherited through fork rather than pickled (a query
+mix holds placeholder generators, which are closures)."""
+
+
+def _child(index: int) -> tuple[dict[str, Any], bool]:
     from .__main__ import run  # late import: __main__ imports this module
 
-    target, mix, settings = job
+    target, mix, settings = _JOBS[index]
     stats, interrupted = run_loop(run(target, mix, settings, show_progress=False))
     return stats.to_wire(), interrupted
 
@@ -65,13 +70,14 @@ def run_processes(
 ) -> tuple[LoadStats, bool]:
     """Run ``processes`` generators (fork) and merge their statistics."""
     shares = split_settings(settings, processes)
-    jobs = [(target, mix.split(i, len(shares)), share) for i, share in enumerate(shares)]
+    _JOBS[:] = [(target, mix.split(i, len(shares)), share) for i, share in enumerate(shares)]
     context = multiprocessing.get_context("fork")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # children stop and report
     try:
-        with context.Pool(len(jobs)) as pool:
-            results = pool.map(_child, jobs)
+        with context.Pool(len(_JOBS)) as pool:
+            results = pool.map(_child, range(len(_JOBS)))
     finally:
         signal.signal(signal.SIGINT, previous)
+        _JOBS.clear()
     merged = LoadStats.from_wires([wire for wire, _ in results])
     return merged, any(interrupted for _, interrupted in results)
