@@ -284,14 +284,16 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, load: float) 
         f"from a {ITEMS:,}-row CSV (and a `{{date:...}}` on the worklist SCPs).",
         "",
         "| scenario | q/s | p50 ms | p99 ms | errors | generator core share | q/s per "
-        "generator core | generator CPU us/query | build+encode us/query | SCP core share |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "generator core | generator CPU us/query | build+encode us/query | SCP core share | "
+        "generator warnings |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['scenario']} | {num(r['qps'])} | {num(r['p50'], 2)} | {num(r['p99'], 2)} | "
             f"{r['errors']} | {num(r['generator_share'], 2)} | {num(r['per_core'])} | "
-            f"{num(r['cpu_us'])} | {num(r['encode_us'])} | {num(r['scp_share'], 2)} |"
+            f"{num(r['cpu_us'])} | {num(r['encode_us'])} | {num(r['scp_share'], 2)} | "
+            f"{r['warnings']} |"
         )
     lines += [
         "",
@@ -304,7 +306,9 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, load: float) 
         "offer on a core of its own. The gap between the fixed and the parameterised "
         "rows is the cost of building and encoding each query (*build+encode us/query*, "
         "CPU time; a values file of up to 4,096 distinct rows is built once per row, "
-        "here 1,000 IDs times 365 dates are not).",
+        "here 1,000 IDs times 365 dates are not). A *generator warning* is the report "
+        "saying that the generator, not the SCP, was the limit (a process near a full "
+        "core, or open-loop sends behind schedule).",
         "* Against DCMTK and Orthanc the generator uses well under one core while the "
         "SCP's process tree is the busy side (*SCP core share*: CPU seconds of the server "
         "and its forked children per wall second): the figures describe the SCP, not the "
