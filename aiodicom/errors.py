@@ -172,6 +172,7 @@ class ConfigError(AiodicomError):
         self.file = file
         self.key = key
         self.expected = expected
+        self.got = got
         where = f"{file}: " if file else ""
         got_text = "" if got is None else f", got {got!r}"
         super().__init__(f"{where}{key}: expected {expected}{got_text}")

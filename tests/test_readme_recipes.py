@@ -119,4 +119,9 @@ def test_recipes_run_as_written(tmp_path: Path) -> None:
     if any("--json report.json" in client for client in clients):
         report = json.loads((REPO / "report.json").read_text())
         (REPO / "report.json").unlink()  # the recipe writes it into the working folder
-        assert report
+        assert report["queries"] > 0
+        assert all(result["passed"] for result in report["thresholds"]), report["thresholds"]
+    if any("--report-html loadtest-report.html" in client for client in clients):
+        page = (REPO / "loadtest-report.html").read_text(encoding="utf-8")
+        (REPO / "loadtest-report.html").unlink()
+        assert 'id="latency-over-time"' in page

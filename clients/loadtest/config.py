@@ -2,7 +2,10 @@
 
 The query mix comes from a YAML file (see config/loadtest.yaml) or from ``-k`` keys on
 the command line (one query, weight 1). Keys use the findscu ``-k`` syntax; a query may
-also start from a DICOM query file (``file:``). Errors name the file and the key.
+also start from a DICOM query file (``file:``). Key values may hold placeholders filled
+per query (:mod:`.placeholders`, rows of :mod:`.values`). Thresholds apply to the run
+(YAML ``thresholds``) or to one query (its own ``thresholds``, :mod:`.thresholds`).
+Errors name the file and the key.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from pydicom.dataset import Dataset
 from aiodicom.errors import AiodicomError, ConfigError
 from aiodicom.proto.negotiation import QueryModel
 
-from ..findscu.keys import build_query, load_query_file, parse_keys
+from ..findscu.keys import OverrideKey, build_query, load_query_file, parse_keys
+from .placeholders import Draw, QueryTemplate, query_template
+from .thresholds import Threshold, parse_threshold
+from .values import ValueTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,9 @@ class WeightedQuery:
     identifier: Dataset
     model: QueryModel
     weight: float = 1.0
+    template: QueryTemplate | None = None
+    """Set when key values hold placeholders: the query is built anew for each send."""
+    thresholds: tuple[Threshold, ...] = ()
 
 
 @dataclass(slots=True)
@@ -45,10 +54,14 @@ class Target:
 
 @dataclass(slots=True)
 class QueryMix:
-    """Weighted random choice among the queries (seeded for reproducible runs)."""
+    """Weighted random choice among the queries (seeded for reproducible runs), and the
+    values their placeholders draw (generator process ``shard`` of ``shards``)."""
 
     queries: Sequence[WeightedQuery]
     seed: int | None = None
+    values: ValueTable | None = None
+    shard: int = 0
+    shards: int = 1
     _random: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +75,44 @@ class QueryMix:
             return self.queries[0]
         weights = [query.weight for query in self.queries]
         return self._random.choices(self.queries, weights=weights, k=1)[0]
+
+    def draw(self, query: WeightedQuery) -> tuple[str | None, ...] | None:
+        """The key values of one send of a parameterised query; None when the values
+        file ran out (``--values-once``)."""
+        assert query.template is not None, "only parameterised queries are drawn"
+        row = None
+        if query.template.columns:
+            assert self.values is not None, "checked by check_values"
+            row = self.values.next_row(self._random)
+            if row is None:
+                return None
+        return query.template.draw(Draw(self._random, row, self.shard, self.shards))
+
+    def render(self, query: WeightedQuery) -> Dataset | None:
+        """The identifier of one send of a parameterised query (None: no rows left)."""
+        filled = self.draw(query)
+        return None if filled is None or query.template is None else query.template.build(filled)
+
+    def split(self, index: int, count: int) -> QueryMix:
+        """The mix of generator process ``index`` of ``count`` (own seed, own rows)."""
+        return QueryMix(
+            self.queries,
+            None if self.seed is None else self.seed + index,
+            None if self.values is None else self.values.shard(index, count),
+            index,
+            count,
+        )
+
+    def check_values(self) -> None:
+        """Every ``{column}`` placeholder needs a ``--values`` file with that column."""
+        for query in self.queries:
+            if query.template is None or not query.template.columns:
+                continue
+            where = f"query {query.name!r}"
+            if self.values is None:
+                columns = ", ".join(sorted(query.template.columns))
+                raise ConfigError(None, "--values", f"a CSV file for {where} ({columns})")
+            self.values.check_columns(query.template.columns, where)
 
 
 def _model(value: object, file: str, key: str) -> QueryModel:
@@ -90,15 +141,45 @@ def _query_from_yaml(raw: object, index: int, file: str, default: QueryModel) ->
         base_path = Path(file).parent / str(raw["file"])
         base = load_query_file(base_path)
     try:
-        identifier = build_query(base, parse_keys(keys))
+        identifier, template = _build(base, parse_keys(keys), f"{where}.keys")
     except ConfigError as exc:
         raise ConfigError(file, f"{where}.keys", "valid -k syntax", str(exc)) from exc
     model = _model(raw.get("model", default.value), file, f"{where}.model")
-    return WeightedQuery(name, identifier, model, float(weight))
+    thresholds = _thresholds(raw.get("thresholds", []), file, f"{where}.thresholds", name)
+    return WeightedQuery(name, identifier, model, float(weight), template, thresholds)
 
 
-def load_yaml(path: str) -> tuple[dict[str, Any], list[WeightedQuery]]:
-    """Read a load test YAML file: (target settings, weighted queries)."""
+def _build(
+    base: Dataset | None, keys: list[OverrideKey], where: str
+) -> tuple[Dataset, QueryTemplate | None]:
+    """The identifier, and the template when values hold placeholders (then the
+    identifier has those keys as return keys: it only stands for the query's shape)."""
+    template = query_template(base, keys, where)
+    if template is None:
+        return build_query(base, keys), None
+    shape = [
+        key if value is None else OverrideKey(key.text, key.path, None)
+        for key, value in zip(keys, template.values, strict=True)
+    ]
+    return build_query(base, shape), template
+
+
+def _thresholds(raw: object, file: str, where: str, scope: str | None) -> tuple[Threshold, ...]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ConfigError(file, where, "a list of thresholds such as 'p99<50ms'", raw)
+    try:
+        return tuple(parse_threshold(item, scope, where) for item in raw)
+    except ConfigError as exc:
+        raise ConfigError(file, exc.key, exc.expected, exc.got) from exc
+
+
+def load_thresholds(path: str) -> tuple[Threshold, ...]:
+    """The run-wide ``thresholds`` of a load test YAML file."""
+    data = _read(path)
+    return _thresholds(data.get("thresholds", []), path, "thresholds", None)
+
+
+def _read(path: str) -> Mapping[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -107,6 +188,12 @@ def load_yaml(path: str) -> tuple[dict[str, Any], list[WeightedQuery]]:
         raise ConfigError(path, "<file>", "valid YAML", str(exc)) from exc
     if not isinstance(data, Mapping):
         raise ConfigError(path, "<top level>", "a mapping with 'target' and 'queries'")
+    return data
+
+
+def load_yaml(path: str) -> tuple[dict[str, Any], list[WeightedQuery]]:
+    """Read a load test YAML file: (target settings, weighted queries)."""
+    data = _read(path)
     target = data.get("target", {}) or {}
     if not isinstance(target, Mapping):
         raise ConfigError(path, "target", "a mapping (host, port, called_ae, ...)", target)
@@ -138,7 +225,7 @@ def apply_target(target: Target, values: Mapping[str, Any], file: str) -> None:
 def queries_from_keys(keys: Sequence[str], model: QueryModel) -> list[WeightedQuery]:
     """The ``-k`` query as a one-entry mix."""
     try:
-        identifier = build_query(None, parse_keys(keys))
+        identifier, template = _build(None, parse_keys(keys), "-k")
     except AiodicomError as exc:
         raise ConfigError(None, "-k", "valid key syntax", str(exc)) from exc
-    return [WeightedQuery("cli", identifier, model)]
+    return [WeightedQuery("cli", identifier, model, template=template)]

@@ -2,9 +2,11 @@
 
 One Python process saturates one core; on a small machine that also runs the SCP, the
 generator needs more than one to offer the load a few C clients (findscu) can. The run's
-``count``, ``concurrency`` and open-loop ``rate`` are split evenly among the processes;
-each returns its counters and its HDR histogram (encoded), which are added up here, so
-the percentiles are those of all queries, not an average of per-process percentiles.
+``count``, ``concurrency``, open-loop ``rate`` and stage levels are split evenly among
+the processes (a closed loop's level rounded up), and so are the rows of a ``--values``
+file and the values of counters; each process returns its counters and HDR histograms
+(encoded), which are added up here, so the percentiles are those of all queries, not an
+average of per-process percentiles.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiodicom.net.loop import run as run_loop
 
 from .config import QueryMix, Target
 from .runner import RunSettings
+from .stages import Stage
 from .stats import LoadStats
 
 
@@ -35,19 +38,29 @@ def split_settings(settings: RunSettings, processes: int) -> list[RunSettings]:
     else:
         base, extra = divmod(settings.count, processes)
         counts = [base + (1 if index < extra else 0) for index in range(processes)]
+    stages = tuple(Stage(s.duration, s.level / processes) for s in settings.stages)
     return [
         dataclasses.replace(
-            settings, count=count, concurrency=concurrency, rate=settings.rate / processes
+            settings,
+            count=count,
+            concurrency=concurrency,
+            rate=settings.rate / processes,
+            stages=stages,
         )
         for count in counts
         if count is None or count > 0
     ]
 
 
-def _child(job: tuple[Target, QueryMix, RunSettings]) -> tuple[dict[str, Any], bool]:
+_JOBS: list[tuple[Target, QueryMix, RunSettings]] = []
+"""The jobs of the forked children, inherited through fork rather than pickled (a query
+mix holds placeholder generators, which are closures)."""
+
+
+def _child(index: int) -> tuple[dict[str, Any], bool]:
     from .__main__ import run  # late import: __main__ imports this module
 
-    target, mix, settings = job
+    target, mix, settings = _JOBS[index]
     stats, interrupted = run_loop(run(target, mix, settings, show_progress=False))
     return stats.to_wire(), interrupted
 
@@ -57,19 +70,14 @@ def run_processes(
 ) -> tuple[LoadStats, bool]:
     """Run ``processes`` generators (fork) and merge their statistics."""
     shares = split_settings(settings, processes)
-    jobs = [
-        (target, dataclasses.replace(mix, seed=None if mix.seed is None else mix.seed + i), share)
-        for i, share in enumerate(shares)
-    ]
+    _JOBS[:] = [(target, mix.split(i, len(shares)), share) for i, share in enumerate(shares)]
     context = multiprocessing.get_context("fork")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # children stop and report
     try:
-        with context.Pool(len(jobs)) as pool:
-            results = pool.map(_child, jobs)
+        with context.Pool(len(_JOBS)) as pool:
+            results = pool.map(_child, range(len(_JOBS)))
     finally:
         signal.signal(signal.SIGINT, previous)
-    merged = LoadStats(started=min(wire["started"] for wire, _ in results))
-    merged.finished = merged.started
-    for wire, _ in results:
-        merged.merge(wire)
+        _JOBS.clear()
+    merged = LoadStats.from_wires([wire for wire, _ in results])
     return merged, any(interrupted for _, interrupted in results)

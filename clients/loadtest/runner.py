@@ -1,22 +1,27 @@
 """Load generation: closed loop (N concurrent associations) and open loop (fixed rate).
 
-Open loop avoids coordinated omission: query *i* is due at ``t0 + i / rate`` and its
+Open loop avoids coordinated omission: query *n* is due at the time its schedule gives
+(``t0 + n / rate`` at a constant rate, :class:`.stages.Schedule` with stages) and its
 latency is measured from that intended time, so a slow SCP that delays sending (or a
-full pool) shows up in the latency instead of silently lowering the offered load.
-A run ends at ``count`` queries or after ``duration`` seconds, whichever comes first; a
-bound set to None does not apply (one of them must be set). ``stop()`` (Ctrl-C) ends it
-early.
+full pool) shows up in the latency instead of silently lowering the offered load. How
+late the loop itself dispatched each query is recorded apart (:mod:`.generator`).
+A closed loop runs as many workers as the schedule's peak level; worker *i* sends while
+the level is above *i*. A run ends at ``count`` queries or after ``duration`` seconds
+(both after the warm-up, whose queries are not counted), whichever comes first; a bound
+set to None does not apply (one of them must be set). ``stop()`` (Ctrl-C) ends it early.
 Association modes: ``reuse`` (a pool of associations, PS3.8 7.1) or ``new`` (one
 association per query, released after its final response, PS3.8 7.2). With ``window``
 above 1 the pool proposes an asynchronous operations window (PS3.7 D.3.3.3) and carries
 up to that many queries per association, so ``concurrency`` queries need only
-ceil(concurrency / window) associations. Every query identifier is encoded once
-(:func:`aiodicom.encode_query`), not on every C-FIND.
+ceil(concurrency / window) associations. A fixed query identifier is encoded once
+(:func:`aiodicom.encode_query`); a parameterised one for each distinct set of values
+drawn (the last :data:`BUILT_CACHE` are kept): the SCP still gets the values of each send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import ssl
 import time
@@ -29,7 +34,14 @@ from aiodicom.net.pool import AssociationPool, PeerSpec
 from aiodicom.net.query import EncodedQuery, encode_query
 
 from .config import QueryMix, Target, WeightedQuery
+from .stages import Schedule, Stage
 from .stats import LoadStats
+
+BUILT_CACHE = 4096
+"""Encodings of parameterised queries kept, by their filled values: a CSV of a few
+thousand rows is built and encoded once per row, not once per send."""
+_IDLE_POLL = 0.02
+"""Seconds between checks of an idle closed-loop worker (level below its index)."""
 
 
 @dataclass(slots=True)
@@ -46,6 +58,15 @@ class RunSettings:
     drain: float = 5.0
     max_pdu_length: int = 16384
     window: int = 1
+    stages: tuple[Stage, ...] = ()
+    warmup: float = 0.0
+    interval: float = 1.0
+    """Seconds per time-series point."""
+
+    def schedule(self) -> Schedule:
+        """The level over time: concurrency (closed loop) or rate (open loop)."""
+        base = self.concurrency if self.mode == "closed" else self.rate
+        return Schedule.build(self.stages, base, self.warmup)
 
     @property
     def associations(self) -> int:
@@ -71,12 +92,18 @@ class LoadRunner:
         self.ssl_context = ssl_context
         self.issued = 0
         self.in_flight = 0
+        self.exhausted = False
+        self.schedule = settings.schedule()
         self._stop = asyncio.Event()
-        self._deadline = 0.0
+        self._start = self._measured_from = self._deadline = 0.0
+        self._new_open = 0
+        self._built: dict[tuple[int, tuple[str | None, ...]], EncodedQuery] = {}
         self._pool: AssociationPool | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._encoded: dict[int, EncodedQuery] = {
-            id(query): encode_query(query.identifier) for query in mix.queries
+            id(query): encode_query(query.identifier)
+            for query in mix.queries
+            if query.template is None
         }
         self.peer = PeerSpec(
             target.host,
@@ -100,6 +127,7 @@ class LoadRunner:
     def _may_issue(self) -> bool:
         return (
             not self._stop.is_set()
+            and not self.exhausted
             and (self.settings.count is None or self.issued < self.settings.count)
             and time.perf_counter() < self._deadline
         )
@@ -110,12 +138,15 @@ class LoadRunner:
         if settings.count is None and settings.duration is None:
             raise ValueError("RunSettings: set count, duration or both")
         duration = math.inf if settings.duration is None else settings.duration
-        self._deadline = time.perf_counter() + duration
-        self.stats.started = time.perf_counter()
+        self._start = time.perf_counter()
+        self._measured_from = self._start + settings.warmup
+        self._deadline = self._measured_from + duration
+        self.stats.started = time.time() + settings.warmup
+        self.stats.generator.start()
         if settings.association == "reuse":
             window = (settings.window, settings.window) if settings.window > 1 else None
             self._pool = AssociationPool(
-                max_per_peer=settings.associations,
+                max_per_peer=max(settings.associations, math.ceil(self.schedule.peak)),
                 async_ops_window=window,
                 connect_timeout=settings.timeout or 30.0,
                 acse_timeout=settings.timeout or 30.0,
@@ -128,25 +159,70 @@ class LoadRunner:
         finally:
             await self._drain()
             self.stats.stop()
+            self.stats.generator.finish()
             if self._pool is not None:
                 self.stats.associations += self._pool.opened
                 await self._pool.close()
 
-    async def _closed_loop(self) -> None:
-        async def worker() -> None:
-            while self._may_issue():
-                self.issued += 1
-                await self._one(self.mix.pick(), time.perf_counter())
+    def _next(self) -> tuple[WeightedQuery, EncodedQuery] | None:
+        """The next query and its encoding (a parameterised one is built now); None
+        when the values file ran out."""
+        query = self.mix.pick()
+        template = query.template
+        if template is None:
+            return query, self._encoded[id(query)]
+        began = time.thread_time()  # CPU time: a busy machine does not inflate it
+        filled = self.mix.draw(query)
+        if filled is None:
+            self.exhausted = True
+            return None
+        key = (id(query), filled)
+        encoded = self._built.get(key)
+        built = encoded is None
+        if encoded is None:
+            encoded = encode_query(template.build(filled))
+            if len(self._built) >= BUILT_CACHE:
+                del self._built[next(iter(self._built))]  # the oldest
+            self._built[key] = encoded
+        self.stats.generator.record_encode(time.thread_time() - began, built)
+        return query, encoded
 
-        workers = [asyncio.create_task(worker()) for _ in range(self.settings.concurrency)]
+    def _counted(self, intended: float) -> bool:
+        """True after the warm-up: the query counts (and the count bound applies)."""
+        counted = intended >= self._measured_from
+        if counted:
+            self.issued += 1
+            self.stats.series.sent(time.time())
+        return counted
+
+    async def _closed_loop(self) -> None:
+        schedule = self.schedule
+
+        async def worker(index: int) -> None:
+            while self._may_issue():
+                now = time.perf_counter()
+                if schedule.level_at(now - self._start) <= index:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), _IDLE_POLL)
+                    continue
+                chosen = self._next()
+                if chosen is None:
+                    break
+                await self._one(*chosen, now, self._counted(now))
+
+        peak = max(1, math.ceil(schedule.peak))
+        workers = [asyncio.create_task(worker(index)) for index in range(peak)]
         self._tasks.update(workers)
         await self._wait_stop_or(workers)
 
     async def _open_loop(self) -> None:
-        interval = 1.0 / self.settings.rate
-        start = time.perf_counter()
+        schedule = self.schedule
+        sends = 0
         while self._may_issue():
-            intended = start + self.issued * interval
+            due = schedule.send_time(sends)
+            if due is None:
+                break
+            intended = self._start + due
             delay = intended - time.perf_counter()
             if delay > 0:
                 try:
@@ -154,10 +230,20 @@ class LoadRunner:
                     break  # stopped while waiting
                 except TimeoutError:
                     pass
-            if time.perf_counter() >= self._deadline:
+            now = time.perf_counter()
+            if now >= self._deadline:
                 break
-            self.issued += 1
-            task = asyncio.create_task(self._one(self.mix.pick(), intended))
+            chosen = self._next()
+            if chosen is None:
+                break
+            sends += 1
+            counted = self._counted(intended)
+            if counted:
+                self.stats.generator.record_lag(max(0.0, now - intended))
+            # uvloop's timers have millisecond resolution and may wake us early: the
+            # latency of a query sent before its time runs from when it was sent
+            sent = min(intended, now)
+            task = asyncio.create_task(self._one(*chosen, sent, counted))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -181,27 +267,43 @@ class LoadRunner:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _one(self, query: WeightedQuery, intended: float) -> None:
+    async def _one(
+        self, query: WeightedQuery, encoded: EncodedQuery, intended: float, counted: bool
+    ) -> None:
         self.in_flight += 1
         try:
             async with asyncio.timeout(self.settings.timeout):
-                status, responses, comment = await self._find(query)
+                status, responses, comment = await self._find(query, encoded)
         except (AiodicomError, OSError, ssl.SSLError, TimeoutError) as exc:
-            self.stats.record_error(query.name, exc, time.perf_counter() - intended)
+            if counted:
+                self.stats.record_error(query.name, exc, time.perf_counter() - intended)
         else:
-            latency = time.perf_counter() - intended
-            self.stats.record_final(query.name, status, responses, latency, comment)
+            if counted:
+                latency = time.perf_counter() - intended
+                self.stats.record_final(query.name, status, responses, latency, comment)
         finally:
             self.in_flight -= 1
+        if counted:
+            self.stats.series.associations(time.time(), self.open_associations)
 
-    async def _find(self, query: WeightedQuery) -> tuple[int, int, str | None]:
-        encoded = self._encoded[id(query)]
+    @property
+    def open_associations(self) -> int:
+        """Associations open now (pooled, or one per query in flight)."""
+        return self._pool.size if self._pool is not None else self._new_open
+
+    async def _find(
+        self, query: WeightedQuery, encoded: EncodedQuery
+    ) -> tuple[int, int, str | None]:
         if self._pool is not None:
             async with self._pool.lease(self.peer) as association:
                 return await _count_responses(association, query, encoded)
         async with self.peer.connect() as association:
             self.stats.associations += 1
-            return await _count_responses(association, query, encoded)
+            self._new_open += 1
+            try:
+                return await _count_responses(association, query, encoded)
+            finally:
+                self._new_open -= 1
 
 
 async def _count_responses(

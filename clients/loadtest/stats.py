@@ -1,10 +1,14 @@
-"""Load test bookkeeping: latency histogram, status counts, error classes and the report.
+"""Load test bookkeeping: latency histograms, status counts, error classes and the report.
 
 Statuses are counted by their code (PS3.7 Annex C); association rejects by their
 PS3.8 9.3.4 reason name; aborts (PS3.8 9.3.8), timeouts and connection errors apart.
 The Error Comment (0000,0902) of failed final responses is counted by status and text:
 it says why the SCP refused (for aiodicom-worklist, which setting to raise).
-Latencies go into an HDR histogram in microseconds (1 us .. 1 h, 3 significant digits).
+Latencies go into HDR histograms in microseconds (:mod:`.latency`): one for the run, one
+per query name, one per outcome (status code or error class), and one per interval of
+the time series (:mod:`.timeseries`). :meth:`LoadStats.to_wire` carries all of them
+encoded, so runs of several processes or hosts add up exactly (:meth:`LoadStats.merge`).
+Start and end are wall-clock times (``time.time()``), comparable across hosts.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from aiodicom.errors import (
-    AssociationAborted,
-    AssociationRejected,
-    ProtocolError,
-)
+from aiodicom.errors import AssociationAborted, AssociationRejected, ProtocolError
 from aiodicom.proto.status import StatusCategory, category_of
 
-PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+from . import latency
+from .generator import GeneratorLoad
+from .timeseries import TimeSeries
+
+PERCENTILES = latency.PERCENTILES
 MAX_COMMENTS = 32
 """Distinct error comments kept; later new ones are counted under OTHER_COMMENTS."""
 OTHER_COMMENTS = "(other comments)"
@@ -34,8 +38,6 @@ LIMIT_HINTS = {
     "AE server.max_associations_per_calling_ae); lower -n or raise them",
 }
 """What a reject reason (PS3.8 9.3.4) points at, shown under the rejects line."""
-_MAX_LATENCY_US = 3_600_000_000
-
 
 _COUNTERS = (
     "queries",
@@ -51,17 +53,31 @@ _TALLIES = (
     "rejects",
     "responses_by_query",
     "queries_by_name",
+    "errors_by_query",
     "other_errors",
     "error_comments",
 )
+
+
+def outcome_of(exc: BaseException) -> str:
+    """The outcome class of a query that ended without a final response."""
+    if isinstance(exc, AssociationRejected):
+        return f"reject {exc.reason_name}"
+    if isinstance(exc, TimeoutError):  # DicomTimeoutError too; before OSError
+        return "timeout"
+    if isinstance(exc, OSError | ssl.SSLError) or isinstance(exc.__cause__, OSError):
+        return "connection error"
+    if isinstance(exc, AssociationAborted | ProtocolError):
+        return "abort"
+    return type(exc).__name__
 
 
 @dataclass(slots=True)
 class LoadStats:
     """Counters for one load test run; :meth:`report` turns them into a plain dict."""
 
-    histogram: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, _MAX_LATENCY_US, 3))
-    started: float = field(default_factory=time.perf_counter)
+    histogram: HdrHistogram = field(default_factory=latency.new_histogram)
+    started: float = field(default_factory=time.time)
     finished: float | None = None
     queries: int = 0
     responses: int = 0
@@ -70,68 +86,99 @@ class LoadStats:
     rejects: Counter[str] = field(default_factory=Counter)
     responses_by_query: Counter[str] = field(default_factory=Counter)
     queries_by_name: Counter[str] = field(default_factory=Counter)
+    errors_by_query: Counter[str] = field(default_factory=Counter)
     aborts: int = 0
     timeouts: int = 0
     connection_errors: int = 0
     other_errors: Counter[str] = field(default_factory=Counter)
     error_comments: Counter[str] = field(default_factory=Counter)
     associations: int = 0
+    by_query: dict[str, HdrHistogram] = field(default_factory=dict)
+    by_outcome: dict[str, HdrHistogram] = field(default_factory=dict)
+    series: TimeSeries = field(default_factory=TimeSeries)
+    generator: GeneratorLoad = field(default_factory=GeneratorLoad)
 
-    def record_latency(self, seconds: float) -> None:
-        """Add one query latency (from its intended send time in open-loop mode)."""
-        micros = max(1, min(int(seconds * 1_000_000), _MAX_LATENCY_US))
+    def _record(self, name: str, outcome: str, seconds: float, error: bool) -> None:
+        micros = latency.micros(seconds)
         self.histogram.record_value(micros)
+        for table, key in ((self.by_query, name), (self.by_outcome, outcome)):
+            histogram = table.get(key)
+            if histogram is None:
+                histogram = table[key] = latency.new_histogram()
+            histogram.record_value(micros)
+        self.series.completed(time.time(), micros, error)
+        self.queries += 1
+        self.queries_by_name[name] += 1
+        if error:
+            self.errors += 1
+            self.errors_by_query[name] += 1
 
     def record_final(
-        self, name: str, status: int, responses: int, latency: float, comment: str | None = None
+        self, name: str, status: int, responses: int, latency_s: float, comment: str | None = None
     ) -> None:
-        """A query that got its final response (any status) and its Error Comment."""
-        self.queries += 1
-        self.queries_by_name[name] += 1
+        """A query that got its final response (any status) and its Error Comment;
+        ``latency_s`` from its intended send time."""
+        code = f"0x{status:04X}"
+        failed = category_of(status) not in (StatusCategory.SUCCESS, StatusCategory.WARNING)
+        self._record(name, code, latency_s, failed)
         self.responses += responses
         self.responses_by_query[name] += responses
-        self.statuses[f"0x{status:04X}"] += 1
-        if category_of(status) not in (StatusCategory.SUCCESS, StatusCategory.WARNING):
-            self.errors += 1
-            if comment:
-                key = f"0x{status:04X} {comment}"
-                if key not in self.error_comments and len(self.error_comments) >= MAX_COMMENTS:
-                    key = OTHER_COMMENTS
-                self.error_comments[key] += 1
-        self.record_latency(latency)
+        self.statuses[code] += 1
+        if failed and comment:
+            key = f"{code} {comment}"
+            if key not in self.error_comments and len(self.error_comments) >= MAX_COMMENTS:
+                key = OTHER_COMMENTS
+            self.error_comments[key] += 1
 
-    def record_error(self, name: str, exc: BaseException, latency: float) -> None:
+    def record_error(self, name: str, exc: BaseException, latency_s: float) -> None:
         """A query that ended without a final response: classify the failure."""
-        self.queries += 1
-        self.queries_by_name[name] += 1
-        self.errors += 1
-        self.record_latency(latency)
+        outcome = outcome_of(exc)
+        self._record(name, outcome, latency_s, True)
         if isinstance(exc, AssociationRejected):
             self.rejects[exc.reason_name] += 1
-        elif isinstance(exc, TimeoutError):  # DicomTimeoutError too; before OSError
+        elif outcome == "timeout":
             self.timeouts += 1
-        elif isinstance(exc, OSError | ssl.SSLError) or isinstance(exc.__cause__, OSError):
+        elif outcome == "connection error":
             self.connection_errors += 1
-        elif isinstance(exc, AssociationAborted | ProtocolError):
+        elif outcome == "abort":
             self.aborts += 1
         else:
-            self.other_errors[type(exc).__name__] += 1
+            self.other_errors[outcome] += 1
 
     def to_wire(self) -> dict[str, Any]:
-        """Picklable counters plus the HDR histogram (its compressed encoding)."""
+        """JSON-safe counters plus every histogram (compressed encodings)."""
         counters = {name: getattr(self, name) for name in _COUNTERS}
         tallies = {name: dict(getattr(self, name)) for name in _TALLIES}
         return {
-            "histogram": self.histogram.encode(),
+            "histogram": latency.encode(self.histogram),
+            "by_query": {key: latency.encode(h) for key, h in self.by_query.items()},
+            "by_outcome": {key: latency.encode(h) for key, h in self.by_outcome.items()},
+            "series": self.series.to_wire(),
+            "generator": self.generator.to_wire(),
             "started": self.started,
-            "finished": self.finished if self.finished is not None else time.perf_counter(),
+            "finished": self.finished if self.finished is not None else time.time(),
             **counters,
             **tallies,
         }
 
+    @classmethod
+    def from_wires(cls, wires: list[dict[str, Any]]) -> LoadStats:
+        """The sum of several :meth:`to_wire` results (processes, or hosts' reports)."""
+        merged = cls(started=min(wire["started"] for wire in wires))
+        merged.series.interval = wires[0]["series"]["interval"]
+        merged.finished = merged.started
+        for wire in wires:
+            merged.merge(wire)
+        return merged
+
     def merge(self, wire: dict[str, Any]) -> None:
-        """Add another process's :meth:`to_wire` result (perf_counter is system-wide)."""
-        self.histogram.add(HdrHistogram.decode(wire["histogram"]))
+        """Add another run's :meth:`to_wire` result: counts add up, histograms exactly."""
+        self.histogram = latency.add_encoded(self.histogram, wire["histogram"])
+        for table, name in ((self.by_query, "by_query"), (self.by_outcome, "by_outcome")):
+            for key, encoded in wire[name].items():
+                table[key] = latency.add_encoded(table.get(key), encoded)
+        self.series.merge(wire["series"])
+        self.generator.merge(wire["generator"])
         for name in _COUNTERS:
             setattr(self, name, getattr(self, name) + wire[name])
         for name in _TALLIES:
@@ -142,12 +189,12 @@ class LoadStats:
     def stop(self) -> None:
         """Freeze the wall-clock duration."""
         if self.finished is None:
-            self.finished = time.perf_counter()
+            self.finished = time.time()
 
     @property
     def elapsed(self) -> float:
         """Seconds since start (until :meth:`stop`)."""
-        end = self.finished if self.finished is not None else time.perf_counter()
+        end = self.finished if self.finished is not None else time.time()
         return max(end - self.started, 1e-9)
 
     @property
@@ -157,30 +204,46 @@ class LoadStats:
 
     def latency_ms(self) -> dict[str, float]:
         """p50/p90/p99/p99.9/max/mean in milliseconds."""
-        if self.histogram.get_total_count() == 0:
-            return {}
-        out = {
-            f"p{pct:g}": self.histogram.get_value_at_percentile(pct) / 1000.0 for pct in PERCENTILES
-        }
-        out["max"] = self.histogram.get_max_value() / 1000.0
-        out["mean"] = self.histogram.get_mean_value() / 1000.0
+        return latency.percentiles_ms(self.histogram)
+
+    def per_query(self) -> dict[str, dict[str, Any]]:
+        """Figures of each query name: count, rate, errors, responses, percentiles."""
+        elapsed = self.elapsed
+        out = {}
+        for name, count in sorted(self.queries_by_name.items()):
+            errors = self.errors_by_query[name]
+            out[name] = {
+                "queries": count,
+                "throughput_qps": round(count / elapsed, 2),
+                "errors": errors,
+                "error_rate": round(errors / count, 6) if count else 0.0,
+                "responses_per_query": round(self.responses_by_query[name] / count, 3),
+                "latency_ms": latency.percentiles_ms(self.by_query[name]),
+            }
         return out
 
     def report(self) -> dict[str, Any]:
-        """The final report as JSON-ready data."""
+        """The final report as JSON-ready data (``raw``: :meth:`to_wire`, for ``merge``)."""
         elapsed = self.elapsed
         return {
+            "started_at": round(self.started, 3),
             "duration_s": round(elapsed, 3),
             "queries": self.queries,
             "responses": self.responses,
             "throughput_qps": round(self.queries / elapsed, 2),
             "responses_per_s": round(self.responses / elapsed, 2),
-            "latency_ms": {k: round(v, 3) for k, v in self.latency_ms().items()},
+            "latency_ms": self.latency_ms(),
+            "latency_histogram_ms": latency.log_buckets_ms(self.histogram),
             "responses_per_query": {
                 name: round(self.responses_by_query[name] / count, 3)
                 for name, count in sorted(self.queries_by_name.items())
             },
             "queries_by_name": dict(sorted(self.queries_by_name.items())),
+            "per_query": self.per_query(),
+            "per_status": {
+                key: latency.summary(histogram)
+                for key, histogram in sorted(self.by_outcome.items())
+            },
             "statuses": dict(sorted(self.statuses.items())),
             "rejects": dict(sorted(self.rejects.items())),
             "aborts": self.aborts,
@@ -191,40 +254,7 @@ class LoadStats:
             "associations": self.associations,
             "errors": self.errors,
             "error_rate": round(self.error_rate, 6),
+            "timeseries": {"interval_s": self.series.interval, "points": self.series.points()},
+            "generator": self.generator.report(self.queries),
+            "raw": self.to_wire(),
         }
-
-
-def render_text(report: dict[str, Any]) -> str:
-    """A human-readable multi-line summary of :meth:`LoadStats.report`."""
-    latency = report["latency_ms"]
-    lines = [
-        f"duration      {report['duration_s']:.3f} s",
-        f"queries       {report['queries']}  ({report['throughput_qps']:.1f}/s)",
-        f"responses     {report['responses']}  ({report['responses_per_s']:.1f}/s)",
-        f"associations  {report['associations']}",
-    ]
-    if latency:
-        parts = "  ".join(f"{key}={value:.3f}" for key, value in latency.items())
-        lines.append(f"latency ms    {parts}")
-    for name, mean in report["responses_per_query"].items():
-        count = report["queries_by_name"][name]
-        lines.append(f"query {name}: {count} sent, {mean:.2f} responses each")
-    statuses = ", ".join(f"{code}: {n}" for code, n in report["statuses"].items())
-    lines.append(f"statuses      {statuses or '-'}")
-    rejects = ", ".join(f"{reason}: {n}" for reason, n in report["rejects"].items())
-    lines.append(f"rejects       {rejects or '0'}")
-    lines.extend(
-        f"  {reason}: {LIMIT_HINTS[reason]}"
-        for reason in report["rejects"]
-        if reason in LIMIT_HINTS
-    )
-    lines.append(
-        f"aborts {report['aborts']}  timeouts {report['timeouts']}  "
-        f"connection errors {report['connection_errors']}"
-    )
-    if report["other_errors"]:
-        lines.append(f"other errors  {report['other_errors']}")
-    for comment, count in report.get("error_comments", {}).items():
-        lines.append(f"error comment {comment}: {count}")
-    lines.append(f"errors        {report['errors']}  (rate {report['error_rate']:.4%})")
-    return "\n".join(lines)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from aiodicom.errors import AssociationRejected
 from clients.loadtest.__main__ import main
-from clients.loadtest.stats import LoadStats, render_text
+from clients.loadtest.report_text import render_text
+from clients.loadtest.stats import LoadStats
 from tests.clients.bundled_worklist import AE, bundled_worklist
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from clients.loadtest.__main__ import main
 from clients.loadtest.multi import split_settings
 from clients.loadtest.runner import RunSettings
 from clients.loadtest.stats import LoadStats
+from tests.clients.bundled_worklist import AE, REPO, bundled_worklist
 
 
 def test_split_settings_divides_count_rate_and_concurrency() -> None:
@@ -34,3 +39,23 @@ def test_merged_histogram_and_counters_cover_every_process() -> None:
     assert report["duration_s"] == 5.0
     assert 99.0 <= report["latency_ms"]["max"] <= 101.0
     assert 0.9 <= report["latency_ms"]["p50"] <= 2.1
+
+
+def test_processes_share_the_rows_of_a_values_file(tmp_path: Path) -> None:
+    """Two processes, --values-once: each row is sent once in all (each process takes
+    every other row), and the merged report counts both processes."""
+    report_path = tmp_path / "r.json"
+    with bundled_worklist(tmp_path, ["--log-format", "json"]) as server:
+        code = main(["127.0.0.1", str(server.port), "-aec", AE, "-k", "PatientID={patient_id}",
+                     "--values", str(REPO / "config" / "loadtest-patients.csv"),
+                     "--values-once", "--processes", "2", "-n", "2", "--duration", "20",
+                     "--no-progress", "--json", str(report_path)])  # fmt: skip
+        lines = server.json_lines()
+    report = json.loads(report_path.read_text())
+    assert code == 0
+    assert report["queries"] == 22
+    assert report["generator"]["processes"] == 2
+    asked = sorted(
+        line["keys"]["match"]["PatientID"] for line in lines if line.get("event") == "audit.query"
+    )
+    assert asked == sorted([*(f"PID{n:07d}" for n in range(20)), "FUP0001", "WALKIN001"])

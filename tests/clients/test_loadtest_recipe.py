@@ -46,8 +46,12 @@ def local_commands() -> list[tuple[str, list[str]]]:
 
 
 def test_the_documents_hold_the_readme_recipe() -> None:
-    recipe = "-c config/loadtest.yaml --mode open --rate 500 --duration 60 --json report.json "
-    recipe += "--max-error-rate 0.01"
+    recipe = (
+        "-c config/loadtest.yaml -k PatientID={patient_id} -k PatientName= "
+        "--values config/loadtest-patients.csv --mode open --warmup 5s "
+        "--stage 10s:300 --stage 40s:300 --stage 5s:0 --threshold p99<100ms "
+        "--threshold error_rate<1% --json report.json --report-html loadtest-report.html"
+    )
     assert recipe.split() in loadtest_commands(REPO / "README.md")
     assert len(local_commands()) >= 4
 

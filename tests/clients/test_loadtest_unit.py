@@ -11,7 +11,8 @@ from aiodicom.errors import AssociationAborted, AssociationRejected, ConfigError
 from aiodicom.proto.negotiation import QueryModel
 from clients.loadtest.__main__ import build_parser, configure
 from clients.loadtest.config import QueryMix, Target, apply_target, load_yaml, queries_from_keys
-from clients.loadtest.stats import LoadStats, render_text
+from clients.loadtest.report_text import render_text
+from clients.loadtest.stats import LoadStats
 
 REPO = Path(__file__).resolve().parents[2]
 
