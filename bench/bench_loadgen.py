@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import bench_lock, free_port, listening, stop_process, write_section  # noqa: E402
 
-from aiodicom.store.qr_sample import SampleShape, write_sample  # noqa: E402
-from aiodicom.store.worklist_sample import generate, write_item  # noqa: E402
+from aiodicom.testing.qr_sample import SampleShape, write_sample  # noqa: E402
+from aiodicom.worklist.sample import generate, write_item  # noqa: E402
 from tests.clients.peers import write_dcmqrscp_config  # noqa: E402
 from tests.interop.orthanc_peer import ORTHANC, OUR_AE, orthanc  # noqa: E402
 
