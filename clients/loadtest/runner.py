@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from aiodicom.errors import AiodicomError
+from aiodicom.errors import AiodicomError, AssociationRejected, ConnectFailed
 from aiodicom.net.client import ClientAssociation
 from aiodicom.net.pool import AssociationPool, PeerSpec
 from aiodicom.net.query import EncodedQuery, encode_query
@@ -41,6 +41,10 @@ BUILT_CACHE = 4096
 """Encodings of parameterised queries kept, by their filled values: a CSV of a few
 thousand rows is built and encoded once per row, not once per send."""
 _IDLE_POLL = 0.02
+_REFUSED_BACKOFF = (0.01, 1.0)
+"""A closed-loop worker whose association was refused (rejected, or no connection) waits
+first 10 ms, doubling up to 1 s, before it tries again: a load test over the SCP's
+association limit measures the refusals, it does not hammer the SCP with them."""
 """Seconds between checks of an idle closed-loop worker (level below its index)."""
 
 
@@ -99,7 +103,7 @@ class LoadRunner:
         self._new_open = 0
         self._built: dict[tuple[int, tuple[str | None, ...]], EncodedQuery] = {}
         self._pool: AssociationPool | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._encoded: dict[int, EncodedQuery] = {
             id(query): encode_query(query.identifier)
             for query in mix.queries
@@ -199,6 +203,7 @@ class LoadRunner:
         schedule = self.schedule
 
         async def worker(index: int) -> None:
+            refused = 0  # refusals in a row
             while self._may_issue():
                 now = time.perf_counter()
                 if schedule.level_at(now - self._start) <= index:
@@ -208,7 +213,14 @@ class LoadRunner:
                 chosen = self._next()
                 if chosen is None:
                     break
-                await self._one(*chosen, now, self._counted(now))
+                if await self._one(*chosen, now, self._counted(now)):
+                    refused += 1
+                    first, most = _REFUSED_BACKOFF
+                    with contextlib.suppress(TimeoutError):
+                        pause = min(most, first * 2 ** (refused - 1))
+                        await asyncio.wait_for(self._stop.wait(), pause)
+                else:
+                    refused = 0
 
         peak = max(1, math.ceil(schedule.peak))
         workers = [asyncio.create_task(worker(index)) for index in range(peak)]
@@ -269,12 +281,16 @@ class LoadRunner:
 
     async def _one(
         self, query: WeightedQuery, encoded: EncodedQuery, intended: float, counted: bool
-    ) -> None:
+    ) -> bool:
+        """Run one query; True when no association could be had for it (rejected, or
+        the connection failed)."""
         self.in_flight += 1
+        refused = False
         try:
             async with asyncio.timeout(self.settings.timeout):
                 status, responses, comment = await self._find(query, encoded)
         except (AiodicomError, OSError, ssl.SSLError, TimeoutError) as exc:
+            refused = isinstance(exc, AssociationRejected | ConnectFailed)
             if counted:
                 self.stats.record_error(query.name, exc, time.perf_counter() - intended)
         else:
@@ -285,6 +301,7 @@ class LoadRunner:
             self.in_flight -= 1
         if counted:
             self.stats.series.associations(time.time(), self.open_associations)
+        return refused
 
     @property
     def open_associations(self) -> int:

@@ -54,3 +54,17 @@ def test_a700_comment_reaches_the_report(tmp_path: Path) -> None:
     assert report["statuses"] == {"0xA700": 3}
     (comment,) = report["error_comments"]
     assert "worklist.max_matches=5" in comment and "--max-matches" in comment
+
+
+def test_refused_workers_back_off(tmp_path: Path) -> None:
+    """Over the SCP's association limit, closed-loop workers wait (10 ms doubling to 1 s)
+    before trying again: refusals are measured, not hammered at the SCP (thousands a
+    second before)."""
+    report_path = tmp_path / "report.json"
+    run = ["-k", "PatientID=PID0000001", "-n", "6", "--duration", "1.5", "--no-progress"]
+    with bundled_worklist(tmp_path, ["--max-associations", "1"]) as server:
+        main(["127.0.0.1", str(server.port), "-aec", AE, *run, "--json", str(report_path)])
+    report = json.loads(report_path.read_text())
+    rejected = report["rejects"]
+    assert 5 <= sum(rejected.values()) <= 5 * 12  # five refused workers, about 8 tries each
+    assert report["statuses"].get("0x0000", 0) > 0  # the one admitted worker keeps working
