@@ -18,8 +18,8 @@ from pathlib import Path
 from rich.console import Console
 
 from aiodicom.errors import ConfigError
-from aiodicom.net.loop import run as run_loop
-from aiodicom.proto.negotiation import QueryModel
+from aiodicom.net import run as run_loop
+from aiodicom.proto import QueryModel
 
 from .config import QueryMix, Target, WeightedQuery, apply_target, load_yaml, queries_from_keys
 from .multi import run_processes

@@ -22,7 +22,7 @@ from aiodicom.errors import (
     AssociationRejected,
     ProtocolError,
 )
-from aiodicom.proto.status import StatusCategory, category_of
+from aiodicom.proto import StatusCategory, category_of
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 MAX_COMMENTS = 32
