@@ -19,23 +19,26 @@ from aiodicom.errors import (
     QueryError,
 )
 from aiodicom.net import (
+    AssociationPool,
     ClientAssociation,
     EncodedQuery,
     FindHandler,
+    FindQuery,
     FindRequest,
     FindResponse,
     FindResult,
     FindResultStream,
     FindStream,
+    PeerSpec,
+    QueryOutcome,
     Server,
     ServerConfig,
     connect,
     encode_query,
+    find_many,
     serve,
 )
-from aiodicom.net.pool import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
-from aiodicom.proto.negotiation import QueryModel
-from aiodicom.proto.status import StatusCategory
+from aiodicom.proto import QueryModel, StatusCategory
 
 __version__ = "0.1.0"
 

@@ -24,6 +24,25 @@ from __future__ import annotations
 import errno
 from enum import IntEnum
 
+__all__ = [
+    "AbortReason",
+    "AbortSource",
+    "AiodicomError",
+    "AssociationAborted",
+    "AssociationError",
+    "AssociationRejected",
+    "ConfigError",
+    "ConnectFailed",
+    "DataError",
+    "DicomTimeoutError",
+    "DimseStatusError",
+    "ListenError",
+    "LocalProtocolError",
+    "NegotiationError",
+    "ProtocolError",
+    "QueryError",
+]
+
 
 class AbortSource(IntEnum):
     """PS3.8 9.3.8, Table 9-26: A-ABORT source field."""

@@ -16,6 +16,16 @@ from typing import Any, Literal
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+__all__ = [
+    "LogFormat",
+    "configure",
+    "enabled",
+    "get_logger",
+    "level_enabled",
+    "level_number",
+]
+
+
 LogFormat = Literal["console", "json"]
 
 _LEVELS = {

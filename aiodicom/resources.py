@@ -5,6 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+__all__ = [
+    "bundled_folder",
+]
+
 
 def bundled_folder() -> Path:
     """The bundled configs and samples: the repository's ``config/``, installed as

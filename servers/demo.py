@@ -19,7 +19,7 @@ from pydicom import Dataset
 
 from aiodicom import FindRequest, QueryModel, Server, ServerConfig
 from aiodicom.log import configure, get_logger
-from aiodicom.net.loop import run
+from aiodicom.net import run
 
 _ITEMS: tuple[tuple[str, str, str, str, str], ...] = (
     # patient name, patient id, accession, modality, scheduled date

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from aiodicom.config import NetworkSection
-from aiodicom.net.server import ServerConfig
-from aiodicom.proto.negotiation import QueryModel
+from aiodicom.net import ServerConfig
+from aiodicom.proto import QueryModel
 
 
 def network_policy(

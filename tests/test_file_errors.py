@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiodicom.config import load_worklist_config
-from aiodicom.config_qr import load_qr_config
+from aiodicom.config import load_qr_config, load_worklist_config
 from aiodicom.dicom.reader import parse_file_bytes
 from aiodicom.errors import ConfigError, DataError
 from aiodicom.store.qr_files import parse_file

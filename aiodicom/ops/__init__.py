@@ -8,9 +8,29 @@ lifecycle (signals, drain, reload, SO_REUSEPORT workers) and a C-ECHO health che
 * :mod:`aiodicom.ops.lifecycle`: SIGTERM/SIGINT drain, SIGHUP reload, worker processes.
 * :mod:`aiodicom.ops.app`: ``--workers/--metrics-port/--security/--shutdown-deadline``
   flags and :func:`run_app` for server programs.
-* :mod:`aiodicom.ops.healthcheck`: ``python -m aiodicom.ops.healthcheck HOST PORT``.
+* :mod:`aiodicom.ops.healthcheck`: ``python -m aiodicom.ops.healthcheck HOST PORT``
+  (not imported here, so ``-m`` runs it fresh).
 """
 
+from aiodicom.ops.app import (
+    AppParts,
+    OpsOptions,
+    add_ops_arguments,
+    ops_options,
+    run_app,
+    secure_config,
+)
+from aiodicom.ops.security import SecuritySection
 from aiodicom.ops.server import OpsHooks, OpsServer
 
-__all__ = ["OpsHooks", "OpsServer"]
+__all__ = [
+    "AppParts",
+    "OpsHooks",
+    "OpsOptions",
+    "OpsServer",
+    "SecuritySection",
+    "add_ops_arguments",
+    "ops_options",
+    "run_app",
+    "secure_config",
+]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiodicom.config import build_section, read_yaml
+from aiodicom.config.common import build_section, read_yaml
 from aiodicom.errors import ConfigError
 from aiodicom.proto.pdus import AssociateRQ, UserIdentityRQ
 

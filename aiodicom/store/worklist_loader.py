@@ -24,7 +24,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from aiodicom.config import yaml_error_text
+from aiodicom.config.common import yaml_error_text
 from aiodicom.dicom.identifier import dataset_bytes
 from aiodicom.dicom.reader import Interner, RawDataset, parse_file_bytes
 from aiodicom.dicom.values import decode_record

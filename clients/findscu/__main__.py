@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from aiodicom.errors import AiodicomError
-from aiodicom.net.loop import run as run_loop
+from aiodicom.net import run as run_loop
 
 from .cli import ExitCode, parse_args
 from .console import ConsoleLog

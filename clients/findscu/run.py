@@ -28,17 +28,17 @@ from aiodicom.errors import (
     NegotiationError,
     ProtocolError,
 )
-from aiodicom.net.client import ClientAssociation, Connector, connect
-from aiodicom.net.find import FindResultStream
-from aiodicom.net.types import FindResult
-from aiodicom.proto.negotiation import (
+from aiodicom.net import ClientAssociation, Connector, FindResult, FindResultStream, connect
+from aiodicom.proto import (
+    CANCEL,
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     QueryModel,
+    StatusCategory,
+    category_of,
 )
-from aiodicom.proto.status import CANCEL, StatusCategory, category_of
 
 from .cli import ExitCode
 from .console import ConsoleLog

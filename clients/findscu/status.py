@@ -9,7 +9,7 @@ Class``). A failed C-FIND is reported on one ``E:`` line with the peer's Error C
 
 from __future__ import annotations
 
-from aiodicom.proto.status import (
+from aiodicom.proto import (
     CANCEL,
     PENDING_WARNING,
     StatusCategory,

@@ -12,8 +12,8 @@ import dataclasses
 import re
 import struct
 
-from aiodicom.net.client_protocol import Trace
-from aiodicom.proto.pdus import AssociateAC, AssociateRQ, PDUType, PresentationContextResult
+from aiodicom.net import Trace
+from aiodicom.proto import AssociateAC, AssociateRQ, PDUType, PresentationContextResult
 
 from .console import ConsoleLog
 

@@ -20,7 +20,7 @@ import yaml
 from pydicom.dataset import Dataset
 
 from aiodicom.errors import AiodicomError, ConfigError
-from aiodicom.proto.negotiation import QueryModel
+from aiodicom.proto import QueryModel
 
 from ..findscu.keys import OverrideKey, build_query, load_query_file, parse_keys
 from .placeholders import Draw, QueryTemplate, query_template

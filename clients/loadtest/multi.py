@@ -17,7 +17,7 @@ import multiprocessing
 import signal
 from typing import Any
 
-from aiodicom.net.loop import run as run_loop
+from aiodicom.net import run as run_loop
 
 from .config import QueryMix, Target
 from .runner import RunSettings

@@ -10,11 +10,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from aiodicom.config import flag_error
-from aiodicom.config_qr import QRServerConfig, load_qr_config, validate_qr_config
+from aiodicom.config import QRServerConfig, flag_error, load_qr_config, validate_qr_config
 from aiodicom.errors import AiodicomError, ConfigError
 from aiodicom.log import configure
-from aiodicom.ops.app import add_ops_arguments
+from aiodicom.ops import add_ops_arguments
 
 from . import opsglue  # signals, security, metrics, audit
 from .app import default_data_folder

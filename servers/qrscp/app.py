@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from aiodicom.config_qr import QRServerConfig
+from aiodicom.config import QRServerConfig
 from aiodicom.log import get_logger
 from aiodicom.net import Server, ServerConfig
-from aiodicom.qr.service import QROptions, QRService
+from aiodicom.qr import QROptions, QRService
 from aiodicom.resources import bundled_folder
-from aiodicom.store.qr_index import QRIndex, ScanReport
-from aiodicom.store.qr_model import MODEL_UIDS
-from aiodicom.store.qr_sql import SQLiteQRStore
+from aiodicom.store import MODEL_UIDS, QRIndex, ScanReport, SQLiteQRStore
 
 from ..network import network_policy
 

@@ -12,11 +12,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from aiodicom.config_qr import QRServerConfig
+from aiodicom.config import QRServerConfig
 from aiodicom.errors import ConfigError
-from aiodicom.ops.app import AppParts, ops_options, run_app, secure_config
-from aiodicom.ops.security import SecuritySection
-from aiodicom.ops.server import OpsHooks, OpsServer
+from aiodicom.ops import (
+    AppParts,
+    OpsHooks,
+    OpsServer,
+    SecuritySection,
+    ops_options,
+    run_app,
+    secure_config,
+)
 
 from .app import QRApp, server_config
 

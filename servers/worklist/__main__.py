@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiodicom import log as aiodicom_log
 from aiodicom.config import (
     WorklistServerConfig,
     flag_error,
@@ -21,13 +20,13 @@ from aiodicom.config import (
     validate_worklist_config,
 )
 from aiodicom.errors import ConfigError, DataError, ListenError
+from aiodicom.log import configure as configure_logging
 from aiodicom.matching import MatchOptions
-from aiodicom.net.server import ServerConfig
-from aiodicom.ops.app import add_ops_arguments
+from aiodicom.net import ServerConfig
+from aiodicom.ops import add_ops_arguments
 from aiodicom.resources import bundled_folder
-from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_loader import enumerate_ae_folders, is_item_name
-from aiodicom.worklist.service import WorklistOptions, WorklistService
+from aiodicom.store import WorklistStore, enumerate_ae_folders, is_item_name
+from aiodicom.worklist import WorklistOptions, WorklistService
 
 from ..network import network_policy
 from . import (  # worklist management API + CLI
@@ -182,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"aiodicom-worklist: {exc}", file=sys.stderr)
         return 2
-    aiodicom_log.configure(config.logging.format, config.logging.level)
+    configure_logging(config.logging.format, config.logging.level)
     try:
         warning = check_data_folder(config, args)
     except ConfigError as exc:

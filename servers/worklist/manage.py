@@ -18,16 +18,16 @@ from pathlib import Path
 from aiodicom.config import load_worklist_config
 from aiodicom.errors import ConfigError, DataError
 from aiodicom.resources import bundled_folder
-from aiodicom.store.worklist import WorklistStore
-from aiodicom.webapi.files import ItemFiles
-from aiodicom.webapi.items import (
+from aiodicom.store import WorklistStore
+from aiodicom.webapi import (
     PRIORITIES,
     STATUSES,
+    ItemFiles,
     ItemInvalid,
+    Listing,
     item_from_body,
     parse_iso_date,
 )
-from aiodicom.webapi.listing import Listing
 
 from . import sample
 

@@ -15,12 +15,18 @@ from collections.abc import Callable
 from aiodicom.config import WorklistServerConfig
 from aiodicom.errors import ConfigError
 from aiodicom.log import get_logger
-from aiodicom.net.server import ServerConfig
-from aiodicom.ops.app import AppParts, ops_options, run_app, secure_config
-from aiodicom.ops.security import SecuritySection
-from aiodicom.ops.server import OpsHooks, OpsServer
-from aiodicom.store.worklist import WorklistStore
-from aiodicom.worklist.service import WorklistService
+from aiodicom.net import ServerConfig
+from aiodicom.ops import (
+    AppParts,
+    OpsHooks,
+    OpsServer,
+    SecuritySection,
+    ops_options,
+    run_app,
+    secure_config,
+)
+from aiodicom.store import WorklistStore
+from aiodicom.worklist import WorklistService
 
 from . import webglue
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from aiodicom.errors import ConfigError
 from aiodicom.resources import bundled_folder
-from aiodicom.worklist.sample import (
+from aiodicom.worklist import (
     BUNDLED_SAMPLE_COUNT,
     BUNDLED_SAMPLE_OPTIONS,
     BUNDLED_SAMPLE_SEED,

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from aiodicom.config import WorklistServerConfig
 from aiodicom.errors import ListenError
 from aiodicom.matching import MatchOptions
-from aiodicom.net.types import FindHandler
-from aiodicom.store.worklist import WorklistStore
+from aiodicom.net import FindHandler
+from aiodicom.store import WorklistStore
 from aiodicom.webapi import QueryLog, WebSettings, logged_handlers
-from aiodicom.worklist.service import WorklistService
+from aiodicom.worklist import WorklistService
 
 if TYPE_CHECKING:  # aiohttp is imported only when the API is on (~0.1 s of start-up)
-    from aiodicom.webapi.server import HttpServer
+    from aiodicom.webapi import HttpServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ async def start(
     http = config.http
     if not http.enabled:
         return None
-    from aiodicom.webapi.server import start_http  # imported here: see TYPE_CHECKING above
+    from aiodicom.webapi import start_http  # imported here: see TYPE_CHECKING above
 
     settings = WebSettings(
         host=http.host,

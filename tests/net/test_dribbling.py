@@ -21,8 +21,7 @@ from pydicom import Dataset
 
 import aiodicom
 from aiodicom import FindRequest, ServerConfig
-from aiodicom.config import load_worklist_config
-from aiodicom.config_qr import load_qr_config
+from aiodicom.config import load_qr_config, load_worklist_config
 from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import ConfigError
 from aiodicom.proto.dimse import encode_command

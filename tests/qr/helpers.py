@@ -13,8 +13,7 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from aiodicom.config import NetworkSection
-from aiodicom.config_qr import QRSection, QRServerConfig
+from aiodicom.config import NetworkSection, QRSection, QRServerConfig
 from aiodicom.dicom.identifier import decode_identifier
 from aiodicom.net.types import FindRequest
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE

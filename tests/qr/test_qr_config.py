@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aiodicom.config_qr import load_qr_config
+from aiodicom.config import load_qr_config
 from aiodicom.errors import ConfigError
 from servers.qrscp.__main__ import build_config, parse_args
 from tests.clients.peers import free_port, stop_process

@@ -1,9 +1,8 @@
-"""Typed configuration for the aiodicom servers, loaded from YAML.
+"""Shared pieces of the servers' YAML configuration: the ``server``, ``matching`` and
+``logging`` sections, the typed section builder and the YAML reader.
 
 Each section is a frozen dataclass; values are checked against the field types and
-errors name the file, the dotted key and what was expected (``ConfigError``). The
-worklist server uses :class:`WorklistServerConfig`; the Q/R server reuses the
-``server``, ``matching`` and ``logging`` sections.
+errors name the file, the dotted key and what was expected (``ConfigError``).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -63,43 +62,6 @@ class MatchingSection:
 class LoggingSection:
     format: LogFormat = "console"
     level: LogLevel = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class WorklistSection:
-    """The data folder (``<data>/<AE title>/*.wl|*.yaml``) and the query limits."""
-
-    data: Path = Path("worklist-data")
-    max_matches: int = 1000
-    watch: bool = True
-    poll_interval: float = 2.0
-    answer_cache_mb: int = 64
-
-
-@dataclass(frozen=True, slots=True)
-class HttpSection:
-    """The worklist management HTTP API (``aiodicom.webapi``), in the server's process.
-
-    Loopback by default; ``token`` is required when ``host`` is not a loopback address.
-    """
-
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8080
-    token: str | None = None
-    query_log_size: int = 200
-
-
-@dataclass(frozen=True, slots=True)
-class WorklistServerConfig:
-    """The whole ``config/worklist.yaml`` file."""
-
-    server: NetworkSection = field(default_factory=NetworkSection)
-    worklist: WorklistSection = field(default_factory=WorklistSection)
-    matching: MatchingSection = field(default_factory=MatchingSection)
-    logging: LoggingSection = field(default_factory=LoggingSection)
-    http: HttpSection = field(default_factory=HttpSection)
-    source: str | None = None
 
 
 def _type_name(expected: Any) -> str:
@@ -172,49 +134,10 @@ def build_section(cls: type[T], mapping: Any, file: str | None, prefix: str = ""
     return cls(**values)
 
 
-def _check_range(file: str | None, key: str, value: float, low: float, high: float) -> None:
+def check_range(file: str | None, key: str, value: float, low: float, high: float) -> None:
+    """``value`` within ``[low, high]``, else a ConfigError naming ``key``."""
     if not low <= value <= high:
         raise ConfigError(file, key, f"a value from {low:g} to {high:g}", value)
-
-
-def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConfig:
-    """Range checks that the types cannot express (PS3.5 6.2: AE titles <= 16 chars)."""
-    file, net = config.source, config.server
-    _check_range(file, "server.port", net.port, 0, 65535)
-    _check_range(file, "server.max_associations", net.max_associations, 1, 100_000)
-    _check_range(file, "server.max_pdu_length", net.max_pdu_length, 0, 1 << 31)
-    _check_range(file, "server.async_ops_window", net.async_ops_window, 1, 65535)
-    _check_range(file, "server.artim_timeout", net.artim_timeout, 0.001, 86400)
-    _check_range(file, "server.idle_timeout", net.idle_timeout, 0.001, 864000)
-    _check_range(file, "server.pdu_timeout", net.pdu_timeout, 0.001, 86400)
-    _check_range(file, "server.message_timeout", net.message_timeout, 0.001, 86400)
-    for key in ("max_associations_per_address", "max_associations_per_calling_ae"):
-        limit = getattr(net, key)
-        if limit is not None:
-            _check_range(file, f"server.{key}", limit, 1, 100_000)
-    _check_range(file, "worklist.max_matches", config.worklist.max_matches, 1, 10_000_000)
-    _check_range(file, "worklist.poll_interval", config.worklist.poll_interval, 0.05, 3600)
-    _check_range(file, "worklist.answer_cache_mb", config.worklist.answer_cache_mb, 0, 65536)
-    titles = [("server.ae_title", net.ae_title)]
-    titles += [
-        (f"server.allowed_calling_aes[{i}]", t) for i, t in enumerate(net.allowed_calling_aes or ())
-    ]
-    for key, title in titles:
-        if not 0 < len(title.strip()) <= 16 or "\\" in title or not title.isprintable():
-            raise ConfigError(file, key, "an AE title of 1 to 16 printable characters", title)
-    _validate_http(config)
-    return config
-
-
-def _validate_http(config: WorklistServerConfig) -> None:
-    """The ``http:`` section: port range, and a token unless bound to loopback."""
-    from aiodicom.webapi.settings import WebSettings, check_bind
-
-    http = config.http
-    _check_range(config.source, "http.port", http.port, 0, 65535)
-    _check_range(config.source, "http.query_log_size", http.query_log_size, 1, 100_000)
-    if http.enabled:
-        check_bind(WebSettings(host=http.host, port=http.port, token=http.token), config.source)
 
 
 def flag_error(exc: ConfigError, args: Any, keys: Mapping[str, str]) -> ConfigError:
@@ -255,18 +178,3 @@ def read_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         where, problem = yaml_error_text(exc)
         raise ConfigError(str(path), where, f"valid YAML: {problem}") from exc
-
-
-def load_worklist_config(path: Path | str | None) -> WorklistServerConfig:
-    """Load and validate a worklist config; ``worklist.data`` is relative to the file."""
-    if path is None:
-        return validate_worklist_config(WorklistServerConfig())
-    file = Path(path)
-    config = build_section(WorklistServerConfig, read_yaml(file), str(file))
-    data = config.worklist.data
-    if not data.is_absolute():
-        data = (file.parent / data).resolve()
-    worklist = dataclasses.replace(config.worklist, data=data)
-    return validate_worklist_config(
-        dataclasses.replace(config, worklist=worklist, source=str(file))
-    )

@@ -1,6 +1,6 @@
 """Typed configuration of the Q/R SCP (``config/qrscp.yaml``).
 
-Same conventions as the worklist server (:mod:`aiodicom.config`): the ``server``,
+Same conventions as the worklist server (:mod:`aiodicom.config.common`): the ``server``,
 ``matching`` and ``logging`` sections are shared; the ``qr`` section names the data
 folder, the index file and the query limits. Errors name the file, the dotted key and
 what was expected.
@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiodicom.config import (
+from aiodicom.config.common import (
     LoggingSection,
     MatchingSection,
     NetworkSection,
