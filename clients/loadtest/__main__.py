@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from aiodicom.errors import ConfigError
-from aiodicom.net.loop import run as run_loop
+from aiodicom.net import run as run_loop
 
 from . import merge
 from .cli import build_parser, check, configure, start_time, thresholds

@@ -8,7 +8,7 @@ import math
 import time
 
 from aiodicom.errors import ConfigError
-from aiodicom.proto.negotiation import QueryModel
+from aiodicom.proto import QueryModel
 
 from .config import (
     QueryMix,

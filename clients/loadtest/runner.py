@@ -29,9 +29,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiodicom.errors import AiodicomError, AssociationRejected, ConnectFailed
-from aiodicom.net.client import ClientAssociation
-from aiodicom.net.pool import AssociationPool, PeerSpec
-from aiodicom.net.query import EncodedQuery, encode_query
+from aiodicom.net import (
+    AssociationPool,
+    ClientAssociation,
+    EncodedQuery,
+    PeerSpec,
+    encode_query,
+)
 
 from .config import QueryMix, Target, WeightedQuery
 from .stages import Schedule, Stage

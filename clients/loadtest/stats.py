@@ -22,7 +22,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from aiodicom.errors import AssociationAborted, AssociationRejected, ProtocolError
-from aiodicom.proto.status import StatusCategory, category_of
+from aiodicom.proto import StatusCategory, category_of
 
 from . import latency
 from .generator import GeneratorLoad
