@@ -271,7 +271,9 @@ PURE: tuple[Twin, ...] = (
         lambda given: builder_test._whole(*given),
         _raw_datasets(),
     ),
-    Twin("matching/raw.py", _raw_fast, _raw_slow, st.tuples(_identifiers(), _OPTIONS), declines=True),
+    Twin(
+        "matching/raw.py", _raw_fast, _raw_slow, st.tuples(_identifiers(), _OPTIONS), declines=True
+    ),
     Twin(
         "worklist/builder.py",
         _build_fast,

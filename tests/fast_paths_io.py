@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from structlog.testing import capture_logs
 
+from aiodicom import connect
 from aiodicom.net.server import ServerConfig, serve
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE, IMPLICIT_VR_LE
 from aiodicom.qr.service import QROptions, QRService
@@ -32,7 +33,7 @@ from aiodicom.worklist.query import QueryCache
 from aiodicom.worklist.sample import write_folder
 from aiodicom.worklist.service import WorklistOptions, WorklistService
 from tests.fast_paths import Twin
-from tests.net.helpers import Recorder, counting_handler
+from tests.net.helpers import Recorder, counting_handler, query
 from tests.net.test_client_fast_path import ops_strategy, run_ops
 from tests.net.test_server_fastpaths import _answer, _expected_ac
 from tests.qr import test_qr_fast_build as qr_build
@@ -176,8 +177,22 @@ def _associations(count: int, *, replay: bool) -> list[bytes]:
     return asyncio.run(run())
 
 
-def _client(ops: list[Any], *, fast: bool) -> object:
-    return asyncio.run(run_ops(ops, fast=fast))
+def _client(given: tuple[list[Any], int], *, fast: bool) -> object:
+    """The client's lock-free starts (or the lock path), then one stream read from its
+    queue by ``_take`` (results arrived before they were asked for) or awaited by ``_next``."""
+    ops, count = given
+
+    async def stream() -> list[tuple[int, bytes | None]]:
+        handlers = {"worklist": counting_handler(count, Recorder())}
+        async with serve(ServerConfig(), handlers) as srv, connect("127.0.0.1", srv.port) as assoc:
+            results = assoc.find_responses(query())
+            got = [await anext(results)]  # starts the operation
+            if fast:
+                await asyncio.sleep(0.1)  # the rest arrives meanwhile: queued
+            got += [result async for result in results]
+        return [(result.status, result.raw) for result in got]
+
+    return asyncio.run(run_ops(ops, fast=fast)), asyncio.run(stream())
 
 
 WHOLE: tuple[Twin, ...] = (
@@ -233,7 +248,7 @@ WHOLE: tuple[Twin, ...] = (
         "net/client.py",
         lambda ops: _client(ops, fast=True),
         lambda ops: _client(ops, fast=False),
-        ops_strategy,
+        st.tuples(ops_strategy, st.integers(0, 5)),
         examples=5,
     ),
 )
