@@ -18,7 +18,7 @@ from hypothesis import reject
 from hypothesis import strategies as st
 
 from aiodicom.dicom.identifier import decode_identifier, encode_identifier
-from aiodicom.dicom.reader import Interner, MutableRaw, Reader, parse_file_bytes
+from aiodicom.dicom.reader import Reader, parse_file_bytes
 from aiodicom.dicom.scan import parse_identifier, scan_identifier
 from aiodicom.dicom.values import decode_record
 from aiodicom.dicom.writer import Syntax
@@ -31,6 +31,7 @@ from aiodicom.proto.dimse import encode_command_memo
 from aiodicom.proto.negotiation import NegotiationMemo, check_user_identity, negotiate
 from aiodicom.store.worklist import AeWorklist
 from aiodicom.worklist.builder import build_identifier
+from tests.dicom.plain_reader import PlainReader, read_dataset
 from tests.dicom.test_identifier_walker import BASES, _verdict, _verdict_reference
 from tests.matching import test_raw_compile as raw_compile
 from tests.proto import pdu_strategies as pst
@@ -85,37 +86,13 @@ def _wl_files(draw: st.DrawFn, cut: bool = False) -> tuple[bytes, str]:
     return data, syntax
 
 
-class PlainReader(Reader):
-    """The slow twin of ``Reader.dataset``: every element through ``Reader.element``."""
-
-    def dataset(self, offset: int, end: int | None) -> tuple[MutableRaw, int]:
-        elements: MutableRaw = {}
-        while offset < (len(self.data) if end is None else end):
-            offset = self.element(elements, offset, end)
-            if offset < 0:
-                return elements, -offset
-        if end is None:
-            raise self.fail("missing item delimiter (file half-written?)")
-        return elements, offset
-
-
-_LAYOUTS = {  # transfer syntax UID: (explicit VR, little endian), PS3.5 A.1-A.3
-    "1.2.840.10008.1.2": (False, True),
-    "1.2.840.10008.1.2.1": (True, True),
-    "1.2.840.10008.1.2.2": (True, False),
-}
-
-
 def _read(given: tuple[bytes, str], kind: type[Reader]) -> object:
     return _outcome(lambda: _parsed(given, kind))
 
 
 def _parsed(given: tuple[bytes, str], kind: type[Reader]) -> object:
-    data, syntax = given
-    explicit, little = _LAYOUTS[syntax]
-    reader = kind(data, "item.wl", explicit=explicit, little=little, interner=Interner())
-    elements, offset = reader.dataset(0, len(data))
-    return elements, load_test._tags(elements), offset  # the element order too
+    elements = read_dataset(*given, kind)
+    return elements, load_test._tags(elements)  # the element order too
 
 
 def _record_fast(given: tuple[bytes, str]) -> object:
