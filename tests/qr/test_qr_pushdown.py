@@ -175,6 +175,18 @@ def _encoded(service: QRService, ds: Dataset, syntax: str) -> list[bytes]:
     return sorted(asyncio.run(collect()))
 
 
+def study_query(keys: list[str], name: str) -> Dataset:
+    """A STUDY level identifier asking for ``keys``, matching on Patient's Name ``name``."""
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = ""
+    for keyword in keys:
+        setattr(ds, keyword, "ISO_IR 100" if keyword == "SpecificCharacterSet" else "")
+    if name:
+        ds.PatientName = name
+    return ds
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -186,13 +198,7 @@ def _encoded(service: QRService, ds: Dataset, syntax: str) -> list[bytes]:
 def test_fast_encoding_equals_project(
     store: SQLiteQRStore, keys: list[str], name: str, syntax: str
 ) -> None:
-    ds = Dataset()
-    ds.QueryRetrieveLevel = "STUDY"
-    ds.StudyInstanceUID = ""
-    for keyword in keys:
-        setattr(ds, keyword, "ISO_IR 100" if keyword == "SpecificCharacterSet" else "")
-    if name:
-        ds.PatientName = name
+    ds = study_query(keys, name)
     fast = _encoded(QRService(store), ds, syntax)
     slow = _encoded(QRService(store, QROptions(fast_encode=False)), ds, syntax)
     assert fast == slow
