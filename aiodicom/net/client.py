@@ -425,7 +425,7 @@ class Connector:
 
         def factory() -> ClientProtocol:
             protocol = ClientProtocol(rq, options)
-            protocol.trace = self.trace
+            protocol.traced(self.trace)
             return protocol
 
         try:

@@ -102,7 +102,14 @@ class ClientProtocol(AssociationProtocol):
             transport = cast(asyncio.BaseTransport, _TracedTransport(transport, self.trace))
         super().connection_made(transport)
 
-    def data_received(self, data: bytes) -> None:
+    def traced(self, trace: Trace | None) -> None:
+        """Set the debugging hook, before the transport exists (uvloop looks up
+        ``data_received`` once): only a traced protocol pays for tracing each read."""
+        self.trace = trace
+        if trace is not None:
+            self.data_received = self._traced_data_received  # type: ignore[method-assign]
+
+    def _traced_data_received(self, data: bytes) -> None:
         if self.trace is not None:
             self.trace("bytes-in", data)
         super().data_received(data)

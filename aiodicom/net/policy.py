@@ -21,7 +21,6 @@ certificates (PS3.15 B.1) never sees an A-ASSOCIATE-RQ from a peer without a val
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -61,31 +60,32 @@ class Refusal:
 
 
 class AssociationCounts:
-    """Established associations, in all, per peer address and per calling AE title."""
+    """Established associations, in all, per peer address and per calling AE title.
+
+    Plain dicts with ``get`` (a Counter calls its Python ``__missing__`` for every first
+    association from a peer): this runs twice per association."""
 
     __slots__ = ("per_address", "per_calling_ae", "total")
 
     def __init__(self) -> None:
         self.total = 0
-        self.per_address: Counter[str] = Counter()
-        self.per_calling_ae: Counter[str] = Counter()
+        self.per_address: dict[str, int] = {}
+        self.per_calling_ae: dict[str, int] = {}
 
     def add(self, address: str, calling_ae: str) -> None:
         self.total += 1
-        self.per_address[address] += 1
-        self.per_calling_ae[calling_ae] += 1
+        per_address, per_calling_ae = self.per_address, self.per_calling_ae
+        per_address[address] = per_address.get(address, 0) + 1
+        per_calling_ae[calling_ae] = per_calling_ae.get(calling_ae, 0) + 1
 
     def remove(self, address: str, calling_ae: str) -> None:
         self.total -= 1
-        _forget_one(self.per_address, address)
-        _forget_one(self.per_calling_ae, calling_ae)
-
-
-def _forget_one(counter: Counter[str], key: str) -> None:
-    if counter[key] <= 1:
-        del counter[key]
-    else:
-        counter[key] -= 1
+        for counts, key in ((self.per_address, address), (self.per_calling_ae, calling_ae)):
+            left = counts.get(key, 0) - 1
+            if left > 0:
+                counts[key] = left
+            else:
+                counts.pop(key, None)
 
 
 def decide(
@@ -131,10 +131,10 @@ def _limit_refusal(
         limit = config.max_associations
         return Refusal(RJ_LIMIT, f"server.max_associations={limit} reached (raise it for more)")
     per_address, per_calling_ae = config.source_limits()
-    if counts.per_address[address] >= per_address:  # the log names the setting to raise
+    if counts.per_address.get(address, 0) >= per_address:  # the log names the setting to raise
         why = f"server.max_associations_per_address={per_address} reached for {address}"
         return Refusal(RJ_LIMIT, why)
-    if counts.per_calling_ae[rq.calling_ae] >= per_calling_ae:
+    if counts.per_calling_ae.get(rq.calling_ae, 0) >= per_calling_ae:
         limit_name = f"server.max_associations_per_calling_ae={per_calling_ae}"
         return Refusal(RJ_LIMIT, f"{limit_name} reached for {rq.calling_ae!r}")
     return None

@@ -108,11 +108,7 @@ class AssociationProtocol(asyncio.Protocol):
         now = self.last_activity = self.loop.time()
         association = self.association
         events = association.receive_data(data)
-        if self._deadlines and (
-            association.partial_pdu_length
-            or association.partial_message
-            or self._input_timer is not None
-        ):
+        if self._deadlines and (association.input_pending or self._input_timer is not None):
             self._track_partial_input(now, len(data), events)
         self.after_association_call(events)
 
@@ -289,13 +285,12 @@ class AssociationProtocol(asyncio.Protocol):
     def _track_partial_input(self, now: float, size: int, events: list[Event]) -> None:
         """Note when the PDU and the DIMSE message now partly received began; arm the
         deadline. A message completed in this read means the partial one began in it."""
-        association = self.association
-        partial = association.partial_pdu_length
+        partial, message_begun = self.association.partial_input()
         if not partial:
             self._pdu_since = None
-        elif self._pdu_since is None or partial <= size:
+        elif self._pdu_since is None or partial <= size:  # a PDU that began in this read
             self._pdu_since = now
-        if not association.partial_message:
+        if not message_begun:
             self._message_since = None
         elif self._message_since is None or any(type(e) is MessageReceived for e in events):
             self._message_since = now

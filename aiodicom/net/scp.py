@@ -78,7 +78,8 @@ class ServerProtocol(AssociationProtocol):
 
     def connection_finished(self, exc: Exception | None) -> None:
         self.server.connection_closed(self)
-        self.operations.stop_all("connection closed")
+        if self.operations.running:  # none, mostly: no call
+            self.operations.stop_all("connection closed")
         if self.outcome == "accepted":
             self.outcome = "connection-lost"
         for observer in self.observers:
@@ -95,7 +96,8 @@ class ServerProtocol(AssociationProtocol):
 
     def abort(self, source: int = 0, reason: int = 0) -> None:
         """Our A-ABORT (PS3.8 AA-1) ends every running operation: nothing may follow it."""
-        self.operations.stop_all("aborted")
+        if self.operations.running:  # none, mostly: no call
+            self.operations.stop_all("aborted")
         super().abort(source, reason)
 
     # -- events -------------------------------------------------------------------------
@@ -110,7 +112,8 @@ class ServerProtocol(AssociationProtocol):
                 self._on_request(cast(AssociationRequested, event).rq)
             elif kind is ReleaseRequested:
                 self.outcome = "released"
-                self.operations.stop_all("release requested")
+                if self.operations.running:  # none, mostly: no call
+                    self.operations.stop_all("release requested")
                 if self.association.awaiting_release_response:
                     self.association.release_response()
                     self.log.debug("association released")
@@ -128,12 +131,14 @@ class ServerProtocol(AssociationProtocol):
             elif kind is ReleaseCompleted or kind is ConnectionClosed:
                 if kind is ConnectionClosed and self.outcome == "accepted":
                     self.outcome = "connection-lost"
-                self.operations.stop_all("connection closed")
+                if self.operations.running:  # none, mostly: no call
+                    self.operations.stop_all("connection closed")
 
     def _on_aborted(self, event: Aborted) -> None:
         by = "peer" if event.by_peer else "protocol-error" if event.error else "local"
         self.outcome = f"aborted:{by}"
-        self.operations.stop_all("aborted")
+        if self.operations.running:  # none, mostly: no call
+            self.operations.stop_all("aborted")
         if event.error is not None:
             self.log.warning("bad input from peer; association aborted", reason=str(event.error))
         elif event.by_peer:

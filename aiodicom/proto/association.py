@@ -1,13 +1,11 @@
 """The sans-IO DICOM association: bytes in -> events out, primitives in -> bytes out.
 
-Every input is an event of the PS3.8 9.2 state machine and goes through
-:func:`aiodicom.proto.fsm.transition`, so Table 9-10 decides what happens; this module only
-performs the actions (PS3.8 9.2.2). Nothing here touches a socket or a clock: the IO layer
-feeds received bytes to :meth:`Association.receive_data` and sends what
-:meth:`Association.data_to_send` returns; runs the ARTIM timer while
-:attr:`Association.artim_running` is True and calls :meth:`Association.artim_expired` when
-it fires (PS3.8 9.1.5); closes the transport once :attr:`Association.wants_close` is True
-and the outgoing bytes are flushed, and reports it with :meth:`Association.connection_lost`.
+Every input is a PS3.8 9.2 event through :func:`aiodicom.proto.fsm.transition`: Table 9-10
+decides, this module performs the actions (9.2.2). No socket, no clock: the IO layer feeds
+bytes to :meth:`~Association.receive_data`, sends :meth:`~Association.data_to_send`, runs
+ARTIM while :attr:`~Association.artim_running` (:meth:`~Association.artim_expired`, 9.1.5),
+closes the transport once :attr:`~Association.wants_close` and the bytes are flushed, and
+reports it with :meth:`~Association.connection_lost`.
 
 Peer protocol errors never raise: the association sends an A-ABORT (source 2, the reason),
 returns :class:`Aborted` with the error and asks for the transport to be closed. Local misuse
@@ -122,21 +120,19 @@ class Association:
 
     @property
     def awaiting_release_response(self) -> bool:
-        """Whether the local user owes an A-RELEASE response (Evt14) now (PS3.8 Table 9-10:
-        Sta8, 9, 12; Sta10 defers it to AR-10). After a PDU read with the A-RELEASE-RQ (AA-3
-        or AA-8 in Sta8) none is due any more; the IO layer checks this before answering."""
+        """An A-RELEASE response (Evt14) is owed now (PS3.8 Table 9-10: Sta8, 9, 12; Sta10
+        defers it to AR-10); not after a later PDU of the same read aborted (AA-3, AA-8)."""
         return self.state in _RELEASE_RESPONSE_STATES
 
     @property
-    def partial_pdu_length(self) -> int:
-        """Bytes received of a PDU not complete yet (PS3.8 9.3.1), 0 between PDUs; that PDU
-        began in the latest read exactly when this is at most that read's size."""
-        return self._decoder.buffered
+    def input_pending(self) -> bool:
+        """Part of a PDU or DIMSE message is in, the rest is not (checked once per read)."""
+        return bool(self._decoder._buffer) or self._assembler._context_id is not None
 
-    @property
-    def partial_message(self) -> bool:
-        """A DIMSE message has begun (PS3.8 Annex E: a PDV) and is not complete yet."""
-        return self._assembler.in_progress
+    def partial_input(self) -> tuple[int, bool]:
+        """(bytes in of the incomplete PDU, 0 between PDUs (PS3.8 9.3.1); whether a DIMSE
+        message has begun and is not complete (Annex E))."""
+        return len(self._decoder._buffer), self._assembler._context_id is not None
 
     # ------------------------------------------------------------------ IO layer inputs
 
