@@ -10,8 +10,6 @@ hold no error.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +18,9 @@ import pytest
 
 from clients.loadtest.__main__ import main
 from tests.clients.bundled_worklist import AE, REPO, bundled_worklist
+from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, headless_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", "--window-size=1366,900", "--proxy-server=127.0.0.1:9",
-         "--proxy-bypass-list=<-loopback>"]  # fmt: skip
+OFFLINE = ["--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]  # no network
 PLOTS = ("latency-over-time", "throughput-over-time", "latency-histogram")
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -44,22 +38,8 @@ pytestmark = [
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="aiodicom-chromium-")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium(OFFLINE, console_log=True, page_load_timeout=30) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _run(tmp_path: Path) -> tuple[Path, dict[str, object]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,16 +19,12 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
+from tests.headless_chromium import CHROMEDRIVER, CHROMIUM, headless_chromium
 from tests.interop.worklist_peers import FINDSCU, findscu
 from tests.webapi.helpers import TODAY, WRITE, flat_item, make_data
 from tests.webapi.stack import worklist_stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", "--window-size=1366,900"]  # fmt: skip
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.webdriver import WebDriver  # noqa: E402
@@ -48,21 +43,8 @@ pytestmark = [
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="aiodicom-chromium-")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(20)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(driver: WebDriver, condition: Callable[[WebDriver], T], seconds: float = 8.0) -> T:
