@@ -67,10 +67,12 @@ class NCall:
         """PS3.7 10.1.5.1.6 / 10.1.3.1.6: failures raise; the Attribute List is decoded."""
         if category_of(rsp.status) in _FAILED:
             what = "N-CREATE" if isinstance(rsp, NCreateRSP) else "N-SET"
-            text = f"{what} failed: {describe(rsp.status)}"
-            if rsp.error_comment:
-                text += f" ({rsp.error_comment})"
-            raise DimseStatusError(rsp.status, text, comment=rsp.error_comment)
+            raise DimseStatusError(
+                rsp.status,
+                f"{what} failed: {describe(rsp.status)}",
+                comment=rsp.error_comment,
+                error_id=rsp.error_id,
+            )
         attributes = None
         if data_set is not None:
             attributes = decode_identifier(data_set, self.transfer_syntax)

@@ -85,7 +85,7 @@ class _NOperation:
         try:
             outcome = await handler(request)
         except DimseStatusError as exc:
-            outcome = NOutcome(exc.status, error_comment=exc.comment)
+            outcome = NOutcome(exc.status, error_comment=exc.comment, error_id=exc.error_id)
         except Exception as exc:
             scp.log.exception("dimse-n handler failed", kind=self.kind)
             outcome = NOutcome(PROCESSING_FAILURE, error_comment=f"{type(exc).__name__}: {exc}")
