@@ -5,7 +5,9 @@ event loop (MWL + MPPS SCP, optionally the HTTP API), built like ``aiodicom-work
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +21,12 @@ from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi import ItemFiles, NLogObserver, QueryLog, WebSettings, logged_handlers
 from aiodicom.webapi.server import HttpServer, start_http
 from aiodicom.worklist import MPPS_SOP_CLASS, MppsOptions, MppsService, WorklistService
+from tests.clients.peers import wait_listening
 
 AE = "WLMSCP"
 TODAY = datetime.date.today().strftime("%Y%m%d")
 STUDY_UID = "1.2.826.0.1.3680043.10.1453.777001"
+ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["MPPS_SOP_CLASS"]
 
 
@@ -169,3 +173,18 @@ async def mpps_stack(
             await web.stop()
         if listen:
             await server.shutdown(2.0)
+
+
+def start_worklist_program(args: Iterable[str], log: Path, *ports: int) -> subprocess.Popen[bytes]:
+    """``python -m servers.worklist ARGS`` (output appended to ``log``), once it listens
+    on every port of ``ports``; the caller stops it by PID (``stop_process``)."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "servers.worklist", *args],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    for port in ports:
+        wait_listening(port, process, 30)
+    return process

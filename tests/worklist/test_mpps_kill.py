@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,17 +18,17 @@ import pytest
 import aiodicom
 from aiodicom import AiodicomError, DimseStatusError
 from aiodicom.store.mpps import MppsStore
-from tests.clients.peers import free_port, stop_process, wait_listening
+from tests.clients.peers import free_port, stop_process
 from tests.worklist.mpps_support import (
     AE,
     MPPS_SOP_CLASS,
     create_attributes,
     final_attributes,
     make_worklist,
+    start_worklist_program,
     unscheduled_step,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 4
 MAX_OPERATIONS = 400  # per client: the load loop is bounded in count ...
 MAX_SECONDS = 20.0  # ... and in time
@@ -39,12 +38,9 @@ pytestmark = [pytest.mark.slow]
 
 
 def _start(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "servers.worklist", "--data", str(data), "--port",
-               str(port), "--ae-title", AE, "--no-http", "--no-watch", "--no-audit"]  # fmt: skip
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-    wait_listening(port, process, 30)
-    return process
+    args = ["--data", str(data), "--port", str(port), "--ae-title", AE, "--no-http",
+            "--no-watch", "--no-audit"]  # fmt: skip
+    return start_worklist_program(args, log, port)
 
 
 class Acks:
