@@ -5,7 +5,7 @@ from aiodicom.net.client_protocol import Trace
 from aiodicom.net.find import FindResultStream, FindStream
 from aiodicom.net.loop import run
 from aiodicom.net.n_scp import NCreateOperation, NSetOperation, register_n_service
-from aiodicom.net.n_types import NEnd, NHandler, NOutcome, NRequest, NResult
+from aiodicom.net.n_types import NEnd, NHandler, NObserver, NOutcome, NRequest, NResult
 from aiodicom.net.pool import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
 from aiodicom.net.query import EncodedQuery, encode_query
 from aiodicom.net.server import Server, ServerConfig, serve
@@ -26,6 +26,7 @@ __all__ = [
     "NCreateOperation",
     "NEnd",
     "NHandler",
+    "NObserver",
     "NOutcome",
     "NRequest",
     "NResult",

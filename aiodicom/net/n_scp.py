@@ -18,7 +18,7 @@ from pydicom import Dataset
 
 from aiodicom.dicom.identifier import decode_identifier, encode_identifier
 from aiodicom.errors import DataError, DimseStatusError
-from aiodicom.net.n_types import NEnd, NHandler, NKind, NOutcome, NRequest
+from aiodicom.net.n_types import NEnd, NHandler, NKind, NObserver, NOutcome, NRequest
 from aiodicom.net.operations import Operation, Performing
 from aiodicom.proto.fsm import State
 from aiodicom.proto.messages import CommandField, NCreateRQ, NCreateRSP, NSetRQ, NSetRSP
@@ -37,6 +37,7 @@ class _NOperation:
 
     def __init__(self) -> None:
         self.handlers: dict[str, NHandler] = {}
+        self.observers: dict[str, list[NObserver]] = {}
 
     def start(self, operation: Operation) -> Performing | None:
         command: NCreateRQ | NSetRQ = operation.command
@@ -91,7 +92,13 @@ class _NOperation:
             outcome = NOutcome(PROCESSING_FAILURE, error_comment=f"{type(exc).__name__}: {exc}")
         finally:
             scp.operations.forget(operation)
-        scp.operation_ended(NEnd(request, outcome, time.perf_counter() - started))
+        end = NEnd(request, outcome, time.perf_counter() - started)
+        for observer in self.observers.get(request.sop_class_uid, ()):
+            try:
+                observer(end)
+            except Exception:  # a failing observer never changes the response
+                scp.log.exception("dimse-n observer failed", kind=self.kind)
+        scp.operation_ended(end)
         self._respond(operation, outcome)
 
     def _respond(self, operation: Operation, outcome: NOutcome) -> None:
@@ -153,9 +160,12 @@ def register_n_service(
     *,
     n_create: NHandler | None = None,
     n_set: NHandler | None = None,
+    observe: NObserver | None = None,
 ) -> None:
     """Serve N-CREATE and/or N-SET for ``sop_class_uid`` on ``server`` (new associations
-    accept its presentation contexts). Several SOP classes share the two table entries."""
+    accept its presentation contexts). Several SOP classes share the two table entries.
+    ``observe`` hears of each of these operations as it ends (before its response), like
+    a C-FIND handler's observers, without a server-wide observer."""
     entries: list[tuple[int, NHandler | None, type[_NOperation]]] = [
         (CommandField.N_CREATE_RQ, n_create, NCreateOperation),
         (CommandField.N_SET_RQ, n_set, NSetOperation),
@@ -166,4 +176,5 @@ def register_n_service(
         entry = server.operations.get(command_field)
         operation = entry if isinstance(entry, kind) else kind()
         operation.handlers[sop_class_uid] = handler
+        operation.observers[sop_class_uid] = [] if observe is None else [observe]
         server.register_operation(command_field, operation, sop_classes=[sop_class_uid])

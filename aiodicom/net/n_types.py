@@ -87,3 +87,7 @@ class NEnd:
     request: NRequest
     outcome: NOutcome
     seconds: float
+
+
+NObserver = Callable[[NEnd], None]
+"""Hears of each N-CREATE / N-SET of a SOP class as it ends (``register_n_service``)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiodicom.webapi.files import ItemFiles
 from aiodicom.webapi.items import PRIORITIES, STATUSES, ItemInvalid, item_from_body, parse_iso_date
 from aiodicom.webapi.listing import Listing
-from aiodicom.webapi.querylog import NLogObserver, QueryLog, logged_handlers
+from aiodicom.webapi.querylog import QueryLog, logged_handlers
 from aiodicom.webapi.settings import WebSettings, check_bind, is_loopback
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ __all__ = [
     "ItemFiles",
     "ItemInvalid",
     "Listing",
-    "NLogObserver",
     "QueryLog",
     "WebSettings",
     "check_bind",

@@ -29,8 +29,6 @@ from aiodicom.errors import QueryError
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
 from aiodicom.net.n_types import NEnd
 from aiodicom.net.observe import CANCELLED, FAILED, INTERRUPTED, FindEnd, observed
-from aiodicom.net.observers import ServerObserver
-from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.types import FindHandler, FindRequest
 from aiodicom.proto.status import CANCEL, SUCCESS, UNABLE_TO_PROCESS, describe
 from aiodicom.store.worklist import AeWorklist, WorklistStore
@@ -175,7 +173,8 @@ class QueryLog:
         self.append(end.request, end.matches, status, comment, end.seconds * 1000)
 
     def record_n(self, end: NEnd) -> None:
-        """Append an N-CREATE / N-SET that just ended (beside the C-FINDs)."""
+        """Append an N-CREATE / N-SET that just ended, beside the C-FINDs (an
+        :data:`~aiodicom.net.NObserver`, see ``register_n_service``)."""
         self._entries.append(NEntry(next(self._seq), time.time(), end))
 
     def latest(self, limit: int = 50, since: int = 0) -> list[QueryEntry]:
@@ -190,18 +189,6 @@ class QueryLog:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-class NLogObserver(ServerObserver):
-    """Puts every N-CREATE / N-SET the server performs into a :class:`QueryLog`
-    (add it to ``Server.observers`` before the server listens)."""
-
-    def __init__(self, log: QueryLog) -> None:
-        self.log = log
-
-    def operation_ended(self, scp: ServerProtocol, report: object) -> None:
-        if isinstance(report, NEnd):
-            self.log.record_n(report)
 
 
 def logged_handlers(service: WorklistService, log: QueryLog) -> dict[str, FindHandler]:

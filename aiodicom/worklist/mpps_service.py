@@ -18,7 +18,7 @@ import structlog
 from pydicom.uid import generate_uid
 
 from aiodicom.errors import DataError
-from aiodicom.net import NOutcome, NRequest, register_n_service
+from aiodicom.net import NObserver, NOutcome, NRequest, register_n_service
 from aiodicom.net.server import Server
 from aiodicom.proto.status import DUPLICATE_SOP_INSTANCE, NO_SUCH_SOP_INSTANCE
 from aiodicom.store.mpps import MppsRecord, MppsStore, StepLink
@@ -72,9 +72,12 @@ class MppsService:
         self.items = items
         self.options = options or MppsOptions()
 
-    def register(self, server: Server) -> None:
-        """Serve the MPPS SOP Class on ``server`` (its presentation contexts accepted)."""
-        register_n_service(server, MPPS_SOP_CLASS, n_create=self.n_create, n_set=self.n_set)
+    def register(self, server: Server, observe: NObserver | None = None) -> None:
+        """Serve the MPPS SOP Class on ``server`` (its presentation contexts accepted);
+        ``observe`` hears of every N-CREATE / N-SET (the web page's query log)."""
+        register_n_service(
+            server, MPPS_SOP_CLASS, n_create=self.n_create, n_set=self.n_set, observe=observe
+        )
 
     async def n_create(self, request: NRequest) -> NOutcome:
         """PS3.4 F.7.2.1: a new instance, IN PROGRESS; its scheduled steps go STARTED."""

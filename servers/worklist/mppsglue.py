@@ -12,7 +12,7 @@ from aiodicom.config import WorklistServerConfig
 from aiodicom.log import get_logger
 from aiodicom.net import Server
 from aiodicom.store import MppsStore, WorklistStore
-from aiodicom.webapi import ItemFiles, NLogObserver, QueryLog
+from aiodicom.webapi import ItemFiles, QueryLog
 from aiodicom.worklist import MppsOptions, MppsService
 
 MPPS_FOLDER = ".mpps"
@@ -30,6 +30,6 @@ def attach(
     count = mpps.load()
     get_logger(app="worklist").info("mpps instances loaded", count=count, folder=str(mpps.folder))
     items = ItemFiles(config.worklist.data, config.server.ae_title)
-    MppsService(mpps, store, items, MppsOptions(keep_final=section.keep_final)).register(server)
-    server.observers.append(NLogObserver(query_log))
+    service = MppsService(mpps, store, items, MppsOptions(keep_final=section.keep_final))
+    service.register(server, observe=query_log.record_n)
     return mpps

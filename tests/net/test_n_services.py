@@ -66,9 +66,14 @@ class Ends(ServerObserver):
             self.ends.append(report)
 
 
-def _server(store: Store, observers: list[ServerObserver] | None = None) -> Server:
+def _server(
+    store: Store, observers: list[ServerObserver] | None = None, seen: list[NEnd] | None = None
+) -> Server:
     server = Server(ServerConfig(async_ops_window=4), {}, observers=observers or [])
-    aiodicom.register_n_service(server, MPPS, n_create=store.create, n_set=store.set)
+    observe = None if seen is None else seen.append
+    aiodicom.register_n_service(
+        server, MPPS, n_create=store.create, n_set=store.set, observe=observe
+    )
     return server
 
 
@@ -81,7 +86,8 @@ def _patient(patient_id: str) -> Dataset:
 
 async def test_n_create_then_n_set_round_trip_in_memory() -> None:
     store, ends = Store(), Ends()
-    server = _server(store, [ends])
+    seen: list[NEnd] = []
+    server = _server(store, [ends], seen)
     opener = memory_opener(server.protocol_factory)
     async with aiodicom.connect("127.0.0.1", 0, sop_classes=[MPPS], opener=opener) as assoc:
         created = await assoc.n_create(MPPS, "1.2.3.4", _patient("P1"))
@@ -96,6 +102,7 @@ async def test_n_create_then_n_set_round_trip_in_memory() -> None:
     kinds = [(r.kind, r.sop_class_uid, r.sop_instance_uid) for r in store.requests]
     assert kinds == [("N-CREATE", MPPS, "1.2.3.4"), ("N-SET", MPPS, "1.2.3.4")]
     assert [end.request.kind for end in ends.ends] == ["N-CREATE", "N-SET"]
+    assert [end.outcome.sop_instance_uid for end in seen] == ["1.2.3.4", None]
     assert store.requests[0].calling_ae == "AIODICOM"
 
 

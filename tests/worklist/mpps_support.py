@@ -18,7 +18,7 @@ from pydicom.sequence import Sequence
 from aiodicom.net.server import Server, ServerConfig
 from aiodicom.store.mpps import MppsStore
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.webapi import ItemFiles, NLogObserver, QueryLog, WebSettings, logged_handlers
+from aiodicom.webapi import ItemFiles, QueryLog, WebSettings, logged_handlers
 from aiodicom.webapi.server import HttpServer, start_http
 from aiodicom.worklist import MPPS_SOP_CLASS, MppsOptions, MppsService, WorklistService
 from tests.clients.peers import wait_listening
@@ -159,8 +159,8 @@ async def mpps_stack(
     mpps = MppsStore(root / ".mpps")
     mpps.load()
     items = ItemFiles(root, AE)
-    MppsService(mpps, store, items, MppsOptions(keep_final=keep_final)).register(server)
-    server.observers.append(NLogObserver(query_log))
+    service = MppsService(mpps, store, items, MppsOptions(keep_final=keep_final))
+    service.register(server, observe=query_log.record_n)
     if listen:
         await server.start("127.0.0.1", 0)
     web = None
