@@ -5,13 +5,15 @@
 routes a request by its SOP class to an :data:`~aiodicom.net.n_types.NHandler` and
 sends the one response the handler's :class:`~aiodicom.net.n_types.NOutcome` describes.
 :func:`register_n_service` adds a SOP class's handlers (and its presentation contexts)
-to a server. The operations run like C-FIND: windowed (PS3.7 D.3.3.3), stepped eagerly
-so a handler that completes at once costs no task.
+to a server. The operations are windowed (PS3.7 D.3.3.3) like C-FIND, each in its own
+task; a C-CANCEL-RQ naming one is ignored (it applies to C-FIND, C-GET, C-MOVE only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from pydicom import Dataset
@@ -50,7 +52,7 @@ class _NOperation:
         if isinstance(request, NOutcome):
             self._respond(operation, request)
             return None
-        return self._run(operation, handler, request), True
+        return self._run(operation, handler, request), False
 
     def refuse(self, operation: Operation, status: int, comment: str) -> None:
         self._respond(operation, NOutcome(status, error_comment=comment))
@@ -84,7 +86,7 @@ class _NOperation:
         scp = operation.scp
         started = time.perf_counter()
         try:
-            outcome = await handler(request)
+            outcome = await _uncancellable(operation, handler(request))
         except DimseStatusError as exc:
             outcome = NOutcome(exc.status, error_comment=exc.comment, error_id=exc.error_id)
         except Exception as exc:
@@ -131,6 +133,23 @@ class _NOperation:
             scp.schedule_flush()
         else:
             scp.flush()
+
+
+async def _uncancellable(operation: Operation, work: Awaitable[NOutcome]) -> NOutcome:
+    """``await work``, through any C-CANCEL-RQ naming this operation: C-CANCEL applies to
+    C-FIND, C-GET and C-MOVE only (PS3.7 9.3.2.3), so an N-CREATE / N-SET finishes and is
+    answered. Shutdown and connection loss still stop it (no cancel was requested)."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not operation.cancel_requested or current is None:
+                task.cancel()
+                raise
+            operation.cancel_requested = False
+            current.uncancel()
 
 
 class NCreateOperation(_NOperation):

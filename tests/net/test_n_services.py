@@ -11,17 +11,21 @@ from pydicom import Dataset
 
 import aiodicom
 from aiodicom import DimseStatusError, NOutcome, NRequest
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.net.n_types import NEnd
 from aiodicom.net.observers import ServerObserver
 from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.server import Server, ServerConfig
 from aiodicom.net.transport import memory_opener
+from aiodicom.proto.events import MessageReceived
+from aiodicom.proto.messages import NSetRQ, NSetRSP
 from aiodicom.proto.status import (
     ATTRIBUTE_VALUE_OUT_OF_RANGE,
     NO_SUCH_SOP_CLASS,
     PROCESSING_FAILURE,
     SUCCESS,
 )
+from tests.net.test_operations import EXPLICIT_LE, _cancel, _connected
 
 MPPS = "1.2.840.10008.3.1.2.3.3"
 OTHER = "1.2.840.10008.5.1.1.40"  # a SOP class nobody serves here
@@ -180,3 +184,30 @@ async def test_n_operations_run_in_the_window_over_tcp() -> None:
     assert [r.sop_instance_uid for r in created] == uids
     assert all(r.status == SUCCESS for r in updated)
     assert {ds.PerformedProcedureStepStatus for ds in store.instances.values()} == {"DISCONTINUED"}
+
+
+async def test_c_cancel_does_not_stop_an_n_set() -> None:
+    """PS3.7 9.3.2.3: C-CANCEL is for C-FIND, C-GET and C-MOVE; an N-SET it names still
+    runs to its end and is answered."""
+    gate = asyncio.Event()
+
+    async def slow_set(request: NRequest) -> NOutcome:
+        await gate.wait()
+        return NOutcome(ATTRIBUTE_VALUE_OUT_OF_RANGE)
+
+    server = Server(ServerConfig(async_ops_window=2), {})
+    aiodicom.register_n_service(server, MPPS, n_set=slow_set)
+    protocol, transport, scu = _connected(server, window=2, sop_class=MPPS)
+    scu.send_message(1, NSetRQ(5, MPPS, "1.2.3"), encode_identifier(_patient("P"), EXPLICIT_LE))
+    protocol.data_received(scu.data_to_send())
+    await asyncio.sleep(0)
+    protocol.data_received(_cancel(scu, 5))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert 5 in protocol.operations.running  # still performing
+    gate.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    events = scu.receive_data(b"".join(transport.written))
+    answers = [e.command for e in events if isinstance(e, MessageReceived)]
+    assert answers == [NSetRSP(5, ATTRIBUTE_VALUE_OUT_OF_RANGE, MPPS, "1.2.3")]
