@@ -56,12 +56,13 @@ def _row(row: Summary, mpps: Mapping[str, str] | None = None) -> str:
         ("text", fields["description"]), ("code", fields["accession_number"]),
     ]  # fmt: skip
     body = "".join(f'<td class="{kind}">{_e(cell)}</td>' for kind, cell in cells)
+    last = ""
     if mpps is not None:  # the step's MPPS (PS3.4 Annex F), pre-rendered HTML
         none = '<span class="muted">-</span>'
-        body += f'<td class="mpps">{mpps.get(row.item_id or "", none)}</td>'
+        last = f'<td class="mpps">{mpps.get(row.item_id or "", none)}</td>'
     return (
         f'<tr data-id="{_e(row.item_id or "")}" data-file="{_e(row.file)}">{body}'
-        f'<td class="fixed">{state}</td><td class="fixed">{actions}</td></tr>'
+        f'<td class="fixed">{state}</td><td class="fixed">{actions}</td>{last}</tr>'
     )
 
 

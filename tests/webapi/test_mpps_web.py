@@ -76,7 +76,13 @@ async def test_api_lists_mpps_with_station_times_series_and_steps(tmp_path: Path
             page = await response.text()
         assert 'id="mpps"' in page and "Performed procedure steps" in page
         assert "<td>unscheduled</td>" in page
-        assert "IN PROGRESS</span> CT01 09:15" in page  # the MPPS column of item mpps-1
+        # the MPPS column (the last one) of item mpps-1's row
+        cell = (
+            '<td class="mpps"><span class="badge badge-progress" title="1.2.7.1">IN PROGRESS'
+            '</span> CT01 09:15 <span class="muted">0 series</span></td></tr>'
+        )
+        assert cell in page
+        assert page.count('<th scope="col">MPPS</th>') == 1
         async with http.get("/api/queries") as response:
             entries = (await response.json())["queries"]
         kinds = [entry.get("kind") for entry in reversed(entries)]
