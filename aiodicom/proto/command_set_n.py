@@ -1,8 +1,8 @@
 """DIMSE-N command sets: N-CREATE and N-SET requests and responses (PS3.7 10.3.5, 10.3.3).
 
 Built on the value codecs of :mod:`aiodicom.proto.command_set`, which hands these
-messages over to :func:`n_command_elements` and :data:`N_DECODERS`. Field tables:
-PS3.7 Table 10.3-5/10.3-6 (N-CREATE), 10.3-3/10.3-4 (N-SET), E.1-1 (command dictionary);
+messages over to :func:`n_command_elements` and :data:`N_DECODERS`. Fields: PS3.7
+10.3.5.1-2 (N-CREATE-RQ/RSP), 10.3.3.1-2 (N-SET-RQ/RSP), E.1-1 (command dictionary);
 the status-related fields of a response (Error Comment, Error ID, Attribute Identifier
 List) are those of PS3.7 Annex C.
 """
