@@ -1,7 +1,8 @@
 """aiodicom: an asyncio-native DICOM C-FIND toolkit.
 
-The public API: :func:`connect` (SCU: C-ECHO, C-FIND, C-CANCEL), :class:`Server` and
-:func:`serve` (SCP with C-FIND handlers), the value types and the error hierarchy.
+The public API: :func:`connect` (SCU: C-ECHO, C-FIND, C-CANCEL, N-CREATE, N-SET),
+:class:`Server` and :func:`serve` (SCP with C-FIND handlers; N-CREATE / N-SET handlers
+through :func:`register_n_service`), the value types and the error hierarchy.
 """
 
 from aiodicom.errors import (
@@ -29,6 +30,9 @@ from aiodicom.net import (
     FindResult,
     FindResultStream,
     FindStream,
+    NOutcome,
+    NRequest,
+    NResult,
     PeerSpec,
     QueryOutcome,
     Server,
@@ -36,6 +40,7 @@ from aiodicom.net import (
     connect,
     encode_query,
     find_many,
+    register_n_service,
     serve,
 )
 from aiodicom.proto import QueryModel, StatusCategory
@@ -62,6 +67,9 @@ __all__ = [
     "FindResultStream",
     "FindStream",
     "LocalProtocolError",
+    "NOutcome",
+    "NRequest",
+    "NResult",
     "NegotiationError",
     "PeerSpec",
     "ProtocolError",
@@ -75,5 +83,6 @@ __all__ = [
     "connect",
     "encode_query",
     "find_many",
+    "register_n_service",
     "serve",
 ]

@@ -156,11 +156,20 @@ class NegotiationError(AssociationError):
 
 
 class DimseStatusError(AiodicomError):
-    """PS3.7 Annex C: a DIMSE response carried a failure/refused status."""
+    """PS3.7 Annex C: a DIMSE response carried a failure/refused status (``error_id``: the
+    Error ID (0000,0903) of a DIMSE-N response, e.g. 0xA710 of PS3.4 Table F.7.2-2)."""
 
-    def __init__(self, status: int, message: str = "", *, comment: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str = "",
+        *,
+        comment: str | None = None,
+        error_id: int | None = None,
+    ) -> None:
         self.status = status
         self.comment = comment
+        self.error_id = error_id
         text = message or f"DIMSE failure status 0x{status:04X}"
         if comment:
             text += f": {comment}"

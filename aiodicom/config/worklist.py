@@ -48,6 +48,20 @@ class HttpSection:
 
 
 @dataclass(frozen=True, slots=True)
+class MppsSection:
+    """The Modality Performed Procedure Step SCP beside the worklist (PS3.4 Annex F).
+
+    ``folder``: where MPPS instances are stored (None: ``<worklist.data>/.mpps``; a
+    relative path is relative to the config file). ``keep_final``: a completed or
+    discontinued step stays in the worklist with that status instead of leaving it.
+    """
+
+    enabled: bool = True
+    keep_final: bool = False
+    folder: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorklistServerConfig:
     """The whole ``config/worklist.yaml`` file."""
 
@@ -56,6 +70,7 @@ class WorklistServerConfig:
     matching: MatchingSection = field(default_factory=MatchingSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     http: HttpSection = field(default_factory=HttpSection)
+    mpps: MppsSection = field(default_factory=MppsSection)
     source: str | None = None
 
 
@@ -109,6 +124,9 @@ def load_worklist_config(path: Path | str | None) -> WorklistServerConfig:
     if not data.is_absolute():
         data = (file.parent / data).resolve()
     worklist = dataclasses.replace(config.worklist, data=data)
+    mpps = config.mpps
+    if mpps.folder is not None and not mpps.folder.is_absolute():
+        mpps = dataclasses.replace(mpps, folder=(file.parent / mpps.folder).resolve())
     return validate_worklist_config(
-        dataclasses.replace(config, worklist=worklist, source=str(file))
+        dataclasses.replace(config, worklist=worklist, mpps=mpps, source=str(file))
     )

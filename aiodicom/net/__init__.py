@@ -4,6 +4,8 @@ from aiodicom.net.client import ClientAssociation, Connector, connect
 from aiodicom.net.client_protocol import Trace
 from aiodicom.net.find import FindResultStream, FindStream
 from aiodicom.net.loop import run
+from aiodicom.net.n_scp import NCreateOperation, NSetOperation, register_n_service
+from aiodicom.net.n_types import NEnd, NHandler, NObserver, NOutcome, NRequest, NResult
 from aiodicom.net.pool import AssociationPool, FindQuery, PeerSpec, QueryOutcome, find_many
 from aiodicom.net.query import EncodedQuery, encode_query
 from aiodicom.net.server import Server, ServerConfig, serve
@@ -21,6 +23,14 @@ __all__ = [
     "FindResult",
     "FindResultStream",
     "FindStream",
+    "NCreateOperation",
+    "NEnd",
+    "NHandler",
+    "NObserver",
+    "NOutcome",
+    "NRequest",
+    "NResult",
+    "NSetOperation",
     "PeerSpec",
     "QueryOutcome",
     "Server",
@@ -29,6 +39,7 @@ __all__ = [
     "connect",
     "encode_query",
     "find_many",
+    "register_n_service",
     "run",
     "serve",
 ]

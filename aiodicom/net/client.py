@@ -1,4 +1,5 @@
-"""The SCU side: :func:`connect` and :class:`ClientAssociation` (C-ECHO, C-FIND, C-CANCEL).
+"""The SCU side: :func:`connect` and :class:`ClientAssociation` (C-ECHO, C-FIND, C-CANCEL;
+N-CREATE and N-SET in :mod:`aiodicom.net.client_n`).
 
 Association establishment, release and abort follow PS3.8 7.1-7.4; C-ECHO PS3.7 9.1.5;
 C-FIND and C-CANCEL PS3.7 9.1.2 and PS3.4 C.4.1 / K.4.1.
@@ -35,10 +36,11 @@ from aiodicom.errors import (
     DicomTimeoutError,
     NegotiationError,
 )
+from aiodicom.net.client_n import NServices
 from aiodicom.net.client_ops import ClientOperation, EchoCall
 from aiodicom.net.client_protocol import ClientProtocol, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
-from aiodicom.net.options import ClientOptions, cached_request
+from aiodicom.net.options import ClientOptions, cached_request, negotiated_window
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
 from aiodicom.net.transport import Opener
 from aiodicom.proto.events import AcceptedContext
@@ -48,23 +50,7 @@ from aiodicom.proto.pdus import AssociateAC, UserIdentityRQ
 
 __all__ = ["ClientAssociation", "ClientProtocol", "Connector", "connect", "negotiated_window"]
 
-MAX_WINDOW = 0xFFFF
-"""An "unlimited" window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
-
 OpT = TypeVar("OpT", bound=ClientOperation)
-
-
-def negotiated_window(proposed: tuple[int, int] | None, ac: AssociateAC) -> int:
-    """Outstanding operations we may invoke (PS3.7 D.3.3.3); 1 = synchronous.
-
-    Only when we proposed a window and the A-ASSOCIATE-AC carries one: the acceptor's
-    Maximum-number-operations-invoked, never above what we proposed (0 = unlimited).
-    """
-    answered = ac.user_information.async_ops_window
-    if proposed is None or answered is None:
-        return 1
-    limits = [value for value in (proposed[0], answered[0]) if value != 0]
-    return min(limits, default=MAX_WINDOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +70,11 @@ def _expire(protocol: ClientProtocol, error: DicomTimeoutError) -> None:
         protocol.transport.abort()
 
 
-class ClientAssociation:
-    """An established association, as SCU. Use :func:`connect` to get one."""
+class ClientAssociation(NServices):
+    """An established association, as SCU. Use :func:`connect` to get one.
+
+    C-ECHO, C-FIND (here) and N-CREATE, N-SET (:class:`~aiodicom.net.client_n.NServices`).
+    """
 
     def __init__(self, protocol: ClientProtocol, ac: AssociateAC, options: ClientOptions) -> None:
         self._protocol = protocol
@@ -451,6 +440,7 @@ def connect(
     called_ae: str = "ANY-SCP",
     models: Sequence[QueryModel | str] = tuple(QueryModel),
     transfer_syntaxes: Sequence[str] | None = None,
+    sop_classes: Sequence[str] = (),
     max_pdu_length: int = 16384,
     connect_timeout: float = 30.0,
     acse_timeout: float = 30.0,
@@ -466,6 +456,7 @@ def connect(
     """Open an association to ``host:port`` (PS3.8 7.1) as an async context manager.
 
     ``models`` are the C-FIND information models proposed (plus Verification);
+    ``sop_classes`` further SOP classes (e.g. MPPS for :meth:`ClientAssociation.n_create`);
     ``transfer_syntaxes`` defaults to Explicit then Implicit VR Little Endian.
     ``connect_timeout`` bounds TCP (and TLS) connection, ``acse_timeout`` the A-ASSOCIATE
     and A-RELEASE answers, ``dimse_timeout`` the silence while a response is awaited,
@@ -485,6 +476,7 @@ def connect(
             called_ae=called_ae,
             models=models,
             transfer_syntaxes=transfer_syntaxes,
+            sop_classes=sop_classes,
             max_pdu_length=max_pdu_length,
             connect_timeout=connect_timeout,
             acse_timeout=acse_timeout,

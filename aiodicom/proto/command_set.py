@@ -1,4 +1,5 @@
-"""DIMSE command set codec for C-ECHO, C-FIND and C-CANCEL (re-exported by dimse.py).
+"""DIMSE command set codec for C-ECHO, C-FIND and C-CANCEL (re-exported by dimse.py);
+N-CREATE and N-SET are in :mod:`aiodicom.proto.command_set_n`.
 
 Command sets are always Implicit VR Little Endian (PS3.7 6.3.1), start with Command Group
 Length (0000,0000) and hold their elements in ascending tag order (PS3.5 7.1). UI values
@@ -152,7 +153,9 @@ def _command_elements(cmd: DimseCommand, has_data_set: bool) -> _Elements:
         return _echo_rq_elements(cmd, has_data_set)
     if isinstance(cmd, CEchoRSP):
         return _echo_rsp_elements(cmd, has_data_set)
-    return _cancel_rq_elements(cmd, has_data_set)
+    if isinstance(cmd, CCancelRQ):
+        return _cancel_rq_elements(cmd, has_data_set)
+    return n_command_elements(cmd, has_data_set)
 
 
 def _default_has_data_set(cmd: DimseCommand) -> bool:
@@ -160,6 +163,8 @@ def _default_has_data_set(cmd: DimseCommand) -> bool:
         return True
     if isinstance(cmd, CFindRSP):
         return cmd.has_data_set
+    if isinstance(cmd, N_MESSAGES):
+        return n_default_has_data_set(cmd)
     return False
 
 
@@ -258,10 +263,14 @@ class _Fields:
         return self.us(COMMAND_DATA_SET_TYPE, "Command Data Set Type") != NO_DATA_SET
 
     def offending_elements(self) -> tuple[int, ...]:
+        """Offending Element (0000,0901), PS3.7 C.4."""
+        return self.tags(OFFENDING_ELEMENT, "Offending Element")
+
+    def tags(self, element: int, name: str) -> tuple[int, ...]:
         """PS3.5 6.2, VR AT, VM 1-n: pairs of little endian 16-bit group/element."""
-        value = self.values.get(OFFENDING_ELEMENT, b"")
+        value = self.values.get(element, b"")
         if len(value) % 4:
-            raise _malformed(f"Offending Element length {len(value)} is not a multiple of 4")
+            raise _malformed(f"{name} length {len(value)} is not a multiple of 4")
         return tuple((g << 16) | e for g, e in _AT.iter_unpack(value))
 
     def error_comment(self) -> str | None:
@@ -344,7 +353,7 @@ def decode_command_and_flag(data: bytes) -> tuple[DimseCommand, bool]:
     if decoder is None:
         raise ProtocolError(
             f"unsupported DIMSE Command Field 0x{command_field:04X} "
-            "(only C-ECHO, C-FIND and C-CANCEL are handled)"
+            "(only C-ECHO, C-FIND, C-CANCEL, N-CREATE and N-SET are handled)"
         )
     fields.command_name = CommandField(command_field).name.replace("_", "-")
     return decoder(fields)
@@ -353,3 +362,14 @@ def decode_command_and_flag(data: bytes) -> tuple[DimseCommand, bool]:
 def decode_command(data: bytes) -> DimseCommand:
     """Decode an Implicit VR LE command set (PS3.7 6.3.1). ProtocolError on bad input."""
     return decode_command_and_flag(data)[0]
+
+
+# DIMSE-N (PS3.7 10.3) builds on the value codecs above: imported last, on purpose.
+from aiodicom.proto.command_set_n import (  # noqa: E402
+    N_DECODERS,
+    N_MESSAGES,
+    n_command_elements,
+    n_default_has_data_set,
+)
+
+_DECODERS.update(N_DECODERS)

@@ -61,9 +61,13 @@ _Rebuilt = tuple[DimseCommand, bool]
 _Pieces = tuple[bytes, bytes | None, bytes]
 """An encoded command set cut at its holes: head, middle (None: one hole), tail."""
 _NO_HOLE = -1
+_Templated = CEchoRQ | CEchoRSP | CFindRQ | CFindRSP | CCancelRQ
+_TEMPLATED = (CEchoRQ, CEchoRSP, CFindRQ, CFindRSP, CCancelRQ)
+"""The commands kept as templates; DIMSE-N (PS3.7 10.3) always takes the full codec."""
+_Template = tuple[_Templated, bool]
 
 
-def _hole_elements(command: DimseCommand) -> tuple[int, ...]:
+def _hole_elements(command: _Templated) -> tuple[int, ...]:
     """The US elements of ``command`` that vary between requests / responses (PS3.7 9.3)."""
     if isinstance(command, CFindRSP | CEchoRSP):
         return (MESSAGE_ID_BEING_RESPONDED_TO, STATUS)
@@ -72,7 +76,7 @@ def _hole_elements(command: DimseCommand) -> tuple[int, ...]:
     return (MESSAGE_ID,)
 
 
-def _holes(command: DimseCommand) -> tuple[int, int]:
+def _holes(command: _Templated) -> tuple[int, int]:
     """The (first, second) hole values of ``command``; second is 0 when there is one hole."""
     if isinstance(command, CFindRSP | CEchoRSP):
         return command.message_id_being_responded_to, command.status
@@ -81,7 +85,7 @@ def _holes(command: DimseCommand) -> tuple[int, int]:
     return command.message_id, 0
 
 
-def _with_holes(proto: DimseCommand, first: int, second: int) -> DimseCommand:
+def _with_holes(proto: _Templated, first: int, second: int) -> DimseCommand:
     """``proto`` with its hole fields set to ``first`` (and ``second``), as the decoder builds."""
     if isinstance(proto, CFindRSP):
         return CFindRSP(
@@ -101,7 +105,7 @@ def _with_holes(proto: DimseCommand, first: int, second: int) -> DimseCommand:
     return CCancelRQ(first)
 
 
-def _shape(command: DimseCommand, has_data_set: bool) -> Hashable:
+def _shape(command: _Templated, has_data_set: bool) -> Hashable:
     """Everything the encoding of ``command`` depends on except its hole values."""
     if isinstance(command, CFindRSP):
         if command.error_comment is None and not command.offending_elements:
@@ -170,7 +174,7 @@ class CommandDecodeMemo:
             raise ValueError(f"memo size {size} must be >= 1")
         self.size = size
         self._count = 0
-        self._layouts: dict[int, dict[tuple[int, int], dict[bytes, _Rebuilt]]] = {}
+        self._layouts: dict[int, dict[tuple[int, int], dict[bytes, _Template]]] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -189,20 +193,23 @@ class CommandDecodeMemo:
         return decoded
 
     @staticmethod
-    def _rebuild(data: bytes, template: _Rebuilt, first: int, second: int) -> _Rebuilt:
+    def _rebuild(data: bytes, template: _Template, first: int, second: int) -> _Rebuilt:
         proto, has_data_set = template
         value = _US.unpack_from(data, first)[0]
         other = 0 if second == _NO_HOLE else _US.unpack_from(data, second)[0]
         return _with_holes(proto, value, other), has_data_set
 
     def _learn(self, data: bytes, decoded: _Rebuilt) -> None:
-        offsets = _hole_offsets(data, _hole_elements(decoded[0]))
+        command = decoded[0]
+        if not isinstance(command, _TEMPLATED):
+            return
+        offsets = _hole_offsets(data, _hole_elements(command))
         if offsets is None:  # pragma: no cover - the full decoder required every hole
             return
         if self._count >= self.size:
             self.clear()
         templates = self._layouts.setdefault(len(data), {}).setdefault(offsets, {})
-        templates[_masked(data, *offsets)] = decoded
+        templates[_masked(data, *offsets)] = (command, decoded[1])
         self._count += 1
 
     def clear(self) -> None:
@@ -228,6 +235,8 @@ class CommandEncodeMemo:
 
     def encode(self, command: DimseCommand, has_data_set: bool) -> bytes:
         """What ``encode_command(command, has_data_set=has_data_set)`` returns (or raises)."""
+        if not isinstance(command, _TEMPLATED):
+            return encode_command(command, has_data_set=has_data_set)
         first, second = _holes(command)
         shape: Hashable = None
         try:

@@ -1,4 +1,5 @@
-"""DIMSE message (command set) value types for C-ECHO, C-FIND and C-CANCEL (PS3.7 9.3).
+"""DIMSE message (command set) value types: C-ECHO, C-FIND, C-CANCEL (PS3.7 9.3), N-CREATE
+and N-SET (PS3.7 10.3.5, 10.3.3).
 
 Pure data: the command-set codec (always Implicit VR Little Endian, PS3.7 6.3.1) lives in
 :mod:`aiodicom.proto.dimse`. A data set, when present, travels separately as bytes
@@ -23,6 +24,10 @@ class CommandField(IntEnum):
     C_FIND_RQ = 0x0020
     C_FIND_RSP = 0x8020
     C_CANCEL_RQ = 0x0FFF
+    N_SET_RQ = 0x0120
+    N_SET_RSP = 0x8120
+    N_CREATE_RQ = 0x0140
+    N_CREATE_RSP = 0x8140
 
 
 NO_DATA_SET = 0x0101
@@ -99,4 +104,70 @@ class CCancelRQ:
     message_id_being_responded_to: int
 
 
-DimseCommand = CEchoRQ | CEchoRSP | CFindRQ | CFindRSP | CCancelRQ
+@dataclass(slots=True, frozen=True)
+class NCreateRQ:
+    """PS3.7 10.3.5.1: N-CREATE-RQ. The Affected SOP Instance UID (0000,1000) is optional
+    (U: the SCP then assigns one), and so is the Attribute List data set."""
+
+    command_field: ClassVar[int] = CommandField.N_CREATE_RQ
+
+    message_id: int
+    affected_sop_class_uid: str
+    affected_sop_instance_uid: str | None = None
+    has_data_set: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class NSetRQ:
+    """PS3.7 10.3.3.1: N-SET-RQ; always followed by its Modification List data set."""
+
+    command_field: ClassVar[int] = CommandField.N_SET_RQ
+
+    message_id: int
+    requested_sop_class_uid: str
+    requested_sop_instance_uid: str
+
+
+@dataclass(slots=True, frozen=True)
+class NCreateRSP:
+    """PS3.7 10.3.5.2: N-CREATE-RSP.
+
+    ``has_data_set``: an Attribute List follows. On failure the status-related fields
+    of PS3.7 Annex C may be present: Error Comment (0000,0902), Error ID (0000,0903) and
+    Attribute Identifier List (0000,1005) (``attribute_identifiers``, tags as int).
+    """
+
+    command_field: ClassVar[int] = CommandField.N_CREATE_RSP
+
+    message_id_being_responded_to: int
+    status: int
+    affected_sop_class_uid: str | None = None
+    affected_sop_instance_uid: str | None = None
+    has_data_set: bool = False
+    error_comment: str | None = None
+    error_id: int | None = None
+    attribute_identifiers: tuple[int, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class NSetRSP:
+    """PS3.7 10.3.3.2: N-SET-RSP; the same fields as :class:`NCreateRSP`."""
+
+    command_field: ClassVar[int] = CommandField.N_SET_RSP
+
+    message_id_being_responded_to: int
+    status: int
+    affected_sop_class_uid: str | None = None
+    affected_sop_instance_uid: str | None = None
+    has_data_set: bool = False
+    error_comment: str | None = None
+    error_id: int | None = None
+    attribute_identifiers: tuple[int, ...] = ()
+
+
+NResponse = NCreateRSP | NSetRSP
+"""The DIMSE-N responses handled here; both carry the same fields."""
+
+DimseCommand = (
+    CEchoRQ | CEchoRSP | CFindRQ | CFindRSP | CCancelRQ | NCreateRQ | NCreateRSP | NSetRQ | NSetRSP
+)

@@ -1,4 +1,4 @@
-"""DIMSE status codes and status classes for C-ECHO, C-FIND and C-CANCEL.
+"""DIMSE status codes and status classes for C-ECHO, C-FIND, C-CANCEL, N-CREATE and N-SET.
 
 PS3.7 Annex C defines the status classes (Success, Warning, Failure, Cancel, Pending) and
 the general status codes shared by all services; PS3.4 C.4.1.1.4 (Query/Retrieve C-FIND)
@@ -39,6 +39,14 @@ DUPLICATE_INVOCATION = 0x0210
 UNRECOGNIZED_OPERATION = 0x0211
 MISTYPED_ARGUMENT = 0x0212
 RESOURCE_LIMITATION = 0x0213
+# PS3.7 C.4 / C.5: the DIMSE-N failures N-CREATE and N-SET use (PS3.7 10.1.5.1.6, 10.1.3.1.6)
+NO_SUCH_ATTRIBUTE = 0x0105
+INVALID_ATTRIBUTE_VALUE = 0x0106
+DUPLICATE_SOP_INSTANCE = 0x0111
+NO_SUCH_SOP_INSTANCE = 0x0112
+NO_SUCH_SOP_CLASS = 0x0118
+MISSING_ATTRIBUTE = 0x0120
+MISSING_ATTRIBUTE_VALUE = 0x0121
 
 STATUS_NAMES: dict[int, str] = {
     SUCCESS: "Success",
@@ -50,19 +58,19 @@ STATUS_NAMES: dict[int, str] = {
     ATTRIBUTE_VALUE_OUT_OF_RANGE: "Warning: attribute value out of range",
     OUT_OF_RESOURCES: "Refused: out of resources",
     IDENTIFIER_DOES_NOT_MATCH: "Identifier does not match SOP Class",
-    0x0105: "No such attribute",
-    0x0106: "Invalid attribute value",
+    NO_SUCH_ATTRIBUTE: "No such attribute",
+    INVALID_ATTRIBUTE_VALUE: "Invalid attribute value",
     PROCESSING_FAILURE: "Processing failure",
-    0x0111: "Duplicate SOP instance",
-    0x0112: "No such SOP instance",
+    DUPLICATE_SOP_INSTANCE: "Duplicate SOP instance",
+    NO_SUCH_SOP_INSTANCE: "No such SOP instance",
     0x0113: "No such event type",
     0x0114: "No such argument",
     0x0115: "Invalid argument value",
     0x0117: "Invalid object instance",
-    0x0118: "No such SOP Class",
+    NO_SUCH_SOP_CLASS: "No such SOP Class",
     0x0119: "Class-instance conflict",
-    0x0120: "Missing attribute",
-    0x0121: "Missing attribute value",
+    MISSING_ATTRIBUTE: "Missing attribute",
+    MISSING_ATTRIBUTE_VALUE: "Missing attribute value",
     SOP_CLASS_NOT_SUPPORTED: "Refused: SOP Class not supported",
     0x0123: "No such action",
     REFUSED_NOT_AUTHORIZED: "Refused: not authorized",

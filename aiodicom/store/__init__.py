@@ -1,6 +1,8 @@
 """Storage behind the SCPs: the hot-reloaded Modality Worklist folder (``worklist*``,
-PS3.4 Annex K) and the SQLite Q/R index (``qr_*``, PS3.4 Annex C)."""
+PS3.4 Annex K), the MPPS instances (``mpps``, PS3.4 Annex F) and the SQLite Q/R index
+(``qr_*``, PS3.4 Annex C)."""
 
+from aiodicom.store.mpps import MppsRecord, MppsStore, StepLink
 from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
 from aiodicom.store.qr_sql import SQLiteQRStore
@@ -9,9 +11,12 @@ from aiodicom.store.worklist_loader import enumerate_ae_folders, is_item_name
 
 __all__ = [
     "MODEL_UIDS",
+    "MppsRecord",
+    "MppsStore",
     "QRIndex",
     "SQLiteQRStore",
     "ScanReport",
+    "StepLink",
     "WorklistStore",
     "enumerate_ae_folders",
     "is_item_name",

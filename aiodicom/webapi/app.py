@@ -17,6 +17,7 @@ from aiohttp import web
 
 from aiodicom.errors import DataError
 from aiodicom.matching import MatchOptions
+from aiodicom.store.mpps import MppsStore
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_validate import FieldError
 from aiodicom.webapi.body import MAX_BODY, BodyTooLarge, read_json
@@ -38,6 +39,14 @@ from aiodicom.webapi.items import (
     set_status,
 )
 from aiodicom.webapi.listing import FILTERS, Listing, Refresher, page
+from aiodicom.webapi.mpps_view import (
+    by_item,
+    mpps_cell,
+    mpps_detail,
+    mpps_summary,
+    render_mpps,
+    render_mpps_table,
+)
 from aiodicom.webapi.page import render_page, render_table
 from aiodicom.webapi.querylog import QueryLog, explain_entries
 from aiodicom.webapi.security import TOKEN_COOKIE, security_middleware
@@ -59,8 +68,10 @@ class WebApi:
         settings: WebSettings,
         query_log: QueryLog,
         matching: MatchOptions | None = None,
+        mpps: MppsStore | None = None,
     ) -> None:
         self.store = store
+        self.mpps = mpps
         self.settings = settings
         self.files = ItemFiles(store.root, settings.default_ae)
         self.listing = Listing(store)
@@ -216,8 +227,41 @@ async def list_queries(request: web.Request) -> web.Response:
     api = _api(request)
     limit = _int_param(request, "limit", 50, 1000)
     since = _int_param(request, "since", 0, 10**12)
-    entries = api.query_log.latest(limit, since)
+    entries = api.query_log.latest_all(limit, since)
     return web.json_response({"queries": explain_entries(entries, api.store, api.matching)})
+
+
+def _mpps_store(request: web.Request) -> MppsStore:
+    mpps = _api(request).mpps
+    if mpps is None:
+        raise web.HTTPNotFound(text="the MPPS SCP is off (mpps.enabled: false)")
+    return mpps
+
+
+async def list_mpps(request: web.Request) -> web.Response:
+    """The MPPS instances (PS3.4 Annex F), the most recently changed first."""
+    records = _mpps_store(request).all()
+    status = request.query.get("status", "").strip().upper()
+    if status:
+        records = [r for r in records if mpps_summary(r)["status"] == status]
+    return web.json_response({"total": len(records), "mpps": [mpps_summary(r) for r in records]})
+
+
+async def get_mpps(request: web.Request) -> web.Response:
+    uid = request.match_info["uid"]
+    record = _mpps_store(request).get(uid)
+    if record is None:
+        return web.json_response({"error": "no such MPPS instance", "uid": uid}, status=404)
+    return web.json_response(mpps_detail(record))
+
+
+def _mpps_parts(api: WebApi) -> tuple[dict[str, str], str] | None:
+    """The page's MPPS cells by item id and its MPPS section (None: MPPS is off)."""
+    if api.mpps is None:
+        return None
+    records = api.mpps.all()
+    cells = {item_id: mpps_cell(record) for item_id, record in by_item(records).items()}
+    return cells, render_mpps(records)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -248,10 +292,15 @@ async def index(request: web.Request) -> web.Response:
     group = "modality" if request.query.get("group") == "modality" else "station_ae"
     await api.refresher.fresh()
     rows = api.listing.select(filters)
+    if request.query.get("fragment") == "mpps" and api.mpps is not None:
+        return web.Response(text=render_mpps_table(api.mpps.all()), content_type="text/html")
+    mpps = _mpps_parts(api)
     if request.query.get("fragment") == "table":
-        return web.Response(text=render_table(rows, group), content_type="text/html")
+        cells = mpps[0] if mpps is not None else None
+        return web.Response(text=render_table(rows, group, cells), content_type="text/html")
     generation = api.store.snapshot.generation
-    html = render_page(rows, filters, group, generation, sorted(api.store.snapshot.worklists))
+    titles = sorted(api.store.snapshot.worklists)
+    html = render_page(rows, filters, group, generation, titles, mpps=mpps)
     return web.Response(text=html, content_type="text/html")
 
 
@@ -260,14 +309,16 @@ def create_app(
     settings: WebSettings | None = None,
     query_log: QueryLog | None = None,
     matching: MatchOptions | None = None,
+    mpps: MppsStore | None = None,
 ) -> web.Application:
-    """The aiohttp application; the caller runs it (:func:`aiodicom.webapi.start_http`)."""
+    """The aiohttp application; the caller runs it (:func:`aiodicom.webapi.start_http`).
+    ``mpps``: the MPPS instances to list (``/api/mpps``, the page's MPPS section)."""
     chosen = settings or WebSettings()
     app = web.Application(
         middlewares=[security_middleware(chosen), error_middleware], client_max_size=MAX_BODY
     )
     log = query_log if query_log is not None else QueryLog(chosen.query_log_size)
-    api = WebApi(store, chosen, log, matching)
+    api = WebApi(store, chosen, log, matching, mpps)
     app[API_KEY] = api
 
     async def close(_app: web.Application) -> None:
@@ -289,4 +340,6 @@ def create_app(
     app.router.add_delete("/api/items/{id}", delete_item)
     app.router.add_post("/api/items/{id}/status", change_status)
     app.router.add_get("/api/queries", list_queries)
+    app.router.add_get("/api/mpps", list_mpps)
+    app.router.add_get("/api/mpps/{uid}", get_mpps)
     return app

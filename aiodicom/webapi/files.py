@@ -34,6 +34,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from aiodicom.errors import DataError
+from aiodicom.store.atomic import atomic_write, fsync_dir
 from aiodicom.store.worklist_loader import (
     DICOM_SUFFIXES,
     YAML_SUFFIXES,
@@ -122,36 +123,6 @@ def dicom_bytes(ds: Dataset) -> bytes:
     buffer = io.BytesIO()
     out.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
-
-
-def temp_path(path: Path) -> Path:
-    """The hidden temporary file :func:`atomic_write` writes before renaming it to ``path``
-    (``.<name>.<8 hex digits>.tmp``, matched by :data:`TEMP_NAME`)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, os.replace, fsync the folder."""
-    temp = temp_path(path)
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def parse_item(path: Path, data: bytes) -> Dataset:
@@ -293,7 +264,7 @@ class ItemFiles:
     def delete_now(self, item_id: str, if_match: str | None) -> None:
         current = self._checked(item_id, if_match)
         current.path.unlink()
-        _fsync_dir(current.path.parent)
+        fsync_dir(current.path.parent)
 
     async def create(
         self, ds: Dataset, item_id: str, ae_title: str | None, create_ae: bool = False

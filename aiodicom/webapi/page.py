@@ -34,7 +34,7 @@ def _status_select(row: Summary) -> str:
     )
 
 
-def _row(row: Summary) -> str:
+def _row(row: Summary, mpps: Mapping[str, str] | None = None) -> str:
     """One procedure. Column classes drive wrapping (app.css): ``name``/``text`` wrap
     anywhere, ``code`` keeps IDs whole, ``fixed`` never wraps (time, status, actions)."""
     fields = row.fields
@@ -56,14 +56,19 @@ def _row(row: Summary) -> str:
         ("text", fields["description"]), ("code", fields["accession_number"]),
     ]  # fmt: skip
     body = "".join(f'<td class="{kind}">{_e(cell)}</td>' for kind, cell in cells)
+    last = ""
+    if mpps is not None:  # the step's MPPS (PS3.4 Annex F), pre-rendered HTML
+        none = '<span class="muted">-</span>'
+        last = f'<td class="mpps">{mpps.get(row.item_id or "", none)}</td>'
     return (
         f'<tr data-id="{_e(row.item_id or "")}" data-file="{_e(row.file)}">{body}'
-        f'<td class="fixed">{state}</td><td class="fixed">{actions}</td></tr>'
+        f'<td class="fixed">{state}</td><td class="fixed">{actions}</td>{last}</tr>'
     )
 
 
-def render_table(rows: Sequence[Summary], group: str) -> str:
-    """The table of ``rows`` grouped by ``group`` (``station_ae`` or ``modality``)."""
+def render_table(rows: Sequence[Summary], group: str, mpps: Mapping[str, str] | None = None) -> str:
+    """The table of ``rows`` grouped by ``group`` (``station_ae`` or ``modality``);
+    ``mpps`` (item id -> cell HTML) adds the MPPS column."""
     if not rows:
         return '<p id="empty" class="muted">No procedures scheduled for this day.</p>'
     ordered = sorted(rows, key=lambda r: (r.fields[group], r.fields["start"]))
@@ -79,18 +84,21 @@ def render_table(rows: Sequence[Summary], group: str) -> str:
             "Accession",
             "Status",
             "Actions",
+            *(("MPPS",) if mpps is not None else ()),
         )
     )
+    columns = 9 if mpps is None else 10
     parts = [f'<table id="worklist"><caption>{len(rows)} procedures</caption>'
              f"<thead><tr>{head}</tr></thead>"]  # fmt: skip
     label = "Station" if group == "station_ae" else "Modality"
     for key, members in groupby(ordered, key=lambda r: r.fields[group]):
         items = list(members)
         parts.append(
-            f'<tbody class="group"><tr class="group-head"><th colspan="9" scope="rowgroup">'
+            f'<tbody class="group"><tr class="group-head"><th colspan="{columns}" '
+            'scope="rowgroup">'
             f'{label} {_e(key or "(none)")} <span class="muted">({len(items)})</span></th></tr>'
         )
-        parts.extend(_row(row) for row in items)
+        parts.extend(_row(row, mpps) for row in items)
         parts.append("</tbody>")
     parts.append("</table>")
     return "".join(parts)
@@ -177,8 +185,12 @@ def render_page(
     group: str,
     generation: int,
     ae_titles: Sequence[str],
+    *,
+    mpps: tuple[Mapping[str, str], str] | None = None,
 ) -> str:
-    """The whole page: filters, grouped table, form, live C-FIND panel."""
+    """The whole page: filters, grouped table, form, live C-FIND panel; ``mpps`` (the
+    MPPS cells by item id, the MPPS section's HTML) adds the performed procedure steps."""
+    cells, section = mpps if mpps is not None else (None, "")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -189,11 +201,12 @@ def render_page(
         f'{_filters(filters, group)}</header><div class="layout">'
         '<main id="main"><section aria-labelledby="table-title">'
         '<h2 id="table-title">Scheduled procedures</h2>'
-        f'<div id="table-container" aria-live="polite">{render_table(rows, group)}</div>'
-        "</section></main><aside>"
+        f'<div id="table-container" aria-live="polite">{render_table(rows, group, cells)}</div>'
+        f"</section>{section}</main><aside>"
         f"{render_form(ae_titles)}"
         '<section aria-labelledby="queries-title"><h2 id="queries-title">Latest C-FIND '
-        'queries</h2><p class="muted">Updated every second. Zero-match queries show why '
-        'the closest items were excluded.</p><ol id="queries" aria-live="polite"></ol>'
+        'queries and MPPS N-CREATE / N-SET</h2><p class="muted">Updated every second. '
+        "Zero-match queries show why the closest items were excluded.</p>"
+        '<ol id="queries" aria-live="polite"></ol>'
         "</section></aside></div></body></html>"
     )

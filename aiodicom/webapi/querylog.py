@@ -1,4 +1,5 @@
-"""A bounded in-memory log of the latest Modality Worklist C-FIND requests.
+"""A bounded in-memory log of the latest Modality Worklist C-FIND requests (and of the
+MPPS N-CREATE / N-SET requests beside them, :class:`NEntry`, PS3.4 Annex F).
 
 :func:`logged_handlers` marks the worklist service's C-FIND handler: every request
 (PS3.7 9.1.2: one C-FIND-RQ, its pending responses and the final status) becomes one
@@ -26,6 +27,7 @@ from pydicom.sequence import Sequence
 
 from aiodicom.errors import QueryError
 from aiodicom.matching import CompiledQuery, MatchOptions, compile_query, unsupported_keys
+from aiodicom.net.n_types import NEnd
 from aiodicom.net.observe import CANCELLED, FAILED, INTERRUPTED, FindEnd, observed
 from aiodicom.net.types import FindHandler, FindRequest
 from aiodicom.proto.status import CANCEL, SUCCESS, UNABLE_TO_PROCESS, describe
@@ -86,6 +88,35 @@ class QueryEntry:
         }  # fmt: skip
 
 
+@dataclass(slots=True)
+class NEntry:
+    """One N-CREATE or N-SET (PS3.7 10.1.5, 10.1.3) as the live panel shows it: the SOP
+    instance, the performed step's status and station, the response's status."""
+
+    seq: int
+    stamp: float
+    end: NEnd = field(repr=False)
+
+    def as_dict(self) -> dict[str, object]:
+        request, outcome = self.end.request, self.end.outcome
+        data = request.data_set
+        keys = {
+            "SOPInstanceUID": outcome.sop_instance_uid or request.sop_instance_uid or "",
+            "PerformedProcedureStepStatus": str(data.get("PerformedProcedureStepStatus", "")),
+            "PerformedStationAETitle": str(data.get("PerformedStationAETitle", "")),
+        }
+        moment = datetime.datetime.fromtimestamp(self.stamp).astimezone()
+        return {
+            "seq": self.seq, "kind": request.kind,
+            "time": moment.isoformat(timespec="milliseconds"),
+            "calling_ae": request.calling_ae.strip(), "called_ae": request.called_ae.strip(),
+            "peer": f"{request.peer[0]}:{request.peer[1]}",
+            "keys": {key: value for key, value in keys.items() if value},
+            "status": f"0x{outcome.status:04X}", "status_text": describe(outcome.status),
+            "comment": outcome.error_comment, "ms": round(self.end.seconds * 1000, 3),
+        }  # fmt: skip
+
+
 def key_values(identifier: Dataset, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(key path, value text) of every key; sequence sub-keys as ``Sequence>Keyword``."""
     for element in identifier:
@@ -105,7 +136,7 @@ class QueryLog:
     """Ring buffer of the last ``size`` queries (oldest dropped first)."""
 
     def __init__(self, size: int = 200) -> None:
-        self._entries: deque[QueryEntry] = deque(maxlen=size)
+        self._entries: deque[QueryEntry | NEntry] = deque(maxlen=size)
         self._seq = itertools.count(1)
 
     def append(
@@ -141,8 +172,18 @@ class QueryLog:
         assert status is not None  # only an interrupted C-FIND has no final status
         self.append(end.request, end.matches, status, comment, end.seconds * 1000)
 
+    def record_n(self, end: NEnd) -> None:
+        """Append an N-CREATE / N-SET that just ended, beside the C-FINDs (an
+        :data:`~aiodicom.net.NObserver`, see ``register_n_service``)."""
+        self._entries.append(NEntry(next(self._seq), time.time(), end))
+
     def latest(self, limit: int = 50, since: int = 0) -> list[QueryEntry]:
-        """Newest first, at most ``limit``, only entries with ``seq > since``."""
+        """The C-FINDs only, newest first, at most ``limit``, with ``seq > since``."""
+        entries = self.latest_all(limit=len(self._entries), since=since)
+        return [entry for entry in entries if isinstance(entry, QueryEntry)][:limit]
+
+    def latest_all(self, limit: int = 50, since: int = 0) -> list[QueryEntry | NEntry]:
+        """C-FINDs and N-CREATE / N-SETs, newest first, at most ``limit``, ``seq > since``."""
         newest = [entry for entry in reversed(self._entries) if entry.seq > since]
         return newest[:limit]
 
@@ -212,12 +253,15 @@ def near_misses(
 
 
 def explain_entries(
-    entries: list[QueryEntry], store: WorklistStore, options: MatchOptions
+    entries: list[QueryEntry | NEntry], store: WorklistStore, options: MatchOptions
 ) -> list[dict[str, Any]]:
     """Entries as dicts; zero-match successes get their near misses (computed once)."""
     snapshot = store.snapshot
     out = []
     for entry in entries:
+        if isinstance(entry, NEntry):
+            out.append(entry.as_dict())
+            continue
         if entry.near is None and entry.matches == 0 and entry.status == SUCCESS:
             worklist = snapshot.get(entry.called_ae)
             entry.near = near_misses(entry.identifier, worklist, options) if worklist else []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aiodicom.matching import MatchOptions
+from aiodicom.store.mpps import MppsStore
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi.app import create_app
 from aiodicom.webapi.querylog import QueryLog
@@ -31,6 +32,7 @@ async def start_http(
     matching: MatchOptions | None = None,
     *,
     config_file: str | None = None,
+    mpps: MppsStore | None = None,
 ) -> HttpServer:
     """Check the bind policy (ConfigError naming ``http.token``), then listen.
 
@@ -38,7 +40,7 @@ async def start_http(
     """
     settings = token_from_environment(settings)
     check_bind(settings, config_file)
-    app = create_app(store, settings, query_log, matching)
+    app = create_app(store, settings, query_log, matching, mpps)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

@@ -1,6 +1,8 @@
 """The Modality Worklist information model (PS3.4 Annex K): query preparation, the C-FIND
-service, response building and replayed answers. Storage is in :mod:`aiodicom.store`."""
+service, response building and replayed answers; the Modality Performed Procedure Step
+SCP beside it (PS3.4 Annex F). Storage is in :mod:`aiodicom.store`."""
 
+from aiodicom.worklist.mpps import MPPS_SOP_CLASS
 from aiodicom.worklist.sample import (
     BUNDLED_SAMPLE_COUNT,
     BUNDLED_SAMPLE_OPTIONS,
@@ -10,10 +12,15 @@ from aiodicom.worklist.sample import (
 )
 from aiodicom.worklist.service import WorklistOptions, WorklistService
 
+from aiodicom.worklist.mpps_service import MppsOptions, MppsService  # isort: skip (after service)
+
 __all__ = [
     "BUNDLED_SAMPLE_COUNT",
     "BUNDLED_SAMPLE_OPTIONS",
     "BUNDLED_SAMPLE_SEED",
+    "MPPS_SOP_CLASS",
+    "MppsOptions",
+    "MppsService",
     "SampleOptions",
     "WorklistOptions",
     "WorklistService",

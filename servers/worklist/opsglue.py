@@ -28,7 +28,7 @@ from aiodicom.ops import (
 from aiodicom.store import WorklistStore
 from aiodicom.worklist import WorklistService
 
-from . import webglue
+from . import mppsglue, webglue
 
 BuildConfig = Callable[[argparse.Namespace], WorklistServerConfig]
 BuildService = Callable[[WorklistServerConfig], tuple[WorklistStore, WorklistService]]
@@ -56,7 +56,8 @@ def serve(
         query_log, handlers = webglue.handlers(config, service)
         server_settings = secure_config(server_config(config, store), section, security_file)
         server = OpsServer(server_settings, handlers, hooks)
-        http = await webglue.start(config, store, query_log)
+        mpps = mppsglue.attach(config, store, server, query_log)  # MPPS SCP, same port
+        http = await webglue.start(config, store, query_log, mpps)
         if config.worklist.watch:
             store.start_watching(poll_interval=config.worklist.poll_interval)
 

@@ -15,7 +15,7 @@ from aiodicom.config import WorklistServerConfig
 from aiodicom.errors import ListenError
 from aiodicom.matching import MatchOptions
 from aiodicom.net import FindHandler
-from aiodicom.store import WorklistStore
+from aiodicom.store import MppsStore, WorklistStore
 from aiodicom.webapi import QueryLog, WebSettings, logged_handlers
 from aiodicom.worklist import WorklistService
 
@@ -56,7 +56,10 @@ def handlers(
 
 
 async def start(
-    config: WorklistServerConfig, store: WorklistStore, query_log: QueryLog
+    config: WorklistServerConfig,
+    store: WorklistStore,
+    query_log: QueryLog,
+    mpps: MppsStore | None = None,
 ) -> HttpServer | None:
     """Start the API when enabled (ConfigError naming ``http.token`` if unsafe)."""
     http = config.http
@@ -75,7 +78,9 @@ async def start(
         pn_case_sensitive=config.matching.pn_case_sensitive, fuzzy_pn=config.matching.fuzzy_pn
     )
     try:
-        return await start_http(store, settings, query_log, matching, config_file=config.source)
+        return await start_http(
+            store, settings, query_log, matching, config_file=config.source, mpps=mpps
+        )
     except OSError as exc:  # the port is taken, privileged, or the address is not ours
         setting = "HTTP API port: --http-port or http.port"
         raise ListenError(setting, http.host, http.port, exc) from None

@@ -37,6 +37,7 @@ def _rekeyed(command: DimseCommand, message_id: int, status: int) -> DimseComman
         return dataclasses.replace(command, message_id_being_responded_to=message_id, status=status)
     if isinstance(command, CCancelRQ):
         return CCancelRQ(message_id)
+    assert isinstance(command, CEchoRQ | CFindRQ)  # the other templated commands
     return dataclasses.replace(command, message_id=message_id)
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from aiodicom.webapi.files import STALE_AFTER, SUFFIXES, ItemFiles, atomic_write, temp_path
+from aiodicom.store.atomic import atomic_write, temp_path
+from aiodicom.webapi.files import STALE_AFTER, SUFFIXES, ItemFiles
 from tests.webapi.helpers import api_client, make_data
 
 STALE = (".killed.yaml.0123abcd.tmp", ".old-item.wl.89abcdef.tmp")

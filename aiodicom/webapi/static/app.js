@@ -1,4 +1,4 @@
-// aiodicom worklist page: form submit, edit/delete/status, live C-FIND panel.
+// aiodicom worklist page: form submit, edit/delete/status, live C-FIND and MPPS panel.
 // Plain JS, no build step. Every write sends X-Requested-With: aiodicom (CSRF header).
 "use strict";
 
@@ -127,7 +127,33 @@ async function refreshTable() {
   if (response.ok) byId("table-container").innerHTML = await response.text();
 }
 
+function nItem(q) {
+  // An MPPS N-CREATE / N-SET (PS3.4 Annex F) beside the C-FINDs.
+  const li = document.createElement("li");
+  li.className = "query n-op" + (q.status === "0x0000" ? "" : " zero");
+  li.dataset.seq = q.seq;
+  li.dataset.kind = q.kind;
+  const head = document.createElement("div");
+  head.textContent = q.time.slice(11, 19) + "  " + q.kind + "  " + q.calling_ae + " → " + q.called_ae + " (" + q.peer + ")";
+  const body = document.createElement("div");
+  body.className = "keys";
+  body.textContent = Object.entries(q.keys).map(([k, v]) => k + "=" + v).join(", ");
+  const result = document.createElement("div");
+  result.className = "result";
+  result.textContent = q.status_text + " · " + q.ms + " ms" + (q.comment ? " · " + q.comment : "");
+  li.append(head, body, result);
+  return li;
+}
+
+async function refreshMpps() {
+  const container = byId("mpps-container");
+  if (!container) return;
+  const response = await fetch("/?fragment=mpps", { credentials: "same-origin" });
+  if (response.ok) container.innerHTML = await response.text();
+}
+
 function queryItem(q) {
+  if (q.kind) return nItem(q);
   const li = document.createElement("li");
   li.className = q.matches === 0 ? "query zero" : "query";
   li.dataset.seq = q.seq;
@@ -160,10 +186,13 @@ async function pollQueries() {
     if (!response.ok) return;
     const data = await response.json();
     const list = byId("queries");
+    let performed = false;
     for (const q of data.queries.slice().reverse()) {
       list.prepend(queryItem(q));
       lastQuery = Math.max(lastQuery, q.seq);
+      performed = performed || Boolean(q.kind);
     }
+    if (performed) { await refreshMpps(); await refreshTable(); }
     while (list.children.length > 30) list.lastElementChild.remove();
   } catch (e) { /* server restarting: try again next tick */ }
 }
