@@ -28,7 +28,7 @@ from aiodicom.ops import (
 from aiodicom.store import WorklistStore
 from aiodicom.worklist import WorklistService
 
-from . import webglue
+from . import hl7glue, webglue
 
 BuildConfig = Callable[[argparse.Namespace], WorklistServerConfig]
 BuildService = Callable[[WorklistServerConfig], tuple[WorklistStore, WorklistService]]
@@ -47,6 +47,8 @@ def serve(
     options = ops_options(args)
     if options.workers > 1 and config.http.enabled:
         raise ConfigError(None, "--workers", "1 while the HTTP API is on (add --no-http)", 2)
+    if options.workers > 1 and config.hl7.port is not None:
+        raise ConfigError(None, "--workers", "1 while the HL7 listener is on (one writer)", 2)
     security_file = str(options.security) if options.security else None
 
     async def factory(hooks: OpsHooks, section: SecuritySection | None) -> AppParts:
@@ -57,6 +59,12 @@ def serve(
         server_settings = secure_config(server_config(config, store), section, security_file)
         server = OpsServer(server_settings, handlers, hooks)
         http = await webglue.start(config, store, query_log)
+        try:
+            hl7 = await hl7glue.start(config, store)
+        except BaseException:
+            if http is not None:
+                await http.stop()
+            raise
         if config.worklist.watch:
             store.start_watching(poll_interval=config.worklist.poll_interval)
 
@@ -66,6 +74,8 @@ def serve(
             await store.reload_async()
 
         async def close() -> None:
+            if hl7 is not None:
+                await hl7.stop()
             if http is not None:
                 await http.stop()
             await store.stop_watching()
