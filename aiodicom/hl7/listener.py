@@ -80,6 +80,7 @@ class Hl7Listener:
         for writer in list(self._writers):
             writer.close()
         await server.wait_closed()
+        await self.feed.close()
 
     async def _client(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
         peername = writer.get_extra_info("peername")

@@ -42,6 +42,7 @@ KEYS = {
     "RequestedProcedureID": 0x00401001,
 }
 """The identifiers an order is found by, and their tags in the store's records."""
+STATION_AE, STATION_NAME = "ScheduledStationAETitle", "ScheduledStationName"
 CANCELLABLE = frozenset({"SCHEDULED", "ARRIVED", "READY"})
 
 
@@ -86,6 +87,10 @@ class OrderFeed:
         self.rules = {version: settings.rules(version) for version in set(MESSAGES.values())}
         self._index: tuple[int, dict[tuple[int, str], set[str]]] = (-1, {})
         self._serial = asyncio.Lock()
+
+    async def close(self) -> None:
+        """Cancel a pending store reload (the listener is stopping)."""
+        await self.refresher.close()
 
     async def apply(self, decoded: Decoded) -> Outcome:
         """Check the whole message, then write; Hl7Error for anything refused."""
@@ -137,18 +142,15 @@ class OrderFeed:
     def _route(self, item: Dataset, rules: tuple[Rule, ...]) -> str:
         """The AE folder of an item: its station's route, else the default AE title."""
         step = item[SPS][0]
-        names = [str(step.get(k, "")) for k in ("ScheduledStationAETitle", "ScheduledStationName")]
+        names = [str(step.get(keyword, "")) for keyword in (STATION_AE, STATION_NAME)]
         names = [name for name in names if name]
         stations = self.settings.stations
         title = self.settings.default_ae
         if stations and names:
             routed = next((stations[name] for name in names if name in stations), None)
             if routed is None:
-                rule = next(
-                    r
-                    for r in rules
-                    if r.keyword in {"ScheduledStationAETitle", "ScheduledStationName"}
-                )
+                by_keyword = {rule.keyword: rule for rule in rules}
+                rule = by_keyword.get(STATION_AE) or by_keyword[STATION_NAME]
                 where = rule.locations[0]
                 raise Hl7Error(
                     where.segment, where.field, 103,
