@@ -90,7 +90,7 @@ COMMON: dict[str, str] = {
     "FillerOrderNumberImagingServiceRequest": "ORC-3.1, OBR-3.1",
     "OrderEnteredBy": "ORC-10:xcn",
     "OrderCallbackPhoneNumber": "ORC-14",
-    "ReasonForTheImagingServiceRequest": "OBR-31.2",
+    "ReasonForTheRequestedProcedure": "OBR-31.2, OBR-31.1",
     "PatientTransportArrangements": "OBR-30",
     "RequestedProcedureDescription": "OBR-44.2, OBR-4.2",
     "RequestedProcedureCodeSequence": "OBR-44.1, OBR-4.1:code",

@@ -112,7 +112,7 @@ class OrderFeed:
             for plan in plans:
                 outcome.items += await self._write(plan)
             self.refresher.request()
-            await self.refresher.fresh()
+        await self.refresher.fresh()  # one reload serves the messages written meanwhile
         return outcome
 
     def _plan(
