@@ -114,6 +114,9 @@ async def test_errors_name_segment_field_and_code(tmp_path: Path) -> None:
         (orm(birth="19701341"), "AE", "PID^1^7", "102"),
         (orm(start="2026-12-06"), "AE", "ORC^1^7", "102"),
         (orm(sex="X"), "AE", "PID^1^8", "103"),
+        (orm(priority="Q"), "AE", "ORC^1^7", "103"),
+        (orm(accession="A" * 17), "AE", "OBR^1^18", "102"),  # SH: 16 characters at most
+        (orm(study_uid="1.2.x"), "AE", "ZDS^1^1", "102"),
         (orm("XO", placer="NOPE", filler="NOPE", accession="NOPE", procedure_id="NOPE"),
          "AE", "ORC^1^2", "204"),
         (orm().replace("ORM^O01", "ADT^A01"), "AR", "MSH^1^9", "200"),
