@@ -11,6 +11,7 @@ A block too broken to answer from (no parseable MSH) gets an ACK of our own head
 from __future__ import annotations
 
 import datetime
+import warnings
 
 import hl7
 
@@ -42,15 +43,23 @@ def _stub(control_id: str) -> hl7.Message:
     return hl7.parse(f"MSH|^~\\&|||{APPLICATION}||{now}||ACK^|{control}|P|2.5.1")
 
 
+def _library_ack(message: hl7.Message, code: str) -> hl7.Message:
+    """:meth:`hl7.Message.create_ack`; its ``datetime.utcnow()`` (deprecated from Python
+    3.12 on) is the library's, so that one warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "datetime.datetime.utcnow", DeprecationWarning)
+        return message.create_ack(code, application=APPLICATION)
+
+
 def _create_ack(source: hl7.Message | None, code: str) -> tuple[hl7.Message, hl7.Message]:
     """(the message answered, its ACK); a header create_ack cannot read gets the stub's."""
     if source is not None:
         try:
-            return source, source.create_ack(code, application=APPLICATION)
+            return source, _library_ack(source, code)
         except (IndexError, KeyError, TypeError, AttributeError, ValueError):
             pass
     stub = _stub(text_at(source.segment("MSH"), 10) if source is not None else "")
-    return stub, stub.create_ack(code, application=APPLICATION)
+    return stub, _library_ack(stub, code)
 
 
 def make_ack(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import yaml
+from pydicom import Dataset
 
 from aiodicom.hl7 import ListenerSettings
+from aiodicom.webapi import ItemFiles
+from aiodicom.webapi.items import set_status
 from tests.hl7.feed import err, msa, order_feed
 from tests.hl7.messages import omi, orm, today_dtm
 
@@ -174,3 +179,40 @@ async def test_refused_senders_get_no_answer(tmp_path: Path) -> None:
         else:
             raise AssertionError(f"answered: {ack}")
         assert feed.items() == {}
+
+
+async def test_started_step_is_changed_or_discontinued_not_cancelled(tmp_path: Path) -> None:
+    async with order_feed(tmp_path) as feed:
+        assert msa(await feed.send(orm())) == "AA"
+        (item_id,) = feed.items()
+        files = ItemFiles(tmp_path, "WLMSCP")  # as the REST API's status change does
+
+        def started(ds: Dataset) -> Dataset:
+            set_status(ds, "STARTED")
+            return ds
+
+        await files.update(item_id, "*", started)
+        await feed.store.reload_async()
+        refused = await feed.send(orm("CA"))
+        assert (msa(refused), *err(refused)[:2]) == ("AE", "ORC^1^1", "206")
+        assert "use DC" in err(refused)[2]
+        assert msa(await feed.send(orm("XO", modality="MR"))) == "AA"
+        step = _only(feed.items())["ScheduledProcedureStepSequence"][0]  # type: ignore[index]
+        assert (step["Modality"], step["ScheduledProcedureStepStatus"]) == ("MR", "STARTED")
+        assert msa(await feed.send(orm("DC"))) == "AA"
+
+
+async def test_idle_and_surplus_connections_are_closed(tmp_path: Path) -> None:
+    settings = ListenerSettings(port=0, idle_timeout=3.0, max_connections=1)
+    async with order_feed(tmp_path, settings=settings) as feed:
+        opened = time.perf_counter()
+        reader, writer = await asyncio.open_connection("127.0.0.1", feed.port)
+        await asyncio.sleep(0.05)  # the first connection is being served
+        surplus_reader, surplus = await asyncio.open_connection("127.0.0.1", feed.port)
+        assert await asyncio.wait_for(surplus_reader.read(), 5) == b""  # closed unanswered
+        assert time.perf_counter() - opened < 2.0  # at once, not by the idle timer
+        surplus.close()
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # idle: closed by the server
+        assert time.perf_counter() - opened >= 2.9
+        writer.close()
+        assert msa(await feed.send(orm())) == "AA"  # the slot is free again
