@@ -67,6 +67,10 @@ def make_ack(
 ) -> hl7.Message:
     """ACK ``source`` (AA, or the error's AE/AR with MSA-3 and an ERR segment)."""
     message, ack = _create_ack(source, "AA" if error is None else error.ack_code)
+    charset = text_at(message.segment("MSH"), 18)
+    refused_charset = error is not None and (error.segment, error.field) == ("MSH", 18)
+    if charset and not refused_charset:
+        ack.segment("MSH").assign_field(charset, 18)  # the ACK is sent in the same set
     if error is None:
         if text:
             ack.segment("MSA").assign_field(message.escape(text), 3)

@@ -11,6 +11,7 @@ from pydicom import Dataset
 
 import aiodicom
 from aiodicom.hl7 import CHARSETS
+from aiodicom.hl7.message import text_at
 from tests.hl7.feed import err, msa, order_feed
 from tests.hl7.messages import orm
 from tests.interop.worklist_peers import our_scp
@@ -45,6 +46,7 @@ async def test_charset_becomes_specific_character_set(
     async with order_feed(tmp_path) as feed:
         ack = await feed.send(orm(charset=msh18, name=name).encode(encoding))
         assert msa(ack) == "AA", str(ack)
+        assert text_at(ack.segment("MSH"), 18) == msh18  # the ACK names its character set
         (text,) = feed.items().values()
     item = yaml.safe_load(text)
     assert item.get("SpecificCharacterSet", "") == dicom
