@@ -27,6 +27,7 @@ from aiodicom.errors import Hl7Error
 from aiodicom.hl7.dataset import Segments, build_item
 from aiodicom.hl7.mapping import SPS, Rule, build_rules
 from aiodicom.hl7.message import Decoded, OrderGroup, message_type, order_groups, text_at
+from aiodicom.matching import Record
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.webapi.files import ItemFiles, StoredItem
 from aiodicom.webapi.items import check_transition, fill_generated, item_status, set_status
@@ -43,6 +44,7 @@ KEYS = {
 }
 """The identifiers an order is found by, and their tags in the store's records."""
 STATION_AE, STATION_NAME = "ScheduledStationAETitle", "ScheduledStationName"
+SPS_TAG, STATUS_TAG = 0x00400100, 0x00400020
 CANCELLABLE = frozenset({"SCHEDULED", "ARRIVED", "READY"})
 
 
@@ -76,6 +78,41 @@ class Planned:
     old: list[str]  # item ids the order already has
 
 
+@dataclass(slots=True)
+class ItemIndex:
+    """Item ids by (tag, identifier value) and each item's step status, of one snapshot."""
+
+    generation: int
+    keys: dict[tuple[int, str], set[str]]
+    statuses: dict[str, str]
+
+
+def record_status(record: Record) -> str:
+    """The first step's Scheduled Procedure Step Status (SCHEDULED when absent)."""
+    steps = record.get(SPS_TAG)
+    step = steps[0] if isinstance(steps, tuple) and steps else {}
+    status = step.get(STATUS_TAG)
+    return status if isinstance(status, str) and status else "SCHEDULED"
+
+
+def check_state(control: str, statuses: Mapping[str, str]) -> None:
+    """Hl7Error 206 when an item's state forbids ``control`` (PS3.3 C.4.10 states):
+    CA only before the step started (IHE: DC afterwards), XO until it is final, DC
+    from any open state."""
+    for item_id, status in statuses.items():
+        if control == "DC":
+            reason = check_transition(status, "DISCONTINUED")
+        elif control in {"CA", "XO"}:
+            allowed = CANCELLABLE if control == "CA" else CANCELLABLE | {"STARTED"}
+            reason = None if status in allowed else f"the step is {status}"
+            if reason is not None and control == "CA" and status == "STARTED":
+                reason += " (use DC)"
+        else:
+            reason = None
+        if reason is not None:
+            raise Hl7Error("ORC", 1, 206, f"{control} refused: {item_id}: {reason}")
+
+
 class OrderFeed:
     """Applies order messages to ``files`` one message at a time."""
 
@@ -85,7 +122,7 @@ class OrderFeed:
         self.files = ItemFiles(store.root, settings.default_ae)
         self.refresher = Refresher(store)
         self.rules = {version: settings.rules(version) for version in set(MESSAGES.values())}
-        self._index: tuple[int, dict[tuple[int, str], set[str]]] = (-1, {})
+        self._index = ItemIndex(-1, {}, {})
         self._serial = asyncio.Lock()
 
     async def close(self) -> None:
@@ -137,6 +174,7 @@ class OrderFeed:
             raise Hl7Error("ORC", 2, 205, f"the order exists already (items {', '.join(old)})")
         if control != "NW" and not old:
             raise Hl7Error("ORC", 2, 204, "no worklist item has any identifier of this order")
+        check_state(control, {item_id: self._index.statuses.get(item_id, "") for item_id in old})
         return Planned(control, new, old)
 
     def _route(self, item: Dataset, rules: tuple[Rule, ...]) -> str:
@@ -161,23 +199,24 @@ class OrderFeed:
             raise Hl7Error("MSH", 0, 207, f"no worklist folder for AE title {title!r}")
         return title
 
-    def _keys(self) -> dict[tuple[int, str], set[str]]:
-        """(tag, value) -> item ids, rebuilt once per store snapshot."""
+    def _keys(self) -> ItemIndex:
+        """The identifiers and step status of every item, rebuilt once per snapshot."""
         snapshot = self.store.snapshot
-        if self._index[0] != snapshot.generation:
-            index: dict[tuple[int, str], set[str]] = {}
+        if self._index.generation != snapshot.generation:
+            index = ItemIndex(snapshot.generation, {}, {})
             for worklist in snapshot.worklists.values():
                 for item in worklist.items:
                     stem = os.path.basename(item.path).split(".", 1)[0]
+                    index.statuses[stem] = record_status(item.record)
                     for tag in KEYS.values():
                         value = item.record.get(tag)
                         if isinstance(value, str) and value:
-                            index.setdefault((tag, value), set()).add(stem)
-            self._index = (snapshot.generation, index)
-        return self._index[1]
+                            index.keys.setdefault((tag, value), set()).add(stem)
+            self._index = index
+        return self._index
 
     def _lookup(self, found: Segments, rules: tuple[Rule, ...]) -> list[str]:
-        index, ids = self._keys(), set()
+        index, ids = self._keys().keys, set()
         for rule in rules:
             if rule.keyword in KEYS:
                 value = found.first(rule)[1]
@@ -194,16 +233,8 @@ class OrderFeed:
         """Apply one checked plan (under the item files' write lock)."""
         current = [self.files.read(item_id) for item_id in plan.old]
         statuses = {item.item_id: item_status(item.dataset) for item in current}
-        allowed = {"CA": CANCELLABLE, "XO": CANCELLABLE | {"STARTED"}}.get(plan.control)
-        locked = [f"{i} is {s}" for i, s in statuses.items() if allowed and s not in allowed]
-        if locked:
-            hint = " (use DC)" if plan.control == "CA" else ""
-            raise Hl7Error("ORC", 1, 206, f"{plan.control} refused: {', '.join(locked)}{hint}")
+        check_state(plan.control, statuses)  # again: the REST API may have changed one
         if plan.control == "DC":
-            for item in current:
-                reason = check_transition(statuses[item.item_id], "DISCONTINUED")
-                if reason is not None:
-                    raise Hl7Error("ORC", 1, 206, f"DC refused: {item.item_id}: {reason}")
             for item in current:
                 set_status(item.dataset, "DISCONTINUED")
                 self.files.replace_now(item.item_id, item.dataset, item.etag)

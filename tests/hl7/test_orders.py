@@ -216,3 +216,15 @@ async def test_idle_and_surplus_connections_are_closed(tmp_path: Path) -> None:
         assert time.perf_counter() - opened >= 2.9
         writer.close()
         assert msa(await feed.send(orm())) == "AA"  # the slot is free again
+
+
+async def test_a_refused_order_group_leaves_the_whole_message_unwritten(tmp_path: Path) -> None:
+    async with order_feed(tmp_path) as feed:
+        assert msa(await feed.send(orm())) == "AA"
+        assert msa(await feed.send(orm("DC"))) == "AA"
+        (item_id,) = feed.items()
+        new_order = orm(placer="N1", filler="N1", accession="N1", procedure_id="N1")
+        cancel_old = orm("CA").split("\r")[3:]  # its ORC, OBR and ZDS
+        ack = await feed.send("\r".join([new_order, *cancel_old]))
+        assert (msa(ack), *err(ack)[:2]) == ("AE", "ORC^1^1", "206")
+        assert list(feed.items()) == [item_id]  # the NW of the first group was not written
