@@ -116,7 +116,10 @@ class Hl7Listener:
             started = time.perf_counter()
             ack, codec = await self._answer(block, peer, started, close)
             writer.writeblock(str(ack).encode(codec, "replace"))
-            await writer.drain()
+            try:  # a sender that stops reading its ACKs is dropped like an idle one
+                await asyncio.wait_for(writer.drain(), self.settings.idle_timeout)
+            except TimeoutError:
+                return
             if close:
                 return
 

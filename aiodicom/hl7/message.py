@@ -53,10 +53,27 @@ class OrderGroup:
     ipcs: list[hl7.Segment] = field(default_factory=list)
 
 
+def _check_delimiters(text: str) -> None:
+    """MSH-1 and MSH-2 (HL7 v2.5 2.5.4): four or five distinct encoding characters after
+    the field separator, none of them a letter, digit, space or control character (an
+    answer in the sender's own delimiters must still be readable)."""
+    separator = text[3]
+    end = text.find(separator, 4)
+    characters = text[4:end] if end > 0 else ""
+    chosen = separator + characters
+    if (
+        len(characters) not in (4, 5)
+        or len(set(chosen)) != len(chosen)
+        or any(c.isalnum() or not c.isprintable() or c.isspace() for c in chosen)
+    ):
+        raise Hl7Error("MSH", 2, 102, f"bad delimiters {chosen!r} (MSH-1, MSH-2)", "AR")
+
+
 def _parse(text: str) -> hl7.Message:
     """:func:`hl7.parse`, its failures as an AR naming the message header."""
     if not text.startswith("MSH") or len(text) < 8:
         raise Hl7Error("MSH", 0, 100, "the message does not begin with an MSH segment", "AR")
+    _check_delimiters(text)
     try:
         message = hl7.parse(text)
         message.segment("MSH")

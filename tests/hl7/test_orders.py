@@ -127,6 +127,7 @@ async def test_errors_name_segment_field_and_code(tmp_path: Path) -> None:
         (orm().replace("ORM^O01", "ADT^A01"), "AR", "MSH^1^9", "200"),
         (orm().replace("ORM^O01", "ORM^O02"), "AR", "MSH^1^9", "201"),
         (orm(charset="EBCDIC"), "AR", "MSH^1^18", "103"),
+        (orm().replace("^~\\&", "^~AB", 1), "AR", "MSH^1^2", "102"),  # letters as delimiters
         (orm().replace("|2.3.1", "|2.3.1").split("\rORC")[0], "AE", "ORC^1^", "100"),
         ("PID|1||X", "AR", "MSH^1^", "100"),
     ]  # fmt: skip
