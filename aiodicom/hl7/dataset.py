@@ -79,7 +79,8 @@ def _date(location: Location, value: str) -> tuple[str, str]:
             f"{location}: {value!r} is not a date YYYYMMDD[HHMM[SS]]",
         )  # fmt: skip
     time = digits[8:]
-    if time and (int(time[:2]) > 23 or int(time[2:4]) > 59 or int(time[4:6] or 0) > 59):
+    hours, minutes, seconds = (int(time[i : i + 2] or 0) for i in (0, 2, 4))
+    if hours > 23 or minutes > 59 or seconds > 59:
         raise Hl7Error(location.segment, location.field, 102, f"{location}: bad time {value!r}")
     return digits[:8], (time + "00")[:6] if len(time) == 4 else time
 
