@@ -10,6 +10,7 @@ order groups (one ORC with the segments that follow it up to the next ORC: HL7 v
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import hl7
@@ -29,6 +30,10 @@ CHARSETS: dict[str, tuple[str, str]] = {
 """MSH-18 (HL7 Table 0211) -> (Python codec, DICOM Specific Character Set, PS3.3 Table
 C.12-2; "" is the default repertoire, ISO-IR 6, written as no (0008,0005) at all)."""
 
+LIBRARY_WARNING = "The 'warn' method is deprecated"
+"""``hl7`` 0.4.5 reports a malformed escape sequence with ``logging.Logger.warn``, which
+Python deprecates; the value is still read (the escape kept as text), so the warning
+about the library's own call is not passed on."""
 MAX_GROUPS = 100
 """Order groups (ORC segments) accepted in one message."""
 
@@ -120,7 +125,9 @@ def text_at(segment: hl7.Segment, field_num: int, component: int = 1, sub: int =
     package counts MSH-1, the field separator, as field 1 too).
     """
     try:
-        value = segment.extract_field(1, field_num, 1, component, sub)
+        with warnings.catch_warnings():  # see LIBRARY_WARNING
+            warnings.filterwarnings("ignore", LIBRARY_WARNING, DeprecationWarning)
+            value = segment.extract_field(1, field_num, 1, component, sub)
     except (IndexError, KeyError, TypeError, AttributeError):
         return ""
     return str(value).strip()

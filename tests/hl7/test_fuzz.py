@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import hl7
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiodicom.hl7 import ListenerSettings
@@ -132,3 +132,32 @@ def test_many_senders_at_once(live: Feed) -> None:
         thread.join(30)
     assert len(results) == 8
     assert all(msa(hl7.parse(answer.decode())) == "AA" for (answer,) in results)
+
+
+FIELD_TEXT = st.text(alphabet=st.sampled_from("0123456789AZaz^&~\\.+- éü"), max_size=24)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@example(v251=False, segment=0, field=3, value="\\\\")  # a malformed escape in PID-3
+@given(st.booleans(), st.integers(0, 5), st.integers(1, 45), FIELD_TEXT)
+def test_random_field_values(live: Feed, v251: bool, segment: int, field: int, value: str) -> None:
+    """Any value in any field of an order: converted, or refused with AE/AR, never an
+    internal error (ERR code 207)."""
+    text = (
+        omi("NW", placer="FV1", charset="UNICODE UTF-8")
+        if v251
+        else orm("NW", placer="FV2", charset="UNICODE UTF-8")
+    )
+    segments = text.split("\r")
+    chosen = segments[1 + segment % (len(segments) - 1)].split("|")  # never MSH
+    chosen += [""] * (field + 1 - len(chosen))
+    chosen[field] = value
+    segments[1 + segment % (len(segments) - 1)] = "|".join(chosen)
+    data = "\r".join(segments).encode("utf-8")
+    (answer,) = exchange(live.port, START + data + END)
+    check_answers([answer], 1)
+    if msa(hl7.parse(answer.decode())) == "AA":  # undo, so the next example is an NW again
+        exchange(live.port, START + (omi("CA", placer="FV1") if v251 else orm(
+            "CA", placer="FV2")).encode() + END)  # fmt: skip
