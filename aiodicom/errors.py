@@ -16,7 +16,8 @@ result/source/reason, DIMSE status). User errors name the file, key or option at
     ├── DicomTimeoutError        connect / ARTIM / DIMSE timeout (also a TimeoutError)
     ├── ConfigError              a bad config value: names file, key and what was expected
     ├── DataError                a bad data file: names the file and the reason
-    └── ListenError              a listening socket could not be opened: address, port, flag
+    ├── ListenError              a listening socket could not be opened: address, port, flag
+    └── Hl7Error                 an HL7 v2 message we refuse: segment, field, HL7 error code
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "DataError",
     "DicomTimeoutError",
     "DimseStatusError",
+    "Hl7Error",
     "ListenError",
     "LocalProtocolError",
     "NegotiationError",
@@ -232,3 +234,24 @@ class ListenError(AiodicomError):
         self.errno = exc.errno
         reason = _LISTEN_REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
         super().__init__(f"cannot listen on address {host} port {port} ({setting}): {reason}")
+
+
+class Hl7Error(AiodicomError):
+    """An HL7 v2 message refused; what its ACK's ERR segment says (HL7 v2.5 2.15.5).
+
+    ``segment``/``field`` locate the problem (``field`` 0: the whole segment or message),
+    ``code`` is from HL7 Table 0357 (101 required field missing, 102 data type error,
+    103 table value not found, 200 unsupported message type, 204 unknown key...),
+    ``ack_code`` is MSA-1: ``AE`` (application error) or ``AR`` (application reject).
+    """
+
+    def __init__(
+        self, segment: str, field: int, code: int, problem: str, ack_code: str = "AE"
+    ) -> None:
+        self.segment = segment
+        self.field = field
+        self.code = code
+        self.problem = problem
+        self.ack_code = ack_code
+        where = f"{segment}-{field}" if field else segment
+        super().__init__(problem if problem.startswith(segment) else f"{where}: {problem}")

@@ -23,7 +23,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PLACEHOLDERS = ("pacs.example", "/path/to/", "/srv/")
-SERVERS = {".venv/bin/aiodicom-worklist": 11112, ".venv/bin/aiodicom-qrscp": 11113}
+SERVERS = {
+    ".venv/bin/aiodicom-worklist": 11112,
+    ".venv/bin/aiodicom-qrscp": 11113,
+    ".venv/bin/aiodicom-worklist --port 11114 --no-http --hl7-port 2575": 11114,
+}
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
@@ -65,7 +69,7 @@ def test_readme_has_the_recipes_the_issue_names() -> None:
     assert sorted(servers) == sorted(SERVERS)
     kinds = " ".join(clients)
     for needed in ("aiodicom-worklist add", "aiodicom-worklist list", "aiodicom-findscu -W",
-                   "aiodicom-findscu -S", "aiodicom-loadtest -c"):  # fmt: skip
+                   "aiodicom-findscu -S", "aiodicom-loadtest -c", "mllp_send"):  # fmt: skip
         assert needed in kinds
 
 
@@ -109,6 +113,10 @@ def test_recipes_run_as_written(tmp_path: Path) -> None:
     assert listed.strip(), "the sample served by default has items for today"
     worklist = next(out for c, out in outputs.items() if "aiodicom-findscu -W" in c)
     assert json.loads(worklist), "the worklist findscu recipe finds today's items"
+    ack = next(out for c, out in outputs.items() if "mllp_send" in c)
+    assert "MSA|AA|" in ack, ack
+    ordered = next(out for c, out in outputs.items() if "PatientID=HL7P0001" in c)
+    assert len(json.loads(ordered)) == 1, "the HL7 order is in the worklist after its ACK"
     study = next(out for c, out in outputs.items() if "aiodicom-findscu -S" in c)
     assert json.loads(study), "the Q/R findscu recipe finds the sample studies"
     assert (tmp_path / "snippet.rc").read_text().strip() == "0", (

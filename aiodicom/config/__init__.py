@@ -17,6 +17,7 @@ from aiodicom.config.common import (
 )
 from aiodicom.config.qr import QRSection, QRServerConfig, load_qr_config, validate_qr_config
 from aiodicom.config.worklist import (
+    Hl7Section,
     HttpSection,
     WorklistSection,
     WorklistServerConfig,
@@ -25,6 +26,7 @@ from aiodicom.config.worklist import (
 )
 
 __all__ = [
+    "Hl7Section",
     "HttpSection",
     "LoggingSection",
     "MatchingSection",

@@ -87,6 +87,14 @@ def _coerce(value: Any, expected: Any, file: str | None, key: str) -> Any:
             raise ConfigError(file, key, "a list", value)
         item_type = typing.get_args(expected)[0]
         return tuple(_coerce(item, item_type, file, f"{key}[{i}]") for i, item in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(file, key, "a mapping", value)
+        value_type = typing.get_args(expected)[1]
+        return {
+            str(name): _coerce(item, value_type, file, f"{key}.{name}")
+            for name, item in value.items()
+        }
     if dataclasses.is_dataclass(expected):
         return build_section(expected, value, file, key)  # type: ignore[arg-type]
     return _coerce_scalar(value, expected, file, key)

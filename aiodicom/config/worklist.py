@@ -62,6 +62,22 @@ class MppsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class Hl7Section:
+    """The HL7 v2 order feed (``aiodicom.hl7``): an MLLP listener, off while ``port`` is
+    null. Loopback by default; another address needs ``allowed_senders``."""
+
+    port: int | None = None
+    host: str = "127.0.0.1"
+    allowed_senders: tuple[str, ...] = ()
+    ae_title: str | None = None
+    stations: dict[str, str] = field(default_factory=dict)
+    mapping: dict[str, str] = field(default_factory=dict)
+    max_message_kb: int = 1024
+    idle_timeout: float = 300.0
+    max_connections: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class WorklistServerConfig:
     """The whole ``config/worklist.yaml`` file."""
 
@@ -71,7 +87,14 @@ class WorklistServerConfig:
     logging: LoggingSection = field(default_factory=LoggingSection)
     http: HttpSection = field(default_factory=HttpSection)
     mpps: MppsSection = field(default_factory=MppsSection)
+    hl7: Hl7Section = field(default_factory=Hl7Section)
     source: str | None = None
+
+
+def check_ae_title(file: str | None, key: str, title: str) -> None:
+    """PS3.5 6.2: an AE title is 1 to 16 characters of the default repertoire, no "\\"."""
+    if not 0 < len(title.strip()) <= 16 or "\\" in title or not title.isprintable():
+        raise ConfigError(file, key, "an AE title of 1 to 16 printable characters", title)
 
 
 def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConfig:
@@ -97,10 +120,46 @@ def validate_worklist_config(config: WorklistServerConfig) -> WorklistServerConf
         (f"server.allowed_calling_aes[{i}]", t) for i, t in enumerate(net.allowed_calling_aes or ())
     ]
     for key, title in titles:
-        if not 0 < len(title.strip()) <= 16 or "\\" in title or not title.isprintable():
-            raise ConfigError(file, key, "an AE title of 1 to 16 printable characters", title)
+        check_ae_title(file, key, title)
     _validate_http(config)
+    _validate_hl7(config)
     return config
+
+
+def _validate_hl7(config: WorklistServerConfig) -> None:
+    """The ``hl7:`` section: ranges, the bind rule, the routes and the mapping entries."""
+    import ipaddress
+
+    from aiodicom.hl7.mapping import build_rules
+    from aiodicom.webapi.settings import is_loopback
+
+    file, hl7 = config.source, config.hl7
+    if hl7.port is not None:
+        check_range(file, "hl7.port", hl7.port, 0, 65535)
+    check_range(file, "hl7.max_message_kb", hl7.max_message_kb, 1, 1 << 20)
+    check_range(file, "hl7.idle_timeout", hl7.idle_timeout, 0.01, 864000)
+    check_range(file, "hl7.max_connections", hl7.max_connections, 1, 100_000)
+    for index, sender in enumerate(hl7.allowed_senders):
+        try:
+            ipaddress.ip_network(sender, strict=False)
+        except ValueError:
+            key = f"hl7.allowed_senders[{index}]"
+            raise ConfigError(file, key, "an IP address or network", sender) from None
+    if hl7.port is not None and not is_loopback(hl7.host) and not hl7.allowed_senders:
+        raise ConfigError(
+            file, "hl7.host",
+            "a loopback address, or hl7.allowed_senders (the RIS addresses) to listen on "
+            "another address", hl7.host,
+        )  # fmt: skip
+    titles = [("hl7.ae_title", hl7.ae_title)] if hl7.ae_title is not None else []
+    titles += [(f"hl7.stations.{name}", title) for name, title in hl7.stations.items()]
+    for key, title in titles:
+        check_ae_title(file, key, title)
+    for version in ("2.3.1", "2.5.1"):
+        try:
+            build_rules(version, hl7.mapping)
+        except ValueError as exc:
+            raise ConfigError(file, "hl7.mapping", str(exc)) from None
 
 
 def _validate_http(config: WorklistServerConfig) -> None:

@@ -100,6 +100,7 @@ class WorklistStore:
         self._last_full_gc = -FULL_GC_INTERVAL  # the first load collects fully
         self._snapshot = self._build()
         self._watch_task: asyncio.Task[None] | None = None
+        self._reloading = asyncio.Lock()
         self.on_reload: list[Callable[[WorklistSnapshot], None]] = []
 
     @property
@@ -148,12 +149,18 @@ class WorklistStore:
         )
 
     async def reload_async(self) -> WorklistSnapshot:
-        """Reload in a worker thread so the event loop keeps serving queries."""
-        snapshot = await asyncio.to_thread(self._build)
-        self._snapshot = snapshot
-        log.info("worklist reloaded", generation=snapshot.generation, items=snapshot.item_count)
-        for callback in self.on_reload:
-            callback(snapshot)
+        """Reload in a worker thread so the event loop keeps serving queries.
+
+        One build at a time (the file watcher, the REST API and the HL7 feed all ask for
+        reloads): a build that started before a write could otherwise finish after the
+        build that saw it, and put the older snapshot back.
+        """
+        async with self._reloading:
+            snapshot = await asyncio.to_thread(self._build)
+            self._snapshot = snapshot
+            log.info("worklist reloaded", generation=snapshot.generation, items=snapshot.item_count)
+            for callback in self.on_reload:
+                callback(snapshot)
         return snapshot
 
     def start_watching(self, *, poll_interval: float = 2.0, force_polling: bool = False) -> None:

@@ -254,7 +254,8 @@ class ItemFiles:
             raise ItemConflict(item_id, "the item changed since it was read (stale ETag)")
         return current
 
-    def _replace(self, item_id: str, ds: Dataset, if_match: str | None) -> StoredItem:
+    def replace_now(self, item_id: str, ds: Dataset, if_match: str | None) -> StoredItem:
+        """Write ``ds`` over the item file, in its format (the caller holds the lock)."""
         current = self._checked(item_id, if_match)
         is_yaml = current.path.suffix.lower() in YAML_SUFFIXES
         data = yaml_bytes(ds) if is_yaml else dicom_bytes(ds)
@@ -274,7 +275,7 @@ class ItemFiles:
 
     async def replace(self, item_id: str, ds: Dataset, if_match: str | None) -> StoredItem:
         async with self.lock:
-            return await asyncio.to_thread(self._replace, item_id, ds, if_match)
+            return await asyncio.to_thread(self.replace_now, item_id, ds, if_match)
 
     async def delete(self, item_id: str, if_match: str | None) -> None:
         async with self.lock:
@@ -287,7 +288,7 @@ class ItemFiles:
 
         def run() -> StoredItem:
             current = self._checked(item_id, if_match)
-            return self._replace(item_id, change(current.dataset), current.etag)
+            return self.replace_now(item_id, change(current.dataset), current.etag)
 
         async with self.lock:
             return await asyncio.to_thread(run)

@@ -30,6 +30,7 @@ from aiodicom.worklist import WorklistOptions, WorklistService
 
 from ..network import network_policy
 from . import (  # worklist management API + CLI
+    hl7glue,  # HL7 v2 order feed (MLLP)
     manage,
     opsglue,  # signals, workers, security, metrics
     sample,
@@ -47,6 +48,8 @@ FLAG_KEYS = {
     "worklist.max_matches": "max_matches",
     "http.host": "http_host",
     "http.port": "http_port",
+    "hl7.port": "hl7_port",
+    "hl7.host": "hl7_host",
 }
 """Config keys set by a flag (argparse destination): their errors name the flag."""
 
@@ -75,6 +78,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument("--no-watch", action="store_true", help="do not reload on changes")
     webglue.add_arguments(parser)  # --http-host/--http-port/--http-token/--no-http
+    hl7glue.add_arguments(parser)  # --hl7-port/--hl7-host
     workers = "processes sharing the port; more than 1 needs --no-http (one HTTP API)"
     add_ops_arguments(parser, workers)  # --workers/--metrics-port/--security/...
     return parser.parse_args(argv)
@@ -113,6 +117,7 @@ def build_config(args: argparse.Namespace) -> WorklistServerConfig:
         logging = dataclasses.replace(logging, format=args.log_format)
     config = dataclasses.replace(config, server=server, worklist=worklist, logging=logging)
     config = webglue.apply_arguments(config, args)  # the http: section flags
+    config = hl7glue.apply_arguments(config, args)  # the hl7: section flags
     try:
         return validate_worklist_config(config)
     except ConfigError as exc:  # a value from a flag is blamed on the flag

@@ -28,7 +28,7 @@ from aiodicom.ops import (
 from aiodicom.store import WorklistStore
 from aiodicom.worklist import WorklistService
 
-from . import mppsglue, webglue
+from . import hl7glue, mppsglue, webglue
 
 BuildConfig = Callable[[argparse.Namespace], WorklistServerConfig]
 BuildService = Callable[[WorklistServerConfig], tuple[WorklistStore, WorklistService]]
@@ -47,6 +47,8 @@ def serve(
     options = ops_options(args)
     if options.workers > 1 and config.http.enabled:
         raise ConfigError(None, "--workers", "1 while the HTTP API is on (add --no-http)", 2)
+    if options.workers > 1 and config.hl7.port is not None:
+        raise ConfigError(None, "--workers", "1 while the HL7 listener is on (one writer)", 2)
     security_file = str(options.security) if options.security else None
 
     async def factory(hooks: OpsHooks, section: SecuritySection | None) -> AppParts:
@@ -58,6 +60,12 @@ def serve(
         server = OpsServer(server_settings, handlers, hooks)
         mpps = mppsglue.attach(config, store, server, query_log)  # MPPS SCP, same port
         http = await webglue.start(config, store, query_log, mpps)
+        try:
+            hl7 = await hl7glue.start(config, store)
+        except BaseException:
+            if http is not None:
+                await http.stop()
+            raise
         if config.worklist.watch:
             store.start_watching(poll_interval=config.worklist.poll_interval)
 
@@ -67,6 +75,8 @@ def serve(
             await store.reload_async()
 
         async def close() -> None:
+            if hl7 is not None:
+                await hl7.stop()
             if http is not None:
                 await http.stop()
             await store.stop_watching()
