@@ -36,6 +36,8 @@ __all__ = [
     "DataError",
     "DicomTimeoutError",
     "DimseStatusError",
+    "IndexConnectError",
+    "IndexUnavailable",
     "ListenError",
     "LocalProtocolError",
     "NegotiationError",
@@ -175,6 +177,19 @@ class QueryError(DimseStatusError):
     """
 
 
+class IndexUnavailable(QueryError):
+    """The Q/R index (e.g. its PostgreSQL server) cannot be reached or failed mid-query.
+
+    PS3.4 C.4.1.1.4 allows 0xA700 (Refused: Out of Resources) for a C-FIND the SCP cannot
+    serve now; PS3.4 B.2.3 the same for a C-STORE it cannot index. The server keeps serving.
+    """
+
+    OUT_OF_RESOURCES = 0xA700
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(self.OUT_OF_RESOURCES, comment=f"Q/R index unavailable: {cause}")
+
+
 class DicomTimeoutError(AiodicomError, TimeoutError):
     """A connect, ARTIM or DIMSE timeout expired. ``what`` names the timer."""
 
@@ -223,3 +238,14 @@ class ListenError(AiodicomError):
         self.errno = exc.errno
         reason = _LISTEN_REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
         super().__init__(f"cannot listen on address {host} port {port} ({setting}): {reason}")
+
+
+class IndexConnectError(AiodicomError):
+    """The Q/R index database could not be opened at start; names the setting and the URL
+    (without its password) and the reason."""
+
+    def __init__(self, setting: str, url: str, reason: str) -> None:
+        self.setting = setting
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot open the Q/R index {url} ({setting}): {reason}")

@@ -1,18 +1,25 @@
 """Storage behind the SCPs: the hot-reloaded Modality Worklist folder (``worklist*``,
-PS3.4 Annex K) and the SQLite Q/R index (``qr_*``, PS3.4 Annex C)."""
+PS3.4 Annex K) and the Q/R index (``qr_*``, PS3.4 Annex C) on SQLite or PostgreSQL."""
 
 from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
+from aiodicom.store.qr_open import open_qr_store
+from aiodicom.store.qr_pg import PostgresQRStore, redact
 from aiodicom.store.qr_sql import SQLiteQRStore
+from aiodicom.store.qr_store import QRStore
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_loader import enumerate_ae_folders, is_item_name
 
 __all__ = [
     "MODEL_UIDS",
+    "PostgresQRStore",
     "QRIndex",
+    "QRStore",
     "SQLiteQRStore",
     "ScanReport",
     "WorklistStore",
     "enumerate_ae_folders",
     "is_item_name",
+    "open_qr_store",
+    "redact",
 ]

@@ -1,0 +1,241 @@
+"""Writing the PostgreSQL Q/R index: the same rules as :mod:`~aiodicom.store.qr_sql_write`.
+
+Each :func:`apply_batch` is one transaction holding the writers' advisory lock (one
+writer at a time across every SCP process sharing the database, like SQLite's single
+writer): removed paths are deleted, added files upserted level by level (PS3.4 C.6.1.1:
+patient, study, series, instance; each level with one ``INSERT .. SELECT FROM unnest``),
+a file whose SOP Instance UID belongs to another path refused (PS3.4 C.6.1.1.5), and the
+computed attributes of PS3.4 C.6.1.1.2-C.6.1.1.4 refreshed for what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiodicom.store.qr_model import Level
+from aiodicom.store.qr_pg_schema import WRITE_LOCK
+from aiodicom.store.qr_sql_schema import PARENT_REF, TABLES
+from aiodicom.store.qr_sql_write import upsert_names, upsert_values
+from aiodicom.store.qr_store import IndexedFile
+
+Connection = Any  # asyncpg.Connection (asyncpg ships no type hints)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one batch decided: files to write, paths to drop first, refused paths."""
+
+    accepted: dict[str, IndexedFile] = field(default_factory=dict)
+    drop: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+async def apply_batch(
+    conn: Connection,
+    added: Sequence[IndexedFile],
+    removed: Sequence[str],
+    *,
+    refresh: bool = True,
+    replace_uids: bool = False,
+) -> list[str]:
+    """Upsert ``added``, delete ``removed`` (one transaction); the duplicate paths.
+
+    ``refresh=False`` (bulk load) leaves the computed attributes to :func:`refresh_all`;
+    ``replace_uids`` drops another path holding an added SOP Instance UID.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+        batch = await _sort_out(conn, added, replace_uids)
+        touched = await _delete_paths(conn, [*removed, *batch.drop])
+        moved: dict[Level, set[int]] = {Level.PATIENT: set(), Level.STUDY: set()}
+        touched |= await _add_files(conn, list(batch.accepted.values()), moved)
+        if refresh:
+            await _refresh(conn, touched, moved)
+    return batch.duplicates
+
+
+async def _sort_out(conn: Connection, files: Sequence[IndexedFile], replace: bool) -> _Batch:
+    """Decide per file, in order: refused duplicate, replacing its path, or new."""
+    uids = [file.entities[Level.IMAGE].uid for file in files]
+    rows = await conn.fetch("SELECT uid, path FROM instance WHERE uid = ANY($1::text[])", uids)
+    owners = {str(row[0]): str(row[1]) for row in rows}
+    rows = await conn.fetch(
+        "SELECT path, uid FROM instance WHERE path = ANY($1::text[])", [f.path for f in files]
+    )
+    indexed = {str(row[0]): str(row[1]) for row in rows}
+    batch = _Batch()
+    for file, uid in zip(files, uids, strict=True):
+        owner = owners.get(uid, file.path)
+        if owner != file.path:
+            if not replace:
+                batch.duplicates.append(file.path)
+                continue
+            _forget(batch, owners, indexed, owner)
+        _forget(batch, owners, indexed, file.path)
+        batch.accepted[file.path] = file
+        owners[uid] = file.path
+    return batch
+
+
+def _forget(batch: _Batch, owners: dict[str, str], indexed: dict[str, str], path: str) -> None:
+    """Whatever ``path`` holds (indexed, or accepted earlier in the batch) is replaced."""
+    earlier = batch.accepted.pop(path, None)
+    held = indexed.pop(path, None)
+    if held is not None:
+        batch.drop.append(path)
+    for uid in (held, earlier.entities[Level.IMAGE].uid if earlier else None):
+        if uid is not None and owners.get(uid) == path:
+            del owners[uid]
+
+
+async def _delete_paths(conn: Connection, paths: list[str]) -> set[int]:
+    if not paths:
+        return set()
+    rows = await conn.fetch(
+        "DELETE FROM instance WHERE path = ANY($1::text[]) RETURNING series_ref", paths
+    )
+    return {int(row[0]) for row in rows}
+
+
+_TYPES = {"attrs": "bytea", "mtime_ns": "bigint", "size": "bigint"}
+
+
+def _column_type(name: str) -> str:
+    return "bigint" if name.endswith("_ref") else _TYPES.get(name, "text")
+
+
+def _upsert_sql(level: Level, returning: bool) -> str:
+    names = upsert_names(level)
+    arrays = ", ".join(f"${i}::{_column_type(n)}[]" for i, n in enumerate(names, 1))
+    sql = (
+        f"INSERT INTO {TABLES[level]} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT (uid) DO UPDATE SET "
+        f"{', '.join(f'{n} = excluded.{n}' for n in names[1:])}"
+    )
+    return sql + " RETURNING uid, id" if returning else sql
+
+
+def _text(value: object) -> object:
+    """PostgreSQL text holds no NUL: such a value is left NULL (Python matching decides)."""
+    return None if isinstance(value, str) and "\x00" in value else value
+
+
+async def _upsert(
+    conn: Connection, level: Level, files: list[IndexedFile], parents: list[int | None]
+) -> dict[str, int]:
+    """Upsert the ``level`` entities of ``files`` (first occurrence wins); uid -> id."""
+    rows = [upsert_values(level, file, parent) for file, parent in zip(files, parents, strict=True)]
+    columns = [[_text(v) for v in column] for column in zip(*rows, strict=True)]
+    returned = await conn.fetch(_upsert_sql(level, returning=True), *columns)
+    return {str(row[0]): int(row[1]) for row in returned}
+
+
+async def _add_files(
+    conn: Connection, files: list[IndexedFile], moved: dict[Level, set[int]]
+) -> set[int]:
+    """Upsert patients, studies, series, then instances; the series ids written."""
+    if not files:
+        return set()
+    ids: dict[str, int] = {}
+    for level in (Level.PATIENT, Level.STUDY, Level.SERIES, Level.IMAGE):
+        firsts: dict[str, IndexedFile] = {}
+        for file in files:
+            firsts.setdefault(file.entities[level].uid, file)
+        chosen = list(firsts.values())
+        parents = [_parent_id(level, file, ids) for file in chosen]
+        if level in (Level.STUDY, Level.SERIES):
+            await _note_moves(conn, level, chosen, parents, moved)
+        if level is Level.IMAGE:
+            rows = [upsert_values(level, f, p) for f, p in zip(chosen, parents, strict=True)]
+            columns = [[_text(v) for v in column] for column in zip(*rows, strict=True)]
+            await conn.execute(_upsert_sql(level, returning=False), *columns)
+            return {p for p in parents if p is not None}
+        ids = await _upsert(conn, level, chosen, parents)  # the parents of the next level
+    return set()  # pragma: no cover (the IMAGE level returns)
+
+
+def _parent_id(level: Level, file: IndexedFile, ids: dict[str, int]) -> int | None:
+    if level is Level.PATIENT:
+        return None
+    return ids[file.entities[Level(level - 1)].uid]
+
+
+async def _note_moves(
+    conn: Connection,
+    level: Level,
+    files: list[IndexedFile],
+    parents: list[int | None],
+    moved: dict[Level, set[int]],
+) -> None:
+    """Remember the former parents of studies/series that now hang under another one."""
+    ref = PARENT_REF[level]
+    uids = [file.entities[level].uid for file in files]
+    rows = await conn.fetch(
+        f"SELECT uid, {ref} FROM {TABLES[level]} WHERE uid = ANY($1::text[])", uids
+    )
+    before = {str(row[0]): int(row[1]) for row in rows}
+    for uid, parent in zip(uids, parents, strict=True):
+        old = before.get(uid)
+        if old is not None and old != parent:
+            moved[Level(level - 1)].add(old)
+
+
+async def _refresh(conn: Connection, series: set[int], moved: dict[Level, set[int]]) -> None:
+    """Recompute PS3.4 C.6.1.1.2-C.6.1.1.4 for what changed; drop entities left empty."""
+    if not series and not any(moved.values()):
+        return
+    rows = await conn.fetch(
+        "SELECT DISTINCT study_ref FROM series WHERE id = ANY($1::bigint[])", list(series)
+    )
+    studies = {int(row[0]) for row in rows} | moved[Level.STUDY]
+    rows = await conn.fetch(
+        "SELECT DISTINCT patient_ref FROM study WHERE id = ANY($1::bigint[])", list(studies)
+    )
+    patients = {int(row[0]) for row in rows} | moved[Level.PATIENT]
+    ids = {"series": series, "study": studies, "patient": patients}
+    for table, stmt in refresh_statements(everything=False):
+        await conn.execute(stmt, list(ids[table]))
+
+
+async def refresh_all(conn: Connection) -> None:
+    """Every computed attribute, after a bulk load (one transaction), then ANALYZE."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+        for _table, stmt in refresh_statements(everything=True):
+            await conn.execute(stmt)
+    await conn.execute("ANALYZE")
+
+
+def refresh_statements(everything: bool) -> list[tuple[str, str]]:
+    """(table, statement) pairs, bottom level first; ``$1`` = the ids unless everything."""
+
+    def only(joiner: str = " WHERE") -> str:
+        return "" if everything else f"{joiner} id = ANY($1::bigint[])"
+
+    return [
+        ("series", "UPDATE series SET n_instances = "
+         "(SELECT count(*) FROM instance WHERE series_ref = series.id)" + only()),
+        ("series", "DELETE FROM series WHERE n_instances = 0" + only(" AND")),
+        ("study", "UPDATE study SET "
+         "n_series = (SELECT count(*) FROM series WHERE study_ref = study.id), "
+         "n_instances = (SELECT coalesce(sum(n_instances), 0) FROM series "
+         "WHERE study_ref = study.id), "
+         "modalities = (SELECT string_agg(DISTINCT k_00080060, '\\' ORDER BY k_00080060) "
+         "FROM series WHERE study_ref = study.id AND k_00080060 IS NOT NULL), "
+         "sop_classes = (SELECT string_agg(DISTINCT im.k_00080016, '\\' "
+         "ORDER BY im.k_00080016) FROM instance im JOIN series se ON im.series_ref = se.id "
+         "WHERE se.study_ref = study.id AND im.k_00080016 IS NOT NULL)" + only()),
+        ("study", "DELETE FROM study WHERE n_series = 0" + only(" AND")),
+        ("patient", "UPDATE patient SET "
+         "n_studies = (SELECT count(*) FROM study WHERE patient_ref = patient.id), "
+         "n_series = (SELECT coalesce(sum(n_series), 0) FROM study "
+         "WHERE patient_ref = patient.id), "
+         "n_instances = (SELECT coalesce(sum(n_instances), 0) FROM study "
+         "WHERE patient_ref = patient.id)" + only()),
+        ("patient", "DELETE FROM patient WHERE n_studies = 0" + only(" AND")),
+    ]  # fmt: skip
+
+
+__all__ = ["apply_batch", "refresh_all"]
