@@ -16,6 +16,7 @@ never built whole in memory. A lost server surfaces as :class:`IndexUnavailable`
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
@@ -107,6 +108,8 @@ class PostgresQRStore:
         self.url = url
         self.path = redact(url)  # what logs show (the SQLite store's file path)
         self._bulk = False
+        self._pending: set[concurrent.futures.Future[None]] = set()
+        self._pending_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="qr-pg", daemon=True)
         self._thread.start()
@@ -139,8 +142,12 @@ class PostgresQRStore:
             raise IndexUnavailable(_reason(exc)) from exc
 
     def submit(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` on the store's loop without waiting (cursor clean-up)."""
-        asyncio.run_coroutine_threadsafe(coro, self._loop)
+        """Run ``coro`` on the store's loop without waiting (cursor clean-up);
+        :meth:`close` waits for what is still running."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
 
     async def finish_read(self, conn: Any, tr: Any) -> None:
         """Roll the read snapshot back and release its connection (drop it if broken)."""
@@ -148,7 +155,8 @@ class PostgresQRStore:
             await tr.rollback()
         except Exception:  # the connection broke: the pool replaces it
             conn.terminate()
-        await self._pool.release(conn)
+        finally:
+            await self._pool.release(conn)
 
     async def _fetchval(self, sql: str, *args: object) -> Any:
         async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
@@ -181,8 +189,14 @@ class PostgresQRStore:
 
     def close(self) -> None:
         """Close the pool and stop the store's loop."""
+        with self._pending_lock:
+            pending = list(self._pending)
+        concurrent.futures.wait(pending, timeout=10)
         if self._pool is not None:
             pool, self._pool = self._pool, None
+            import sys
+
+            print("INUSE", [h._in_use for h in pool._holders], file=sys.stderr)
             future = asyncio.run_coroutine_threadsafe(pool.close(), self._loop)
             try:
                 future.result(10)
