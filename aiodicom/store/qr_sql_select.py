@@ -5,8 +5,8 @@ same pushed-down predicates (PS3.4 C.2.2.2: single value, wildcard, range, UID l
 so both backends push the same work into SQL. Only the spelling differs: placeholders
 (``?`` / ``$n``), the wildcard operators (SQLite GLOB and LIKE; PostgreSQL LIKE and
 ILIKE on ``COLLATE "C"`` columns, which fold ASCII only, like SQLite's LIKE), UID lists
-(``IN (...)`` / ``= ANY(array)``), and PostgreSQL orders rows by the entity ids so its
-answers come in the order SQLite's plans give them (the index's insertion order).
+(``IN (...)`` / ``= ANY(array)``), and PostgreSQL orders rows the way SQLite's plans
+return them (:func:`sqlite_order`), so both send the same answer streams.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_sql_schema import ALIASES, COMPUTED_COLUMNS, PARENT_REF, TABLES
+from aiodicom.store.qr_sql_schema import (
+    ALIASES,
+    COMPUTED_COLUMNS,
+    INDEXED_COLUMNS,
+    PARENT_REF,
+    TABLES,
+)
 from aiodicom.store.qr_store import Op, Predicate, QueryPlan
 
 Param = str | list[str]
@@ -134,7 +140,37 @@ def select_sql(
     where = _where(plan, params)
     sql = f"SELECT {', '.join(cols)} FROM {from_clause(levels)}{where}"
     if dialect is Dialect.POSTGRESQL:
-        sql += " ORDER BY " + ", ".join(f"{ALIASES[lvl]}.id" for lvl in levels)
+        sql += " ORDER BY " + ", ".join(sqlite_order(plan))
     # SQLite: no ORDER BY. C-FIND responses have no order (PS3.4 C.4.1.3), and a sort
     # would delay the first row until the whole result is known.
     return sql, params.values
+
+
+_INDEX_USE = {Op.EQ: 0, Op.IN: 0, Op.GLOB: 1, Op.RANGE: 2}
+
+
+def _driving(plan: QueryPlan) -> Predicate | None:
+    """The predicate whose index SQLite's planner drives the query by (first of the most
+    selective kind on an indexed column: equality, then a GLOB with a literal prefix, then
+    a range); None when it scans the tables in id order."""
+    usable = [
+        p
+        for p in plan.predicates
+        if p.key.column in INDEXED_COLUMNS
+        and p.op in _INDEX_USE
+        and not (p.op is Op.GLOB and p.values[0][:1] in ("*", "?", "["))
+    ]
+    return min(usable, key=lambda p: _INDEX_USE[p.op], default=None)
+
+
+def sqlite_order(plan: QueryPlan) -> list[str]:
+    """ORDER BY terms giving the row order of SQLite's plan for ``plan`` (indexed key
+    order, matching rows before NULL ones, then ids; else the ids top level first), so
+    that both backends send the same answer stream."""
+    levels = chain(plan)
+    driving = _driving(plan)
+    if driving is None:
+        return [f"{ALIASES[lvl]}.id" for lvl in levels]
+    alias = ALIASES[driving.key.level]
+    below = [f"{ALIASES[lvl]}.id" for lvl in levels if lvl > driving.key.level]
+    return [f"{alias}.{driving.key.column} NULLS LAST", f"{alias}.id", *below]
