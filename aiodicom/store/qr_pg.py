@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,14 +32,20 @@ from aiodicom.store.qr_sql_select import Dialect, Param, chain, count_sql, selec
 from aiodicom.store.qr_store import IndexedFile, QueryPlan, ResultRow
 
 T = TypeVar("T")
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-)
+_UNREACHABLE = (OSError, TimeoutError, asyncpg.InterfaceError)
+# SQLSTATE classes (PostgreSQL Appendix A) meaning "the database is not there for us now":
+# connection exception, insufficient resources, operator intervention, no such database;
+# and 55000, a database not accepting connections.
+_UNAVAILABLE_STATES = ("08", "53", "57", "3D", "55000")
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, _UNREACHABLE):
+        return True
+    state = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, asyncpg.PostgresError) and state.startswith(_UNAVAILABLE_STATES)
+
+
 _ACQUIRE_TIMEOUT = 30.0
 
 
@@ -51,6 +57,11 @@ def redact(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _stale(conn: Any, exc: Exception) -> bool:
+    """Whether ``exc`` came from a pooled connection that had died meanwhile."""
+    return conn.is_closed() or isinstance(exc, asyncpg.InternalClientError | _UNREACHABLE)
 
 
 def _reason(exc: BaseException) -> str:
@@ -123,7 +134,7 @@ class PostgresQRStore:
 
     async def _open(self, size: int, connect_timeout: float) -> Any:
         pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=size, timeout=connect_timeout, command_timeout=None
+            self.url, min_size=0, max_size=size, timeout=connect_timeout, command_timeout=None
         )
         try:
             async with pool.acquire() as conn:
@@ -138,8 +149,10 @@ class PostgresQRStore:
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result()
-        except _UNAVAILABLE as exc:
-            raise IndexUnavailable(_reason(exc)) from exc
+        except Exception as exc:
+            if _unavailable(exc):
+                raise IndexUnavailable(_reason(exc)) from exc
+            raise
 
     def submit(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` on the store's loop without waiting (cursor clean-up);
@@ -158,13 +171,25 @@ class PostgresQRStore:
         finally:
             await self._pool.release(conn)
 
+    async def _using(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work`` on a pooled connection; once more on a fresh one if the pooled
+        connection turned out dead (the server restarted, the backend was terminated)."""
+        for attempt in (1, 2):
+            conn = await self._pool.acquire(timeout=_ACQUIRE_TIMEOUT)
+            try:
+                return await work(conn)
+            except Exception as exc:
+                if attempt == 2 or not _stale(conn, exc):
+                    raise
+            finally:
+                await self._pool.release(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def _fetchval(self, sql: str, *args: object) -> Any:
-        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
-            return await conn.fetchval(sql, *args)
+        return await self._using(lambda conn: conn.fetchval(sql, *args))
 
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
-        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
-            return list(await conn.fetch(sql, *args))
+        return list(await self._using(lambda conn: conn.fetch(sql, *args)))
 
     def known_files(self) -> dict[str, tuple[int, int]]:
         """Path -> (mtime_ns, size) of every indexed file."""
@@ -183,9 +208,12 @@ class PostgresQRStore:
         self.call(self._clear())
 
     async def _clear(self) -> None:
-        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-            await conn.execute(f"TRUNCATE {', '.join(TABLES.values())}")
+        async def truncate(conn: Any) -> None:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+                await conn.execute(f"TRUNCATE {', '.join(TABLES.values())}")
+
+        await self._using(truncate)
 
     def close(self) -> None:
         """Close the pool and stop the store's loop."""
@@ -194,9 +222,6 @@ class PostgresQRStore:
         concurrent.futures.wait(pending, timeout=10)
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            import sys
-
-            print("INUSE", [h._in_use for h in pool._holders], file=sys.stderr)
             future = asyncio.run_coroutine_threadsafe(pool.close(), self._loop)
             try:
                 future.result(10)
@@ -223,14 +248,21 @@ class PostgresQRStore:
         return PostgresCursor(self, conn, tr, cur, plan)
 
     async def _open_read(self, sql: str, params: list[Param]) -> tuple[Any, Any, Any]:
-        conn = await self._pool.acquire(timeout=_ACQUIRE_TIMEOUT)
-        tr = conn.transaction(isolation="repeatable_read", readonly=True)
-        try:
-            await tr.start()
-            return conn, tr, await conn.cursor(sql, *params)
-        except BaseException:
-            await self.finish_read(conn, tr)
-            raise
+        for attempt in (1, 2):
+            conn = await self._pool.acquire(timeout=_ACQUIRE_TIMEOUT)
+            tr = conn.transaction(isolation="repeatable_read", readonly=True)
+            try:
+                await tr.start()
+                return conn, tr, await conn.cursor(sql, *params)
+            except Exception as exc:
+                stale = _stale(conn, exc)
+                await self.finish_read(conn, tr)
+                if attempt == 2 or not stale:
+                    raise
+            except BaseException:
+                await self.finish_read(conn, tr)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def apply(self, added: Sequence[IndexedFile], removed: Sequence[str]) -> list[str]:
         """Upsert ``added``, delete ``removed``, refresh computed attributes; the
@@ -246,10 +278,12 @@ class PostgresQRStore:
     async def _write(
         self, added: Sequence[IndexedFile], removed: Sequence[str], *, replace_uids: bool
     ) -> list[str]:
-        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
-            return await apply_batch(
-                conn, added, removed, refresh=not self._bulk, replace_uids=replace_uids
+        refresh = not self._bulk
+        return await self._using(
+            lambda conn: apply_batch(
+                conn, added, removed, refresh=refresh, replace_uids=replace_uids
             )
+        )
 
     def begin_bulk(self) -> bool:
         """Start a bulk load if the index is empty: computed attributes once at the end."""
@@ -265,8 +299,7 @@ class PostgresQRStore:
             self.call(self._refresh_all())
 
     async def _refresh_all(self) -> None:
-        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
-            await refresh_all(conn)
+        await self._using(refresh_all)
 
 
 async def _migrate(conn: Any) -> None:
