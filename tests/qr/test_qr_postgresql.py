@@ -89,7 +89,7 @@ def test_unreachable_database_names_the_flag_and_the_url(tmp_path: Path) -> None
     assert "postgresql://aiodicom@127.0.0.1:" in done.stderr and "s3cret" not in done.stderr
 
 
-async def test_workers_share_one_postgresql_index(tmp_path: Path, pg_cluster: PgCluster) -> None:
+def test_workers_share_one_postgresql_index(tmp_path: Path, pg_cluster: PgCluster) -> None:
     url, port = pg_cluster.fresh_database(), free_port()
     folder = make_folder(tmp_path)
     log = (tmp_path / "qrscp.log").open("wb")
@@ -98,9 +98,9 @@ async def test_workers_share_one_postgresql_index(tmp_path: Path, pg_cluster: Pg
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )  # fmt: skip
     try:
-        await asyncio.to_thread(wait_listening, port, process=process)
+        wait_listening(port, process=process)
         for _ in range(6):  # SO_REUSEPORT spreads the associations over both workers
-            found = await run_findscu(port, "-S", STUDIES, tmp_path / "rsp")
+            found = asyncio.run(run_findscu(port, "-S", STUDIES, tmp_path / "rsp"))
             assert found.final == "Success" and len(found.responses) == 8, found.output
     finally:
         stop_process(process, 15)
