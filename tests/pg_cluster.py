@@ -77,8 +77,12 @@ class PgCluster:
         return self.url(name)
 
 
-def start_cluster() -> Iterator[PgCluster]:
-    """Start a cluster in a temporary folder; stop it and remove the folder after."""
+def start_cluster(*, durable: bool = False) -> Iterator[PgCluster]:
+    """Start a cluster in a temporary folder; stop it and remove the folder after.
+
+    Tests run without fsync; ``durable`` (benchmarks) keeps fsync and full page writes,
+    commits without waiting for the WAL flush (like SQLite's WAL with synchronous=NORMAL).
+    """
     folder = Path(tempfile.mkdtemp(prefix="aiodicom-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
@@ -89,10 +93,10 @@ def start_cluster() -> Iterator[PgCluster]:
                    "-E", "UTF8", "--locale=C", "--no-sync"]),
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    options = (
-        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    options += " -c synchronous_commit=off"
+    if not durable:
+        options += " -c fsync=off -c full_page_writes=off"
     subprocess.run(
         _as_owner([str(bin_ / "pg_ctl"), "-D", str(data), "-o", options,
                    "-l", str(folder / "server.log"), "-w", "-t", "60", "start"]),

@@ -123,13 +123,31 @@ def _text(value: object) -> object:
 
 
 async def _upsert(
-    conn: Connection, level: Level, files: list[IndexedFile], parents: list[int | None]
+    conn: Connection,
+    level: Level,
+    files: list[IndexedFile],
+    parents: list[int | None],
+    moved: dict[Level, set[int]],
 ) -> dict[str, int]:
-    """Upsert the ``level`` entities of ``files`` (first occurrence wins); uid -> id."""
+    """Upsert the ``level`` entities of ``files``; uid -> id. A study or series that now
+    hangs under another parent leaves its former parent in ``moved`` (one round trip:
+    the CTE ``before`` sees the rows as they were)."""
     rows = [upsert_values(level, file, parent) for file, parent in zip(files, parents, strict=True)]
     columns = [[_text(v) for v in column] for column in zip(*rows, strict=True)]
-    returned = await conn.fetch(_upsert_sql(level, returning=True), *columns)
-    return {str(row[0]): int(row[1]) for row in returned}
+    ref = PARENT_REF.get(level)
+    old = f"{ref}" if ref else "NULL::bigint"
+    sql = (
+        f"WITH before AS (SELECT uid, {old} AS old FROM {TABLES[level]} "
+        f"WHERE uid = ANY($1::text[])), up AS ({_upsert_sql(level, returning=True)}) "
+        "SELECT up.uid, up.id, before.old FROM up LEFT JOIN before ON before.uid = up.uid"
+    )
+    ids: dict[str, int] = {}
+    new_parent = dict(zip((f.entities[level].uid for f in files), parents, strict=True))
+    for uid, ident, former in await conn.fetch(sql, *columns):
+        ids[str(uid)] = int(ident)
+        if former is not None and former != new_parent[str(uid)]:
+            moved[Level(level - 1)].add(int(former))
+    return ids
 
 
 async def _add_files(
@@ -145,14 +163,12 @@ async def _add_files(
             firsts.setdefault(file.entities[level].uid, file)
         chosen = list(firsts.values())
         parents = [_parent_id(level, file, ids) for file in chosen]
-        if level in (Level.STUDY, Level.SERIES):
-            await _note_moves(conn, level, chosen, parents, moved)
         if level is Level.IMAGE:
             rows = [upsert_values(level, f, p) for f, p in zip(chosen, parents, strict=True)]
             columns = [[_text(v) for v in column] for column in zip(*rows, strict=True)]
             await conn.execute(_upsert_sql(level, returning=False), *columns)
             return {p for p in parents if p is not None}
-        ids = await _upsert(conn, level, chosen, parents)  # the parents of the next level
+        ids = await _upsert(conn, level, chosen, parents, moved)  # the next level's parents
     return set()  # pragma: no cover (the IMAGE level returns)
 
 
@@ -162,41 +178,32 @@ def _parent_id(level: Level, file: IndexedFile, ids: dict[str, int]) -> int | No
     return ids[file.entities[Level(level - 1)].uid]
 
 
-async def _note_moves(
-    conn: Connection,
-    level: Level,
-    files: list[IndexedFile],
-    parents: list[int | None],
-    moved: dict[Level, set[int]],
-) -> None:
-    """Remember the former parents of studies/series that now hang under another one."""
-    ref = PARENT_REF[level]
-    uids = [file.entities[level].uid for file in files]
-    rows = await conn.fetch(
-        f"SELECT uid, {ref} FROM {TABLES[level]} WHERE uid = ANY($1::text[])", uids
-    )
-    before = {str(row[0]): int(row[1]) for row in rows}
-    for uid, parent in zip(uids, parents, strict=True):
-        old = before.get(uid)
-        if old is not None and old != parent:
-            moved[Level(level - 1)].add(old)
+_AFFECTED = (
+    "WITH st AS (SELECT study_ref AS id FROM series WHERE id = ANY($1::bigint[]) "
+    "UNION SELECT unnest($2::bigint[])), "
+    "pa AS (SELECT patient_ref AS id FROM study WHERE id IN (SELECT id FROM st) "
+    "UNION SELECT unnest($3::bigint[])) "
+    "SELECT (SELECT array_agg(id) FROM st), (SELECT array_agg(id) FROM pa)"
+)
 
 
 async def _refresh(conn: Connection, series: set[int], moved: dict[Level, set[int]]) -> None:
-    """Recompute PS3.4 C.6.1.1.2-C.6.1.1.4 for what changed; drop entities left empty."""
+    """Recompute PS3.4 C.6.1.1.2-C.6.1.1.4 for what changed; drop entities left empty.
+
+    Two round trips: the studies and patients above ``series`` (before any is dropped),
+    then every statement in one script (the ids are integers, written as literals).
+    """
     if not series and not any(moved.values()):
         return
-    rows = await conn.fetch(
-        "SELECT DISTINCT study_ref FROM series WHERE id = ANY($1::bigint[])", list(series)
+    studies, patients = await conn.fetchrow(
+        _AFFECTED, list(series), list(moved[Level.STUDY]), list(moved[Level.PATIENT])
     )
-    studies = {int(row[0]) for row in rows} | moved[Level.STUDY]
-    rows = await conn.fetch(
-        "SELECT DISTINCT patient_ref FROM study WHERE id = ANY($1::bigint[])", list(studies)
-    )
-    patients = {int(row[0]) for row in rows} | moved[Level.PATIENT]
-    ids = {"series": series, "study": studies, "patient": patients}
+    ids = {"series": series, "study": studies or [], "patient": patients or []}
+    script = []
     for table, stmt in refresh_statements(everything=False):
-        await conn.execute(stmt, list(ids[table]))
+        literal = "ARRAY[" + ",".join(str(int(i)) for i in ids[table]) + "]::bigint[]"
+        script.append(stmt.replace("$1::bigint[]", literal))
+    await conn.execute(";\n".join(script))
 
 
 async def refresh_all(conn: Connection) -> None:
