@@ -135,7 +135,8 @@ def one_at_a_time(store: QRStore, total: int, count: int) -> list[float]:
 def latencies(service: QRService, make: Callable[[random.Random], Dataset], count: int) -> str:
     """p50/p99 ms of ``count`` C-FINDs (bounded to 60 s) and the mean number of matches."""
     rng = random.Random(5)
-    samples, matches = [], 0
+    samples: list[float] = []
+    matches = 0
 
     async def one(ds: Dataset) -> int:
         return len([item async for item in service.find(request(ds, STUDY_ROOT))])
