@@ -120,6 +120,18 @@ class QRIndex:
                 self.on_update(report)
         return report
 
+    async def forget(self) -> int:
+        """Drop every indexed file of our folder (``--reindex`` on a shared index, where
+        other nodes' files stay); the number dropped."""
+        async with self._lock:
+            known = await asyncio.to_thread(self.store.known_files)
+            own = [path for path in known if self._owns(path)]
+            if own:
+                await asyncio.to_thread(self.store.apply, [], own)
+            self._bad.clear()
+            self._dupes.clear()
+            return len(own)
+
     def _owns(self, path: str) -> bool:
         """Whether ``path`` is under our folder: a shared index (PostgreSQL) also holds the
         files of other nodes' folders, which our scan must leave alone."""

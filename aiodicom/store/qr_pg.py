@@ -134,7 +134,14 @@ class PostgresQRStore:
 
     async def _open(self, size: int, connect_timeout: float) -> Any:
         pool = await asyncpg.create_pool(
-            self.url, min_size=0, max_size=size, timeout=connect_timeout, command_timeout=None
+            self.url,
+            min_size=0,
+            max_size=size,
+            timeout=connect_timeout,
+            command_timeout=None,
+            # Short OLTP statements: JIT compiling them (on when a plan's cost is high)
+            # would cost tens of milliseconds each.
+            server_settings={"jit": "off"},
         )
         try:
             async with pool.acquire() as conn:

@@ -231,9 +231,11 @@ def refresh_statements(everything: bool) -> list[tuple[str, str]]:
          "WHERE study_ref = study.id), "
          "modalities = (SELECT string_agg(DISTINCT k_00080060, '\\' ORDER BY k_00080060) "
          "FROM series WHERE study_ref = study.id AND k_00080060 IS NOT NULL), "
-         "sop_classes = (SELECT string_agg(DISTINCT im.k_00080016, '\\' "
-         "ORDER BY im.k_00080016) FROM instance im JOIN series se ON im.series_ref = se.id "
-         "WHERE se.study_ref = study.id AND im.k_00080016 IS NOT NULL)" + only()),
+         # LATERAL .. OFFSET 0 (not flattened into a join): the instances of each series by
+         # index, never a scan of every instance, whatever the statistics say
+         "sop_classes = (SELECT string_agg(DISTINCT c, '\\' ORDER BY c) FROM series se, "
+         "LATERAL (SELECT k_00080016 AS c FROM instance WHERE series_ref = se.id "
+         "AND k_00080016 IS NOT NULL OFFSET 0) im WHERE se.study_ref = study.id)" + only()),
         ("study", "DELETE FROM study WHERE n_series = 0" + only(" AND")),
         ("patient", "UPDATE patient SET "
          "n_studies = (SELECT count(*) FROM study WHERE patient_ref = patient.id), "

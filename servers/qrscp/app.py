@@ -74,8 +74,10 @@ class QRApp:
             raise ConfigError(
                 self.config.source, "qr.data", "an existing folder", str(self.config.qr.data)
             )
-        if self.reindex:
+        if self.reindex and self.config.index_url() is None:
             await asyncio.to_thread(self.store.clear)
+        elif self.reindex:  # a shared index: the other nodes' files stay
+            await self.index.forget()
         return await self.index.start(watch=self.config.qr.watch)
 
     async def start(self, host: str | None = None, port: int | None = None) -> ScanReport:

@@ -184,3 +184,19 @@ async def test_shared_index_keeps_other_folders(tmp_path: Path, qr_index: str | 
     finally:
         first.close()
         second.close()
+
+
+async def test_forget_drops_only_our_folder(tmp_path: Path, qr_index: str | Path) -> None:
+    """``--reindex`` on a shared index: our folder's files go, another node's stay."""
+    store = open_qr_store(qr_index)
+    try:
+        ours, theirs = make_folder(tmp_path / "ours"), tmp_path / "theirs"
+        write_sample(theirs, SampleShape(1, 1, 1, 3, seed=3))
+        index = QRIndex(ours, store)
+        await index.scan()
+        await QRIndex(theirs, store).scan()
+        assert await index.forget() == 32
+        assert store.counts()["instance"] == 3
+        assert (await index.scan()).added == 32
+    finally:
+        store.close()
