@@ -10,6 +10,7 @@ computed attributes of PS3.4 C.6.1.1.2-C.6.1.1.4 refreshed for what changed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,26 +46,35 @@ async def apply_batch(
     ``refresh=False`` (bulk load) leaves the computed attributes to :func:`refresh_all`;
     ``replace_uids`` drops another path holding an added SOP Instance UID.
     """
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+    # One transaction, begun and ended in the same round trips as its first and last work.
+    await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(WRITE_LOCK)})")
+    try:
         batch = await _sort_out(conn, added, replace_uids)
         touched = await _delete_paths(conn, [*removed, *batch.drop])
         moved: dict[Level, set[int]] = {Level.PATIENT: set(), Level.STUDY: set()}
         touched |= await _add_files(conn, list(batch.accepted.values()), moved)
-        if refresh:
-            await _refresh(conn, touched, moved)
+        script = await _refresh_script(conn, touched, moved) if refresh else []
+        await conn.execute(";\n".join([*script, "COMMIT"]))
+    except BaseException:
+        if not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
     return batch.duplicates
+
+
+_HELD = (  # who holds these UIDs (by_uid), what these paths hold (not by_uid): one query
+    "SELECT TRUE AS by_uid, uid, path FROM instance WHERE uid = ANY($1::text[]) "
+    "UNION ALL SELECT FALSE, uid, path FROM instance WHERE path = ANY($2::text[])"
+)
 
 
 async def _sort_out(conn: Connection, files: Sequence[IndexedFile], replace: bool) -> _Batch:
     """Decide per file, in order: refused duplicate, replacing its path, or new."""
     uids = [file.entities[Level.IMAGE].uid for file in files]
-    rows = await conn.fetch("SELECT uid, path FROM instance WHERE uid = ANY($1::text[])", uids)
-    owners = {str(row[0]): str(row[1]) for row in rows}
-    rows = await conn.fetch(
-        "SELECT path, uid FROM instance WHERE path = ANY($1::text[])", [f.path for f in files]
-    )
-    indexed = {str(row[0]): str(row[1]) for row in rows}
+    rows = await conn.fetch(_HELD, uids, [file.path for file in files])
+    owners = {str(row[1]): str(row[2]) for row in rows if row[0]}
+    indexed = {str(row[2]): str(row[1]) for row in rows if not row[0]}
     batch = _Batch()
     for file, uid in zip(files, uids, strict=True):
         owner = owners.get(uid, file.path)
@@ -187,14 +197,14 @@ _AFFECTED = (
 )
 
 
-async def _refresh(conn: Connection, series: set[int], moved: dict[Level, set[int]]) -> None:
-    """Recompute PS3.4 C.6.1.1.2-C.6.1.1.4 for what changed; drop entities left empty.
-
-    Two round trips: the studies and patients above ``series`` (before any is dropped),
-    then every statement in one script (the ids are integers, written as literals).
-    """
+async def _refresh_script(
+    conn: Connection, series: set[int], moved: dict[Level, set[int]]
+) -> list[str]:
+    """The statements recomputing PS3.4 C.6.1.1.2-C.6.1.1.4 for what changed and dropping
+    entities left empty (run with the COMMIT). One round trip here: the studies and
+    patients above ``series`` before any is dropped; the ids are integers, as literals."""
     if not series and not any(moved.values()):
-        return
+        return []
     studies, patients = await conn.fetchrow(
         _AFFECTED, list(series), list(moved[Level.STUDY]), list(moved[Level.PATIENT])
     )
@@ -203,7 +213,7 @@ async def _refresh(conn: Connection, series: set[int], moved: dict[Level, set[in
     for table, stmt in refresh_statements(everything=False):
         literal = "ARRAY[" + ",".join(str(int(i)) for i in ids[table]) + "]::bigint[]"
         script.append(stmt.replace("$1::bigint[]", literal))
-    await conn.execute(";\n".join(script))
+    return script
 
 
 async def refresh_all(conn: Connection) -> None:
