@@ -32,6 +32,7 @@ from aiodicom.store.qr_sql_select import Dialect, Param, chain, count_sql, selec
 from aiodicom.store.qr_store import IndexedFile, QueryPlan, ResultRow
 
 T = TypeVar("T")
+_ACQUIRE_TIMEOUT = 30.0  # a request waits this long for one of the pool's connections
 _UNREACHABLE = (OSError, TimeoutError, asyncpg.InterfaceError)
 # SQLSTATE classes (PostgreSQL Appendix A) meaning "the database is not there for us now":
 # connection exception, insufficient resources, operator intervention, no such database;
@@ -44,9 +45,6 @@ def _unavailable(exc: BaseException) -> bool:
         return True
     state = getattr(exc, "sqlstate", None) or ""
     return isinstance(exc, asyncpg.PostgresError) and state.startswith(_UNAVAILABLE_STATES)
-
-
-_ACQUIRE_TIMEOUT = 30.0
 
 
 def redact(url: str) -> str:
@@ -86,17 +84,18 @@ class PostgresCursor:
             return []
         rows = self._store.call(self._cur.fetch(count))
         n, tags = self._blobs, self._computed
-        return [
-            ResultRow(
-                blobs=tuple(bytes(b) for b in tuple(row)[:n]),
-                computed=tuple(
-                    (tag, "" if v is None else str(v))
-                    for tag, v in zip(tags, tuple(row)[n:-1], strict=True)
-                ),
-                decided=bool(row[-1]),
+        out = []
+        for row in rows:
+            values = tuple(row)
+            computed = zip(tags, values[n:-1], strict=True)
+            out.append(
+                ResultRow(
+                    blobs=tuple(bytes(b) for b in values[:n]),
+                    computed=tuple((tag, "" if v is None else str(v)) for tag, v in computed),
+                    decided=bool(values[-1]),
+                )
             )
-            for row in rows
-        ]
+        return out
 
     def close(self) -> None:
         """End the snapshot and hand the connection back; safe to call twice."""
