@@ -125,6 +125,8 @@ class QRStore(Protocol):
         The single-file write path (a C-STORE, PS3.4 B.2.2): when it returns, the instance
         is visible to every query. False when refused because another path holds its SOP
         Instance UID (PS3.4 C.6.1.1.5); ``replace_uid`` drops that other path instead.
+        Raises :class:`aiodicom.errors.IndexUnavailable` (0xA700, PS3.4 B.2.3) when a
+        database backend cannot be reached.
         """
 
     def begin_bulk(self) -> bool:
