@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from aiodicom.errors import IndexUnavailable
 from aiodicom.store import open_qr_store
+from aiodicom.store.qr_files import parse_file
 from aiodicom.testing.qr_sample import SampleShape, write_sample
 from tests.clients.peers import free_port, stop_process
 from tests.hardening.support import wait_listening
@@ -115,3 +119,27 @@ def test_sqlite_refuses_workers(tmp_path: Path) -> None:
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )  # fmt: skip
     assert done.returncode == 2 and "--workers" in done.stderr and "PostgreSQL" in done.stderr
+
+
+def test_index_file_while_the_database_is_away(tmp_path: Path, pg_cluster: PgCluster) -> None:
+    """The C-STORE write path fails with 0xA700 (PS3.4 B.2.3) and works again after."""
+    url = pg_cluster.fresh_database()
+    database = url.rsplit("/", 1)[1]
+    first, second = sorted(make_folder(tmp_path).rglob("*.dcm"))[:2]
+    store = open_qr_store(url)
+    try:
+        assert store.index_file(parse_file(str(first)))
+        pg_cluster.psql(f"ALTER DATABASE {database} ALLOW_CONNECTIONS false")
+        pg_cluster.psql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        )
+        try:
+            with pytest.raises(IndexUnavailable) as info:
+                store.index_file(parse_file(str(second)))
+        finally:
+            pg_cluster.psql(f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
+        assert info.value.status == 0xA700
+        assert store.index_file(parse_file(str(second)))
+        assert store.counts()["instance"] == 2
+    finally:
+        store.close()
