@@ -38,6 +38,8 @@ __all__ = [
     "DicomTimeoutError",
     "DimseStatusError",
     "Hl7Error",
+    "IndexConnectError",
+    "IndexUnavailable",
     "ListenError",
     "LocalProtocolError",
     "NegotiationError",
@@ -186,6 +188,19 @@ class QueryError(DimseStatusError):
     """
 
 
+class IndexUnavailable(QueryError):
+    """The Q/R index (e.g. its PostgreSQL server) cannot be reached or failed mid-query.
+
+    PS3.4 C.4.1.1.4 allows 0xA700 (Refused: Out of Resources) for a C-FIND the SCP cannot
+    serve now; PS3.4 B.2.3 the same for a C-STORE it cannot index. The server keeps serving.
+    """
+
+    OUT_OF_RESOURCES = 0xA700
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(self.OUT_OF_RESOURCES, comment=f"Q/R index unavailable: {cause}")
+
+
 class DicomTimeoutError(AiodicomError, TimeoutError):
     """A connect, ARTIM or DIMSE timeout expired. ``what`` names the timer."""
 
@@ -255,3 +270,14 @@ class Hl7Error(AiodicomError):
         self.ack_code = ack_code
         where = f"{segment}-{field}" if field else segment
         super().__init__(problem if problem.startswith(segment) else f"{where}: {problem}")
+
+
+class IndexConnectError(AiodicomError):
+    """The Q/R index database could not be opened at start; names the setting and the URL
+    (without its password) and the reason."""
+
+    def __init__(self, setting: str, url: str, reason: str) -> None:
+        self.setting = setting
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot open the Q/R index {url} ({setting}): {reason}")

@@ -10,11 +10,14 @@ need_apt=()
 [ -x /usr/bin/openssl ] || need_apt+=(openssl)
 command -v ip >/dev/null && command -v unshare >/dev/null || need_apt+=(iproute2 util-linux)
 [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc)
+# PostgreSQL for the Q/R index tests; they run their own throw-away cluster (tests/pg_cluster.py).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || need_apt+=(chromium chromium-driver)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    # Packages must not start services while installing (Orthanc's would take ports 4242/8042).
+    # Packages must not start services while installing (Orthanc's would take ports 4242/8042,
+    # PostgreSQL's 5432).
     guard=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
@@ -24,11 +27,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get install -y -qq "${need_apt[@]}"
     [ -z "$guard" ] || rm -f "$guard"
 fi
-# The tests start their own Orthanc on free ports: the system service stays off at boot too.
-if [ -e /etc/init.d/orthanc ] || [ -e /lib/systemd/system/orthanc.service ]; then
-    if command -v systemctl >/dev/null; then systemctl disable orthanc >/dev/null 2>&1 || true; fi
-    if command -v update-rc.d >/dev/null; then update-rc.d orthanc disable >/dev/null 2>&1 || true; fi
-fi
+# The tests start their own Orthanc and PostgreSQL on free ports: the system services stay
+# off at boot too.
+for service in orthanc postgresql; do
+    if [ -e "/etc/init.d/$service" ] || [ -e "/lib/systemd/system/$service.service" ]; then
+        if command -v systemctl >/dev/null; then systemctl disable "$service" >/dev/null 2>&1 || true; fi
+        if command -v update-rc.d >/dev/null; then update-rc.d "$service" disable >/dev/null 2>&1 || true; fi
+    fi
+done
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

@@ -8,12 +8,16 @@ a test parsing ``findscu --json`` output read them as JSON).
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import structlog
+
+from tests.pg_cluster import PgCluster, start_cluster
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,3 +46,55 @@ def _restore_structlog_per_module() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _restore_structlog() -> Iterator[None]:
     yield from _structlog_as_found()
+
+
+QR_BACKENDS = ("sqlite", "postgresql")
+"""Every Q/R index test runs on both backends (the ``qr_index`` fixtures)."""
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL cluster, started on first use (tests/pg_cluster.py)."""
+    yield from start_cluster()
+
+
+def _index_location(backend: str, folder: Path, request: pytest.FixtureRequest) -> str | Path:
+    if backend == "sqlite":
+        return folder / "index.sqlite"
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return cluster.fresh_database()
+
+
+@pytest.fixture(params=QR_BACKENDS)
+def qr_backend(request: pytest.FixtureRequest) -> str:
+    """The Q/R index backend of this test run: ``sqlite`` or ``postgresql``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def qr_index_factory(
+    qr_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], str | Path]:
+    """Makes further empty indexes of the test's backend (a new file or database each)."""
+    count = itertools.count()
+
+    def make() -> str | Path:
+        folder = tmp_path / f"index-{next(count)}"
+        folder.mkdir()
+        return _index_location(qr_backend, folder, request)
+
+    return make
+
+
+@pytest.fixture
+def qr_index(qr_index_factory: Callable[[], str | Path]) -> str | Path:
+    """Where a test's Q/R index lives: an SQLite file, or a fresh PostgreSQL database."""
+    return qr_index_factory()
+
+
+@pytest.fixture(scope="module", params=QR_BACKENDS)
+def qr_module_index(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str | Path:
+    """:func:`qr_index` for a module's shared store."""
+    return _index_location(request.param, tmp_path_factory.mktemp("qr-index"), request)

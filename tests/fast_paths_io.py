@@ -225,7 +225,7 @@ WHOLE: tuple[Twin, ...] = (
         declines=True,
     ),
     Twin(
-        "store/qr_sql.py",
+        "store/qr_sql_select.py",
         lambda given: _pushdown(given, fast=True),
         lambda given: _pushdown(given, fast=False),
         st.tuples(pushdown.identifiers(), st.sampled_from(pushdown.OPTIONS)),

@@ -17,3 +17,13 @@ def test_orthanc_service_is_not_enabled_at_boot() -> None:
     wanted = sorted(str(link) for link in ETC.glob("systemd/system/*.wants/orthanc.service"))
     assert started == []
     assert wanted == []
+
+
+def test_postgresql_service_is_not_enabled_at_boot() -> None:
+    """The Q/R tests start their own PostgreSQL cluster; the Debian service must stay off."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        pytest.fail("PostgreSQL is not installed: scripts/test.sh installs it")
+    started = sorted(str(link) for link in ETC.glob("rc[2-5].d/S*postgresql"))
+    wanted = sorted(str(link) for link in ETC.glob("systemd/system/*.wants/postgresql.service"))
+    assert started == []
+    assert wanted == []

@@ -15,7 +15,13 @@ from aiodicom.config.common import (
     read_yaml,
     yaml_error_text,
 )
-from aiodicom.config.qr import QRSection, QRServerConfig, load_qr_config, validate_qr_config
+from aiodicom.config.qr import (
+    QRSection,
+    QRServerConfig,
+    is_database_url,
+    load_qr_config,
+    validate_qr_config,
+)
 from aiodicom.config.worklist import (
     Hl7Section,
     HttpSection,
@@ -37,6 +43,7 @@ __all__ = [
     "WorklistServerConfig",
     "build_section",
     "flag_error",
+    "is_database_url",
     "load_qr_config",
     "load_worklist_config",
     "read_yaml",

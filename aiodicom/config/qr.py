@@ -26,14 +26,16 @@ from aiodicom.errors import ConfigError
 
 @dataclass(frozen=True, slots=True)
 class QRSection:
-    """The data folder, where the SQLite index lives, and the query limits.
+    """The data folder, where the index lives, and the query limits.
 
-    ``index``: the index file; empty = a file in the temp folder named after the data path.
+    ``index``: the SQLite index file (empty = a file in the temp folder named after the
+    data path), or a PostgreSQL URL ``postgresql://user[:password]@host[:port]/database``
+    (a database several SCP processes share).
     ``max_matches``: more matches than this are refused (0xA700); 0 = unlimited.
     """
 
     data: Path = Path("qr-data")
-    index: Path | None = None
+    index: str | Path | None = None
     max_matches: int = 0
     batch_size: int = 256
     watch: bool = True
@@ -54,10 +56,15 @@ class QRServerConfig:
     logging: LoggingSection = field(default_factory=LoggingSection)
     source: str | None = None
 
+    def index_url(self) -> str | None:
+        """The PostgreSQL URL of ``qr.index``, or None for an SQLite index."""
+        index = self.qr.index
+        return index if isinstance(index, str) and is_database_url(index) else None
+
     def index_path(self) -> Path:
         """The SQLite file: ``qr.index`` or ``<tmp>/aiodicom-qr-<hash of data path>.sqlite``."""
-        if self.qr.index is not None:
-            return self.qr.index
+        if self.qr.index is not None and self.index_url() is None:
+            return Path(self.qr.index)
         digest = hashlib.sha1(str(self.qr.data.resolve()).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"aiodicom-qr-{digest}.sqlite"
 
@@ -106,8 +113,16 @@ def validate_qr_config(config: QRServerConfig) -> QRServerConfig:
     return config
 
 
-def _relative_to(file: Path, path: Path | None) -> Path | None:
-    if path is None or path.is_absolute():
+def is_database_url(text: str) -> bool:
+    """Whether ``qr.index`` names a PostgreSQL database rather than an SQLite file."""
+    return text.startswith(("postgresql://", "postgres://"))
+
+
+def _relative_to(file: Path, path: str | Path | None) -> Path | None:
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_absolute():
         return path
     return (file.parent / path).resolve()
 
@@ -120,5 +135,8 @@ def load_qr_config(path: Path | str | None) -> QRServerConfig:
     config = build_section(QRServerConfig, read_yaml(file), str(file))
     data = _relative_to(file, config.qr.data)
     assert data is not None
-    qr = dataclasses.replace(config.qr, data=data, index=_relative_to(file, config.qr.index))
+    index = config.qr.index
+    if not (isinstance(index, str) and is_database_url(index)):
+        index = _relative_to(file, index)
+    qr = dataclasses.replace(config.qr, data=data, index=index)
     return validate_qr_config(dataclasses.replace(config, qr=qr, source=str(file)))

@@ -1,11 +1,14 @@
 """Storage behind the SCPs: the hot-reloaded Modality Worklist folder (``worklist*``,
-PS3.4 Annex K), the MPPS instances (``mpps``, PS3.4 Annex F) and the SQLite Q/R index
-(``qr_*``, PS3.4 Annex C)."""
+PS3.4 Annex K), the MPPS instances (``mpps``, PS3.4 Annex F) and the Q/R index
+(``qr_*``, PS3.4 Annex C) on SQLite or PostgreSQL."""
 
 from aiodicom.store.mpps import MppsRecord, MppsStore, StepLink
 from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
+from aiodicom.store.qr_open import open_qr_store
+from aiodicom.store.qr_pg import PostgresQRStore, redact
 from aiodicom.store.qr_sql import SQLiteQRStore
+from aiodicom.store.qr_store import QRStore
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.store.worklist_loader import enumerate_ae_folders, is_item_name
 
@@ -13,11 +16,15 @@ __all__ = [
     "MODEL_UIDS",
     "MppsRecord",
     "MppsStore",
+    "PostgresQRStore",
     "QRIndex",
+    "QRStore",
     "SQLiteQRStore",
     "ScanReport",
     "StepLink",
     "WorklistStore",
     "enumerate_ae_folders",
     "is_item_name",
+    "open_qr_store",
+    "redact",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -70,6 +71,7 @@ class QRIndex:
         bulk_threshold: int = _BULK_THRESHOLD,
     ) -> None:
         self.root = Path(root).resolve()
+        self._prefix = str(self.root).rstrip(os.sep) + os.sep
         self.store = store
         self._exclude = frozenset(str(Path(p).resolve()) for p in exclude)
         self._poll_interval = poll_interval
@@ -93,7 +95,7 @@ class QRIndex:
         started = time.monotonic()
         on_disk = await asyncio.to_thread(self._walk)
         known = await asyncio.to_thread(self.store.known_files)
-        removed = [path for path in known if path not in on_disk]
+        removed = [path for path in known if path not in on_disk and self._owns(path)]
         if removed:
             self._dupes.clear()  # a removal may make a refused duplicate indexable again
         changed = [
@@ -117,6 +119,23 @@ class QRIndex:
             if self.on_update is not None:
                 self.on_update(report)
         return report
+
+    async def forget(self) -> int:
+        """Drop every indexed file of our folder (``--reindex`` on a shared index, where
+        other nodes' files stay); the number dropped."""
+        async with self._lock:
+            known = await asyncio.to_thread(self.store.known_files)
+            own = [path for path in known if self._owns(path)]
+            if own:
+                await asyncio.to_thread(self.store.apply, [], own)
+            self._bad.clear()
+            self._dupes.clear()
+            return len(own)
+
+    def _owns(self, path: str) -> bool:
+        """Whether ``path`` is under our folder: a shared index (PostgreSQL) also holds the
+        files of other nodes' folders, which our scan must leave alone."""
+        return path.startswith(self._prefix)
 
     def _walk(self) -> dict[str, tuple[int, int]]:
         return {path: (mtime, size) for path, mtime, size in walk_folder(self.root, self._exclude)}

@@ -14,85 +14,19 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aiodicom.store.qr_model import Level
 from aiodicom.store.qr_sql_schema import (
-    ALIASES,
     COMPUTED_COLUMNS,
     INDEXED_COLUMNS,
-    PARENT_REF,
     TABLES,
     schema_statements,
 )
+from aiodicom.store.qr_sql_select import Dialect, Param, chain, count_sql, select_sql
 from aiodicom.store.qr_sql_write import apply_batch, begin_bulk, end_bulk
-from aiodicom.store.qr_store import IndexedFile, Op, Predicate, QueryPlan, ResultRow
+from aiodicom.store.qr_store import IndexedFile, QueryPlan, ResultRow
 
 __all__ = ["INDEXED_COLUMNS", "TABLES", "SQLiteCursor", "SQLiteQRStore", "select_sql"]
 
 _MAX_IDLE_READERS = 8
-
-
-def _predicate_sql(pred: Predicate, alias: str) -> tuple[str, list[str]]:
-    """SQL for one pushed-down predicate; NULL columns always pass (Python decides)."""
-    col = f"{alias}.{pred.key.column}"
-    if pred.op is Op.EQ:
-        return f"({col} = ? OR {col} IS NULL)", [pred.values[0]]
-    if pred.op is Op.IN:
-        marks = ", ".join("?" for _ in pred.values)
-        return f"({col} IN ({marks}) OR {col} IS NULL)", list(pred.values)
-    if pred.op is Op.GLOB:
-        return f"({col} GLOB ? OR {col} IS NULL)", [pred.values[0]]
-    if pred.op is Op.LIKE:
-        return f"({col} LIKE ? ESCAPE '\\' OR {col} IS NULL)", [pred.values[0]]
-    low, high = pred.values
-    parts, params = [], []
-    if low:
-        parts.append(f"{col} >= ?")
-        params.append(low)
-    if high:
-        parts.append(f"{col} <= ?")
-        params.append(high)
-    return f"(({' AND '.join(parts)}) OR {col} IS NULL)", params
-
-
-def _chain(plan: QueryPlan) -> list[Level]:
-    """The entity tables joined for ``plan``: patient .. query level (PS3.4 C.6)."""
-    return [lvl for lvl in Level if lvl <= plan.level]
-
-
-def _from_clause(levels: list[Level]) -> str:
-    sql = f"{TABLES[levels[0]]} {ALIASES[levels[0]]}"
-    for level in levels[1:]:
-        parent = Level(level - 1)
-        sql += (
-            f" JOIN {TABLES[level]} {ALIASES[level]}"
-            f" ON {ALIASES[level]}.{PARENT_REF[level]} = {ALIASES[parent]}.id"
-        )
-    return sql
-
-
-def _where(plan: QueryPlan) -> tuple[str, list[str]]:
-    clauses, params = [], []
-    for pred in plan.predicates:
-        sql, values = _predicate_sql(pred, ALIASES[pred.key.level])
-        clauses.append(sql)
-        params.extend(values)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def select_sql(plan: QueryPlan, decided_keys: frozenset[int]) -> tuple[str, list[str]]:
-    """The SELECT for ``plan``: blobs top first, computed columns, then the decided flag."""
-    levels = _chain(plan)
-    cols = [f"{ALIASES[lvl]}.attrs" for lvl in levels]
-    cols += [f"{ALIASES[lvl]}.{col}" for lvl in levels for _, col in COMPUTED_COLUMNS[lvl]]
-    if decided_keys <= plan.pushed:
-        checks = [f"{ALIASES[p.key.level]}.{p.key.column} IS NOT NULL" for p in plan.predicates]
-        cols.append(" AND ".join(checks) if checks else "1")
-    else:
-        cols.append("0")
-    where, params = _where(plan)
-    # No ORDER BY: C-FIND responses have no order (PS3.4 C.4.1.3), and a sort would
-    # delay the first row until the whole result is known.
-    return f"SELECT {', '.join(cols)} FROM {_from_clause(levels)}{where}", params
 
 
 class SQLiteCursor:
@@ -102,15 +36,15 @@ class SQLiteCursor:
         self,
         conn: sqlite3.Connection,
         sql: str,
-        params: list[str],
+        params: list[Param],
         plan: QueryPlan,
         release: Callable[[sqlite3.Connection], None],
     ) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._release = release
         self._cursor = conn.execute(sql, params)
-        self._computed = [tag for lvl in _chain(plan) for tag, _ in COMPUTED_COLUMNS[lvl]]
-        self._blobs = len(_chain(plan))
+        self._computed = [tag for lvl in chain(plan) for tag, _ in COMPUTED_COLUMNS[lvl]]
+        self._blobs = len(chain(plan))
 
     def fetch(self, count: int) -> list[ResultRow]:
         """Up to ``count`` rows; [] at the end."""
@@ -207,8 +141,7 @@ class SQLiteQRStore:
 
     def count(self, plan: QueryPlan) -> int:
         """Number of candidate rows of ``plan`` (an upper bound of the matches)."""
-        where, params = _where(plan)
-        sql = f"SELECT count(*) FROM {_from_clause(_chain(plan))}{where}"
+        sql, params = count_sql(plan, Dialect.SQLITE)
         conn = self._reader()
         try:
             return int(conn.execute(sql, params).fetchone()[0])
@@ -236,6 +169,14 @@ class SQLiteQRStore:
             return []
         with self._lock:
             return apply_batch(self._conn, added, removed, refresh=not self._bulk)
+
+    def index_file(self, file: IndexedFile, *, replace_uid: bool = False) -> bool:
+        """Index one file in one transaction; False if refused as a duplicate UID."""
+        with self._lock:
+            refused = apply_batch(
+                self._conn, [file], [], refresh=not self._bulk, replace_uids=replace_uid
+            )
+        return not refused
 
     def begin_bulk(self) -> bool:
         """Start a bulk load if the index is empty (a full build); True if started.

@@ -33,17 +33,19 @@ def apply_batch(
     removed: Sequence[str],
     *,
     refresh: bool = True,
+    replace_uids: bool = False,
 ) -> list[str]:
     """Upsert ``added``, delete ``removed`` (one transaction); the duplicate paths.
 
-    ``refresh=False`` (bulk load) leaves the computed attributes to :func:`end_bulk`.
+    ``refresh=False`` (bulk load) leaves the computed attributes to :func:`end_bulk`;
+    ``replace_uids`` drops another path holding an added SOP Instance UID (no duplicates).
     """
     duplicates: list[str] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         moved: dict[Level, set[int]] = {Level.PATIENT: set(), Level.STUDY: set()}
         touched = _remove_paths(conn, removed)
-        touched.update(_add_files(conn, added, duplicates, moved))
+        touched.update(_add_files(conn, added, duplicates, moved, replace_uids))
         if refresh:
             _refresh(conn, touched, moved)
         conn.execute("COMMIT")
@@ -90,14 +92,14 @@ def _remove_paths(conn: sqlite3.Connection, paths: Iterable[str]) -> set[int]:
 
 def _upsert(conn: sqlite3.Connection, level: Level, file: IndexedFile, parent: int | None) -> int:
     """Insert or update the patient/study/series entity of ``file``; its row id."""
-    names = _upsert_names(level)
+    names = upsert_names(level)
     sql = (
         f"INSERT INTO {TABLES[level]} ({', '.join(names)}) "
         f"VALUES ({', '.join('?' for _ in names)}) "
         f"ON CONFLICT(uid) DO UPDATE SET "
         f"{', '.join(f'{n} = excluded.{n}' for n in names[1:])} RETURNING id"
     )
-    return int(conn.execute(sql, _upsert_values(level, file, parent)).fetchone()[0])
+    return int(conn.execute(sql, upsert_values(level, file, parent)).fetchone()[0])
 
 
 def _add_files(
@@ -105,11 +107,13 @@ def _add_files(
     files: Sequence[IndexedFile],
     duplicates: list[str],
     moved: dict[Level, set[int]],
+    replace_uids: bool = False,
 ) -> set[int]:
     """Add ``files`` in order; instances go in with one ``executemany`` per batch.
 
     A file whose SOP Instance UID belongs to another indexed path is refused (PS3.4
-    C.6.1.1.5); a file already indexed under its path is replaced.
+    C.6.1.1.5), or that path dropped with ``replace_uids``; a file already indexed under
+    its path is replaced.
     """
     owners = _lookup(conn, "SELECT uid, path FROM instance WHERE uid IN", _image_uids(files))
     indexed = {
@@ -123,14 +127,18 @@ def _add_files(
     pending: list[list[object]] = []
     for file in files:
         uid = file.entities[Level.IMAGE].uid
-        if owners.get(uid, file.path) != file.path:
-            duplicates.append(file.path)
-            continue
+        owner = owners.get(uid, file.path)
+        if owner != file.path:
+            if not replace_uids:
+                duplicates.append(file.path)
+                continue
+            _flush_instances(conn, pending)
+            touched.update(_drop_path(conn, owner, owners))
         if file.path in indexed:
             _flush_instances(conn, pending)  # the path may be one of this batch
             touched.update(_drop_path(conn, file.path, owners))
         parent = _parents(conn, file, seen, moved)
-        pending.append(_upsert_values(Level.IMAGE, file, parent))
+        pending.append(upsert_values(Level.IMAGE, file, parent))
         owners[uid] = file.path
         indexed.add(file.path)
         touched.add(parent)
@@ -173,7 +181,7 @@ def _drop_path(conn: sqlite3.Connection, path: str, owners: dict[str, str]) -> s
 def _flush_instances(conn: sqlite3.Connection, pending: list[list[object]]) -> None:
     if not pending:
         return
-    names = _upsert_names(Level.IMAGE)
+    names = upsert_names(Level.IMAGE)
     conn.executemany(
         f"INSERT INTO instance ({', '.join(names)}) "
         f"VALUES ({', '.join('?' for _ in names)}) "
@@ -218,7 +226,7 @@ def _refresh(conn: sqlite3.Connection, series_ids: set[int], moved: dict[Level, 
         conn.execute(stmt)
 
 
-def _upsert_names(level: Level) -> list[str]:
+def upsert_names(level: Level) -> list[str]:
     """Columns written for an entity: uid, attrs, keys, parent ref, file stamp."""
     names = ["uid", "attrs"] + [key.column for key in keys_of(level)]
     if level in PARENT_REF:
@@ -228,8 +236,8 @@ def _upsert_names(level: Level) -> list[str]:
     return names
 
 
-def _upsert_values(level: Level, file: IndexedFile, parent: int | None) -> list[object]:
-    """Values in the order of :func:`_upsert_names` (path third from the end for IMAGE)."""
+def upsert_values(level: Level, file: IndexedFile, parent: int | None) -> list[object]:
+    """Values in the order of :func:`upsert_names` (path third from the end for IMAGE)."""
     entity = file.entities[level]
     values: list[object] = [entity.uid, entity.blob]
     values += [entity.columns.get(key.tag) for key in keys_of(level)]

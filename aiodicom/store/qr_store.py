@@ -1,10 +1,12 @@
-"""The storage interface of the Q/R index: what a backend (SQLite today) must provide,
+"""The storage interface of the Q/R index: what a backend must provide,
 and the :class:`QueryPlan` it is given (built by :mod:`aiodicom.qr.query`).
 
-The backend holds the four entity tables of PS3.4 C.6 (patient, study, series, composite
-instance) with their key attributes in indexed columns and each entity's full attributes
-as an encoded blob, plus the computed attributes of PS3.4 C.6.1.1.2-C.6.1.1.4. All methods
-are synchronous and blocking: callers run them off the event loop.
+Two backends implement it: SQLite (:mod:`~aiodicom.store.qr_sql`, embedded) and
+PostgreSQL (:mod:`~aiodicom.store.qr_pg`, shared by several SCP processes). The backend
+holds the four entity tables of PS3.4 C.6 (patient, study, series, composite instance)
+with their key attributes in indexed columns and each entity's full attributes as an
+encoded blob, plus the computed attributes of PS3.4 C.6.1.1.2-C.6.1.1.4. All methods are
+synchronous and blocking: callers run them off the event loop.
 """
 
 from __future__ import annotations
@@ -104,6 +106,9 @@ class RowCursor(Protocol):
 class QRStore(Protocol):
     """A Q/R index backend. Blocking; one writer, many concurrent read cursors."""
 
+    path: str
+    """Where the index is, for logs: the SQLite file, or the database URL (no password)."""
+
     def known_files(self) -> dict[str, tuple[int, int]]:
         """Path -> (mtime_ns, size) of every indexed file."""
 
@@ -112,6 +117,16 @@ class QRStore(Protocol):
 
         Returns the added paths refused as duplicates (same SOP Instance UID as another
         indexed file).
+        """
+
+    def index_file(self, file: IndexedFile, *, replace_uid: bool = False) -> bool:
+        """Index one file (add, or replace what is indexed under its path) in one transaction.
+
+        The single-file write path (a C-STORE, PS3.4 B.2.2): when it returns, the instance
+        is visible to every query. False when refused because another path holds its SOP
+        Instance UID (PS3.4 C.6.1.1.5); ``replace_uid`` drops that other path instead.
+        Raises :class:`aiodicom.errors.IndexUnavailable` (0xA700, PS3.4 B.2.3) when a
+        database backend cannot be reached.
         """
 
     def begin_bulk(self) -> bool:

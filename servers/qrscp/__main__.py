@@ -1,6 +1,7 @@
 """``aiodicom-qrscp``: a Query/Retrieve C-FIND SCP over a folder of DICOM files.
 
-Usage: ``aiodicom-qrscp --data DIR --port 11113 [--config config/qrscp.yaml] [--reindex]``
+Usage: ``aiodicom-qrscp --data DIR --port 11113 [--config config/qrscp.yaml] [--reindex]
+[--index FILE | --index postgresql://user@host:port/db]``
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from aiodicom.config import QRServerConfig, flag_error, load_qr_config, validate_qr_config
+from aiodicom.config import (
+    QRServerConfig,
+    flag_error,
+    is_database_url,
+    load_qr_config,
+    validate_qr_config,
+)
 from aiodicom.errors import AiodicomError, ConfigError
 from aiodicom.log import configure
 from aiodicom.ops import add_ops_arguments
@@ -33,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="aiodicom-qrscp",
         description="DICOM Query/Retrieve C-FIND SCP (Patient Root, Study Root, "
-        "Patient/Study Only) over an SQLite index of a folder of DICOM files.",
+        "Patient/Study Only) over an index (SQLite or PostgreSQL) of a folder of DICOM files.",
     )
     parser.add_argument("--data", type=Path, help="folder of DICOM files (recursive)")
     parser.add_argument("--port", type=int, help="TCP port (default 11113)")
@@ -43,12 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-matches", type=int, help="refuse queries with more (0 = no limit)")
     parser.add_argument("--max-associations", type=int, help="concurrent associations (100)")
     parser.add_argument("--config", type=Path, help="YAML config (see config/qrscp.yaml)")
-    parser.add_argument("--index", type=Path, help="SQLite index file")
+    parser.add_argument(
+        "--index", help="SQLite index file, or postgresql://user@host:port/db (shared index)"
+    )
     parser.add_argument("--reindex", action="store_true", help="rebuild the index from scratch")
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--log-format", choices=("console", "json"))
-    workers = "must be 1: the SQLite index has a single writer"
+    workers = "processes sharing the port; more than 1 needs a PostgreSQL --index"
     add_ops_arguments(parser, workers)  # --metrics-port/--security/--shutdown-deadline
     args = parser.parse_args(argv)
     if args.aet is not None:
@@ -76,7 +85,8 @@ def build_config(args: argparse.Namespace) -> QRServerConfig:
     elif args.config is None:
         qr = dataclasses.replace(qr, data=default_data_folder())
     if args.index is not None:
-        qr = dataclasses.replace(qr, index=args.index.resolve())
+        index = args.index if is_database_url(args.index) else Path(args.index).resolve()
+        qr = dataclasses.replace(qr, index=index)
     if args.no_watch:
         qr = dataclasses.replace(qr, watch=False)
     if args.log_level is not None:

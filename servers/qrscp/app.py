@@ -1,5 +1,7 @@
 """The Q/R SCP application: index a folder, serve C-ECHO and Q/R C-FIND (PS3.4 C.4.1).
 
+The index is an SQLite file or a PostgreSQL database (``qr.index`` / ``--index``).
+
 :class:`QRApp` owns the store, the folder index (with its watcher) and the server, so the
 CLI and the tests start exactly the same thing.
 """
@@ -14,7 +16,7 @@ from aiodicom.log import get_logger
 from aiodicom.net import Server, ServerConfig
 from aiodicom.qr import QROptions, QRService
 from aiodicom.resources import bundled_folder
-from aiodicom.store import MODEL_UIDS, QRIndex, ScanReport, SQLiteQRStore
+from aiodicom.store import MODEL_UIDS, QRIndex, ScanReport, open_qr_store
 
 from ..network import network_policy
 
@@ -36,10 +38,13 @@ class QRApp:
         self.config = config
         self.reindex = reindex
         self.log = get_logger(app="qrscp")
-        index_file = config.index_path()
-        index_file.parent.mkdir(parents=True, exist_ok=True)
-        self.store = SQLiteQRStore(index_file)
-        excluded = [str(index_file) + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+        url = config.index_url()
+        excluded: list[str] = []
+        if url is None:  # the embedded SQLite file (and its journals) is not data
+            index_file = config.index_path()
+            index_file.parent.mkdir(parents=True, exist_ok=True)
+            excluded = [str(index_file) + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+        self.store = open_qr_store(url or config.index_path())
         self.index = QRIndex(
             config.qr.data,
             self.store,
@@ -69,8 +74,10 @@ class QRApp:
             raise ConfigError(
                 self.config.source, "qr.data", "an existing folder", str(self.config.qr.data)
             )
-        if self.reindex:
+        if self.reindex and self.config.index_url() is None:
             await asyncio.to_thread(self.store.clear)
+        elif self.reindex:  # a shared index: the other nodes' files stay
+            await self.index.forget()
         return await self.index.start(watch=self.config.qr.watch)
 
     async def start(self, host: str | None = None, port: int | None = None) -> ScanReport:

@@ -3,8 +3,8 @@
 :func:`serve` runs the :class:`QRApp` under :func:`aiodicom.ops.app.run_app`: SIGTERM /
 SIGINT drain the associations, SIGHUP re-reads the config file and rescans the data
 folder, ``--metrics-port`` and ``--security`` (TLS, user identity, access list) apply,
-and the audit log records every association and query. ``--workers`` must stay 1: the
-SQLite index has a single writer (the folder watcher).
+and the audit log records every association and query. ``--workers`` must stay 1 on an
+SQLite index (a single writer); on a PostgreSQL index each worker is a node sharing it.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ BuildConfig = Callable[[argparse.Namespace], QRServerConfig]
 def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: BuildConfig) -> int:
     """Run the Q/R SCP until SIGTERM/SIGINT; returns the exit code."""
     options = ops_options(args)
-    if options.workers != 1:
-        raise ConfigError(None, "--workers", "1 for aiodicom-qrscp (one index writer)", 2)
+    if options.workers != 1 and config.index_url() is None:
+        expected = "1 for aiodicom-qrscp on SQLite (one index writer; use a PostgreSQL --index)"
+        raise ConfigError(None, "--workers", expected, options.workers)
     security_file = str(options.security) if options.security else None
 
     async def factory(hooks: OpsHooks, section: SecuritySection | None) -> AppParts:

@@ -35,8 +35,8 @@ def big_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def app(big_folder: Path, tmp_path: Path) -> AsyncIterator[QRApp]:
-    async with running_app(big_folder, tmp_path / "index.sqlite", watch=False) as started:
+async def app(big_folder: Path, qr_index: str | Path) -> AsyncIterator[QRApp]:
+    async with running_app(big_folder, qr_index, watch=False) as started:
         counts = started.store.counts()
         assert counts["instance"] == TOTAL
         yield started

@@ -152,8 +152,8 @@ def _wait_listening(port: int) -> None:
 
 
 @pytest.fixture
-async def ours(folder: Path, tmp_path: Path) -> AsyncIterator[QRApp]:
-    async with running_app(folder, tmp_path / "index.sqlite", watch=False) as app:
+async def ours(folder: Path, qr_index: str | Path) -> AsyncIterator[QRApp]:
+    async with running_app(folder, qr_index, watch=False) as app:
         yield app
 
 
@@ -204,9 +204,11 @@ async def test_departure_pn_case(ours: QRApp, dcmqrscp: int, tmp_path: Path) -> 
     assert len(theirs.responses) == 0 and len(mine.responses) == 2
 
 
-async def test_pn_case_sensitive_option_agrees(folder: Path, dcmqrscp: int, tmp_path: Path) -> None:
+async def test_pn_case_sensitive_option_agrees(
+    folder: Path, dcmqrscp: int, tmp_path: Path, qr_index: str | Path
+) -> None:
     config = dataclasses.replace(
-        app_config(folder, tmp_path / "i.sqlite", watch=False),
+        app_config(folder, qr_index, watch=False),
         matching=MatchingSection(pn_case_sensitive=True),
     )
     app = QRApp(config)

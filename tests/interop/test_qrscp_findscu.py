@@ -15,8 +15,8 @@ PID = "PID000002"
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[QRApp]:
-    async with running_app(make_folder(tmp_path), tmp_path / "index.sqlite") as started:
+async def app(tmp_path: Path, qr_index: str | Path) -> AsyncIterator[QRApp]:
+    async with running_app(make_folder(tmp_path), qr_index) as started:
         yield started
 
 

@@ -64,9 +64,9 @@ async def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(folder: Path, tmp_path: Path) -> AsyncIterator[QRApp]:
+async def app(folder: Path, tmp_path: Path, qr_index: str | Path) -> AsyncIterator[QRApp]:
     (folder / "corrupt.dcm").write_bytes(b"\x00" * 132 + b"garbage that is not a data set")
-    async with running_app(folder, tmp_path / "index.sqlite", poll_interval=0.1) as started:
+    async with running_app(folder, qr_index, poll_interval=0.1) as started:
         yield started
 
 

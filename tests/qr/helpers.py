@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,12 +14,13 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from aiodicom.config import NetworkSection, QRSection, QRServerConfig
+from aiodicom.config import NetworkSection, QRSection, QRServerConfig, is_database_url
 from aiodicom.dicom.identifier import decode_identifier
 from aiodicom.net.types import FindRequest
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE
 from aiodicom.testing.qr_sample import SampleShape, write_sample
 from servers.qrscp.app import QRApp
+from tests.pg_cluster import psql
 
 FINDSCU = "/usr/bin/findscu"
 SMALL = SampleShape(patients=4, studies_per_patient=2, series_per_study=2, instances_per_series=2)
@@ -26,6 +28,19 @@ PATIENT_ROOT = "1.2.840.10008.5.1.4.1.2.1.1"
 STUDY_ROOT = "1.2.840.10008.5.1.4.1.2.2.1"
 PATIENT_STUDY = "1.2.840.10008.5.1.4.1.2.3.1"
 MODEL_FLAGS = {PATIENT_ROOT: "-P", STUDY_ROOT: "-S", PATIENT_STUDY: "-O"}
+
+
+def index_rows(index: str | Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of ``sql`` run on the index (an SQLite file or a PostgreSQL URL); integers
+    as int, NULL as None, so both backends compare alike."""
+    if not is_database_url(str(index)):
+        conn = sqlite3.connect(index)
+        try:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+        finally:
+            conn.close()
+    rows = psql(str(index), sql)
+    return [tuple(int(v) if v.lstrip("-").isdigit() else v for v in row) for row in rows]
 
 
 def make_folder(root: Path, shape: SampleShape = SMALL) -> Path:
@@ -36,14 +51,14 @@ def make_folder(root: Path, shape: SampleShape = SMALL) -> Path:
     return folder
 
 
-def app_config(data: Path, index: Path, **qr: object) -> QRServerConfig:
+def app_config(data: Path, index: str | Path, **qr: object) -> QRServerConfig:
     """A config for an in-process server on a free loopback port."""
     section = dataclasses.replace(QRSection(data=data, index=index, poll_interval=0.2), **qr)  # type: ignore[arg-type]
     return QRServerConfig(server=NetworkSection(port=0, ae_title="QRSCP"), qr=section)
 
 
 @asynccontextmanager
-async def running_app(data: Path, index: Path, **qr: object) -> AsyncIterator[QRApp]:
+async def running_app(data: Path, index: str | Path, **qr: object) -> AsyncIterator[QRApp]:
     """Start a QRApp on 127.0.0.1:<free port>; stop it whatever happens."""
     app = QRApp(app_config(data, index, **qr))
     try:

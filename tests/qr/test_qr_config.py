@@ -107,3 +107,18 @@ def test_cli_serves_the_sample_folder(tmp_path: Path) -> None:
         assert len(list(tmp_path.glob("rsp*.dcm"))) == 8
     finally:
         stop_process(proc, 10)
+
+
+def test_index_may_name_a_postgresql_database(tmp_path: Path) -> None:
+    """``qr.index`` / ``--index``: a URL stays a URL (never a path relative to the file)."""
+    url = "postgresql://qr@db1:5432/qr"
+    path = tmp_path / "qrscp.yaml"
+    path.write_text(f"qr:\n  index: {url}\n  data: data\n")
+    config = load_qr_config(path)
+    assert config.index_url() == url
+    sqlite = load_qr_config(ROOT / "config" / "qrscp.yaml")
+    assert sqlite.index_url() is None and sqlite.index_path().suffix == ".sqlite"
+    flagged = build_config(parse_args(["--data", str(tmp_path), "--index", url]))
+    assert flagged.index_url() == url
+    relative = build_config(parse_args(["--data", str(tmp_path), "--index", "i.sqlite"]))
+    assert relative.index_url() is None and relative.index_path().is_absolute()

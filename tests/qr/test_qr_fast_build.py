@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,14 +20,15 @@ from hypothesis import strategies as st
 from pydicom import dcmread
 
 from aiodicom.errors import DataError
+from aiodicom.store import open_qr_store
 from aiodicom.store.qr_files import index_dataset, parse_file, walk_folder
 from aiodicom.store.qr_header import index_elements, read_elements
 from aiodicom.store.qr_index import QRIndex
 from aiodicom.store.qr_model import Level
-from aiodicom.store.qr_sql import SQLiteQRStore
 from aiodicom.store.qr_store import IndexedFile
 from aiodicom.testing.qr_sample import SampleShape, write_sample
 from tests.expected_warnings import PYDICOM_INVALID_INPUT
+from tests.qr.helpers import index_rows
 
 pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
 
@@ -178,7 +179,7 @@ def test_fast_path_is_exact_or_declines(
         assert fast == slow, (vr, value, charset)
 
 
-def _dump(db: Path) -> dict[str, list[tuple[object, ...]]]:
+def _dump(db: str | Path) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every entity table, ids replaced by the parent's UID."""
     queries = {
         "patient": "SELECT uid, n_studies, n_series, n_instances, k_00100010, attrs FROM patient",
@@ -189,14 +190,12 @@ def _dump(db: Path) -> dict[str, list[tuple[object, ...]]]:
         "instance": "SELECT i.uid, se.uid, i.path, i.mtime_ns, i.size, i.k_00200013, i.attrs "
         "FROM instance i JOIN series se ON i.series_ref = se.id",
     }
-    conn = sqlite3.connect(db)
-    try:
-        return {name: sorted(conn.execute(sql).fetchall()) for name, sql in queries.items()}
-    finally:
-        conn.close()
+    return {name: sorted(index_rows(db, sql), key=repr) for name, sql in queries.items()}
 
 
-async def test_bulk_build_gives_the_same_rows_as_pydicom_batches(tmp_path: Path) -> None:
+async def test_bulk_build_gives_the_same_rows_as_pydicom_batches(
+    tmp_path: Path, qr_index_factory: Callable[[], str | Path], qr_backend: str
+) -> None:
     data = tmp_path / "data"
     shutil.copytree(SAMPLE, data / "sample")
     write_sample(data / "generated", SHAPE, time_limit=60)
@@ -204,7 +203,8 @@ async def test_bulk_build_gives_the_same_rows_as_pydicom_batches(tmp_path: Path)
     shutil.copy(first, data / "duplicate.dcm")  # same SOP Instance UID: skipped
     (data / "junk.dcm").write_bytes(b"not dicom")
 
-    reference = SQLiteQRStore(tmp_path / "reference.sqlite")
+    reference_index, fast_index = qr_index_factory(), qr_index_factory()
+    reference = open_qr_store(reference_index)
     try:  # the former way: pydicom for every file, small batches, per-batch refresh
         files, duplicates = [], []
         for path, _mtime, _size in walk_folder(data, frozenset()):  # the indexer's order
@@ -218,21 +218,20 @@ async def test_bulk_build_gives_the_same_rows_as_pydicom_batches(tmp_path: Path)
     finally:
         reference.close()
 
-    fast = SQLiteQRStore(tmp_path / "fast.sqlite")
+    fast = open_qr_store(fast_index)
     try:
         report = await QRIndex(data, fast, workers=1, bulk_threshold=10).scan()
         assert report.skipped == 2  # the duplicate and the junk file
         assert not fast.begin_bulk()  # not empty any more: no second bulk load
     finally:
         fast.close()
-    expected, got = _dump(tmp_path / "reference.sqlite"), _dump(tmp_path / "fast.sqlite")
+    expected, got = _dump(reference_index), _dump(fast_index)
     assert len(got["instance"]) == 32 + SHAPE.total_instances
     assert got == expected
-    conn = sqlite3.connect(tmp_path / "fast.sqlite")
-    try:
-        indexes = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
-        }
-    finally:
-        conn.close()
+    catalog = (
+        "SELECT name FROM sqlite_master WHERE type='index'"
+        if qr_backend == "sqlite"
+        else "SELECT indexname FROM pg_indexes"
+    )
+    indexes = {row[0] for row in index_rows(fast_index, catalog)}
     assert {"instance_series_ref", "study_k_00080020", "series_k_00080060"} <= indexes

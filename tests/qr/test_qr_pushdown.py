@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,8 +23,8 @@ from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import QueryError
 from aiodicom.proto.negotiation import EXPLICIT_VR_LE, IMPLICIT_VR_LE
 from aiodicom.qr.service import QROptions, QRService
+from aiodicom.store import QRStore, open_qr_store
 from aiodicom.store.qr_files import index_dataset
-from aiodicom.store.qr_sql import SQLiteQRStore
 from tests.qr.helpers import STUDY_ROOT, as_dataset, request
 
 POOLS: dict[str, tuple[str, ...]] = {
@@ -84,8 +85,8 @@ def _instances(count: int) -> Iterator[Dataset]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteQRStore]:
-    db = SQLiteQRStore(tmp_path_factory.mktemp("pushdown") / "index.sqlite")
+def store(qr_module_index: str | Path) -> Iterator[QRStore]:
+    db = open_qr_store(qr_module_index)
     files = [index_dataset(ds, f"/virtual/{i}.dcm") for i, ds in enumerate(_instances(72))]
     assert db.apply(files, []) == []
     yield db
@@ -126,13 +127,13 @@ OPTIONS = (QROptions(), QROptions(pn_case_sensitive=True), QROptions(fuzzy_pn=Tr
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ds=identifiers(), options=st.sampled_from(OPTIONS))
-def test_pushdown_equals_python(store: SQLiteQRStore, ds: Dataset, options: QROptions) -> None:
+def test_pushdown_equals_python(store: QRStore, ds: Dataset, options: QROptions) -> None:
     fast = _run(QRService(store, options), ds)
     slow = _run(QRService(store, dataclasses.replace(options, pushdown=False)), ds)
     assert fast == slow, str(ds)
 
 
-def test_queries_really_push_down(store: SQLiteQRStore) -> None:
+def test_queries_really_push_down(store: QRStore) -> None:
     """Guard against a vacuous equivalence: some keys must reach SQL and select rows."""
     service = QRService(store)
     ds = Dataset()
@@ -196,7 +197,7 @@ def study_query(keys: list[str], name: str) -> Dataset:
     syntax=st.sampled_from((EXPLICIT_VR_LE, IMPLICIT_VR_LE)),
 )
 def test_fast_encoding_equals_project(
-    store: SQLiteQRStore, keys: list[str], name: str, syntax: str
+    store: QRStore, keys: list[str], name: str, syntax: str
 ) -> None:
     ds = study_query(keys, name)
     fast = _encoded(QRService(store), ds, syntax)

@@ -11,9 +11,9 @@ from pydicom.dataset import Dataset
 
 from aiodicom.errors import QueryError
 from aiodicom.qr.service import QROptions, QRService
+from aiodicom.store import QRStore, open_qr_store
 from aiodicom.store.qr_index import QRIndex
-from aiodicom.store.qr_sql import SQLiteCursor, SQLiteQRStore
-from aiodicom.store.qr_store import QueryPlan
+from aiodicom.store.qr_store import QueryPlan, RowCursor
 from tests.qr.helpers import (
     PATIENT_ROOT,
     PATIENT_STUDY,
@@ -28,8 +28,8 @@ PID = "PID000001"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteQRStore]:
-    db = SQLiteQRStore(tmp_path / "index.sqlite")
+async def store(tmp_path: Path, qr_index: str | Path) -> AsyncIterator[QRStore]:
+    db = open_qr_store(qr_index)
     await QRIndex(make_folder(tmp_path), db).scan()
     yield db
     db.close()
@@ -47,7 +47,7 @@ async def refused(service: QRService, ds: Dataset, sop: str) -> QueryError:
     return info.value
 
 
-async def test_patient_level_with_computed_counts(store: SQLiteQRStore) -> None:
+async def test_patient_level_with_computed_counts(store: QRStore) -> None:
     service = QRService(store)
     ds = query(
         "PATIENT",
@@ -68,7 +68,7 @@ async def test_patient_level_with_computed_counts(store: SQLiteQRStore) -> None:
         ) == (2, 4, 8)
 
 
-async def test_patient_root_levels_need_unique_keys_above(store: SQLiteQRStore) -> None:
+async def test_patient_root_levels_need_unique_keys_above(store: QRStore) -> None:
     service = QRService(store)
     studies = await collect(
         service, query("STUDY", PatientID=PID, StudyInstanceUID=""), PATIENT_ROOT
@@ -108,7 +108,7 @@ async def test_patient_root_levels_need_unique_keys_above(store: SQLiteQRStore) 
     assert sorted(int(i.InstanceNumber) for i in images) == [1, 2]
 
 
-async def test_study_root_has_patient_keys_at_study_level(store: SQLiteQRStore) -> None:
+async def test_study_root_has_patient_keys_at_study_level(store: QRStore) -> None:
     service = QRService(store)
     found = await collect(
         service,
@@ -138,7 +138,7 @@ async def test_study_root_has_patient_keys_at_study_level(store: SQLiteQRStore) 
     assert error.status == 0xA900 and "PATIENT" in (error.comment or "")
 
 
-async def test_patient_study_only_model(store: SQLiteQRStore) -> None:
+async def test_patient_study_only_model(store: QRStore) -> None:
     service = QRService(store)
     assert len(await collect(service, query("PATIENT", PatientID=""), PATIENT_STUDY)) == 4
     assert (
@@ -150,7 +150,7 @@ async def test_patient_study_only_model(store: SQLiteQRStore) -> None:
     assert error.status == 0xA900
 
 
-async def test_missing_or_bad_level(store: SQLiteQRStore) -> None:
+async def test_missing_or_bad_level(store: QRStore) -> None:
     service = QRService(store)
     ds = Dataset()
     ds.PatientID = ""
@@ -158,7 +158,7 @@ async def test_missing_or_bad_level(store: SQLiteQRStore) -> None:
     assert (await refused(service, query("WARD", PatientID=""), PATIENT_ROOT)).status == 0xA900
 
 
-async def test_hierarchical_ignores_non_unique_keys_above(store: SQLiteQRStore) -> None:
+async def test_hierarchical_ignores_non_unique_keys_above(store: QRStore) -> None:
     service = QRService(store)
     found = await collect(
         service,
@@ -169,7 +169,7 @@ async def test_hierarchical_ignores_non_unique_keys_above(store: SQLiteQRStore) 
     assert all(str(s.PatientName) != "Nobody*" for s in found)
 
 
-async def test_relational_search_when_negotiated(store: SQLiteQRStore) -> None:
+async def test_relational_search_when_negotiated(store: QRStore) -> None:
     service = QRService(store)
     ds = query("SERIES", Modality="CT", SeriesInstanceUID="", PatientName="")
     with pytest.raises(QueryError):
@@ -181,7 +181,7 @@ async def test_relational_search_when_negotiated(store: SQLiteQRStore) -> None:
     assert images and all(str(i.PatientName).startswith("Doe") for i in images)
 
 
-async def test_max_matches_refused_not_cut(store: SQLiteQRStore) -> None:
+async def test_max_matches_refused_not_cut(store: QRStore) -> None:
     service = QRService(store, QROptions(max_matches=3))
     with structlog.testing.capture_logs() as logs:
         error = await refused(service, query("STUDY", StudyInstanceUID=""), STUDY_ROOT)
@@ -201,12 +201,12 @@ async def test_max_matches_refused_not_cut(store: SQLiteQRStore) -> None:
 class SpyStore:
     """Wraps the store to see whether cursors get closed."""
 
-    def __init__(self, inner: SQLiteQRStore) -> None:
+    def __init__(self, inner: QRStore) -> None:
         self.inner = inner
-        self.cursors: list[SQLiteCursor] = []
+        self.cursors: list[RowCursor] = []
         self.closed = 0
 
-    def open_cursor(self, plan: QueryPlan, *, decided_keys: frozenset[int]) -> SQLiteCursor:
+    def open_cursor(self, plan: QueryPlan, *, decided_keys: frozenset[int]) -> RowCursor:
         cursor = self.inner.open_cursor(plan, decided_keys=decided_keys)
         original = cursor.close
 
@@ -222,7 +222,7 @@ class SpyStore:
         return getattr(self.inner, name)
 
 
-async def test_closing_the_generator_closes_the_cursor(store: SQLiteQRStore) -> None:
+async def test_closing_the_generator_closes_the_cursor(store: QRStore) -> None:
     spy = SpyStore(store)
     service = QRService(spy, QROptions(batch_size=2))  # type: ignore[arg-type]
     stream = service.find(request(query("IMAGE", SOPInstanceUID=""), STUDY_ROOT, b"\x01"))
@@ -245,7 +245,7 @@ def _ids(items: Iterator[Dataset]) -> list[str]:
     return sorted(str(i.StudyInstanceUID) for i in items)
 
 
-async def test_pushdown_and_python_agree_on_sample(store: SQLiteQRStore) -> None:
+async def test_pushdown_and_python_agree_on_sample(store: QRStore) -> None:
     fast = QRService(store)
     slow = QRService(store, QROptions(pushdown=False))
     for keys in (
