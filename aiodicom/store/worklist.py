@@ -73,10 +73,15 @@ class WorklistSnapshot:
 
 
 class WorklistStore:
-    """Holds the current snapshot of ``root`` and rebuilds it when files change."""
+    """Holds the current snapshot of ``root`` and rebuilds it when files change.
 
-    def __init__(self, root: Path | str) -> None:
+    ``clock`` (seconds, monotonic) times the loads and spaces the full collections
+    (:data:`FULL_GC_INTERVAL`).
+    """
+
+    def __init__(self, root: Path | str, *, clock: Callable[[], float] = time.perf_counter) -> None:
         self.root = Path(root)
+        self._clock = clock
         self._loader = FolderLoader.empty()
         self._generation = 0
         self._last_full_gc = -FULL_GC_INTERVAL  # the first load collects fully
@@ -94,7 +99,7 @@ class WorklistStore:
         return self._snapshot.get(title) is not None
 
     def _build(self) -> WorklistSnapshot:
-        started = time.perf_counter()
+        started = self._clock()
         previous: dict[str, AeWorklist] = getattr(self, "_snapshot", EMPTY).worklists
         full = started - self._last_full_gc >= FULL_GC_INTERVAL
         if full:
@@ -106,7 +111,7 @@ class WorklistStore:
                 worklists[title] = _reuse_or_build(previous.get(title), title, items)
             self._loader.forget_missing()
         self._generation += 1
-        elapsed = time.perf_counter() - started
+        elapsed = self._clock() - started
         return WorklistSnapshot(self.root, worklists, self._generation, elapsed)
 
     def reload(self) -> WorklistSnapshot:

@@ -202,9 +202,9 @@ class FolderLoader:
     version is ``stat``-ed and skipped while its stamp is unchanged. The others are read
     through :class:`ReadAhead` (``window`` files opened ahead; 0 reads one at a time),
     with a :class:`~aiodicom.store.cache_warmer.CacheWarmer` child when at least
-    ``warm_min_files`` must be read. ``access`` makes the descriptor calls
-    (:class:`~aiodicom.store.readahead.FileAccess`), ``parse`` turns a ``.wl`` file's
-    bytes into an item (:func:`load_dicom_bytes`).
+    ``warm_min_files`` must be read (started by ``launcher``). ``access`` makes the
+    descriptor calls (:class:`~aiodicom.store.readahead.FileAccess`), ``parse`` turns a
+    ``.wl`` file's bytes into an item (:func:`load_dicom_bytes`).
     """
 
     items_by_path: dict[str, WorklistItem]
@@ -214,6 +214,7 @@ class FolderLoader:
     warm_min_files: int = cache_warmer.MIN_FILES
     access: FileAccess = SYSTEM
     parse: ParseItem = load_dicom_bytes
+    launcher: cache_warmer.Launcher = cache_warmer.DEFAULT
 
     @classmethod
     def empty(cls) -> FolderLoader:
@@ -233,7 +234,7 @@ class FolderLoader:
         interner = Interner()  # shares repeated values between the items of this load
         items: list[WorklistItem] = []
         to_read = [key for key in keys if key not in unread]
-        warming = cache_warmer.warming(to_read, self.warm_min_files)
+        warming = cache_warmer.warming(to_read, self.warm_min_files, self.launcher)
         with warming, ReadAhead(to_read, self.window, self.access) as reader:
             for key in keys:
                 item = unread[key] if key in unread else self._read(reader, key, interner)
