@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 
 from tests.worklist.walk import (
+    OBSERVERS,
     SCENARIOS,
     Stop,
     Walk,
@@ -35,7 +36,9 @@ def walks() -> dict[str, Walk]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_no_return_to_a_folder_left(walks: dict[str, Walk], scenario: str) -> None:
-    walk = walks[scenario]
+    """The app's observers (audit line, metrics, web query log) hear of the C-FIND once,
+    from ``net``, and are not part of its walk: left out with everything they call."""
+    walk = walk_of(walks[scenario].stops, OBSERVERS)
     returns = [
         f"{walk.stops[walk.stops[i].caller].file} -> {walk.stops[i].file} {walk.stops[i].function}"
         for i in walk.revisits
@@ -46,6 +49,24 @@ def test_no_return_to_a_folder_left(walks: dict[str, Walk], scenario: str) -> No
     assert (last.file, last.function) == ("net/transport.py", "MemoryTransport.write")
     assert walk.doors["net"] == "socket" and walk.doors["worklist"] == "net"
     assert len(walk.moves) >= 10  # the walk did cross the map
+
+
+def test_only_the_apps_observers_return_and_only_through_the_request(
+    walks: dict[str, Walk],
+) -> None:
+    """Without the app's observers nothing is left out; with them, the audit line reads
+    ``FindRequest.identifier`` (net), which decodes in ``dicom``: the two returns the
+    docs name, both inside an observer."""
+    for scenario in SCENARIOS[:3]:
+        assert walks[scenario].revisits == ()
+        assert len(walk_of(walks[scenario].stops, OBSERVERS).kept) == len(walks[scenario].stops)
+    app = walks["keyed-as-the-app-serves-it"]
+    returns = [(app.stops[i].file, app.stops[i].function) for i in app.revisits]
+    assert returns == [
+        ("net/types.py", "FindRequest.identifier"),
+        ("dicom/identifier.py", "decode_identifier"),
+    ]
+    assert all(app.stops[i].stack & OBSERVERS for i in app.revisits)
 
 
 def test_the_documented_walk_is_the_traced_one(walks: dict[str, Walk]) -> None:
