@@ -135,8 +135,9 @@ def _test_files() -> list[Path]:
 
 
 def production_patches(path: Path) -> list[str]:
-    """``monkeypatch.setattr`` calls in ``path`` whose target is an aiodicom module or a
-    name imported from one (the standard library may be spied on; environment too)."""
+    """``monkeypatch.setattr`` calls and attribute assignments in ``path`` whose target is
+    an aiodicom module or a name imported from one (the standard library may be spied
+    on; the environment too)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     ours: set[str] = set()
     for node in ast.walk(tree):
@@ -146,18 +147,29 @@ def production_patches(path: Path) -> list[str]:
             ours |= {(a.asname or a.name).split(".")[0] for a in node.names if "aiodicom" in a.name}
     found: list[str] = []
     for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute) and _root(target) in ours:
+                    found.append(f"{node.lineno}: {ast.unparse(target)} = ...")
+            continue
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         if node.func.attr not in ("setattr", "delattr") or not node.args:
             continue
         target = node.args[0]
-        while isinstance(target, ast.Attribute):
-            target = target.value
-        named = isinstance(target, ast.Name) and target.id in ours
+        named = _root(target) in ours
         dotted = isinstance(target, ast.Constant) and str(target.value).startswith("aiodicom")
         if named or dotted:
             found.append(f"{node.lineno}: {ast.unparse(node)}")
     return found
+
+
+def _root(node: ast.expr) -> str | None:
+    """The name an attribute chain starts from (``a`` of ``a.b.c``), None if none."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 @pytest.mark.parametrize("path", _test_files(), ids=lambda p: str(p.relative_to(REPO)))
@@ -174,7 +186,9 @@ def test_the_patch_checker_flags_modules_and_classes(tmp_path: Path) -> None:
         "monkeypatch.setattr(readahead, 'CAN_ADVISE', False)\n"
         "monkeypatch.setattr(FindCall, 'on_message', spy)\n"
         "monkeypatch.setattr('aiodicom.log.x', 1)\n"
-        "monkeypatch.setattr(gc, 'collect', spy)\n",
+        "monkeypatch.setattr(gc, 'collect', spy)\n"
+        "readahead.DEFAULT_WINDOW = 3\n"
+        "gc.garbage = []\n",
         encoding="utf-8",
     )
-    assert [line.split(":")[0] for line in production_patches(test)] == ["4", "5", "6"]
+    assert sorted(line.split(":")[0] for line in production_patches(test)) == ["4", "5", "6", "8"]
