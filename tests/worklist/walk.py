@@ -285,44 +285,42 @@ def documented() -> str:
     return text[start : text.index(END, start) + len(END)]
 
 
-def traced_in_child() -> dict[str, Walk]:
-    """The walk of every scenario, traced in a fresh interpreter: no memo of this
-    process (a test run warms many) changes which functions the walk calls."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.worklist.walk", "--json"],
-        cwd=PACKAGE.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+def traced_in_child(scenarios: tuple[str, ...] = SCENARIOS) -> dict[str, Walk]:
+    """The walk of each scenario, traced in a fresh interpreter of its own: no memo of
+    this process (a test run warms many), nor of another scenario, changes which
+    functions the walk calls."""
     walks: dict[str, Walk] = {}
-    for scenario, rows in json.loads(done.stdout).items():
+    for scenario in scenarios:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.worklist.walk", "--json", scenario],
+            cwd=PACKAGE.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        rows = json.loads(done.stdout)
         stops = tuple(Stop(f, n, fn, c, frozenset(s)) for f, n, fn, c, s in rows)
         walks[scenario] = walk_of(stops)
     return walks
 
 
-def _json() -> str:
-    traced = {}
-    for scenario in SCENARIOS:
-        stops, events = trace(scenario)
-        assert any(getattr(e, "data_set", None) for e in events), "no pending response"
-        rows = [[s.folder, s.file, s.function, s.caller, sorted(s.stack)] for s in stops]
-        traced[scenario] = rows
-    return json.dumps(traced)
+def _json(scenario: str) -> str:
+    stops, events = trace(scenario)
+    assert any(getattr(e, "data_set", None) for e in events), "no pending response"
+    return json.dumps([[s.folder, s.file, s.function, s.caller, sorted(s.stack)] for s in stops])
 
 
 def write_docs() -> None:
     """Replace the generated block of docs/internals.md with the walk traced now."""
     text = DOCS.read_text(encoding="utf-8")
-    walk = traced_in_child()["keyed"]
+    walk = traced_in_child(("keyed",))["keyed"]
     DOCS.write_text(text.replace(documented(), rendered(walk)), encoding="utf-8")
 
 
 if __name__ == "__main__":
     if "--json" in sys.argv:
-        print(_json())
+        print(_json(sys.argv[-1]))
     elif "--print" in sys.argv:
         for scenario, walk in traced_in_child().items():
             print(scenario, summary(walk), walk.doors)
