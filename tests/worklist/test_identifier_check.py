@@ -23,7 +23,7 @@ from aiodicom.net.transport import MemoryTransport
 from aiodicom.net.types import FindHandler, FindRequest, HandlerTraits, declare_traits
 from aiodicom.proto.association import Association, Mode
 from aiodicom.proto.events import MessageReceived
-from aiodicom.proto.messages import CFindRQ, CFindRSP
+from aiodicom.proto.messages import CFindRQ, CFindRSP, DimseCommand
 from aiodicom.proto.pdus import AssociateRQ, PresentationContextRQ, UserInformation
 from aiodicom.proto.status import UNABLE_TO_PROCESS
 from aiodicom.store.worklist import WorklistStore
@@ -52,7 +52,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> WorklistService:
 
 async def _answer(
     handler: FindHandler, observer: ServerObserver, identifier: bytes
-) -> tuple[bytes, list[CFindRSP]]:
+) -> tuple[bytes, list[DimseCommand]]:
     """Every byte the server writes for one C-FIND-RQ carrying ``identifier``, and the
     responses the SCU reads from them."""
     server = Server(ServerConfig(), {WORKLIST_SOP_CLASS: handler}, observers=[observer])
