@@ -31,6 +31,7 @@ from aiodicom.proto.dimse import encode_command_memo
 from aiodicom.proto.negotiation import NegotiationMemo, check_user_identity, negotiate
 from aiodicom.store.worklist import AeWorklist
 from aiodicom.worklist.builder import build_identifier
+from aiodicom.worklist.service import scan, search
 from tests.dicom.plain_reader import PlainReader, read_dataset
 from tests.dicom.test_identifier_walker import BASES, _verdict, _verdict_reference
 from tests.matching import test_raw_compile as raw_compile
@@ -188,7 +189,7 @@ def _worklist_search(given: tuple[list[Any], Any, bool], *, indexed: bool) -> ob
         compiled = compile_query(index_test._query(query), options)
     except QueryError as exc:
         return exc.status
-    found = worklist.search(compiled)[0] if indexed else worklist.scan(compiled)
+    found = search(worklist, compiled)[0] if indexed else scan(worklist, compiled)
     return [(item.path, result.sequence_items) for item, result in found]
 
 

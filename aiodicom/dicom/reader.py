@@ -40,18 +40,23 @@ MutableRaw: TypeAlias = "dict[int, tuple[str, bytes | tuple[RawDataset, ...]]]"
 __all__ = ["Interner", "RawDataset", "parse_file_bytes"]
 
 
+INTERN_CAP = 4096
+"""Distinct values an :class:`Interner` keeps per tag (by default)."""
+
+
 class Interner:
     """Load-scoped tables that share repeated objects between items.
 
     Worklist items repeat most of their values (modalities, stations, dates, codes), so
     sharing the tag ints, the (VR, value) pairs and the decoded strings saves memory and
     the decoding work. Each table is capped per tag: a tag with unique values (IDs, UIDs)
-    stops being recorded once it reaches :data:`INTERN_CAP` distinct values.
+    stops being recorded once it reaches ``cap`` (:data:`INTERN_CAP`) distinct values.
     """
 
-    __slots__ = ("charsets", "decoded", "heads", "pairs", "tags")
+    __slots__ = ("cap", "charsets", "decoded", "heads", "pairs", "tags")
 
-    def __init__(self) -> None:
+    def __init__(self, cap: int = INTERN_CAP) -> None:
+        self.cap = cap
         self.tags: dict[int, int] = {}
         self.pairs: dict[int, dict[bytes, tuple[str, bytes]]] = {}
         self.decoded: dict[tuple[str, ...], dict[tuple[str, bytes], str]] = {}
@@ -66,7 +71,7 @@ class Interner:
         found = table.get(value)
         if found is None:
             found = (vr, value)
-            if len(table) < INTERN_CAP:
+            if len(table) < self.cap:
                 table[value] = found
         elif found[0] != vr:
             return (vr, value)
@@ -90,7 +95,6 @@ class Interner:
 Head: TypeAlias = "tuple[int, str, dict[bytes, tuple[str, bytes]]]"
 """(tag, VR, intern table of the tag) of a simple element header (see ``_simple_element``)."""
 
-INTERN_CAP = 4096
 DECODED_CAP = 65536
 HEAD_CAP = 65536
 
@@ -196,7 +200,7 @@ class Reader:
         fast = _FAST_HEADERS[self.explicit] if self.little else None
         heads = self.interner.heads
         learn = self.interner.head
-        cap = INTERN_CAP
+        cap = self.interner.cap
         while offset < limit:
             if fast is not None:
                 try:

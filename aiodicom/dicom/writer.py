@@ -27,13 +27,17 @@ from aiodicom.dicom.syntax import (
 LeafEncoder: TypeAlias = Callable[[tuple[str, bytes]], bytes]
 
 
+ELEMENT_MEMO_CAP = 200_000
+
+
 class Syntax:
     """Encoding parameters of one uncompressed transfer syntax.
 
     ``memos`` maps each tag to a memo of its encoded leaf elements by (VR, value):
     worklist items repeat most values, so a repeated element is packed once and its bytes
     are shared by every item (less time for a first query over 100k items, less memory
-    after it). All memos together keep at most :data:`ELEMENT_MEMO_CAP` elements.
+    after it). All memos together keep at most ``memo_cap`` (:data:`ELEMENT_MEMO_CAP`)
+    elements.
     """
 
     __slots__ = (
@@ -45,6 +49,7 @@ class Syntax:
         "explicit",
         "item_tag",
         "little",
+        "memo_cap",
         "memo_size",
         "memos",
         "order",
@@ -52,8 +57,9 @@ class Syntax:
         "uid",
     )
 
-    def __init__(self, uid: str) -> None:
+    def __init__(self, uid: str, memo_cap: int = ELEMENT_MEMO_CAP) -> None:
         self.uid = uid
+        self.memo_cap = memo_cap
         self.explicit = uid != IMPLICIT_VR_LE
         self.little = uid != EXPLICIT_VR_BE
         self.prefix = "<" if self.little else ">"
@@ -111,7 +117,7 @@ class Syntax:
                 lead = leads[vr] = self.lead(tag, vr)
             data = value if little else swap(value, vr)
             found = lead[0] + len(data).to_bytes(lead[1], order) + data
-            if self.memo_size < ELEMENT_MEMO_CAP:
+            if self.memo_size < self.memo_cap:
                 memo[pair] = found
                 self.memo_size += 1
             return found
@@ -146,7 +152,6 @@ class Syntax:
         return self.header(tag, "SQ", len(body)) + body
 
 
-ELEMENT_MEMO_CAP = 200_000
 SYNTAXES: dict[str, Syntax] = {}
 
 

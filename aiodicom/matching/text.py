@@ -178,10 +178,3 @@ def normalize(vr: str, text: str) -> str:
         return "\\".join(parts)
     text = _strip_value(vr, text)
     return normalize_pn(text) if vr == "PN" else text
-
-
-def split_values(vr: str, text: str) -> list[str]:
-    """The individual values of a (normalized) multi-valued string (PS3.5 6.4)."""
-    if vr in SINGLE_VALUED_VRS or "\\" not in text:
-        return [text]
-    return text.split("\\")

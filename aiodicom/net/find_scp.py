@@ -62,7 +62,7 @@ class FindOperation:
             return None
         assert route is not None  # else _checked_request refused it
         operation.on_cancel = checked.mark_cancelled
-        return _run_find(operation, route, checked), route.eager
+        return _run_find(operation, route, checked), route.traits.eager
 
     def refuse(self, operation: Operation, status: int, comment: str) -> None:
         send_final(operation, status, comment)
@@ -123,11 +123,12 @@ def _checked_request(
     scp = operation.scp
     raw = operation.data_set or b""
     transfer_syntax = scp.association.contexts[operation.context_id].transfer_syntax
-    try:
-        check_identifier(raw, transfer_syntax)
-    except DataError as exc:
-        scp.log.warning("undecodable c-find identifier", reason=exc.reason)
-        return UNABLE_TO_PROCESS, exc.reason
+    if not route.traits.checks_identifier:
+        try:
+            check_identifier(raw, transfer_syntax)
+        except DataError as exc:
+            scp.log.warning("undecodable c-find identifier", reason=exc.reason)
+            return UNABLE_TO_PROCESS, exc.reason
     return _make_request(scp, operation.command, raw, transfer_syntax)
 
 

@@ -25,6 +25,7 @@ from aiodicom.net.types import (
     FindHandler,
     FindRequest,
     FindResponse,
+    HandlerTraits,
     declare_traits,
     handler_traits,
 )
@@ -93,12 +94,13 @@ def observed(handler: FindHandler, observer: FindObserver) -> FindHandler:
 
 @dataclass(slots=True, frozen=True)
 class FindRoute:
-    """What the server runs for a registered handler: the innermost handler, whether it
-    is eager, and the observers of every :func:`observed` layer (innermost first)."""
+    """What the server runs for a registered handler: the innermost handler, its traits
+    (:class:`~aiodicom.net.types.HandlerTraits`), and the observers of every
+    :func:`observed` layer (innermost first)."""
 
     source: FindHandler
     handler: FindHandler
-    eager: bool
+    traits: HandlerTraits
     observers: tuple[FindObserver, ...]
 
     @classmethod
@@ -110,7 +112,7 @@ class FindRoute:
             handler, observer = layer
             observers.insert(0, observer)
             layer = getattr(handler, _OBSERVED, None)
-        return cls(source, handler, handler_traits(handler).eager, tuple(observers))
+        return cls(source, handler, handler_traits(handler), tuple(observers))
 
 
 async def _watch(

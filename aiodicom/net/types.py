@@ -129,9 +129,16 @@ class HandlerTraits:
     ``eager``: the handler needs no current asyncio task (no ``asyncio.current_task``,
     ``asyncio.timeout`` or task-local context) until it first suspends; the server then
     runs it at once inside ``data_received`` and creates a task only if it suspends.
+
+    ``checks_identifier``: the handler checks the structure of ``identifier_bytes``
+    itself, with :func:`aiodicom.dicom.identifier.check_identifier`, before anything
+    else (the first step of PS3.4 C.4.1.3.1 / K.4.1.2.2), and raises its DataError; the
+    server then does not check it first. The final response is the same (0xC000 with the
+    reason as Error Comment), but the C-FIND counts as performed (observers hear of it).
     """
 
     eager: bool = False
+    checks_identifier: bool = False
 
 
 PLAIN_HANDLER = HandlerTraits()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from pydicom import Dataset
@@ -87,11 +88,19 @@ def username_of(rq: AssociateRQ | None) -> str | None:
 
 
 class AuditLog:
-    """Writes audit lines; ``enabled=False`` turns it into a no-op."""
+    """Writes audit lines; ``enabled=False`` turns it into a no-op. ``describe`` gives
+    the ``keys`` of a query line (:func:`describe_keys`)."""
 
-    def __init__(self, logger: FilteringBoundLogger | None = None, *, enabled: bool = True):
+    def __init__(
+        self,
+        logger: FilteringBoundLogger | None = None,
+        *,
+        enabled: bool = True,
+        describe: Callable[[Dataset], dict[str, Any]] = describe_keys,
+    ):
         self.enabled = enabled
         self.log = logger if logger is not None else get_logger(audit=True)
+        self.describe = describe
 
     def association(
         self,
@@ -145,7 +154,7 @@ class AuditLog:
             called_ae=request.called_ae,
             model=request.model.value if request.model else request.sop_class_uid,
             message_id=request.message_id,
-            keys=describe_keys(request.identifier),
+            keys=self.describe(request.identifier),
             matches=matches,
             status=None if status is None else f"0x{status:04X}",
             outcome=outcome,

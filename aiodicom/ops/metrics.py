@@ -15,15 +15,6 @@ from aiodicom.errors import ConfigError
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def metrics_available() -> bool:
-    """True when prometheus-client can be imported."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class Metrics:
     """The server's Prometheus instruments; :meth:`serve` exposes them over HTTP."""
 

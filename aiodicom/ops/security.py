@@ -33,7 +33,7 @@ from typing import Any
 
 from aiodicom.config.common import build_section, read_yaml
 from aiodicom.errors import ConfigError
-from aiodicom.proto.pdus import AssociateRQ, UserIdentityRQ
+from aiodicom.proto.pdus import UserIdentityRQ
 
 USERNAME = 1
 USERNAME_AND_PASSCODE = 2
@@ -205,10 +205,6 @@ class UserIdentityChecker:
             return None
         given = _sha256(identity.secondary_field)
         return b"" if hmac.compare_digest(given, expected) else None
-
-    def missing_identity_refused(self, rq: AssociateRQ) -> bool:
-        """True when identity is ``required`` and the RQ carries none."""
-        return self.required and rq.user_information.user_identity_rq is None
 
 
 def _digest_of(user: UserEntry, file: str | None, index: int) -> bytes | None:

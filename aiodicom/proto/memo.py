@@ -17,7 +17,7 @@ templates with holes for the values that change per message (:class:`CommandDeco
 from __future__ import annotations
 
 import struct
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from aiodicom.bounded import BoundedMemo
 from aiodicom.proto.command_set import (
@@ -165,14 +165,18 @@ class CommandDecodeMemo:
     bytes with the holes cut out select the template. At most ``size`` templates are
     kept; when full, all are dropped (a peer sending ever-different commands only costs
     a miss each). Malformed input always reaches the full decoder, which raises.
+    ``full`` is that decoder (``decode_command_and_flag``; a caller may count its calls).
     """
 
-    __slots__ = ("_count", "_layouts", "size")
+    __slots__ = ("_count", "_layouts", "full", "size")
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(
+        self, size: int = 64, full: Callable[[bytes], _Rebuilt] = decode_command_and_flag
+    ) -> None:
         if size < 1:
             raise ValueError(f"memo size {size} must be >= 1")
         self.size = size
+        self.full = full
         self._count = 0
         self._layouts: dict[int, dict[tuple[int, int], dict[bytes, _Template]]] = {}
 
@@ -187,7 +191,7 @@ class CommandDecodeMemo:
                 template = templates.get(_masked(data, first, second))
                 if template is not None:
                     return self._rebuild(data, template, first, second)
-        decoded = decode_command_and_flag(data)
+        decoded = self.full(data)
         if len(data) <= MAX_KEY_BYTES:
             self._learn(data, decoded)
         return decoded

@@ -21,7 +21,9 @@ import contextlib
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -35,7 +37,7 @@ MIN_FILES = 2_000
 STOP_TIMEOUT = 5.0
 """Seconds to wait for the killed child to be reaped (SIGKILL: normally microseconds)."""
 
-_SCRIPT = """\
+SCRIPT = """\
 import os
 flags = os.O_RDONLY | os.O_NONBLOCK
 advise, willneed = os.posix_fadvise, os.POSIX_FADV_WILLNEED
@@ -56,6 +58,25 @@ while chunk := os.read(0, 1 << 16):
 """The child: open (O_NONBLOCK: a FIFO must not block it), advise, close; errors ignored."""
 
 
+@dataclass(frozen=True, slots=True)
+class Launcher:
+    """How a warmer is started: the child's ``script``, the factories of the child
+    process (``subprocess.Popen``'s signature) and of the feeding thread, and the logger.
+
+    :data:`DEFAULT` starts the real child; a caller may pass another (a child that only
+    sleeps, a process or thread that cannot be started) to :func:`warming` or to the
+    worklist's ``FolderLoader``.
+    """
+
+    script: str = SCRIPT
+    popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen
+    thread: Callable[..., threading.Thread] = threading.Thread
+    log: Any = log
+
+
+DEFAULT = Launcher()
+
+
 class CacheWarmer:
     """A running warmer child and the thread feeding it the paths (see the module doc)."""
 
@@ -68,7 +89,9 @@ class CacheWarmer:
         return self._process.pid
 
     @classmethod
-    def start(cls, paths: Sequence[str], min_files: int = MIN_FILES) -> CacheWarmer | None:
+    def start(
+        cls, paths: Sequence[str], min_files: int = MIN_FILES, launcher: Launcher = DEFAULT
+    ) -> CacheWarmer | None:
         """A warmer for ``paths`` (read in this order), or None when not worth one.
 
         None too when the child cannot be started: the load then goes on without it.
@@ -77,23 +100,23 @@ class CacheWarmer:
             return None
         try:
             payload = _encode(paths)
-            process = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _SCRIPT],
+            process = launcher.popen(
+                [sys.executable, "-I", "-S", "-c", launcher.script],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            log.debug("page cache warmer not started", reason=str(exc))
+            launcher.log.debug("page cache warmer not started", reason=str(exc))
             return None
-        feeder = threading.Thread(
+        feeder = launcher.thread(
             target=_feed, args=(process, payload), name="cache-warmer-feed", daemon=True
         )
         try:
             feeder.start()
         except RuntimeError as exc:  # no thread could be started
-            log.debug("page cache warmer not started", reason=str(exc))
+            launcher.log.debug("page cache warmer not started", reason=str(exc))
             _kill(process)
             _close_stdin(process)
             return None
@@ -106,9 +129,11 @@ class CacheWarmer:
 
 
 @contextlib.contextmanager
-def warming(paths: Sequence[str], min_files: int = MIN_FILES) -> Iterator[CacheWarmer | None]:
+def warming(
+    paths: Sequence[str], min_files: int = MIN_FILES, launcher: Launcher = DEFAULT
+) -> Iterator[CacheWarmer | None]:
     """A warmer for ``paths`` while the ``with`` block runs (None: none was started)."""
-    warmer = CacheWarmer.start(paths, min_files)
+    warmer = CacheWarmer.start(paths, min_files, launcher)
     try:
         yield warmer
     finally:

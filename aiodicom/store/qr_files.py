@@ -1,7 +1,7 @@
 """Read the headers of DICOM files and split them into the entities of PS3.4 C.6.
 
 Only headers are read (pixel data never): by :mod:`aiodicom.store.qr_header` for simple
-Explicit VR Little Endian files, else ``dcmread(stop_before_pixels=True, force=True)``.
+Explicit VR Little Endian files, else :func:`aiodicom.dicom.files.read_file` (pixels not read).
 Each attribute is assigned to the patient, study, series or instance entity
 (:func:`~aiodicom.store.qr_model.entity_level_of`); each entity keeps its attributes as an
 Explicit VR Little Endian blob plus normalized values of its indexed key columns.
@@ -13,12 +13,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
+from aiodicom.dicom.files import read_file
 from aiodicom.dicom.identifier import dataset_bytes
 from aiodicom.errors import DataError
 from aiodicom.matching.text import normalize
@@ -133,7 +133,7 @@ def parse_file(path: str, cache: EntityCache | None = None) -> IndexedFile:
         elements = read_elements(head, whole=len(head) >= stat.st_size)
         if elements is not None:
             return index_elements(elements, path, stat.st_mtime_ns, stat.st_size, cache)
-        ds = dcmread(path, stop_before_pixels=True, force=True)
+        ds = read_file(path, stop_before_pixels=True)
         if head[128:132] != b"DICM" and not ds.file_meta:  # pydicom guessed (force=True)
             try:
                 return index_dataset(ds, path, stat.st_mtime_ns, stat.st_size, cache)

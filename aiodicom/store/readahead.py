@@ -36,9 +36,32 @@ class NotRegularFile(OSError):
     """The path names a directory, FIFO, device... (only regular files are read)."""
 
 
-def open_file(path: str) -> int:
-    """A read-only descriptor for ``path`` (OSError as from ``os.open``)."""
-    return os.open(path, _OPEN_FLAGS)
+class FileAccess:
+    """The descriptor calls of :class:`ReadAhead`: open, close and the read-ahead hint.
+
+    The default, :data:`SYSTEM`, makes them on ``os``; a subclass passed to
+    :class:`ReadAhead` (or to the worklist's ``FolderLoader``) sees or changes them, e.g.
+    a test counting open descriptors or running out of them. ``can_advise`` False reads
+    one file at a time, as where ``posix_fadvise`` does not exist.
+    """
+
+    def __init__(self, *, can_advise: bool = CAN_ADVISE) -> None:
+        self.can_advise = can_advise
+
+    def open(self, path: str) -> int:
+        """A read-only descriptor for ``path`` (OSError as from ``os.open``)."""
+        return os.open(path, _OPEN_FLAGS)
+
+    def close(self, descriptor: int) -> None:
+        os.close(descriptor)
+
+    def advise(self, descriptor: int) -> None:
+        """Ask the kernel to read the whole file in the background (a hint: errors ignored)."""
+        with contextlib.suppress(OSError):  # e.g. a file system without page cache hints
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_WILLNEED)
+
+
+SYSTEM = FileAccess()
 
 
 def read_descriptor(descriptor: int, path: str) -> tuple[os.stat_result, bytes]:
@@ -67,9 +90,12 @@ class ReadAhead:
     opening ahead only shrinks the window: that file is opened again when it is read.
     """
 
-    def __init__(self, paths: Sequence[str], window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self, paths: Sequence[str], window: int = DEFAULT_WINDOW, access: FileAccess = SYSTEM
+    ) -> None:
         self._paths = paths
-        self._window = window if CAN_ADVISE else 0
+        self._access = access
+        self._window = window if access.can_advise else 0
         self._next_read = 0
         self._next_open = 0
         self._opened: deque[int | OSError] = deque()
@@ -90,7 +116,7 @@ class ReadAhead:
         while self._opened:
             pending = self._opened.popleft()
             if isinstance(pending, int):
-                os.close(pending)
+                self._access.close(pending)
         self._next_open = self._next_read = len(self._paths)
 
     def read(self, path: str) -> tuple[os.stat_result, bytes]:
@@ -104,38 +130,31 @@ class ReadAhead:
             pending = self._opened.popleft()
         else:  # no window, or no descriptor was free when this file's turn to open came
             self._next_open = index + 1
-            pending = _open_now(path)
+            pending = self._open_now(path)
         if isinstance(pending, OSError):
             raise pending
         try:
             return read_descriptor(pending, path)
         finally:
-            os.close(pending)
+            self._access.close(pending)
 
     def _fill(self) -> None:
         """Open (and advise) files until ``window`` are ahead of the next read."""
         limit = min(len(self._paths), self._next_read - 1 + self._window)
         while self._next_open < limit:
             try:
-                descriptor = open_file(self._paths[self._next_open])
+                descriptor = self._access.open(self._paths[self._next_open])
             except OSError as exc:
                 if exc.errno in _OUT_OF_DESCRIPTORS and self._opened:
                     return  # retried on a later call, or opened when read
                 self._opened.append(exc)
             else:
                 self._opened.append(descriptor)
-                _advise(descriptor)
+                self._access.advise(descriptor)
             self._next_open += 1
 
-
-def _open_now(path: str) -> int | OSError:
-    try:
-        return open_file(path)
-    except OSError as exc:
-        return exc
-
-
-def _advise(descriptor: int) -> None:
-    """Ask the kernel to read the whole file in the background (a hint: errors ignored)."""
-    with contextlib.suppress(OSError):  # e.g. a file system without page cache hints
-        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_WILLNEED)
+    def _open_now(self, path: str) -> int | OSError:
+        try:
+            return self._access.open(path)
+        except OSError as exc:
+            return exc

@@ -15,27 +15,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 
 from aiodicom.matching import CompiledQuery
-from aiodicom.matching.model import MatchResult, Record
 from aiodicom.store.worklist_index import WorklistIndex
 from aiodicom.store.worklist_loader import FolderLoader, WorklistItem, enumerate_ae_folders
 
 log = structlog.get_logger("aiodicom.worklist")
 
 
-class Matcher(Protocol):
-    """What the store needs of a compiled query (``aiodicom.matching.CompiledQuery``)."""
-
-    def match(self, record: Record) -> MatchResult | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class AeWorklist:
-    """The items served under one called AE title, with their indexes."""
+    """The items served under one called AE title, with their indexes.
+
+    The store only narrows: :meth:`candidates` gives the items an index leaves for a query;
+    matching them (PS3.4 C.2.2.2) is the worklist service's step
+    (:func:`aiodicom.worklist.service.search`).
+    """
 
     title: str
     items: tuple[WorklistItem, ...]
@@ -46,30 +43,15 @@ class AeWorklist:
         ordered = tuple(items)
         return cls(title, ordered, WorklistIndex([item.record for item in ordered]))
 
-    def search(
+    def candidates(
         self, query: CompiledQuery, *, fuzzy_pn: bool = False
-    ) -> tuple[list[tuple[WorklistItem, MatchResult]], str]:
-        """Matches in item order and the index used ("scan" when none was usable)."""
-        candidates, used = self.index.plan(query, fuzzy_pn=fuzzy_pn)
-        return self._filter(query, candidates), used
-
-    def scan(self, matcher: Matcher) -> list[tuple[WorklistItem, MatchResult]]:
-        """Check every item (the reference the index path must agree with)."""
-        return self._filter(matcher, None)
-
-    def _filter(
-        self, matcher: Matcher, candidates: list[int] | None
-    ) -> list[tuple[WorklistItem, MatchResult]]:
-        items = self.items
-        chosen: Iterator[WorklistItem] = (
-            iter(items) if candidates is None else (items[i] for i in candidates)
-        )
-        matches: list[tuple[WorklistItem, MatchResult]] = []
-        for item in chosen:
-            result = matcher.match(item.record)
-            if result is not None:
-                matches.append((item, result))
-        return matches
+    ) -> tuple[Iterable[WorklistItem], str]:
+        """The items an index leaves for ``query``, in item order, and the index used
+        ("scan": every item, when no index was usable)."""
+        chosen, used = self.index.plan(query, fuzzy_pn=fuzzy_pn)
+        if chosen is None:
+            return self.items, used
+        return map(self.items.__getitem__, chosen), used
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +73,15 @@ class WorklistSnapshot:
 
 
 class WorklistStore:
-    """Holds the current snapshot of ``root`` and rebuilds it when files change."""
+    """Holds the current snapshot of ``root`` and rebuilds it when files change.
 
-    def __init__(self, root: Path | str) -> None:
+    ``clock`` (seconds, monotonic) times the loads and spaces the full collections
+    (:data:`FULL_GC_INTERVAL`).
+    """
+
+    def __init__(self, root: Path | str, *, clock: Callable[[], float] = time.perf_counter) -> None:
         self.root = Path(root)
+        self._clock = clock
         self._loader = FolderLoader.empty()
         self._generation = 0
         self._last_full_gc = -FULL_GC_INTERVAL  # the first load collects fully
@@ -113,7 +100,7 @@ class WorklistStore:
         return self._snapshot.get(title) is not None
 
     def _build(self) -> WorklistSnapshot:
-        started = time.perf_counter()
+        started = self._clock()
         previous: dict[str, AeWorklist] = getattr(self, "_snapshot", EMPTY).worklists
         full = started - self._last_full_gc >= FULL_GC_INTERVAL
         if full:
@@ -125,7 +112,7 @@ class WorklistStore:
                 worklists[title] = _reuse_or_build(previous.get(title), title, items)
             self._loader.forget_missing()
         self._generation += 1
-        elapsed = time.perf_counter() - started
+        elapsed = self._clock() - started
         return WorklistSnapshot(self.root, worklists, self._generation, elapsed)
 
     def reload(self) -> WorklistSnapshot:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from aiodicom.dicom.values import decode_record
 from aiodicom.errors import DataError
 from aiodicom.matching.model import Record
 from aiodicom.store import cache_warmer
-from aiodicom.store.readahead import DEFAULT_WINDOW, ReadAhead
+from aiodicom.store.readahead import DEFAULT_WINDOW, SYSTEM, FileAccess, ReadAhead
 from aiodicom.store.worklist_validate import check_dataset
 
 log = structlog.get_logger("aiodicom.worklist")
@@ -102,6 +102,10 @@ def load_dicom_bytes(
     raw = parse_file_bytes(data, name, interner)
     _check_item(raw, name)
     return WorklistItem(name, raw, _decode(raw, name, interner), stamp)
+
+
+ParseItem = Callable[[str, bytes, Stamp, "Interner | None"], WorklistItem]
+"""(file name, bytes, stamp, interner) -> item; DataError for a file that is no item."""
 
 
 def _decode(raw: RawDataset, path: str, interner: Interner | None) -> Record:
@@ -198,7 +202,9 @@ class FolderLoader:
     version is ``stat``-ed and skipped while its stamp is unchanged. The others are read
     through :class:`ReadAhead` (``window`` files opened ahead; 0 reads one at a time),
     with a :class:`~aiodicom.store.cache_warmer.CacheWarmer` child when at least
-    ``warm_min_files`` must be read.
+    ``warm_min_files`` must be read (started by ``launcher``). ``access`` makes the
+    descriptor calls (:class:`~aiodicom.store.readahead.FileAccess`), ``parse`` turns a
+    ``.wl`` file's bytes into an item (:func:`load_dicom_bytes`).
     """
 
     items_by_path: dict[str, WorklistItem]
@@ -206,6 +212,9 @@ class FolderLoader:
     listed: set[str]
     window: int = DEFAULT_WINDOW
     warm_min_files: int = cache_warmer.MIN_FILES
+    access: FileAccess = SYSTEM
+    parse: ParseItem = load_dicom_bytes
+    launcher: cache_warmer.Launcher = cache_warmer.DEFAULT
 
     @classmethod
     def empty(cls) -> FolderLoader:
@@ -225,8 +234,8 @@ class FolderLoader:
         interner = Interner()  # shares repeated values between the items of this load
         items: list[WorklistItem] = []
         to_read = [key for key in keys if key not in unread]
-        warming = cache_warmer.warming(to_read, self.warm_min_files)
-        with warming, ReadAhead(to_read, self.window) as reader:
+        warming = cache_warmer.warming(to_read, self.warm_min_files, self.launcher)
+        with warming, ReadAhead(to_read, self.window, self.access) as reader:
             for key in keys:
                 item = unread[key] if key in unread else self._read(reader, key, interner)
                 if item is not None:
@@ -263,7 +272,7 @@ class FolderLoader:
             if key.lower().endswith(YAML_SUFFIXES):
                 item = load_yaml_bytes(key, data, stamp)
             else:
-                item = load_dicom_bytes(key, data, stamp, interner)
+                item = self.parse(key, data, stamp, interner)
         except DataError as exc:
             self._bad(key, stamp, exc.reason)
             return None

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from aiodicom.dicom.files import FileMeta, encode_file
 
 UID_ROOT = "1.2.826.0.1.3680043.10.1234"
 SOP_CLASSES = {
@@ -92,13 +94,12 @@ def _file_dataset(parts: tuple[Dataset, ...], series_uid: str, number: int) -> D
     ds.SOPClassUID = SOP_CLASSES[str(ds.Modality)]
     ds.SOPInstanceUID = f"{series_uid}.{number + 1}"
     ds.InstanceNumber = str(number + 1)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = UID(f"{UID_ROOT}.99")
-    ds.file_meta = meta
     return ds
+
+
+def _meta(ds: Dataset) -> FileMeta:
+    """The File Meta Information of a sample instance (PS3.10 7.1)."""
+    return FileMeta(str(ds.SOPClassUID), str(ds.SOPInstanceUID), f"{UID_ROOT}.99")
 
 
 def iter_sample(shape: SampleShape) -> Iterator[tuple[str, Dataset]]:
@@ -131,6 +132,6 @@ def write_sample(folder: Path, shape: SampleShape, *, time_limit: float = 600.0)
         if time.monotonic() > deadline:
             break
         path.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(path, enforce_file_format=True)
+        path.write_bytes(encode_file(ds, ExplicitVRLittleEndian, _meta(ds)))
         written += 1
     return written

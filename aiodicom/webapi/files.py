@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import os
 import re
 import secrets
@@ -28,11 +27,11 @@ from typing import Any
 
 import structlog
 import yaml
-from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from aiodicom.dicom.files import FileMeta, encode_file, read_file
 from aiodicom.errors import DataError
 from aiodicom.store.atomic import atomic_write, fsync_dir
 from aiodicom.store.worklist_loader import (
@@ -113,16 +112,8 @@ def yaml_bytes(ds: Dataset) -> bytes:
 
 def dicom_bytes(ds: Dataset) -> bytes:
     """A Part 10 file (PS3.10 7.1) in Explicit VR Little Endian, as wlmscpfs reads it."""
-    out = Dataset()
-    out.update(ds)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(WORKLIST_SOP_CLASS)
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    out.file_meta = meta
-    buffer = io.BytesIO()
-    out.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    meta = FileMeta(WORKLIST_SOP_CLASS, generate_uid())
+    return encode_file(ds, ExplicitVRLittleEndian, meta)
 
 
 def parse_item(path: Path, data: bytes) -> Dataset:
@@ -136,10 +127,9 @@ def parse_item(path: Path, data: bytes) -> Dataset:
             raise DataError(str(path), "expected a mapping of attribute keywords to values")
         return dataset_from_mapping(document, str(path))
     try:
-        ds = dcmread(io.BytesIO(data), force=True)
+        ds = read_file(data)
     except (InvalidDicomError, ValueError, EOFError, OSError) as exc:
         raise DataError(str(path), f"not a DICOM file: {exc}") from exc
-    ds.file_meta = FileMetaDataset()
     plain = Dataset()
     plain.update(ds)
     return plain

@@ -21,6 +21,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from aiodicom.dicom.identifier import check_identifier, decode_identifier
 from aiodicom.dicom.reader import MutableRaw, RawDataset
 from aiodicom.dicom.scan import parse_identifier, scan_identifier, vr_is_certain
 from aiodicom.dicom.syntax import SPECIFIC_CHARACTER_SET, vr_of
@@ -225,6 +226,15 @@ def prepare_raw(
     return _prepared(analysis, compile_raw(elements, options, memo))
 
 
+def _identifier(request: FindRequest) -> Dataset:
+    """The identifier as a Dataset: decoded from its bytes, which were checked
+    (:meth:`QueryCache.prepared`); a request built in process may carry it as such."""
+    raw = request.identifier_bytes
+    if not raw:
+        return request.identifier
+    return decode_identifier(raw, request.transfer_syntax, materialize=False)
+
+
 class QueryCache:
     """Prepared queries, from the cheapest source that gives exactly the same answer.
 
@@ -251,10 +261,18 @@ class QueryCache:
         self.misses = 0
 
     def prepared(self, request: FindRequest, options: MatchOptions) -> PreparedQuery:
-        """The prepared query of ``request``, from the cache when possible."""
+        """The prepared query of ``request``, from the cache when possible.
+
+        Identifier bytes not seen before are first checked (PS3.5 7: a data set whose
+        structure is sound; DataError, answered 0xC000, when it is not): the first step
+        of PS3.4 K.4.1.2.2, for which the server relies on this service
+        (``HandlerTraits.checks_identifier``). Bytes in the cache were checked already.
+        """
         raw = request.identifier_bytes
         if not raw or len(raw) > CACHE_MAX_IDENTIFIER or self.entries <= 0:
-            return prepare_query(request.identifier, options)
+            if raw:
+                check_identifier(raw, request.transfer_syntax)
+            return prepare_query(_identifier(request), options)
         key = (raw, request.transfer_syntax)
         found = self._cache.get(key)
         if found is not None:
@@ -262,6 +280,7 @@ class QueryCache:
             self._cache.move_to_end(key)
             return found
         self.misses += 1
+        check_identifier(raw, request.transfer_syntax)
         prepared = self._prepare_by_shape(request, options)
         self._cache[key] = prepared
         if len(self._cache) > self.entries:
@@ -297,7 +316,7 @@ class QueryCache:
         if elements is not None and shape is not None and analysis is not None:
             self._shapes.move_to_end(shape)
             return prepare_raw(elements, options, analysis, self.memo)
-        prepared = prepare_query(request.identifier, options)
+        prepared = prepare_query(_identifier(request), options)
         if shape is not None:
             self._shapes[shape] = KeyAnalysis(
                 prepared.unsupported, prepared.unsupported_names, prepared.plan

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from aiodicom.dicom.files import FileMeta, encode_file
 
 WORKLIST_SOP_CLASS = "1.2.840.10008.5.1.4.31"
 UID_ROOT = "1.2.826.0.1.3680043.10.1453"  # aiodicom sample UIDs
@@ -138,15 +140,9 @@ def generate(count: int, seed: int = 1, options: SampleOptions | None = None) ->
 
 def write_item(ds: Dataset, path: Path, *, with_meta: bool, implicit: bool = False) -> None:
     """Write ``ds`` as a ``.wl`` file, with Part 10 meta (PS3.10 7.1) or as a bare data set."""
-    if with_meta:
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID(WORKLIST_SOP_CLASS)
-        meta.MediaStorageSOPInstanceUID = UID(f"{ds.StudyInstanceUID}.1")
-        meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
-        ds.file_meta = meta
-        ds.save_as(path, enforce_file_format=True)
-    else:
-        ds.save_as(path, implicit_vr=implicit, little_endian=True)
+    syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    meta = FileMeta(WORKLIST_SOP_CLASS, f"{ds.StudyInstanceUID}.1") if with_meta else None
+    path.write_bytes(encode_file(ds, syntax, meta))
 
 
 def write_folder(root: Path, ae_title: str, count: int, seed: int = 1,

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, TypeAlias
 
 import structlog
 from pydicom.dataset import Dataset
@@ -24,8 +25,8 @@ from aiodicom.dicom.syntax import DEFLATED_EXPLICIT_VR_LE, deflate
 from aiodicom.dicom.writer import Syntax, syntax_for
 from aiodicom.errors import QueryError
 from aiodicom.log import level_enabled
-from aiodicom.matching import MatchOptions
-from aiodicom.matching.model import MatchResult
+from aiodicom.matching import CompiledQuery, MatchOptions
+from aiodicom.matching.model import MatchResult, Record
 from aiodicom.net.types import (
     FindHandler,
     FindRequest,
@@ -43,10 +44,20 @@ WORKLIST_SOP_CLASS = "1.2.840.10008.5.1.4.31"
 OUT_OF_RESOURCES = 0xA700
 NO_WORKLIST_FOR_AE = 0xC001
 PENDING_WARNING = 0xFF01
-WORKLIST_HANDLER = HandlerTraits(eager=True)
-"""``find`` needs no current task until it first suspends (it never awaits)."""
+WORKLIST_HANDLER = HandlerTraits(eager=True, checks_identifier=True)
+"""``find`` needs no current task until it first suspends (it never awaits), and checks
+its identifier's structure itself, in its query preparation (:mod:`.query`)."""
 
 log = structlog.get_logger("aiodicom.worklist")
+
+Match: TypeAlias = tuple[WorklistItem, MatchResult]
+"""A matching worklist item and how it matched (the sequence items to return)."""
+
+
+class Matcher(Protocol):
+    """What :func:`scan` needs of a query (``aiodicom.matching.CompiledQuery``)."""
+
+    def match(self, record: Record) -> MatchResult | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +140,7 @@ class WorklistService:
         kept = self.answers.get(request.identifier_bytes, request.transfer_syntax, worklist)
         if kept is not None:
             return kept, len(kept), "answer-cache", None
-        matches, index_used = worklist.search(
-            query.compiled, fuzzy_pn=self.options.matching.fuzzy_pn
-        )
+        matches, index_used = search(worklist, query.compiled, self.options.matching.fuzzy_pn)
         self._check_limit(len(matches), query, request, index_used)
         syntax = syntax_for(request.transfer_syntax)
         return _encode(matches, query.plan, syntax), len(matches), index_used, []
@@ -158,13 +167,34 @@ class WorklistService:
             raise QueryError(OUT_OF_RESOURCES, comment=comment)
 
 
+def search(
+    worklist: AeWorklist, query: CompiledQuery, fuzzy_pn: bool = False
+) -> tuple[list[Match], str]:
+    """The matches of ``query`` in item order (PS3.4 C.2.2.2), among the candidates the
+    store's indexes leave, and the index used ("scan" when none was usable)."""
+    candidates, used = worklist.candidates(query, fuzzy_pn=fuzzy_pn)
+    return _matching(candidates, query), used
+
+
+def scan(worklist: AeWorklist, query: Matcher) -> list[Match]:
+    """The matches of ``query`` among every item: the reference for :func:`search`."""
+    return _matching(worklist.items, query)
+
+
+def _matching(items: Iterable[WorklistItem], query: Matcher) -> list[Match]:
+    matches: list[Match] = []
+    for item in items:
+        result = query.match(item.record)
+        if result is not None:
+            matches.append((item, result))
+    return matches
+
+
 def _context(request: FindRequest, query: PreparedQuery, index: str) -> dict[str, object]:
     return {"calling_ae": request.calling_ae, "keys": list(query.keys), "index": index}
 
 
-def _encode(
-    matches: list[tuple[WorklistItem, MatchResult]], plan: Plan, encoding: Syntax
-) -> Iterator[bytes]:
+def _encode(matches: list[Match], plan: Plan, encoding: Syntax) -> Iterator[bytes]:
     """Each match's response identifier (PS3.4 K.4.1.1.3.2), encoded when it is sent."""
     build = builder_for(plan, encoding)
     for item, result in matches:

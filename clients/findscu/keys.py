@@ -22,13 +22,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom import config, dcmread
+from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
 
+from aiodicom.dicom import read_file
 from aiodicom.errors import ConfigError, DataError
 
 from .dictionary import entry_for_name, vr_for_tag
@@ -196,7 +197,7 @@ def _apply(ds: Dataset, key: OverrideKey, path: tuple[KeyStep, ...]) -> None:
 def load_query_file(path: str | Path) -> Dataset:
     """Read a query file (a DICOM file or a bare data set, as dump2dcm writes them)."""
     try:
-        ds = dcmread(path, force=True)
+        ds = read_file(path)
     except (OSError, InvalidDicomError) as exc:
         raise DataError(str(path), f"cannot read query file: {exc}") from exc
     if len(ds) == 0:

@@ -16,11 +16,10 @@ from typing import IO, Any
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_file_meta_info
-from pydicom.uid import UID, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
+from aiodicom.dicom import FileMeta, dataset_bytes, encode_file
 from aiodicom.errors import DataError
 
 TS_NAMES = {
@@ -50,10 +49,9 @@ def _value_length(element: DataElement) -> int:
         return sum(8 + _item_length(item) for item in element.value or [])
     if element.value is None or element.value == "":
         return 0
-    buffer = DicomBytesIO()
-    buffer.is_little_endian, buffer.is_implicit_VR = True, True
-    write_data_element(buffer, element)
-    return len(buffer.getvalue()) - 8  # implicit header: tag (4) + length (4)
+    alone = Dataset()
+    alone.add(element)
+    return len(dataset_bytes(alone, implicit=True)) - 8  # header: tag (4) + length (4)
 
 
 def _item_length(item: Dataset) -> int:
@@ -190,17 +188,11 @@ class ResponseExtractor:
         if self.limit is not None and len(self.written) >= self.limit:
             return None
         path = self.directory / f"rsp{len(self.written) + 1:04d}.dcm"
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID(self.sop_class_uid)
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = UID(transfer_syntax)
-        meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-        meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-        header = DicomBytesIO()
-        header.write(b"\0" * 128 + b"DICM")
-        write_file_meta_info(header, meta, enforce_standard=True)
+        meta = FileMeta(
+            self.sop_class_uid, generate_uid(), IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION
+        )
         try:
-            path.write_bytes(header.getvalue() + raw)
+            path.write_bytes(encode_file(raw, transfer_syntax, meta))
         except OSError as exc:
             raise DataError(str(path), f"cannot write response file: {exc}") from exc
         self.written.append(path)

@@ -16,7 +16,6 @@ from aiodicom import ServerConfig
 from aiodicom.errors import ConfigError
 from aiodicom.log import configure
 from aiodicom.net.types import FindRequest
-from aiodicom.ops import audit as audit_module
 from aiodicom.ops.audit import MAX_KEYS, MAX_VALUE, AuditLog, describe_keys
 from aiodicom.ops.lifecycle import Lifecycle, run_workers
 from aiodicom.ops.metrics import Metrics
@@ -122,7 +121,7 @@ def test_bundled_security_sample_loads_and_means_what_its_comments_say() -> None
 
 @pytest.mark.parametrize(("level", "described"), [("info", 1), ("warning", 0)])
 def test_audit_query_describes_keys_only_when_the_line_is_logged(
-    level: str, described: int, monkeypatch: pytest.MonkeyPatch
+    level: str, described: int
 ) -> None:
     """The key description reads the whole identifier: not done for a filtered line."""
     calls: list[Dataset] = []
@@ -131,7 +130,6 @@ def test_audit_query_describes_keys_only_when_the_line_is_logged(
         calls.append(identifier)
         return {}
 
-    monkeypatch.setattr(audit_module, "describe_keys", counting)
     saved = structlog.get_config()
     configure("console", level)
     try:
@@ -148,7 +146,8 @@ def test_audit_query_describes_keys_only_when_the_line_is_logged(
             peer=("127.0.0.1", 1),
             association_id="x",
         )
-        AuditLog().query(request, matches=0, status=0, outcome="done", seconds=0.0)
+        audit = AuditLog(describe=counting)
+        audit.query(request, matches=0, status=0, outcome="done", seconds=0.0)
     finally:
         structlog.configure(**saved)
     assert len(calls) == described

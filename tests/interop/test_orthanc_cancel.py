@@ -21,8 +21,10 @@ from pydicom.dataset import Dataset
 
 import aiodicom
 from aiodicom.net import Connector
-from aiodicom.net.find import FindCall
-from aiodicom.proto.messages import CFindRSP, DimseCommand
+from aiodicom.proto.dimse import MessageAssembler
+from aiodicom.proto.messages import CFindRSP
+from aiodicom.proto.pdu import PDUDecoder
+from aiodicom.proto.pdus import PDataTF
 from tests.clients.peers import FINDSCU_SCRIPT
 from tests.interop.orthanc_peer import (
     DCMTK_AE,
@@ -64,19 +66,32 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancPeer]:
         yield running
 
 
+class Finals(list[tuple[int, bool]]):
+    """(status, data set present) of every final C-FIND-RSP the client receives: a
+    ``trace`` hook (``aiodicom.connect(trace=...)``) decoding the bytes read with the
+    sans-IO decoder (PS3.8 9.3.5 P-DATA-TF, PS3.7 Annex E messages)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pdus = PDUDecoder(max_pdu_length=0)
+        self.messages = MessageAssembler()
+
+    def __call__(self, kind: str, payload: object) -> None:
+        if kind != "bytes-in" or not isinstance(payload, bytes):
+            return
+        for pdu in self.pdus.feed(payload):
+            for pdv in pdu.pdvs if isinstance(pdu, PDataTF) else ():
+                message = self.messages.add(pdv)
+                if message is None:
+                    continue
+                _, command, data_set = message
+                if isinstance(command, CFindRSP) and command.status not in (0xFF00, 0xFF01):
+                    self.append((command.status, data_set is not None))
+
+
 @pytest.fixture
-def finals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
-    """Spy: (status, data set present) of every final C-FIND-RSP the client receives."""
-    seen: list[tuple[int, bool]] = []
-    original = FindCall.on_message
-
-    def spy(self: FindCall, command: DimseCommand, data_set: bytes | None) -> None:
-        if isinstance(command, CFindRSP) and command.status not in (0xFF00, 0xFF01):
-            seen.append((command.status, data_set is not None))
-        original(self, command, data_set)
-
-    monkeypatch.setattr(FindCall, "on_message", spy)
-    return seen
+def finals() -> Finals:
+    return Finals()
 
 
 def bulk_query(name: str = "BULK*") -> Dataset:
@@ -88,10 +103,16 @@ def bulk_query(name: str = "BULK*") -> Dataset:
     return query
 
 
-def connect(peer: OrthancPeer) -> Connector:
-    """An association to Orthanc with a short cancel drain limit."""
+def connect(peer: OrthancPeer, finals: Finals | None = None) -> Connector:
+    """An association to Orthanc with a short cancel drain limit (``finals`` hears of
+    every final response)."""
     return aiodicom.connect(
-        "127.0.0.1", peer.dicom_port, calling_ae=OUR_AE, called_ae=ORTHANC_AE, cancel_timeout=5
+        "127.0.0.1",
+        peer.dicom_port,
+        calling_ae=OUR_AE,
+        called_ae=ORTHANC_AE,
+        cancel_timeout=5,
+        trace=finals,
     )
 
 
@@ -104,11 +125,9 @@ async def assert_usable(assoc: aiodicom.ClientAssociation) -> None:
     assert stream.status == 0x0000
 
 
-async def test_break_after_first_response(
-    peer: OrthancPeer, finals: list[tuple[int, bool]]
-) -> None:
+async def test_break_after_first_response(peer: OrthancPeer, finals: Finals) -> None:
     statuses: list[int | None] = []
-    async with connect(peer) as assoc:
+    async with connect(peer, finals) as assoc:
         for _ in range(ATTEMPTS):
             async with assoc.find(bulk_query(), model="worklist") as stream:
                 async for ds in stream:
@@ -126,11 +145,9 @@ async def test_break_after_first_response(
     assert (CANCEL, True) in finals  # the quirk was exercised: FE00 with a data set
 
 
-async def test_plain_break_then_next_operation(
-    peer: OrthancPeer, finals: list[tuple[int, bool]]
-) -> None:
+async def test_plain_break_then_next_operation(peer: OrthancPeer, finals: Finals) -> None:
     """``break`` without ``aclose``: the finalizer cancels, the next operation drains."""
-    async with connect(peer) as assoc:
+    async with connect(peer, finals) as assoc:
         for _ in range(ATTEMPTS):
             first = None
             async for ds in assoc.find(bulk_query(), model="worklist"):
@@ -145,12 +162,10 @@ async def test_plain_break_then_next_operation(
     assert [status for status, _ in finals[1:]] == [0x0000]
 
 
-async def test_cancel_while_orthanc_computes(
-    peer: OrthancPeer, finals: list[tuple[int, bool]]
-) -> None:
+async def test_cancel_while_orthanc_computes(peer: OrthancPeer, finals: Finals) -> None:
     """Cancelling the iterating task right after the request: Orthanc sees the C-CANCEL
     before its second response and answers FE00 (with its stray data set)."""
-    async with connect(peer) as assoc:
+    async with connect(peer, finals) as assoc:
         stream = assoc.find(bulk_query(), model="worklist")
 
         async def consume() -> int:

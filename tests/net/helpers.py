@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from pydicom import Dataset
 
 from aiodicom import FindHandler, FindRequest, FindResponse
 from aiodicom.dicom.identifier import encode_identifier
+from aiodicom.net.server import Server
+
+Serve = Callable[..., AbstractAsyncContextManager[Server]]
+"""How a test of the net layer starts a server: ``aiodicom.serve`` (the ``serve``
+fixture), or a variant of it a test module chooses by overriding the fixture."""
 
 
 def identifier(index: int) -> Dataset:

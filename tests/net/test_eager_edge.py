@@ -12,13 +12,17 @@ are not eager: the default traits keep them on the task path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
 from pydicom import Dataset
 
-from aiodicom.net import observe
+import aiodicom
 from aiodicom.net.eager import resume
+from aiodicom.net.server import Server, ServerConfig
 from aiodicom.net.types import (
     PLAIN_HANDLER,
     FindHandler,
@@ -27,6 +31,8 @@ from aiodicom.net.types import (
     declare_traits,
     handler_traits,
 )
+from aiodicom.proto.negotiation import QueryModel
+from tests.net.helpers import Recorder, Serve, counting_handler
 from tests.net.test_find import *  # noqa: F403  (re-run on the eager path)
 from tests.net.test_robustness import *  # noqa: F403
 from tests.net.test_timeouts import *  # noqa: F403
@@ -35,10 +41,33 @@ from tests.net.test_window import *  # noqa: F403
 EAGER = HandlerTraits(eager=True)
 
 
-@pytest.fixture(autouse=True)
-def _all_handlers_eager(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(observe, "handler_traits", lambda handler: EAGER)
-    yield
+@pytest.fixture
+def serve() -> Serve:
+    """:func:`aiodicom.serve` with every handler declared eager (``declare_traits``, the
+    public seam), for the re-run tests: no production module is patched."""
+
+    def serve_eager(
+        config: ServerConfig, handlers: Mapping[str, FindHandler], *args: Any, **kwargs: Any
+    ) -> AbstractAsyncContextManager[Server]:
+        eager = {uid: _eager(handler) for uid, handler in handlers.items()}
+        return aiodicom.serve(config, eager, *args, **kwargs)
+
+    return serve_eager
+
+
+def _eager(handler: FindHandler) -> FindHandler:
+    """``handler`` declared eager, through a new callable (the one given stays as it
+    is, for the task-path run of the same test)."""
+    return declare_traits(functools.partial(handler), EAGER)
+
+
+async def test_the_rerun_tests_get_eager_handlers(serve: Serve) -> None:
+    recorder = Recorder()
+    handler = counting_handler(1, recorder)
+    async with serve(ServerConfig(), {"worklist": handler}) as server:
+        route = server.route(QueryModel.WORKLIST.sop_class_uid)
+        assert route is not None and route.traits.eager
+    assert not handler_traits(handler).eager
 
 
 def test_traits_default_mark_and_bound_methods() -> None:

@@ -12,12 +12,12 @@ import aiodicom
 import aiodicom.dicom.identifier
 from aiodicom import DimseStatusError, FindRequest, QueryError, ServerConfig
 from aiodicom.proto.status import CANCEL, PENDING_WARNING, SUCCESS, StatusCategory
-from tests.net.helpers import Recorder, counting_handler, query
+from tests.net.helpers import Recorder, Serve, counting_handler, query
 
 
-async def test_echo_returns_success() -> None:
+async def test_echo_returns_success(serve: Serve) -> None:
     async with (
-        aiodicom.serve(ServerConfig(), {}) as server,
+        serve(ServerConfig(), {}) as server,
         aiodicom.connect("127.0.0.1", server.port, models=()) as assoc,
     ):
         assert await assoc.echo() == SUCCESS
@@ -25,11 +25,11 @@ async def test_echo_returns_success() -> None:
 
 
 @pytest.mark.parametrize("as_bytes", [True, False])
-async def test_find_streams_5000_pending_responses(as_bytes: bool) -> None:
+async def test_find_streams_5000_pending_responses(as_bytes: bool, serve: Serve) -> None:
     recorder = Recorder()
     handler = counting_handler(5000, recorder, as_bytes=as_bytes)
     async with (
-        aiodicom.serve(ServerConfig(), {"worklist": handler}) as server,
+        serve(ServerConfig(), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port) as assoc,
     ):
         ids = [str(ds.PatientID) async for ds in assoc.find(query("DOE*"))]
@@ -39,14 +39,14 @@ async def test_find_streams_5000_pending_responses(as_bytes: bool) -> None:
     assert str(recorder.requests[0].identifier.PatientName) == "DOE*"
 
 
-async def test_find_responses_are_typed_and_final_is_last() -> None:
+async def test_find_responses_are_typed_and_final_is_last(serve: Serve) -> None:
     async def handler(request: FindRequest) -> AsyncIterator[aiodicom.FindResponse]:
         ds = Dataset()
         ds.PatientID = "X1"
         yield aiodicom.FindResponse(ds, status=PENDING_WARNING)
 
     async with (
-        aiodicom.serve(ServerConfig(), {"study": handler}) as server,
+        serve(ServerConfig(), {"study": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port) as assoc,
     ):
         stream = assoc.find_responses(query(), model="study")
@@ -60,14 +60,14 @@ async def test_find_responses_are_typed_and_final_is_last() -> None:
     assert stream.warnings == [PENDING_WARNING]
 
 
-async def test_query_error_becomes_failure_status_with_comment() -> None:
+async def test_query_error_becomes_failure_status_with_comment(serve: Serve) -> None:
     async def handler(request: FindRequest) -> AsyncIterator[Dataset]:
         if request.identifier.get("PatientName") == "BAD":
             raise QueryError(0xA900, comment="no such key")
         yield Dataset()
 
     async with (
-        aiodicom.serve(ServerConfig(), {"worklist": handler}) as server,
+        serve(ServerConfig(), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port) as assoc,
     ):
         stream = assoc.find(query("BAD"))
@@ -81,11 +81,11 @@ async def test_query_error_becomes_failure_status_with_comment() -> None:
         assert await assoc.echo() == SUCCESS
 
 
-async def test_cancel_mid_stream_ends_with_fe00_and_association_stays_usable() -> None:
+async def test_cancel_mid_stream_ends_with_fe00_and_association_stays_usable(serve: Serve) -> None:
     recorder = Recorder()
     handler = counting_handler(100_000, recorder, delay=0.0005)
     async with (
-        aiodicom.serve(ServerConfig(), {"worklist": handler}) as server,
+        serve(ServerConfig(), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port) as assoc,
     ):
         seen = 0
@@ -108,11 +108,11 @@ async def test_cancel_mid_stream_ends_with_fe00_and_association_stays_usable() -
         assert ids == [f"ID{i:06d}" for i in range(7)]
 
 
-async def test_plain_break_cancels_and_next_find_works() -> None:
+async def test_plain_break_cancels_and_next_find_works(serve: Serve) -> None:
     recorder = Recorder()
     handler = counting_handler(100_000, recorder, delay=0.0005)
     async with (
-        aiodicom.serve(ServerConfig(), {"worklist": handler}) as server,
+        serve(ServerConfig(), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port) as assoc,
     ):
         count = 0
@@ -131,11 +131,11 @@ async def test_plain_break_cancels_and_next_find_works() -> None:
         assert stream.status == CANCEL
 
 
-async def test_task_cancellation_sends_c_cancel() -> None:
+async def test_task_cancellation_sends_c_cancel(serve: Serve) -> None:
     recorder = Recorder()
     handler = counting_handler(100_000, recorder, delay=0.001)
     async with (
-        aiodicom.serve(ServerConfig(), {"worklist": handler}) as server,
+        serve(ServerConfig(), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port) as assoc,
     ):
 
@@ -154,7 +154,7 @@ async def test_task_cancellation_sends_c_cancel() -> None:
         assert recorder.closed == 1
 
 
-async def test_slow_consumer_applies_backpressure_to_the_handler() -> None:
+async def test_slow_consumer_applies_backpressure_to_the_handler(serve: Serve) -> None:
     recorder = Recorder()
     big = Dataset()
     big.PatientID = "P" * 60
@@ -170,7 +170,7 @@ async def test_slow_consumer_applies_backpressure_to_the_handler() -> None:
             recorder.closed += 1
 
     async with (
-        aiodicom.serve(ServerConfig(), {"worklist": handler}) as server,
+        serve(ServerConfig(), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port) as assoc,
     ):
         stream = assoc.find_responses(query())

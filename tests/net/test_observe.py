@@ -161,10 +161,10 @@ def test_route_unwraps_observed_layers_innermost_first_and_keeps_traits() -> Non
     outer = observed(observed(eager, first.append), second.append)
     assert handler_traits(outer).eager
     route = FindRoute.of(outer)
-    assert route.handler is inner and route.eager and route.source is outer
+    assert route.handler is inner and route.traits.eager and route.source is outer
     assert route.observers == (first.append, second.append)
     plain = FindRoute.of(counting_handler(1, Recorder()))
-    assert plain.observers == () and not plain.eager
+    assert plain.observers == () and not plain.traits.eager
 
 
 def test_server_route_follows_a_replaced_handler() -> None:

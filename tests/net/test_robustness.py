@@ -31,6 +31,7 @@ from aiodicom.proto.pdus import (
 from aiodicom.proto.status import SUCCESS
 from tests.net.helpers import (
     Recorder,
+    Serve,
     counting_handler,
     identifier,
     query,
@@ -45,12 +46,14 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
-async def test_bad_pdu_aborts_one_association_while_another_keeps_working(name: str) -> None:
+async def test_bad_pdu_aborts_one_association_while_another_keeps_working(
+    name: str, serve: Serve
+) -> None:
     recorder = Recorder()
     handler = counting_handler(50, recorder)
     with capture_logs() as logs:
         async with (
-            aiodicom.serve(ServerConfig(), {"worklist": handler}) as server,
+            serve(ServerConfig(), {"worklist": handler}) as server,
             aiodicom.connect("127.0.0.1", server.port) as good,
         ):
             first = [ds async for ds in good.find(query())]
@@ -109,7 +112,7 @@ async def _raw_associate(port: int) -> tuple[asyncio.StreamReader, asyncio.Strea
 
 
 @pytest.mark.parametrize("name", sorted(AFTER_RELEASE_RQ))
-async def test_pdu_after_release_rq_in_the_same_read(name: str) -> None:
+async def test_pdu_after_release_rq_in_the_same_read(name: str, serve: Serve) -> None:
     """Issue 15.1: A-RELEASE-RQ + another PDU in one sendall.
 
     PS3.8 Table 9-10: AR-2 takes the association to Sta8 (awaiting our A-RELEASE
@@ -124,9 +127,7 @@ async def test_pdu_after_release_rq_in_the_same_read(name: str) -> None:
     recorder = Recorder()
     try:
         with capture_logs() as logs:
-            async with aiodicom.serve(
-                ServerConfig(), {"worklist": counting_handler(3, recorder)}
-            ) as server:
+            async with serve(ServerConfig(), {"worklist": counting_handler(3, recorder)}) as server:
                 reader, writer = await _raw_associate(server.port)
                 writer.write(encode_pdu(ReleaseRQ()) + tail)
                 reply = await read_until_closed(reader, 5.0)
@@ -141,7 +142,7 @@ async def test_pdu_after_release_rq_in_the_same_read(name: str) -> None:
     assert not [e for e in logs if "exc_info" in e or e["log_level"] in ("error", "critical")]
 
 
-async def test_local_abort_stops_handlers_started_in_the_same_read() -> None:
+async def test_local_abort_stops_handlers_started_in_the_same_read(serve: Serve) -> None:
     """Found by the fuzzer: two C-FIND-RQs with one Message ID in one read. The first
     starts its handler task, the second aborts the association (PS3.7 9.1.1.1.1); the
     first handler must stop, not send into the aborted association (Evt9 in Sta13)."""
@@ -156,7 +157,7 @@ async def test_local_abort_stops_handlers_started_in_the_same_read() -> None:
     loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
     try:
         with capture_logs() as logs:
-            async with aiodicom.serve(ServerConfig(), {"worklist": handler}) as server:
+            async with serve(ServerConfig(), {"worklist": handler}) as server:
                 reader, writer = await _raw_associate(server.port)
                 writer.write(RAW_FIND + RAW_FIND)
                 reply = await read_until_closed(reader, 5.0)
@@ -190,7 +191,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_tls_echo_and_find(tls_files: tuple[Path, Path]) -> None:
+async def test_tls_echo_and_find(tls_files: tuple[Path, Path], serve: Serve) -> None:
     cert, key = tls_files
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
@@ -198,7 +199,7 @@ async def test_tls_echo_and_find(tls_files: tuple[Path, Path]) -> None:
     recorder = Recorder()
     config = ServerConfig(ssl=server_ctx)
     async with (
-        aiodicom.serve(config, {"worklist": counting_handler(300, recorder)}) as server,
+        serve(config, {"worklist": counting_handler(300, recorder)}) as server,
         aiodicom.connect("127.0.0.1", server.port, ssl=client_ctx) as assoc,
     ):
         assert await assoc.echo() == SUCCESS
@@ -208,11 +209,13 @@ async def test_tls_echo_and_find(tls_files: tuple[Path, Path]) -> None:
         assert sock is not None
 
 
-async def test_tls_client_refuses_an_untrusted_server(tls_files: tuple[Path, Path]) -> None:
+async def test_tls_client_refuses_an_untrusted_server(
+    tls_files: tuple[Path, Path], serve: Serve
+) -> None:
     cert, key = tls_files
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
-    async with aiodicom.serve(ServerConfig(ssl=server_ctx), {}) as server:
+    async with serve(ServerConfig(ssl=server_ctx), {}) as server:
         with pytest.raises((ssl.SSLError, aiodicom.AssociationAborted, ConnectionError)):
             await aiodicom.connect(
                 "127.0.0.1", server.port, ssl=ssl.create_default_context(), connect_timeout=5

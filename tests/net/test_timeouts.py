@@ -12,7 +12,7 @@ from pydicom import Dataset
 import aiodicom
 from aiodicom import AssociationAborted, DicomTimeoutError, FindRequest, ServerConfig
 from aiodicom.errors import AssociationError, ConnectFailed
-from tests.net.helpers import query, read_until_closed
+from tests.net.helpers import Serve, query, read_until_closed
 
 
 @pytest.fixture
@@ -54,8 +54,8 @@ async def test_connection_refused_is_an_association_error() -> None:
     assert isinstance(info.value, ConnectFailed)  # not AssociationAborted (#14.9)
 
 
-async def test_artim_closes_a_silent_connection() -> None:
-    async with aiodicom.serve(ServerConfig(artim_timeout=0.3), {}) as server:
+async def test_artim_closes_a_silent_connection(serve: Serve) -> None:
+    async with serve(ServerConfig(artim_timeout=0.3), {}) as server:
         loop = asyncio.get_running_loop()
         started = loop.time()
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -67,12 +67,12 @@ async def test_artim_closes_a_silent_connection() -> None:
         assert not server.connections
 
 
-async def test_dimse_timeout_aborts_when_the_scp_stays_silent() -> None:
+async def test_dimse_timeout_aborts_when_the_scp_stays_silent(serve: Serve) -> None:
     async def slow(request: FindRequest) -> AsyncIterator[Dataset]:
         await asyncio.sleep(30)
         yield Dataset()
 
-    async with aiodicom.serve(ServerConfig(), {"worklist": slow}) as server:
+    async with serve(ServerConfig(), {"worklist": slow}) as server:
         assoc = await aiodicom.connect("127.0.0.1", server.port, dimse_timeout=0.3)
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -88,8 +88,8 @@ async def test_dimse_timeout_aborts_when_the_scp_stays_silent() -> None:
         assert not server.connections
 
 
-async def test_idle_timeout_aborts_a_silent_association() -> None:
-    async with aiodicom.serve(ServerConfig(idle_timeout=0.3), {}) as server:
+async def test_idle_timeout_aborts_a_silent_association(serve: Serve) -> None:
+    async with serve(ServerConfig(idle_timeout=0.3), {}) as server:
         assoc = await aiodicom.connect("127.0.0.1", server.port, models=())
         await asyncio.sleep(0.8)
         assert not server.connections

@@ -15,6 +15,7 @@ from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import ConfigError
 from aiodicom.net.pool import AssociationPool, PeerSpec, find_many
 from aiodicom.proto.status import CANCEL, OUT_OF_RESOURCES, SUCCESS
+from tests.net.helpers import Serve
 
 MATCHES = 6
 
@@ -72,11 +73,11 @@ async def collect(assoc: aiodicom.ClientAssociation, patient_id: str) -> tuple[i
     return status, names
 
 
-async def test_eight_finds_share_a_window_of_four() -> None:
+async def test_eight_finds_share_a_window_of_four(serve: Serve) -> None:
     seen = Concurrency()
     config = ServerConfig(async_ops_window=4)
     async with (
-        aiodicom.serve(config, {"worklist": tagged_handler(seen)}) as server,
+        serve(config, {"worklist": tagged_handler(seen)}) as server,
         aiodicom.connect("127.0.0.1", server.port, async_ops_window=(8, 8)) as assoc,
     ):
         assert assoc.accepted.user_information.async_ops_window == (4, 4)
@@ -92,11 +93,11 @@ async def test_eight_finds_share_a_window_of_four() -> None:
     assert len({names[0] for _, names in results}) == 8
 
 
-async def test_cancel_one_stream_only_ends_that_one() -> None:
+async def test_cancel_one_stream_only_ends_that_one(serve: Serve) -> None:
     seen = Concurrency()
     handler = tagged_handler(seen, delay=0.01, count=40)
     async with (
-        aiodicom.serve(ServerConfig(async_ops_window=4), {"worklist": handler}) as server,
+        serve(ServerConfig(async_ops_window=4), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port, async_ops_window=(4, 4)) as assoc,
     ):
 
@@ -117,10 +118,10 @@ async def test_cancel_one_stream_only_ends_that_one() -> None:
     assert seen.peak == 4
 
 
-async def test_window_one_server_serializes_concurrent_finds() -> None:
+async def test_window_one_server_serializes_concurrent_finds(serve: Serve) -> None:
     seen = Concurrency()
     async with (
-        aiodicom.serve(ServerConfig(), {"worklist": tagged_handler(seen)}) as server,
+        serve(ServerConfig(), {"worklist": tagged_handler(seen)}) as server,
         aiodicom.connect("127.0.0.1", server.port, async_ops_window=(4, 4)) as assoc,
     ):
         assert assoc.accepted.user_information.async_ops_window == (1, 1)
@@ -130,10 +131,10 @@ async def test_window_one_server_serializes_concurrent_finds() -> None:
     assert all(status == SUCCESS and len(names) == MATCHES for status, names in results)
 
 
-async def test_no_window_proposed_stays_synchronous() -> None:
+async def test_no_window_proposed_stays_synchronous(serve: Serve) -> None:
     seen = Concurrency()
     async with (
-        aiodicom.serve(ServerConfig(async_ops_window=4), {"worklist": tagged_handler(seen)}) as srv,
+        serve(ServerConfig(async_ops_window=4), {"worklist": tagged_handler(seen)}) as srv,
         aiodicom.connect("127.0.0.1", srv.port) as assoc,
     ):
         assert assoc.accepted.user_information.async_ops_window is None
@@ -143,12 +144,12 @@ async def test_no_window_proposed_stays_synchronous() -> None:
     assert all(status == SUCCESS for status, _ in results)
 
 
-async def test_server_refuses_operations_beyond_the_window() -> None:
+async def test_server_refuses_operations_beyond_the_window(serve: Serve) -> None:
     """A peer ignoring the negotiated window gets 0xA700 for the extra C-FIND."""
     seen = Concurrency()
     handler = tagged_handler(seen, delay=0.02, count=20)
     async with (
-        aiodicom.serve(ServerConfig(async_ops_window=2), {"worklist": handler}) as server,
+        serve(ServerConfig(async_ops_window=2), {"worklist": handler}) as server,
         aiodicom.connect("127.0.0.1", server.port, async_ops_window=(2, 2)) as assoc,
     ):
         assoc.window = 3  # misbehave: the SCU believes it may have three outstanding
@@ -160,9 +161,9 @@ async def test_server_refuses_operations_beyond_the_window() -> None:
     assert seen.peak == 2
 
 
-async def test_pool_runs_several_queries_per_association() -> None:
+async def test_pool_runs_several_queries_per_association(serve: Serve) -> None:
     seen = Concurrency()
-    async with aiodicom.serve(
+    async with serve(
         ServerConfig(async_ops_window=4), {"worklist": tagged_handler(seen)}
     ) as server:
         peer = PeerSpec("127.0.0.1", server.port)

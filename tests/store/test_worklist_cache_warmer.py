@@ -16,8 +16,8 @@ import pytest
 from structlog.testing import CapturingLogger, capture_logs
 
 from aiodicom.dicom.reader import Interner
-from aiodicom.store import cache_warmer, worklist_loader
-from aiodicom.store.cache_warmer import CacheWarmer
+from aiodicom.store import cache_warmer
+from aiodicom.store.cache_warmer import CacheWarmer, Launcher
 from aiodicom.store.readahead import CAN_ADVISE
 from aiodicom.store.worklist_loader import FolderLoader, Stamp, WorklistItem
 from aiodicom.worklist.sample import write_folder
@@ -45,26 +45,32 @@ def folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def spawned(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
-    """Every warmer child started during the test."""
-    children: list[subprocess.Popen[bytes]] = []
-    real_popen = subprocess.Popen
+SLEEPER = "import time\ntime.sleep(60)\n"
+"""A child that only sleeps: still running when the load ends, unless killed."""
 
-    def recording(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        child: subprocess.Popen[bytes] = real_popen(*args, **kwargs)
-        children.append(child)
+
+class Spawned(list[subprocess.Popen[bytes]]):
+    """Every warmer child started through :attr:`launcher` (the real ``Popen``)."""
+
+    def __init__(self, script: str = cache_warmer.SCRIPT) -> None:
+        super().__init__()
+        self.launcher = Launcher(script=script, popen=self.popen)
+
+    def popen(self, *args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        child: subprocess.Popen[bytes] = subprocess.Popen(*args, **kwargs)
+        self.append(child)
         return child
 
-    monkeypatch.setattr(subprocess, "Popen", recording)
-    return children
+
+@pytest.fixture
+def spawned() -> Spawned:
+    return Spawned()
 
 
 def _load(
-    folder: Path, warm_min_files: int
+    folder: Path, warm_min_files: int, launcher: Launcher = cache_warmer.DEFAULT
 ) -> tuple[list[tuple[object, ...]], list[tuple[str, str]]]:
-    loader = FolderLoader.empty()
-    loader.warm_min_files = warm_min_files
+    loader = FolderLoader({}, {}, set(), warm_min_files=warm_min_files, launcher=launcher)
     with capture_logs() as logs:
         items = loader.load_folder(folder)
     view: list[tuple[object, ...]] = [(i.path, i.stamp, i.raw, i.record) for i in items]
@@ -80,12 +86,10 @@ def _assert_gone(child: subprocess.Popen[bytes]) -> None:
     assert not [t for t in threading.enumerate() if t.name == "cache-warmer-feed"]
 
 
-def test_same_items_and_warnings_with_the_warmer(
-    folder: Path, spawned: list[subprocess.Popen[bytes]]
-) -> None:
-    reference, reference_warned = _load(folder, NEVER)
+def test_same_items_and_warnings_with_the_warmer(folder: Path, spawned: Spawned) -> None:
+    reference, reference_warned = _load(folder, NEVER, spawned.launcher)
     assert not spawned
-    view, warned = _load(folder, 1)
+    view, warned = _load(folder, 1, spawned.launcher)
     assert len(spawned) == 1
     _assert_gone(spawned[0])
     assert view == reference
@@ -98,17 +102,14 @@ def _root() -> set[str]:
     return {"q_unreadable.wl"} if os.geteuid() == 0 else set()
 
 
-def test_child_killed_and_reaped_when_the_parser_fails(
-    folder: Path, spawned: list[subprocess.Popen[bytes]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(cache_warmer, "_SCRIPT", "import time\ntime.sleep(60)\n")
+def test_child_killed_and_reaped_when_the_parser_fails(folder: Path) -> None:
+    spawned = Spawned(SLEEPER)
 
     def failing(name: str, data: bytes, stamp: Stamp, interner: Interner | None) -> WorklistItem:
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(worklist_loader, "load_dicom_bytes", failing)
-    loader = FolderLoader.empty()
-    loader.warm_min_files = 1
+    loader = FolderLoader({}, {}, set(), warm_min_files=1, parse=failing)
+    loader.launcher = spawned.launcher
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="parser bug"):
         loader.load_folder(folder)
@@ -117,52 +118,49 @@ def test_child_killed_and_reaped_when_the_parser_fails(
     _assert_gone(spawned[0])
 
 
-@pytest.mark.parametrize("failure", ["popen", "thread"])
-def test_spawn_failure_falls_back_to_loading_without_it(
-    folder: Path, monkeypatch: pytest.MonkeyPatch, failure: str
-) -> None:
-    reference, reference_warned = _load(folder, NEVER)
-    spawned: list[subprocess.Popen[bytes]] = []
-    real_popen = subprocess.Popen
-
-    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        if failure == "popen":
-            raise OSError(12, "Cannot allocate memory")
-        child: subprocess.Popen[bytes] = real_popen(*args, **kwargs)
-        spawned.append(child)
-        return child
-
-    def no_thread(self: threading.Thread) -> None:
+class NoThread(threading.Thread):
+    def start(self) -> None:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(subprocess, "Popen", popen)
-    if failure == "thread":
-        monkeypatch.setattr(threading.Thread, "start", no_thread)
-    view, warned = _load(folder, 1)
+
+def _no_memory(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+    raise OSError(12, "Cannot allocate memory")
+
+
+@pytest.mark.parametrize("failure", ["popen", "thread"])
+def test_spawn_failure_falls_back_to_loading_without_it(folder: Path, failure: str) -> None:
+    reference, reference_warned = _load(folder, NEVER)
+    spawned = Spawned()
+    if failure == "popen":
+        launcher = Launcher(popen=_no_memory)
+    else:
+        launcher = Launcher(popen=spawned.popen, thread=NoThread)
+    view, warned = _load(folder, 1, launcher)
     assert (view, warned) == (reference, reference_warned)
     for child in spawned:
         _assert_gone(child)
     assert len(spawned) == (failure == "thread")
 
 
-def test_spawn_failure_is_logged_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spawn_failure_is_logged_at_debug() -> None:
     def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
         raise FileNotFoundError(2, "No such file or directory")
 
     logger = CapturingLogger()  # whatever level the logging configuration lets through
-    monkeypatch.setattr(subprocess, "Popen", popen)
-    monkeypatch.setattr(cache_warmer, "log", logger)
-    assert CacheWarmer.start(["a", "b"], min_files=1) is None
+    launcher = Launcher(popen=popen, log=logger)
+    assert CacheWarmer.start(["a", "b"], min_files=1, launcher=launcher) is None
     assert [(call.method_name, call.args) for call in logger.calls] == [
         ("debug", ("page cache warmer not started",))
     ]
 
 
-def test_no_child_below_the_threshold(folder: Path, spawned: list[subprocess.Popen[bytes]]) -> None:
-    loader = FolderLoader.empty()  # default threshold: far above this folder's 36 files
-    loader.load_folder(folder)
+def test_no_child_below_the_threshold(folder: Path, spawned: Spawned) -> None:
+    loader = FolderLoader({}, {}, set(), launcher=spawned.launcher)  # default threshold:
+    loader.load_folder(folder)  # far above this folder's 36 files
     assert not spawned
-    assert CacheWarmer.start(["x"] * (cache_warmer.MIN_FILES - 1)) is None
+    below = ["x"] * (cache_warmer.MIN_FILES - 1)
+    assert CacheWarmer.start(below, launcher=spawned.launcher) is None
+    assert not spawned
 
 
 def test_child_advises_every_path_in_order(tmp_path: Path) -> None:
@@ -185,7 +183,7 @@ def test_child_advises_every_path_in_order(tmp_path: Path) -> None:
         "def spy(descriptor, *args):\n"
         "    out.write(os.readlink(b'/proc/self/fd/%d' % descriptor) + b'\\0')\n"
         "os.posix_fadvise = spy\n"
-        f"exec({cache_warmer._SCRIPT!r})\n"
+        f"exec({cache_warmer.SCRIPT!r})\n"
         "out.close()\n"
     )
     child = subprocess.run(
@@ -201,9 +199,8 @@ def test_child_advises_every_path_in_order(tmp_path: Path) -> None:
     assert advised == [os.fsencode(path) for path in expected]
 
 
-def test_stop_kills_a_running_child_and_is_idempotent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_warmer, "_SCRIPT", "import time\ntime.sleep(60)\n")
-    with cache_warmer.warming(["a"] * 10, min_files=1) as warmer:
+def test_stop_kills_a_running_child_and_is_idempotent() -> None:
+    with cache_warmer.warming(["a"] * 10, min_files=1, launcher=Launcher(SLEEPER)) as warmer:
         assert warmer is not None
         assert Path(f"/proc/{warmer.pid}").exists()
     warmer.stop()

@@ -14,6 +14,7 @@ from aiodicom.errors import QueryError
 from aiodicom.matching import MatchOptions, compile_query
 from aiodicom.store.worklist import AeWorklist
 from aiodicom.store.worklist_loader import WorklistItem, _encode_explicit_le
+from aiodicom.worklist.service import scan, search
 from tests.expected_warnings import PYDICOM_INVALID_INPUT
 
 pytestmark = PYDICOM_INVALID_INPUT  # hypothesis feeds invalid values on purpose
@@ -187,9 +188,9 @@ def test_index_and_scan_agree(
     except QueryError:
         assume(False)  # e.g. an inverted date range: refused before any planning
         return
-    indexed, used = worklist.search(compiled)
+    indexed, used = search(worklist, compiled)
     event(f"index {used}")
-    scanned = worklist.scan(compiled)
+    scanned = scan(worklist, compiled)
     assert [item.path for item, _ in indexed] == [item.path for item, _ in scanned]
     assert [r.sequence_items for _, r in indexed] == [r.sequence_items for _, r in scanned]
 
@@ -217,12 +218,12 @@ def test_planner_uses_the_most_selective_index() -> None:
     ]
     worklist = AeWorklist.build("AE", items)
     identifier = _query({"PatientID": "P7", "Modality": "CT"})
-    matches, used = worklist.search(compile_query(identifier))
+    matches, used = search(worklist, compile_query(identifier))
     assert used == "PatientID"
     assert [item.path for item, _ in matches] == ["item7"]
     identifier = _query({"Modality": "CT", "ScheduledProcedureStepStartDate": "20261125"})
-    matches, used = worklist.search(compile_query(identifier))
+    matches, used = search(worklist, compile_query(identifier))
     assert used == "SPS.Modality" and len(matches) == 20
     identifier = _query({"PatientName": "*"})
-    _, used = worklist.search(compile_query(identifier))
+    _, used = search(worklist, compile_query(identifier))
     assert used == "scan"

@@ -15,7 +15,6 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from aiodicom.dicom import reader
 from aiodicom.dicom.identifier import decode_identifier, encode_identifier
 from aiodicom.dicom.reader import Interner, parse_file_bytes
 from aiodicom.dicom.values import decode_record
@@ -77,9 +76,8 @@ def test_repeated_values_are_shared_objects(loaded: WorklistStore) -> None:
         assert all(pair is first_pair and text is first_text for pair, text in entries)
 
 
-def test_intern_tables_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader, "INTERN_CAP", 5)
-    interner = Interner()
+def test_intern_tables_are_capped() -> None:
+    interner = Interner(cap=5)
     for ds in generate(30, seed=2):
         parse_file_bytes(encode_identifier(ds, SYNTAXES[0]), "mem", interner)
     patient_ids = interner.pairs[0x00100020]

@@ -6,16 +6,15 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from aiodicom.dicom.reader import Interner
-from aiodicom.store import readahead, worklist_loader
-from aiodicom.store.readahead import ReadAhead
-from aiodicom.store.worklist_loader import FolderLoader, Stamp, WorklistItem
+from aiodicom.store.readahead import CAN_ADVISE, SYSTEM, FileAccess
+from aiodicom.store.worklist_loader import FolderLoader, Stamp, WorklistItem, load_dicom_bytes
 from aiodicom.worklist.sample import write_folder
 
 WINDOWS = (0, 1, 3, 128)
@@ -46,13 +45,45 @@ def _view(items: list[WorklistItem]) -> list[tuple[object, ...]]:
     return [(item.path, item.stamp, item.raw, item.record) for item in items]
 
 
-def _load(folder: Path, window: int) -> tuple[list[WorklistItem], list[tuple[str, str]]]:
-    loader = FolderLoader.empty()
-    loader.window = window
+def _load(
+    folder: Path, window: int, access: FileAccess = SYSTEM
+) -> tuple[list[WorklistItem], list[tuple[str, str]]]:
+    loader = FolderLoader({}, {}, set(), window=window, access=access)
     with capture_logs() as logs:
         items = loader.load_folder(folder)
     warned = [(e["file"], e["reason"]) for e in logs if e["log_level"] == "warning"]
     return items, warned
+
+
+class Watched(FileAccess):
+    """The system's descriptor calls, counted: ``before(path)`` runs ahead of every open,
+    ``peaks`` records how many descriptors were open after each one."""
+
+    def __init__(self, before: Callable[[str], None], *, can_advise: bool = CAN_ADVISE) -> None:
+        super().__init__(can_advise=can_advise)
+        self.before = before
+        self.live: set[int] = set()
+        self.peaks: list[int] = []
+
+    def open(self, path: str) -> int:
+        self.before(path)
+        descriptor = super().open(path)
+        self.live.add(descriptor)
+        self.peaks.append(len(self.live))
+        return descriptor
+
+    def close(self, descriptor: int) -> None:
+        self.live.discard(descriptor)
+        super().close(descriptor)
+
+
+class Scarce(Watched):
+    """Runs out of descriptors (EMFILE) while two are open."""
+
+    def open(self, path: str) -> int:
+        if len(self.live) >= 2:
+            raise OSError(errno.EMFILE, "Too many open files", path)
+        return super().open(path)
 
 
 @pytest.mark.parametrize("window", WINDOWS[1:])
@@ -68,34 +99,9 @@ def test_same_items_and_warnings_with_and_without_readahead(folder: Path, window
     assert len(items) == 21 + (os.geteuid() == 0)
 
 
-def _hook_open(monkeypatch: pytest.MonkeyPatch, before: Callable[[str], None]) -> list[int]:
-    """Run ``before(path)`` ahead of every open; returns the list of open-fd counts seen."""
-    original = readahead.open_file
-    live: set[int] = set()
-    peaks: list[int] = []
-    real_close = os.close
-
-    def open_file(path: str) -> int:
-        before(path)
-        descriptor = original(path)
-        live.add(descriptor)
-        peaks.append(len(live))
-        return descriptor
-
-    def close(descriptor: int) -> None:
-        live.discard(descriptor)
-        real_close(descriptor)
-
-    monkeypatch.setattr(readahead, "open_file", open_file)
-    monkeypatch.setattr(os, "close", close)
-    return peaks
-
-
 @linux_only
 @pytest.mark.parametrize("window", WINDOWS)
-def test_every_fd_closed_with_vanished_and_swapped_files(
-    folder: Path, window: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_fd_closed_with_vanished_and_swapped_files(folder: Path, window: int) -> None:
     def swap(path: str) -> None:  # changes after listing, before the open
         name = Path(path).name
         if name == "item_000005.wl":
@@ -107,11 +113,11 @@ def test_every_fd_closed_with_vanished_and_swapped_files(
             os.unlink(path)
             os.mkdir(path)
 
-    peaks = _hook_open(monkeypatch, swap)
+    access = Watched(swap)
     before = _open_fds()
-    items, warned = _load(folder, window)
+    items, warned = _load(folder, window, access)
     assert _open_fds() == before
-    assert max(peaks) <= max(window, 1)
+    assert max(access.peaks) <= max(window, 1)
     names = {Path(name).name for name, _ in warned}
     assert {"item_000006.wl", "item_000007.wl"} <= names  # one warning each
     assert "item_000005.wl" not in names  # vanished: skipped quietly, as before
@@ -121,41 +127,29 @@ def test_every_fd_closed_with_vanished_and_swapped_files(
 
 @linux_only
 @pytest.mark.parametrize("window", WINDOWS)
-def test_every_fd_closed_when_the_parser_fails_mid_load(
-    folder: Path, window: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_fd_closed_when_the_parser_fails_mid_load(folder: Path, window: int) -> None:
     calls = iter(range(1000))
 
     def failing(name: str, data: bytes, stamp: Stamp, interner: Interner | None) -> WorklistItem:
         if next(calls) == 6:
             raise RuntimeError("parser bug")
-        return real(name, data, stamp, interner)
+        return load_dicom_bytes(name, data, stamp, interner)
 
-    real = worklist_loader.load_dicom_bytes
-    monkeypatch.setattr(worklist_loader, "load_dicom_bytes", failing)
     before = _open_fds()
+    loader = FolderLoader({}, {}, set(), window=window, parse=failing)
     with pytest.raises(RuntimeError, match="parser bug"):
-        FolderLoader(items_by_path={}, bad_stamps={}, listed=set(), window=window).load_folder(
-            folder
-        )
+        loader.load_folder(folder)
     assert _open_fds() == before
 
 
 @pytest.fixture
-def counted_opens(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    opened: list[str] = []
-    real_open = os.open
-
-    def counting(path: str, *args: int, **kwargs: int) -> int:
-        opened.append(Path(path).name)
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", counting)
-    yield opened
+def counted_opens() -> list[str]:
+    return []
 
 
 def test_reload_opens_only_changed_files(folder: Path, counted_opens: list[str]) -> None:
-    loader = FolderLoader.empty()
+    access = Watched(lambda path: counted_opens.append(Path(path).name))
+    loader = FolderLoader({}, {}, set(), access=access)
     with capture_logs():
         first = loader.load_folder(folder)
     assert len(counted_opens) == 25  # every listed file once: no stat needed first
@@ -174,56 +168,17 @@ def test_reload_opens_only_changed_files(folder: Path, counted_opens: list[str])
     assert [Path(e["file"]).name for e in logs if e["log_level"] == "warning"] == ["a_garbage.wl"]
 
 
-def test_running_out_of_descriptors_only_shrinks_the_window(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_running_out_of_descriptors_only_shrinks_the_window(folder: Path) -> None:
     reference, reference_warned = _load(folder, 0)
-    live = 0
-    original = readahead.open_file
-    real_close = os.close
-
-    def scarce_open(path: str) -> int:
-        nonlocal live
-        if live >= 2:
-            raise OSError(errno.EMFILE, "Too many open files", path)
-        descriptor = original(path)
-        live += 1
-        return descriptor
-
-    def close(descriptor: int) -> None:
-        nonlocal live
-        live -= 1
-        real_close(descriptor)
-
-    monkeypatch.setattr(readahead, "open_file", scarce_open)
-    monkeypatch.setattr(os, "close", close)
-    items, warned = _load(folder, 64)
+    items, warned = _load(folder, 64, Scarce(lambda path: None))
     assert _view(items) == _view(reference)
     assert warned == reference_warned
 
 
-def test_without_posix_fadvise_files_are_read_one_at_a_time(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_posix_fadvise_files_are_read_one_at_a_time(folder: Path) -> None:
     reference, reference_warned = _load(folder, 0)
-    monkeypatch.setattr(readahead, "CAN_ADVISE", False)
-    peaks = _hook_open(monkeypatch, lambda path: None)
-    items, warned = _load(folder, 128)
-    assert max(peaks) == 1
+    access = Watched(lambda path: None, can_advise=False)
+    items, warned = _load(folder, 128, access)
+    assert max(access.peaks) == 1
     assert _view(items) == _view(reference)
     assert warned == reference_warned
-
-
-def test_paths_must_be_read_in_order(tmp_path: Path) -> None:
-    paths = []
-    for index in range(3):
-        path = tmp_path / f"f{index}"
-        path.write_bytes(b"x" * index)
-        paths.append(str(path))
-    with ReadAhead(paths, 2) as reader:
-        with pytest.raises(ValueError, match="not the next path"):
-            reader.read(paths[1])
-        assert reader.read(paths[0])[1] == b""
-        assert reader.read(paths[1])[1] == b"x"
-    with pytest.raises(ValueError):
-        reader.read(paths[2])  # closed: nothing left to read

@@ -161,18 +161,11 @@ def test_builder_equals_the_plan_walk(data: st.DataObject) -> None:
     assert build_identifier(raw, plan, syntax, result) == expected  # from the memos now
 
 
-def test_memos_stop_growing_at_the_cap(monkeypatch: object) -> None:
-    import aiodicom.dicom.writer as encode
-
-    syntax = Syntax(UIDS[0])
+def test_memos_stop_growing_at_the_cap() -> None:
+    syntax = Syntax(UIDS[0], memo_cap=5)
     plan: Plan = ((0x00100020, "LO", None),)
     build = compile_builder(plan, syntax)
-    original = encode.ELEMENT_MEMO_CAP
-    encode.ELEMENT_MEMO_CAP = 5
-    try:
-        outputs = [build({0x00100020: ("LO", b"ID%d" % n)}, EMPTY_RESULT) for n in range(20)]
-    finally:
-        encode.ELEMENT_MEMO_CAP = original
+    outputs = [build({0x00100020: ("LO", b"ID%d" % n)}, EMPTY_RESULT) for n in range(20)]
     assert syntax.memo_size == 5
     assert len(syntax.memo_for(0x00100020)) == 5
     assert outputs[19] == _element(UIDS[0], 0x00100020, "LO", b"ID19")

@@ -110,14 +110,15 @@ def test_reload_freezes_without_a_full_collect(
         calls.append(args)
         return real_collect(*args)
 
-    monkeypatch.setattr(gc, "collect", spy)
-    fresh = WorklistStore(tmp_path)
+    monkeypatch.setattr(gc, "collect", spy)  # a spy on the standard library: counts only
+    now = [1000.0]
+    fresh = WorklistStore(tmp_path, clock=lambda: now[0])
     assert calls == [()]  # first load: one full collection, before the build
     calls.clear()
     fresh.reload()
     assert calls == [(1,)]  # reload: young generations only
     assert gc.get_freeze_count() > 0
     calls.clear()
-    monkeypatch.setattr(fresh, "_last_full_gc", -worklist_module.FULL_GC_INTERVAL)
+    now[0] += worklist_module.FULL_GC_INTERVAL
     fresh.reload()
     assert calls == [()]  # the interval passed: full collection again

@@ -14,7 +14,7 @@ from aiodicom.errors import QueryError
 from aiodicom.matching import compile_query, project
 from aiodicom.store.worklist import WorklistStore
 from aiodicom.worklist.sample import write_folder
-from aiodicom.worklist.service import WorklistOptions, WorklistService
+from aiodicom.worklist.service import WorklistOptions, WorklistService, scan
 from tests.store.worklist_support import mwl_query, request, run_query
 
 SYNTAXES = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
@@ -40,7 +40,7 @@ async def test_fast_path_bytes_equal_project(store: WorklistStore, syntax: str) 
     assert worklist is not None
     expected = []
     compiled = compile_query(query)
-    for item, result in worklist.scan(compiled):
+    for item, result in scan(worklist, compiled):
         stored = dcmread(item.path, force=True)
         expected.append(encode_identifier(project(query, stored, result), "1.2.840.10008.1.2.1"))
     got = await run_query(service, query, syntax=syntax)
