@@ -27,7 +27,15 @@ from aiodicom.proto.command_set import (
     decode_command_and_flag,
     encode_command,
 )
-from aiodicom.proto.messages import CCancelRQ, CEchoRQ, CEchoRSP, CFindRQ, CFindRSP, DimseCommand
+from aiodicom.proto.messages import (
+    CCancelRQ,
+    CEchoRQ,
+    CEchoRSP,
+    CFindRQ,
+    CFindRSP,
+    CStoreRSP,
+    DimseCommand,
+)
 from aiodicom.proto.pdus import UserInformation
 
 MAX_KEY_BYTES = 8192
@@ -61,6 +69,8 @@ _Rebuilt = tuple[DimseCommand, bool]
 _Pieces = tuple[bytes, bytes | None, bytes]
 """An encoded command set cut at its holes: head, middle (None: one hole), tail."""
 _NO_HOLE = -1
+_TEMPLATED = frozenset({CEchoRQ, CEchoRSP, CFindRQ, CFindRSP, CCancelRQ})
+"""Commands the memos template; every other command takes the full codec."""
 
 
 def _hole_elements(command: DimseCommand) -> tuple[int, ...]:
@@ -74,7 +84,7 @@ def _hole_elements(command: DimseCommand) -> tuple[int, ...]:
 
 def _holes(command: DimseCommand) -> tuple[int, int]:
     """The (first, second) hole values of ``command``; second is 0 when there is one hole."""
-    if isinstance(command, CFindRSP | CEchoRSP):
+    if isinstance(command, CFindRSP | CEchoRSP | CStoreRSP):
         return command.message_id_being_responded_to, command.status
     if isinstance(command, CCancelRQ):
         return command.message_id_being_responded_to, 0
@@ -120,7 +130,9 @@ def _shape(command: DimseCommand, has_data_set: bool) -> Hashable:
         return (CFindRQ, command.affected_sop_class_uid, command.priority, has_data_set)
     if isinstance(command, CCancelRQ):
         return (CCancelRQ, has_data_set)
-    return (type(command), command.affected_sop_class_uid, has_data_set)
+    if isinstance(command, CEchoRQ | CEchoRSP):
+        return (type(command), command.affected_sop_class_uid, has_data_set)
+    return None  # C-STORE: a new SOP Instance UID each time, no template (full codec)
 
 
 def _plain_find_rsp_shape(sop_class_uid: str, flag: bool, has_data_set: bool) -> Hashable:
@@ -196,6 +208,8 @@ class CommandDecodeMemo:
         return _with_holes(proto, value, other), has_data_set
 
     def _learn(self, data: bytes, decoded: _Rebuilt) -> None:
+        if type(decoded[0]) not in _TEMPLATED:
+            return  # C-STORE-RQ: a new SOP Instance UID each time, a template never hits
         offsets = _hole_offsets(data, _hole_elements(decoded[0]))
         if offsets is None:  # pragma: no cover - the full decoder required every hole
             return

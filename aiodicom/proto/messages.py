@@ -1,4 +1,5 @@
-"""DIMSE message (command set) value types for C-ECHO, C-FIND and C-CANCEL (PS3.7 9.3).
+"""DIMSE message (command set) value types for C-ECHO, C-FIND, C-CANCEL and C-STORE
+(PS3.7 9.3).
 
 Pure data: the command-set codec (always Implicit VR Little Endian, PS3.7 6.3.1) lives in
 :mod:`aiodicom.proto.dimse`. A data set, when present, travels separately as bytes
@@ -23,6 +24,8 @@ class CommandField(IntEnum):
     C_FIND_RQ = 0x0020
     C_FIND_RSP = 0x8020
     C_CANCEL_RQ = 0x0FFF
+    C_STORE_RQ = 0x0001
+    C_STORE_RSP = 0x8001
 
 
 NO_DATA_SET = 0x0101
@@ -99,4 +102,37 @@ class CCancelRQ:
     message_id_being_responded_to: int
 
 
-DimseCommand = CEchoRQ | CEchoRSP | CFindRQ | CFindRSP | CCancelRQ
+@dataclass(slots=True, frozen=True)
+class CStoreRQ:
+    """PS3.7 9.3.1.1: C-STORE-RQ. Always followed by the data set of the instance.
+
+    ``move_originator_ae_title`` / ``move_originator_message_id``: set when the store is a
+    sub-operation of a C-MOVE (PS3.7 9.1.1.1.9-10); None otherwise.
+    """
+
+    command_field: ClassVar[int] = CommandField.C_STORE_RQ
+
+    message_id: int
+    affected_sop_class_uid: str
+    affected_sop_instance_uid: str
+    priority: int = Priority.MEDIUM
+    move_originator_ae_title: str | None = None
+    move_originator_message_id: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class CStoreRSP:
+    """PS3.7 9.3.1.2: C-STORE-RSP (no data set). Statuses: PS3.4 B.2.3; a failure may
+    carry ``error_comment`` (0000,0902) and ``offending_elements`` (0000,0901)."""
+
+    command_field: ClassVar[int] = CommandField.C_STORE_RSP
+
+    message_id_being_responded_to: int
+    affected_sop_class_uid: str
+    affected_sop_instance_uid: str
+    status: int = 0x0000
+    error_comment: str | None = None
+    offending_elements: tuple[int, ...] = ()
+
+
+DimseCommand = CEchoRQ | CEchoRSP | CFindRQ | CFindRSP | CCancelRQ | CStoreRQ | CStoreRSP
