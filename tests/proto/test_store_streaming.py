@@ -7,6 +7,8 @@ event, so a 500 MB instance never sits in memory; other commands are assembled a
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,13 +33,13 @@ STREAMED = frozenset({CommandField.C_STORE_RQ})
 def test_fragments_rebuild_the_data_set_in_order(
     data: bytes, max_length: int, cuts: list[int]
 ) -> None:
-    req, acc = established(fast_path=None) if cuts else established()
+    _req, acc = established(fast_path=None) if cuts else established()
     acc.stream_commands = STREAMED
     acc._assembler.max_data_set_size = 10  # streamed data sets are not bounded by it
     stream = b"".join(fragment(WORKLIST_CTX, encode_command(STORE), data, max_length))
     points = [0, *sorted({c % (len(stream) + 1) for c in cuts}), len(stream)]
     events = []
-    for start, stop in zip(points, points[1:], strict=False):
+    for start, stop in itertools.pairwise(points):
         events.extend(acc.receive_data(stream[start:stop]))
     if len(data) + 6 <= max_length and isinstance(events[0], MessageReceived):
         assert events == [MessageReceived(WORKLIST_CTX, STORE, data)]  # one PDV: whole
