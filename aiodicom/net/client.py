@@ -1,4 +1,5 @@
-"""The SCU side: :func:`connect` and :class:`ClientAssociation` (C-ECHO, C-FIND, C-CANCEL).
+"""The SCU side: :func:`connect`, :class:`ClientAssociation` (C-ECHO, C-FIND, C-CANCEL,
+C-STORE: :mod:`aiodicom.net.store_scu`).
 
 Association establishment, release and abort follow PS3.8 7.1-7.4; C-ECHO PS3.7 9.1.5;
 C-FIND and C-CANCEL PS3.7 9.1.2 and PS3.4 C.4.1 / K.4.1.
@@ -38,8 +39,9 @@ from aiodicom.errors import (
 from aiodicom.net.client_ops import ClientOperation, EchoCall
 from aiodicom.net.client_protocol import ClientProtocol, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
-from aiodicom.net.options import ClientOptions, cached_request
+from aiodicom.net.options import ClientOptions, cached_request, negotiated_window
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
+from aiodicom.net.store_scu import Instance, c_store
 from aiodicom.net.transport import Opener
 from aiodicom.proto.events import AcceptedContext
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ
@@ -48,23 +50,7 @@ from aiodicom.proto.pdus import AssociateAC, UserIdentityRQ
 
 __all__ = ["ClientAssociation", "ClientProtocol", "Connector", "connect", "negotiated_window"]
 
-MAX_WINDOW = 0xFFFF
-"""An "unlimited" window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
-
 OpT = TypeVar("OpT", bound=ClientOperation)
-
-
-def negotiated_window(proposed: tuple[int, int] | None, ac: AssociateAC) -> int:
-    """Outstanding operations we may invoke (PS3.7 D.3.3.3); 1 = synchronous.
-
-    Only when we proposed a window and the A-ASSOCIATE-AC carries one: the acceptor's
-    Maximum-number-operations-invoked, never above what we proposed (0 = unlimited).
-    """
-    answered = ac.user_information.async_ops_window
-    if proposed is None or answered is None:
-        return 1
-    limits = [value for value in (proposed[0], answered[0]) if value != 0]
-    return min(limits, default=MAX_WINDOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +202,10 @@ class ClientAssociation:
 
         call = await self.perform(make)
         return await call.finished
+
+    async def c_store(self, instance: Instance, *, priority: int = 0) -> int:
+        """C-STORE (PS3.7 9.1.1) of a Dataset or a PS3.10 file: :func:`.store_scu.c_store`."""
+        return await c_store(self, instance, priority=priority)
 
     def _plan(self, model: QueryModel | str, priority: int) -> _FindPlan:
         """Context and pre-encoded C-FIND-RQ command for (model, priority), cached.
@@ -451,6 +441,7 @@ def connect(
     called_ae: str = "ANY-SCP",
     models: Sequence[QueryModel | str] = tuple(QueryModel),
     transfer_syntaxes: Sequence[str] | None = None,
+    storage: Sequence[str] = (),
     max_pdu_length: int = 16384,
     connect_timeout: float = 30.0,
     acse_timeout: float = 30.0,
@@ -465,8 +456,9 @@ def connect(
 ) -> Connector:
     """Open an association to ``host:port`` (PS3.8 7.1) as an async context manager.
 
-    ``models`` are the C-FIND information models proposed (plus Verification);
-    ``transfer_syntaxes`` defaults to Explicit then Implicit VR Little Endian.
+    ``models`` are the C-FIND information models proposed (plus Verification), ``storage``
+    the Storage SOP Class UIDs (for :meth:`ClientAssociation.c_store`), each in
+    ``transfer_syntaxes`` (default Explicit then Implicit VR Little Endian).
     ``connect_timeout`` bounds TCP (and TLS) connection, ``acse_timeout`` the A-ASSOCIATE
     and A-RELEASE answers, ``dimse_timeout`` the silence while a response is awaited,
     ``cancel_timeout`` the drain after C-CANCEL-RQ. ``user_identity`` is a username, a
@@ -485,6 +477,7 @@ def connect(
             called_ae=called_ae,
             models=models,
             transfer_syntaxes=transfer_syntaxes,
+            storage=tuple(storage),
             max_pdu_length=max_pdu_length,
             connect_timeout=connect_timeout,
             acse_timeout=acse_timeout,

@@ -16,6 +16,7 @@ from aiodicom.proto.negotiation import (
     requestor_contexts,
 )
 from aiodicom.proto.pdus import (
+    AssociateAC,
     AssociateRQ,
     SOPClassExtendedNegotiation,
     UserIdentityRQ,
@@ -24,6 +25,21 @@ from aiodicom.proto.pdus import (
 )
 
 DEFAULT_TRANSFER_SYNTAXES = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)
+MAX_WINDOW = 0xFFFF
+"""An "unlimited" window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
+
+
+def negotiated_window(proposed: tuple[int, int] | None, ac: AssociateAC) -> int:
+    """Outstanding operations we may invoke (PS3.7 D.3.3.3); 1 = synchronous.
+
+    Only when we proposed a window and the A-ASSOCIATE-AC carries one: the acceptor's
+    Maximum-number-operations-invoked, never above what we proposed (0 = unlimited).
+    """
+    answered = ac.user_information.async_ops_window
+    if proposed is None or answered is None:
+        return 1
+    limits = [value for value in (proposed[0], answered[0]) if value != 0]
+    return min(limits, default=MAX_WINDOW)
 
 
 @dataclass(slots=True)
@@ -36,6 +52,7 @@ class ClientOptions:
     called_ae: str = "ANY-SCP"
     models: Sequence[QueryModel | str] = tuple(QueryModel)
     transfer_syntaxes: Sequence[str] | None = None
+    storage: Sequence[str] = ()
     max_pdu_length: int = 16384
     connect_timeout: float = 30.0
     acse_timeout: float = 30.0
@@ -60,9 +77,11 @@ def _identity_item(value: UserIdentityRQ | tuple[str, str] | str | None) -> User
 
 
 def build_request(options: ClientOptions) -> AssociateRQ:
-    """The A-ASSOCIATE-RQ (PS3.8 9.3.2): Verification plus one context per query model."""
+    """The A-ASSOCIATE-RQ (PS3.8 9.3.2): Verification plus one context per query model and
+    per storage SOP class."""
     models = [QueryModel.parse(m) for m in options.models]
     syntaxes = [VERIFICATION_SOP_CLASS] + [m.sop_class_uid for m in models]
+    syntaxes += [uid for uid in options.storage if uid not in syntaxes]  # PS3.4 B.5
     transfer = options.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES
     extended = tuple(
         SOPClassExtendedNegotiation(QueryModel.parse(model).sop_class_uid, info)
@@ -105,6 +124,7 @@ def _request_key(options: ClientOptions) -> tuple[Hashable, ...] | None:
         options.called_ae,
         tuple(models),
         None if syntaxes is None else tuple(syntaxes),
+        tuple(options.storage),
         options.max_pdu_length,
         options.async_ops_window,
         None if extended is None else tuple(extended.items()),
