@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from pydicom import Dataset
-from pydicom.uid import generate_uid
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import UID, generate_uid
 
 import aiodicom
+from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import DimseStatusError, NegotiationError, StoreError
 from aiodicom.net.observers import ServerObserver
 from aiodicom.net.options import ClientOptions, build_request
@@ -130,7 +132,7 @@ async def test_a_large_data_set_reaches_the_sink_fragment_by_fragment() -> None:
         assert await assoc.echo() == 0x0000
     [sink] = recorded.sinks
     assert len(sink.writes) > 20 and max(sink.writes) <= 4096
-    assert bytes(sink.data) == aiodicom.dicom.identifier.encode_identifier(ds, EXPLICIT_LE)
+    assert bytes(sink.data) == encode_identifier(ds, EXPLICIT_LE)
     [request] = recorded.requests
     assert request.sop_instance_uid == ds.SOPInstanceUID
     assert request.transfer_syntax == EXPLICIT_LE and request.calling_ae == "AIODICOM"
@@ -191,10 +193,10 @@ async def test_a_warning_status_is_returned(tmp_path: Path) -> None:
 
 async def test_a_file_is_sent_as_it_is_in_its_own_transfer_syntax(tmp_path: Path) -> None:
     ds = instance(5000)
-    ds.file_meta = Dataset()
+    ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = IMPLICIT_LE
+    ds.file_meta.TransferSyntaxUID = UID(IMPLICIT_LE)
     path = tmp_path / "one.dcm"
     ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=True)
     recorded = Recorded()
