@@ -15,7 +15,13 @@ from aiodicom.config.common import (
     read_yaml,
     yaml_error_text,
 )
-from aiodicom.config.qr import QRSection, QRServerConfig, load_qr_config, validate_qr_config
+from aiodicom.config.qr import (
+    QRSection,
+    QRServerConfig,
+    StorageSection,
+    load_qr_config,
+    validate_qr_config,
+)
 from aiodicom.config.worklist import (
     HttpSection,
     WorklistSection,
@@ -31,6 +37,7 @@ __all__ = [
     "NetworkSection",
     "QRSection",
     "QRServerConfig",
+    "StorageSection",
     "WorklistSection",
     "WorklistServerConfig",
     "build_section",

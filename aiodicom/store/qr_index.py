@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -26,6 +27,7 @@ from aiodicom.store.qr_files import EntityCache, parse_file, walk_folder
 from aiodicom.store.qr_store import IndexedFile, QRStore
 
 log = structlog.get_logger("aiodicom.qr.index")
+T = TypeVar("T")
 
 _PARSE_CHUNK = 256
 _PROCESS_POOL_THRESHOLD = 4000
@@ -68,6 +70,7 @@ class QRIndex:
         force_polling: bool = False,
         workers: int = 2,
         bulk_threshold: int = _BULK_THRESHOLD,
+        quiet: Path | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.store = store
@@ -76,6 +79,7 @@ class QRIndex:
         self._force_polling = force_polling
         self._workers = workers
         self._bulk_threshold = bulk_threshold
+        self._quiet = None if quiet is None else str(Path(quiet).resolve()) + os.sep
         self._bad: dict[str, tuple[int, int]] = {}
         self._dupes: dict[str, tuple[int, int]] = {}
         self._lock = asyncio.Lock()
@@ -83,6 +87,12 @@ class QRIndex:
         self._stop = asyncio.Event()
         self.updates = 0
         self.on_update: Callable[[ScanReport], None] | None = None
+
+    async def exclusive(self, work: Callable[[], T]) -> T:
+        """Run the blocking ``work`` in a thread while no scan runs: a writer that indexes
+        files itself (C-STORE) never races a scan's view of the folder."""
+        async with self._lock:
+            return await asyncio.to_thread(work)
 
     async def scan(self) -> ScanReport:
         """Walk the folder and bring the store in line with it (PS3.4 C.6 entities)."""
@@ -192,6 +202,13 @@ class QRIndex:
         from watchfiles import awatch
 
         kwargs: dict[str, Any] = {"stop_event": self._stop, "debounce": 200, "step": 50}
+        quiet = self._quiet
+        if quiet is not None:  # files written and indexed by their writer: no rescan
+
+            def loud(_change: object, path: str) -> bool:
+                return not path.startswith(quiet)
+
+            kwargs["watch_filter"] = loud
         async for _changes in awatch(self.root, **kwargs):
             await self._rescan_logged()
 

@@ -34,6 +34,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from aiodicom.errors import DataError
+from aiodicom.store.atomic import atomic_write as store_atomic_write
+from aiodicom.store.atomic import fsync_dir
 from aiodicom.store.worklist_loader import (
     DICOM_SUFFIXES,
     YAML_SUFFIXES,
@@ -132,26 +134,7 @@ def temp_path(path: Path) -> Path:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Temporary file in the same folder, fsync, os.replace, fsync the folder."""
-    temp = temp_path(path)
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    store_atomic_write(path, data, temp_path(path))
 
 
 def parse_item(path: Path, data: bytes) -> Dataset:
@@ -293,7 +276,7 @@ class ItemFiles:
     def delete_now(self, item_id: str, if_match: str | None) -> None:
         current = self._checked(item_id, if_match)
         current.path.unlink()
-        _fsync_dir(current.path.parent)
+        fsync_dir(current.path.parent)
 
     async def create(
         self, ds: Dataset, item_id: str, ae_title: str | None, create_ae: bool = False

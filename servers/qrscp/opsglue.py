@@ -42,6 +42,7 @@ def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: Bui
             server_config(config, app.service.options.extended_negotiation), section, security_file
         )
         server = OpsServer(settings, app.service.handlers(), hooks)
+        app.serve_storage(server)
         app.server = server
         await _start_index(app)
 

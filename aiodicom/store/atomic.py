@@ -1,0 +1,80 @@
+"""Atomic file writes: a temporary file, fsync, rename over the target, fsync the folder.
+
+A reader (the folder scan, the worklist loader, wlmscpfs, a person) sees either no file
+or the whole new one, never half of it; after a crash (kill -9, power loss once the
+folder is synced) the target is complete or absent. The worklist item files of the web
+API (:func:`atomic_write`, whole bytes) and the instances the Q/R SCP receives by
+C-STORE (:class:`AtomicFile`, written fragment by fragment as they arrive) both use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+class AtomicFile:
+    """A temporary file written in pieces, then made durable and renamed into place.
+
+    ``temp`` must be on the file system of the final target (same folder, or a hidden
+    folder next to it) so :meth:`commit` is one :func:`os.replace`.
+    """
+
+    __slots__ = ("_fd", "temp")
+
+    def __init__(self, temp: Path) -> None:
+        self.temp = temp
+        self._fd: int | None = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data`` (OSError, e.g. ENOSPC, propagates; the caller discards)."""
+        fd = self._fd
+        if fd is None:
+            raise ValueError(f"{self.temp} is already synced or discarded")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def sync(self) -> None:
+        """Flush the contents to stable storage and close the temporary file."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def commit(self, target: Path) -> None:
+        """:meth:`sync`, rename over ``target``, fsync ``target``'s folder."""
+        self.sync()
+        os.replace(self.temp, target)
+        fsync_dir(target.parent)
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (nothing happens to any target)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            self.temp.unlink()
+
+
+def atomic_write(path: Path, data: bytes, temp: Path) -> None:
+    """Write ``data`` to ``temp``, fsync, os.replace onto ``path``, fsync the folder."""
+    file = AtomicFile(temp)
+    try:
+        file.write(data)
+        file.commit(path)
+    finally:
+        file.discard()  # after a commit the temporary name is gone: nothing to remove
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: some file systems refuse it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,64 @@
+"""The folder where the Q/R SCP keeps the instances it receives by C-STORE (PS3.4 B.2.2).
+
+Each instance is first written, fragment by fragment as it arrives, to a temporary file in
+the hidden ``.incoming`` folder (the folder scan skips hidden names, so a half-written
+file is never indexed); once complete and fsynced it is renamed to
+``<Study Instance UID>/<Series Instance UID>/<SOP Instance UID>.dcm``. The peer cannot
+steer that path: each UID is checked against PS3.5 9.1 (digits and dots only, no empty
+or zero-led component, at most 64 characters) before it becomes a path component, so no
+``..``, separator or other name can appear.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+from aiodicom.store.atomic import AtomicFile
+
+UID_PATTERN = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+"""PS3.5 9.1: components of digits, no leading zero except "0" itself, separated by "."."""
+MAX_UID_LENGTH = 64
+INCOMING = ".incoming"
+SUFFIX = ".dcm"
+
+
+def valid_uid(uid: str) -> bool:
+    """True when ``uid`` follows PS3.5 9.1 (and so is a safe file or folder name)."""
+    return 0 < len(uid) <= MAX_UID_LENGTH and UID_PATTERN.fullmatch(uid) is not None
+
+
+class ReceivedFolder:
+    """``root`` holds received instances; ``root/.incoming`` their temporary files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.incoming = root / INCOMING
+
+    def prepare(self) -> int:
+        """Create the folders; remove temporary files a killed server left (no
+        association runs yet). Returns how many were removed."""
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        removed = 0
+        for entry in os.scandir(self.incoming):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+        return removed
+
+    def new_file(self) -> AtomicFile:
+        """A fresh temporary file in ``.incoming`` (same file system as its target)."""
+        return AtomicFile(self.incoming / f"{secrets.token_hex(8)}.part")
+
+    def path_for(self, study: str, series: str, instance: str) -> Path:
+        """Where an instance goes; ValueError naming the first UID that breaks PS3.5 9.1."""
+        for name, uid in (
+            ("Study Instance UID", study),
+            ("Series Instance UID", series),
+            ("SOP Instance UID", instance),
+        ):
+            if not valid_uid(uid):
+                raise ValueError(f"{name} {uid[:70]!r} is not a valid UID (PS3.5 9.1)")
+        return self.root / study / series / (instance + SUFFIX)
