@@ -24,6 +24,7 @@ import aiodicom
 from aiodicom.config import StorageSection
 from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import DimseStatusError, NegotiationError
+from aiodicom.net import Connector
 from aiodicom.net.store_scu import StoreCall
 from aiodicom.proto.messages import CStoreRQ
 from aiodicom.testing.qr_sample import SampleShape, iter_sample
@@ -56,7 +57,7 @@ async def storing_app(tmp_path: Path, **storage: Any) -> AsyncIterator[QRApp]:
         await app.stop()
 
 
-def connect(app: QRApp, classes: tuple[str, ...] = ()) -> aiodicom.Connector:
+def connect(app: QRApp, classes: tuple[str, ...] = ()) -> Connector:
     uids = classes or tuple(sorted({str(ds.SOPClassUID) for ds in instances()}))
     return aiodicom.connect(
         "127.0.0.1", app.port, called_ae="QRSCP", storage=uids, transfer_syntaxes=[EXPLICIT_LE]
