@@ -83,7 +83,7 @@ async def storescu(port: int, *options: str, files: Sequence[Path]) -> str:
     return out
 
 
-async def images_found(port: int, tmp_path: Path, files: list[Dataset]) -> int:
+async def images_found(port: int, tmp_path: Path, files: Sequence[Dataset]) -> int:
     """SOP Instances DCMTK findscu finds (Study Root, IMAGE level, series by series)."""
     found = 0
     series = {(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)) for ds in files}
