@@ -51,13 +51,16 @@ class StorageSection:
 
     ``folder``: where received instances go, inside ``qr.data`` so the folder scan finds
     them after a crash; empty = ``<qr.data>/received``. ``duplicates``: replace, keep or
-    reject a SOP Instance UID already indexed. ``sop_classes`` / ``transfer_syntaxes``:
+    reject a SOP Instance UID already indexed. ``fsync``: make each instance durable
+    (file and folder fsynced) before its response; false survives a crash of the server
+    but not of the machine, and is faster. ``sop_classes`` / ``transfer_syntaxes``:
     what is accepted; empty = every Storage SOP Class / every transfer syntax.
     """
 
     enabled: bool = True
     folder: Path | None = None
     duplicates: DuplicatePolicy = "replace"
+    fsync: bool = True
     sop_classes: tuple[str, ...] | None = None
     transfer_syntaxes: tuple[str, ...] | None = None
 

@@ -85,6 +85,8 @@ class QRStorage:
         self.folder = folder
         self.index = index
         self.options = options or StorageOptions()
+        self._spare: AtomicFile | None = None  # a temporary file made ahead, off the loop
+        self._making = False
         if self.options.duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicate policy {self.options.duplicates!r}")
 
@@ -110,7 +112,7 @@ class QRStorage:
             comment = f"Affected SOP Instance UID {uid!r} is not a UID (PS3.5 9.1)"
             raise StoreError(CANNOT_UNDERSTAND, comment=comment)
         try:
-            file = self.folder.new_file()
+            file = self._take_file()
         except OSError as exc:
             raise _resource_error(exc, "cannot create the file") from None
         sink = InstanceSink(self, request, file)
@@ -125,6 +127,34 @@ class QRStorage:
             )
         )
         return sink
+
+    def _take_file(self) -> AtomicFile:
+        """The spare temporary file, or a new one; then the next spare is made in a
+        thread (creating a file costs about a millisecond on some file systems: not on
+        the event loop for the next instance)."""
+        spare, self._spare = self._spare, None
+        file = spare if spare is not None else self.folder.new_file()
+        if not self._making:
+            self._making = True
+            made = asyncio.get_running_loop().run_in_executor(None, self.folder.new_file)
+            made.add_done_callback(self._spare_made)
+        return file
+
+    def _spare_made(self, made: asyncio.Future[AtomicFile]) -> None:
+        self._making = False
+        if made.cancelled() or made.exception() is not None:
+            return  # the next instance makes its own file and reports the error
+        file = made.result()
+        if self._spare is None:
+            self._spare = file
+        else:
+            file.discard()
+
+    def close(self) -> None:
+        """Remove the spare temporary file (at shutdown)."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.discard()
 
 
 class InstanceSink:
@@ -200,7 +230,8 @@ class InstanceSink:
             existing = store.instance_path(uid)
             if existing is not None and policy != "replace":
                 return self._duplicate(existing, policy)
-            _make_folders(target.parent, self.storage.folder.root)
+            folder = self.storage.folder
+            _make_folders(target.parent, folder.root, folder.durable)
             removed = [existing] if existing is not None and existing != str(target) else []
             refused = store.apply([indexed], removed)
         except StoreError:
@@ -229,7 +260,7 @@ class InstanceSink:
         raise StoreError(DUPLICATE_SOP_INSTANCE, comment=comment)
 
 
-def _make_folders(folder: Path, root: Path) -> None:
+def _make_folders(folder: Path, root: Path, durable: bool) -> None:
     """Create ``folder`` (study/series) and make each new entry durable in its parent."""
     missing: list[Path] = []
     current = folder
@@ -238,4 +269,5 @@ def _make_folders(folder: Path, root: Path) -> None:
         current = current.parent
     for path in reversed(missing):
         path.mkdir(exist_ok=True)
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)

@@ -18,13 +18,16 @@ class AtomicFile:
     """A temporary file written in pieces, then made durable and renamed into place.
 
     ``temp`` must be on the file system of the final target (same folder, or a hidden
-    folder next to it) so :meth:`commit` is one :func:`os.replace`.
+    folder next to it) so :meth:`commit` is one :func:`os.replace`. ``durable=False``
+    skips the two fsyncs: the rename is still atomic and survives a crash of the process
+    (the page cache is the kernel's), not of the machine.
     """
 
-    __slots__ = ("_fd", "temp")
+    __slots__ = ("_fd", "durable", "temp")
 
-    def __init__(self, temp: Path) -> None:
+    def __init__(self, temp: Path, *, durable: bool = True) -> None:
         self.temp = temp
+        self.durable = durable
         self._fd: int | None = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
     def write(self, data: bytes | memoryview) -> None:
@@ -41,7 +44,8 @@ class AtomicFile:
         fd, self._fd = self._fd, None
         if fd is not None:
             try:
-                os.fsync(fd)
+                if self.durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
 
@@ -49,7 +53,8 @@ class AtomicFile:
         """:meth:`sync`, rename over ``target``, fsync ``target``'s folder."""
         self.sync()
         os.replace(self.temp, target)
-        fsync_dir(target.parent)
+        if self.durable:
+            fsync_dir(target.parent)
 
     def discard(self) -> None:
         """Close and remove the temporary file (nothing happens to any target)."""

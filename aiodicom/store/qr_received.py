@@ -31,11 +31,13 @@ def valid_uid(uid: str) -> bool:
 
 
 class ReceivedFolder:
-    """``root`` holds received instances; ``root/.incoming`` their temporary files."""
+    """``root`` holds received instances; ``root/.incoming`` their temporary files.
+    ``durable``: fsync each instance and its folder before it counts as stored."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.root = root
         self.incoming = root / INCOMING
+        self.durable = durable  # fsync each file and its folder (AtomicFile)
 
     def prepare(self) -> int:
         """Create the folders; remove temporary files a killed server left (no
@@ -50,7 +52,8 @@ class ReceivedFolder:
 
     def new_file(self) -> AtomicFile:
         """A fresh temporary file in ``.incoming`` (same file system as its target)."""
-        return AtomicFile(self.incoming / f"{secrets.token_hex(8)}.part")
+        name = f"{secrets.token_hex(8)}.part"
+        return AtomicFile(self.incoming / name, durable=self.durable)
 
     def path_for(self, study: str, series: str, instance: str) -> Path:
         """Where an instance goes; ValueError naming the first UID that breaks PS3.5 9.1."""

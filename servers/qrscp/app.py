@@ -41,7 +41,7 @@ class QRApp:
         index_file.parent.mkdir(parents=True, exist_ok=True)
         self.store = SQLiteQRStore(index_file)
         excluded = [str(index_file) + suffix for suffix in ("", "-wal", "-shm", "-journal")]
-        self.received = ReceivedFolder(config.storage_folder())
+        self.received = ReceivedFolder(config.storage_folder(), durable=config.storage.fsync)
         self.index = QRIndex(
             config.qr.data,
             self.store,
@@ -129,6 +129,7 @@ class QRApp:
         try:
             await self.server.shutdown(5.0)
         finally:
+            self.storage.close()
             await self.index.close()
             self.store.close()
 

@@ -55,6 +55,7 @@ def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: Bui
             await app.index.scan()
 
         async def close() -> None:
+            app.storage.close()
             await app.index.close()
             app.store.close()
 
