@@ -184,12 +184,18 @@ class OperationLayer:
         operation begins, as any request does, once the last fragment is in."""
         if event.first:
             command: Any = event.command
-            handler = cast(StreamingHandler, self.table[command.command_field])
+            entry = self.table.get(command.command_field)
+            if not getattr(entry, "streams", False):  # the table changed since: no sink
+                self.scp.log.warning("streamed data set without a streaming handler")
+                self.scp.abort(source=2, reason=0)
+                return
+            handler = cast(StreamingHandler, entry)
             operation = Operation(self.scp, event.context_id, command, None)
             handler.open_stream(operation)
             self.streaming = (handler, operation)
         streaming = self.streaming
-        assert streaming is not None  # the assembler sends a first fragment first
+        if streaming is None:
+            return  # its first fragment was refused: the association is being aborted
         handler, operation = streaming
         handler.write(operation, event.data)
         if event.last:

@@ -23,7 +23,7 @@ from aiodicom.errors import StoreError
 from aiodicom.net.operations import Operation, Performing
 from aiodicom.proto.fsm import State
 from aiodicom.proto.messages import CStoreRQ, CStoreRSP
-from aiodicom.proto.status import SUCCESS, UNABLE_TO_PROCESS
+from aiodicom.proto.status import SOP_CLASS_NOT_SUPPORTED, SUCCESS, UNABLE_TO_PROCESS
 
 if TYPE_CHECKING:
     from aiodicom.net.scp import ServerProtocol
@@ -145,6 +145,12 @@ class StoreOperation:
     def open_stream(self, operation: Operation) -> None:
         """The data set begins: open the handler's sink (PS3.4 B.2.2)."""
         request = _request(operation)
+        context = operation.scp.association.contexts.get(operation.context_id)
+        if context is None or context.abstract_syntax != request.sop_class_uid:
+            comment = "Affected SOP Class UID is not the presentation context's"
+            error = StoreError(SOP_CLASS_NOT_SUPPORTED, comment=comment)
+            operation.sink = _Stream(None, error)  # PS3.7 9.1.1.1.2
+            return
         try:
             operation.sink = _Stream(self.handler(request), None)
         except StoreError as exc:

@@ -24,6 +24,7 @@ from aiodicom.net.options import ClientOptions, build_request
 from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.server import Server, ServerConfig
 from aiodicom.net.store_scp import StoreEnd, StoreOperation, StoreRequest
+from aiodicom.net.store_scu import StoreCall
 from aiodicom.net.transport import memory_opener
 from aiodicom.proto.association import Association, Mode
 from aiodicom.proto.fsm import State
@@ -241,3 +242,39 @@ async def test_a_connection_lost_in_the_middle_of_a_data_set_discards_it() -> No
         assert recorded.sinks[0].discarded and not ends.ends
     finally:
         await server.shutdown(1.0)
+
+
+async def test_a_class_other_than_the_contexts_is_refused_with_0122() -> None:
+    """PS3.7 9.1.1.1.2: the Affected SOP Class UID is the presentation context's."""
+    recorded = Recorded()
+    server, _ = store_server(recorded)
+    async with aiodicom.connect(
+        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), storage=[SECONDARY_CAPTURE]
+    ) as assoc:
+        context = assoc._context_for(SECONDARY_CAPTURE, "storage")
+        protocol = assoc._protocol
+
+        def make() -> StoreCall:
+            call = StoreCall(protocol, assoc._next_message_id())
+            protocol.start_operation(call)
+            rq = CStoreRQ(call.message_id, "1.2.840.10008.5.1.4.1.1.2", generate_uid())
+            protocol.send_command(context.context_id, rq, b"")
+            return call
+
+        call = await assoc.perform(make)
+        rsp = await call.finished
+        assert rsp.status == 0x0122 and "presentation context" in (rsp.error_comment or "")
+    assert recorded.requests == []
+
+
+async def test_a_streamed_data_set_without_a_streaming_handler_aborts() -> None:
+    """The table entry was replaced behind the server's back: no sink, so A-ABORT."""
+    recorded = Recorded()
+    server, _ = store_server(recorded, max_pdu=4096)
+    server.operations[CommandField.C_STORE_RQ] = server.operations[CommandField.C_ECHO_RQ]
+    async with aiodicom.connect(
+        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), storage=[SECONDARY_CAPTURE]
+    ) as assoc:
+        with pytest.raises(aiodicom.errors.AssociationAborted):
+            await assoc.c_store(instance(50_000))
+    assert recorded.requests == []
