@@ -31,6 +31,7 @@ from aiodicom.proto.messages import (
     CStoreRSP,
     DimseCommand,
 )
+from aiodicom.proto.events import DataSetFragment
 from aiodicom.proto.pdus import PDV
 
 WORKLIST = "1.2.840.10008.5.1.4.31"
@@ -374,6 +375,7 @@ def assemble(
     for pdu in pdus:
         for pdv in parse_pdata_tf(pdu):
             result = assembler.add(pdv)
+            assert not isinstance(result, DataSetFragment)  # no command is streamed here
             if result is not None:
                 done.append(result)
     return done
