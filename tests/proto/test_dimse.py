@@ -21,6 +21,7 @@ from aiodicom.proto.dimse import (
     encode_command,
     fragment,
 )
+from aiodicom.proto.events import DataSetFragment
 from aiodicom.proto.messages import (
     CCancelRQ,
     CEchoRQ,
@@ -31,7 +32,6 @@ from aiodicom.proto.messages import (
     CStoreRSP,
     DimseCommand,
 )
-from aiodicom.proto.events import DataSetFragment
 from aiodicom.proto.pdus import PDV
 
 WORKLIST = "1.2.840.10008.5.1.4.31"
