@@ -116,16 +116,19 @@ class QRStorage:
         except OSError as exc:
             raise _resource_error(exc, "cannot create the file") from None
         sink = InstanceSink(self, request, file)
-        sink.write(
-            file_meta_information(
-                request.sop_class_uid,
-                request.sop_instance_uid,
-                request.transfer_syntax,
-                implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-                implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-                source_ae_title=request.calling_ae.strip(),
-            )
+        meta = file_meta_information(
+            request.sop_class_uid,
+            request.sop_instance_uid,
+            request.transfer_syntax,
+            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+            source_ae_title=request.calling_ae.strip(),
         )
+        try:
+            sink.write(meta)
+        except StoreError:
+            sink.discard()
+            raise
         return sink
 
     def _take_file(self) -> AtomicFile:

@@ -10,6 +10,7 @@ Comment; duplicates follow the configured policy.
 from __future__ import annotations
 
 import dataclasses
+import resource
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -209,6 +210,25 @@ async def test_index_unavailable_is_out_of_resources(tmp_path: Path) -> None:
         assert "index unavailable" in (info.value.comment or "")
         assert written_files(app) == []
         app.store._conn.execute("PRAGMA query_only = OFF")
+
+
+async def test_a_full_disk_is_out_of_resources(tmp_path: Path) -> None:
+    """A write that fails for lack of space (EFBIG under RLIMIT_FSIZE, as ENOSPC would)
+    refuses the instance with 0xA700 and leaves no partial file."""
+    big = instances()[0]
+    big.add_new(0x7FE00010, "OB", bytes(3 << 20))  # Pixel Data, 3 MB
+    async with storing_app(tmp_path) as app, connect(app) as assoc:
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))  # SIGXFSZ is ignored
+        try:
+            with pytest.raises(DimseStatusError) as info:
+                await assoc.c_store(big)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert info.value.status == 0xA700
+        assert info.value.comment == "cannot write the instance: disk full"
+        assert written_files(app) == [] and app.store.counts()["instance"] == 0
+        assert await assoc.c_store(instances()[1]) == 0  # space again: stored
 
 
 async def test_an_unwritable_folder_is_out_of_resources(tmp_path: Path) -> None:
