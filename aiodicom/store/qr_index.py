@@ -58,7 +58,12 @@ def _parse_chunk(paths: Sequence[str]) -> tuple[list[IndexedFile], list[tuple[st
 
 
 class QRIndex:
-    """A folder of DICOM files indexed in a :class:`QRStore`, updated incrementally."""
+    """A folder of DICOM files indexed in a :class:`QRStore`, updated incrementally.
+
+    ``quiet``: a folder whose changes do not start a rescan, because its writer indexes
+    its own files (the C-STORE folder, :mod:`aiodicom.qr.storage`); it is still walked by
+    every scan. Such a writer runs its index work through :meth:`exclusive`.
+    """
 
     def __init__(
         self,
