@@ -201,6 +201,14 @@ class IndexUnavailable(QueryError):
         super().__init__(self.OUT_OF_RESOURCES, comment=f"Q/R index unavailable: {cause}")
 
 
+class StoreError(DimseStatusError):
+    """Raised by a C-STORE handler to refuse an instance with a failure status.
+
+    PS3.4 B.2.3: 0xA7xx out of resources, 0xA9xx data set does not match SOP class,
+    0xCxxx cannot understand; ``comment`` goes into Error Comment (0000,0902).
+    """
+
+
 class DicomTimeoutError(AiodicomError, TimeoutError):
     """A connect, ARTIM or DIMSE timeout expired. ``what`` names the timer."""
 

@@ -18,6 +18,7 @@ from aiodicom.config.common import (
 from aiodicom.config.qr import (
     QRSection,
     QRServerConfig,
+    StorageSection,
     is_database_url,
     load_qr_config,
     validate_qr_config,
@@ -39,6 +40,7 @@ __all__ = [
     "NetworkSection",
     "QRSection",
     "QRServerConfig",
+    "StorageSection",
     "WorklistSection",
     "WorklistServerConfig",
     "build_section",

@@ -2,8 +2,8 @@
 
 Same conventions as the worklist server (:mod:`aiodicom.config.common`): the ``server``,
 ``matching`` and ``logging`` sections are shared; the ``qr`` section names the data
-folder, the index file and the query limits. Errors name the file, the dotted key and
-what was expected.
+folder, the index file and the query limits; the ``storage`` section C-STORE. Errors
+name the file, the dotted key and what was expected.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from aiodicom.config.common import (
     LoggingSection,
@@ -21,6 +22,7 @@ from aiodicom.config.common import (
     build_section,
     read_yaml,
 )
+from aiodicom.dicom.uid import valid_uid
 from aiodicom.errors import ConfigError
 
 
@@ -42,6 +44,29 @@ class QRSection:
     poll_interval: float = 2.0
 
 
+DuplicatePolicy = Literal["replace", "keep", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSection:
+    """C-STORE into the index (PS3.4 B.2; docs/qrscp.md), on by default.
+
+    ``folder``: where received instances go, inside ``qr.data`` so the folder scan finds
+    them after a crash; empty = ``<qr.data>/received``. ``duplicates``: replace, keep or
+    reject a SOP Instance UID already indexed. ``fsync``: make each instance durable
+    (file and folder fsynced) before its response; false survives a crash of the server
+    but not of the machine, and is faster. ``sop_classes`` / ``transfer_syntaxes``:
+    what is accepted; empty = every Storage SOP Class / every transfer syntax.
+    """
+
+    enabled: bool = True
+    folder: Path | None = None
+    duplicates: DuplicatePolicy = "replace"
+    fsync: bool = True
+    sop_classes: tuple[str, ...] | None = None
+    transfer_syntaxes: tuple[str, ...] | None = None
+
+
 def _default_network() -> NetworkSection:
     return NetworkSection(port=11113, ae_title="QRSCP")
 
@@ -52,6 +77,7 @@ class QRServerConfig:
 
     server: NetworkSection = field(default_factory=_default_network)
     qr: QRSection = field(default_factory=QRSection)
+    storage: StorageSection = field(default_factory=StorageSection)
     matching: MatchingSection = field(default_factory=MatchingSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     source: str | None = None
@@ -60,6 +86,10 @@ class QRServerConfig:
         """The PostgreSQL URL of ``qr.index``, or None for an SQLite index."""
         index = self.qr.index
         return index if isinstance(index, str) and is_database_url(index) else None
+
+    def storage_folder(self) -> Path:
+        """Where C-STORE writes: ``storage.folder`` or ``<qr.data>/received``."""
+        return self.storage.folder or self.qr.data / "received"
 
     def index_path(self) -> Path:
         """The SQLite file: ``qr.index`` or ``<tmp>/aiodicom-qr-<hash of data path>.sqlite``."""
@@ -103,6 +133,7 @@ def validate_qr_config(config: QRServerConfig) -> QRServerConfig:
         "0.05 to 3600 s",
         qr.poll_interval,
     )
+    _check_storage(config)
     titles = [("server.ae_title", net.ae_title)]
     titles += [
         (f"server.allowed_calling_aes[{i}]", t) for i, t in enumerate(net.allowed_calling_aes or ())
@@ -116,6 +147,16 @@ def validate_qr_config(config: QRServerConfig) -> QRServerConfig:
 def is_database_url(text: str) -> bool:
     """Whether ``qr.index`` names a PostgreSQL database rather than an SQLite file."""
     return text.startswith(("postgresql://", "postgres://"))
+
+
+def _check_storage(config: QRServerConfig) -> None:
+    """The storage folder lies inside the data folder (the folder scan must see it)."""
+    file, folder, data = config.source, config.storage_folder(), config.qr.data
+    inside = folder.resolve().is_relative_to(data.resolve())
+    _check(file, "storage.folder", inside, f"a folder inside qr.data ({data})", str(folder))
+    for key in ("sop_classes", "transfer_syntaxes"):
+        for i, uid in enumerate(getattr(config.storage, key) or ()):
+            _check(file, f"storage.{key}[{i}]", valid_uid(uid), "a UID (PS3.5 9.1)", uid)
 
 
 def _relative_to(file: Path, path: str | Path | None) -> Path | None:
@@ -139,4 +180,6 @@ def load_qr_config(path: Path | str | None) -> QRServerConfig:
     if not (isinstance(index, str) and is_database_url(index)):
         index = _relative_to(file, index)
     qr = dataclasses.replace(config.qr, data=data, index=index)
-    return validate_qr_config(dataclasses.replace(config, qr=qr, source=str(file)))
+    storage = dataclasses.replace(config.storage, folder=_relative_to(file, config.storage.folder))
+    config = dataclasses.replace(config, qr=qr, storage=storage, source=str(file))
+    return validate_qr_config(config)

@@ -162,3 +162,37 @@ def syntax_for(uid: str) -> Syntax:
     if found is None:
         found = SYNTAXES[base] = Syntax(base)
     return found
+
+
+def file_meta_information(
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax: str,
+    *,
+    implementation_class_uid: str,
+    implementation_version_name: str,
+    source_ae_title: str = "",
+) -> bytes:
+    """PS3.10 7.1: the 128-byte preamble, ``DICM`` and the File Meta Information group
+    (0002) in Explicit VR Little Endian with its group length, before a data set stored
+    as received in ``transfer_syntax``. UI values are NUL padded, SH and AE space padded
+    (PS3.5 6.2)."""
+    syntax = syntax_for(EXPLICIT_VR_LE)
+
+    def text(value: str, pad: bytes) -> bytes:
+        raw = value.encode("ascii")
+        return raw + pad if len(raw) % 2 else raw
+
+    elements: list[tuple[int, str, bytes]] = [
+        (0x00020001, "OB", b"\x00\x01"),  # File Meta Information Version
+        (0x00020002, "UI", text(sop_class_uid, b"\0")),
+        (0x00020003, "UI", text(sop_instance_uid, b"\0")),
+        (0x00020010, "UI", text(transfer_syntax, b"\0")),
+        (0x00020012, "UI", text(implementation_class_uid, b"\0")),
+        (0x00020013, "SH", text(implementation_version_name, b" ")),
+    ]
+    if source_ae_title:
+        elements.append((0x00020016, "AE", text(source_ae_title, b" ")))
+    body = b"".join(syntax.header(tag, vr, len(value)) + value for tag, vr, value in elements)
+    length = syntax.header(0x00020000, "UL", 4) + struct.pack("<I", len(body))
+    return bytes(128) + b"DICM" + length + body

@@ -1,5 +1,5 @@
 """The SCU side: :func:`connect` and :class:`ClientAssociation` (C-ECHO, C-FIND, C-CANCEL;
-N-CREATE and N-SET in :mod:`aiodicom.net.client_n`).
+C-STORE in :mod:`aiodicom.net.store_scu`; N-CREATE and N-SET in :mod:`aiodicom.net.client_n`).
 
 Association establishment, release and abort follow PS3.8 7.1-7.4; C-ECHO PS3.7 9.1.5;
 C-FIND and C-CANCEL PS3.7 9.1.2 and PS3.4 C.4.1 / K.4.1.
@@ -42,6 +42,7 @@ from aiodicom.net.client_protocol import ClientProtocol, Trace
 from aiodicom.net.find import FindCall, FindResultStream, FindStream
 from aiodicom.net.options import ClientOptions, cached_request, negotiated_window
 from aiodicom.net.query import EncodedQuery, FindRQTemplate, find_rq_template
+from aiodicom.net.store_scu import Instance, c_store
 from aiodicom.net.transport import Opener
 from aiodicom.proto.events import AcceptedContext
 from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ
@@ -205,6 +206,10 @@ class ClientAssociation(NServices):
 
         call = await self.perform(make)
         return await call.finished
+
+    async def c_store(self, instance: Instance, *, priority: int = 0) -> int:
+        """C-STORE (PS3.7 9.1.1) of a Dataset or a PS3.10 file: :func:`.store_scu.c_store`."""
+        return await c_store(self, instance, priority=priority)
 
     def _plan(self, model: QueryModel | str, priority: int) -> _FindPlan:
         """Context and pre-encoded C-FIND-RQ command for (model, priority), cached.
@@ -441,6 +446,7 @@ def connect(
     models: Sequence[QueryModel | str] = tuple(QueryModel),
     transfer_syntaxes: Sequence[str] | None = None,
     sop_classes: Sequence[str] = (),
+    storage: Sequence[str] = (),
     max_pdu_length: int = 16384,
     connect_timeout: float = 30.0,
     acse_timeout: float = 30.0,
@@ -455,9 +461,10 @@ def connect(
 ) -> Connector:
     """Open an association to ``host:port`` (PS3.8 7.1) as an async context manager.
 
-    ``models`` are the C-FIND information models proposed (plus Verification);
-    ``sop_classes`` further SOP classes (e.g. MPPS for :meth:`ClientAssociation.n_create`);
-    ``transfer_syntaxes`` defaults to Explicit then Implicit VR Little Endian.
+    ``models`` are the C-FIND information models proposed (plus Verification), ``storage``
+    the Storage SOP Class UIDs (for :meth:`ClientAssociation.c_store`), ``sop_classes``
+    further SOP classes (e.g. MPPS for :meth:`ClientAssociation.n_create`), each in
+    ``transfer_syntaxes`` (default Explicit then Implicit VR Little Endian).
     ``connect_timeout`` bounds TCP (and TLS) connection, ``acse_timeout`` the A-ASSOCIATE
     and A-RELEASE answers, ``dimse_timeout`` the silence while a response is awaited,
     ``cancel_timeout`` the drain after C-CANCEL-RQ. ``user_identity`` is a username, a
@@ -477,6 +484,7 @@ def connect(
             models=models,
             transfer_syntaxes=transfer_syntaxes,
             sop_classes=sop_classes,
+            storage=tuple(storage),
             max_pdu_length=max_pdu_length,
             connect_timeout=connect_timeout,
             acse_timeout=acse_timeout,

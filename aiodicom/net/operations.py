@@ -19,17 +19,18 @@ its Command Field (0000,0100, PS3.7 E.1-1) up in the server's table of
 Adding a DIMSE service (N-CREATE, N-SET, C-STORE...) is one entry in the table and its
 handler: ``Server.register_operation(command_field, handler)``. C-ECHO
 (:class:`EchoOperation`) and C-FIND (:class:`aiodicom.net.find_scp.FindOperation`) are the
-two built-in entries.
+two built-in entries; C-STORE (:class:`aiodicom.net.store_scp.StoreOperation`) is a
+:class:`StreamingHandler`, whose data sets come fragment by fragment (:meth:`fragment`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aiodicom.net.eager import resume
-from aiodicom.proto.events import MessageReceived
+from aiodicom.proto.events import DataSetFragment, MessageReceived
 from aiodicom.proto.messages import CCancelRQ, CEchoRSP, CommandField
 from aiodicom.proto.status import OUT_OF_RESOURCES, SUCCESS
 
@@ -60,6 +61,7 @@ class Operation:
         "on_cancel",
         "scp",
         "sent",
+        "sink",
         "task",
     )
 
@@ -74,6 +76,7 @@ class Operation:
         self.sent = 0
         self.cancel_requested = False
         self.on_cancel: Callable[[], None] | None = None
+        self.sink: Any = None  # a streaming handler's state for the data set (C-STORE)
 
     @property
     def message_id(self) -> int:
@@ -103,6 +106,28 @@ class OperationHandler(Protocol):
         ...
 
 
+class StreamingHandler(OperationHandler, Protocol):
+    """An operation whose request data set is handed over fragment by fragment as it
+    arrives (``streams = True``; PS3.8 E.2), e.g. C-STORE: :meth:`open_stream` when it
+    begins, :meth:`write` per fragment, then :meth:`OperationHandler.start` once complete;
+    :meth:`abandon` if the association ends before. A data set that arrived in one PDV
+    comes whole in ``Operation.data_set`` to ``start`` instead."""
+
+    streams: bool
+
+    def open_stream(self, operation: Operation) -> None:
+        """The data set of ``operation`` begins (``operation.sink`` is the handler's)."""
+        ...
+
+    def write(self, operation: Operation, data: bytes) -> None:
+        """The next fragment of the data set."""
+        ...
+
+    def abandon(self, operation: Operation) -> None:
+        """The association ended in the middle of the data set."""
+        ...
+
+
 class EchoOperation:
     """C-ECHO (PS3.7 9.1.5): the C-ECHO-RSP with Success, at once."""
 
@@ -123,13 +148,14 @@ class EchoOperation:
 class OperationLayer:
     """The operations of one association: dispatch, window, cancel (module docstring)."""
 
-    __slots__ = ("running", "scp", "table", "window")
+    __slots__ = ("running", "scp", "streaming", "table", "window")
 
     def __init__(self, scp: ServerProtocol, table: Mapping[int, OperationHandler]) -> None:
         self.scp = scp
         self.table = table
         self.running: dict[int, Operation] = {}
         self.window = 1  # operations the requestor may have outstanding (PS3.7 D.3.3.3)
+        self.streaming: tuple[StreamingHandler, Operation] | None = None  # data set coming
 
     def negotiated(self, window: tuple[int, int] | None) -> None:
         """The A-ASSOCIATE-AC's window item (None: absent, synchronous, PS3.7 A.4)."""
@@ -151,11 +177,47 @@ class OperationLayer:
         if not handler.windowed:
             handler.start(operation)
             return
+        self._begin(handler, operation)
+
+    def fragment(self, event: DataSetFragment) -> None:
+        """One fragment of a streamed data set (PS3.8 E.2) to its operation's handler; the
+        operation begins, as any request does, once the last fragment is in."""
+        if event.first:
+            command: Any = event.command
+            entry = self.table.get(command.command_field)
+            if not getattr(entry, "streams", False):  # the table changed since: no sink
+                self.scp.log.warning("streamed data set without a streaming handler")
+                self.scp.abort(source=2, reason=0)
+                return
+            handler = cast(StreamingHandler, entry)
+            operation = Operation(self.scp, event.context_id, command, None)
+            handler.open_stream(operation)
+            self.streaming = (handler, operation)
+        streaming = self.streaming
+        if streaming is None:
+            return  # its first fragment was refused: the association is being aborted
+        handler, operation = streaming
+        handler.write(operation, event.data)
+        if event.last:
+            self.streaming = None
+            self._begin(handler, operation)
+
+    def drop_stream(self) -> None:
+        """The association ended in the middle of a streamed data set."""
+        streaming, self.streaming = self.streaming, None
+        if streaming is not None:
+            streaming[0].abandon(streaming[1])
+
+    def _begin(self, handler: OperationHandler, operation: Operation) -> None:
+        """A windowed request: checks of the module docstring, then its handler."""
+        command = operation.command
         message_id: int = command.message_id
         running = self.running
         if message_id in running:
             scp = self.scp
             scp.log.warning("request reuses an outstanding message id; aborting", id=message_id)
+            if operation.sink is not None:
+                cast(StreamingHandler, handler).abandon(operation)
             scp.abort(source=2, reason=0)
             return
         if len(running) >= self.window:  # PS3.7 D.3.3.3: refuse it, keep the others

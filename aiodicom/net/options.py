@@ -25,7 +25,6 @@ from aiodicom.proto.pdus import (
 )
 
 DEFAULT_TRANSFER_SYNTAXES = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)
-
 MAX_WINDOW = 0xFFFF
 """An "unlimited" window (0, PS3.7 D.3.3.3) is bounded by the Message ID space."""
 
@@ -41,6 +40,7 @@ class ClientOptions:
     models: Sequence[QueryModel | str] = tuple(QueryModel)
     transfer_syntaxes: Sequence[str] | None = None
     sop_classes: Sequence[str] = ()
+    storage: Sequence[str] = ()
     max_pdu_length: int = 16384
     connect_timeout: float = 30.0
     acse_timeout: float = 30.0
@@ -66,10 +66,12 @@ def _identity_item(value: UserIdentityRQ | tuple[str, str] | str | None) -> User
 
 def build_request(options: ClientOptions) -> AssociateRQ:
     """The A-ASSOCIATE-RQ (PS3.8 9.3.2): Verification plus one context per query model and
-    per further SOP class."""
+    per storage SOP class (PS3.4 B.5) and per further SOP class."""
     models = [QueryModel.parse(m) for m in options.models]
     syntaxes = [VERIFICATION_SOP_CLASS] + [m.sop_class_uid for m in models]
-    syntaxes += [uid for uid in options.sop_classes if uid not in syntaxes]
+    for uid in (*options.storage, *options.sop_classes):
+        if uid not in syntaxes:
+            syntaxes.append(uid)
     transfer = options.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES
     extended = tuple(
         SOPClassExtendedNegotiation(QueryModel.parse(model).sop_class_uid, info)
@@ -115,6 +117,7 @@ def _request_key(options: ClientOptions) -> tuple[Hashable, ...] | None:
         tuple(models),
         None if syntaxes is None else tuple(syntaxes),
         tuple(options.sop_classes),
+        tuple(options.storage),
         options.max_pdu_length,
         options.async_ops_window,
         None if extended is None else tuple(extended.items()),

@@ -28,6 +28,7 @@ from aiodicom.proto.events import (
     AssociationRejected,
     AssociationRequested,
     ConnectionClosed,
+    DataSetFragment,
     Event,
     MessageReceived,
     Mode,
@@ -62,6 +63,8 @@ class ServerProtocol(AssociationProtocol):
         self.rq: AssociateRQ | None = None
         self.established = False
         self.operations = OperationLayer(self, server.operations)
+        if server.stream_commands:  # e.g. C-STORE: data sets handed on as they arrive
+            self.association.stream_commands = server.stream_commands
         self.observers: tuple[ServerObserver, ...] = tuple(server.observers)
         self.outcome = "closed-before-request"
         self.operations_started = 0
@@ -78,6 +81,8 @@ class ServerProtocol(AssociationProtocol):
 
     def connection_finished(self, exc: Exception | None) -> None:
         self.server.connection_closed(self)
+        if self.operations.streaming is not None:  # cut in the middle of a data set
+            self.operations.drop_stream()
         if self.operations.running:  # none, mostly: no call
             self.operations.stop_all("connection closed")
         if self.outcome == "accepted":
@@ -108,6 +113,9 @@ class ServerProtocol(AssociationProtocol):
             if kind is MessageReceived:  # the common one
                 if self.association.state is State.STA6:  # else a later PDU aborted it
                     self.operations.request(cast(MessageReceived, event))
+            elif kind is DataSetFragment:  # streamed (C-STORE): to the operation's sink
+                if self.association.state is State.STA6:
+                    self.operations.fragment(cast(DataSetFragment, event))
             elif kind is AssociationRequested:
                 self._on_request(cast(AssociationRequested, event).rq)
             elif kind is ReleaseRequested:

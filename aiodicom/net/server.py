@@ -166,6 +166,7 @@ class Server:
         )
         self.operations: dict[int, OperationHandler] = dict(BUILT_IN)
         self.operations[CommandField.C_FIND_RQ] = FindOperation(self)
+        self.stream_commands: frozenset[int] = frozenset()  # Command Fields streamed
         self.observers: list[ServerObserver] = list(observers)
         self.log = get_logger(ae=config.ae_title)
         self._routes: dict[str, FindRoute] = {}
@@ -176,15 +177,25 @@ class Server:
         self._host = ""
 
     def register_operation(
-        self, command_field: int, handler: OperationHandler, sop_classes: Sequence[str] = ()
+        self,
+        command_field: int,
+        handler: OperationHandler,
+        sop_classes: Sequence[str] = (),
+        transfer_syntaxes: Sequence[str] | None = None,
     ) -> None:
         """Perform requests of ``command_field`` (PS3.7 E.1-1) with ``handler`` on new
-        associations, and accept presentation contexts for ``sop_classes`` (in the
-        configured transfer syntaxes). Replaces the entry of a built-in operation."""
+        associations, and accept presentation contexts for ``sop_classes`` (in
+        ``transfer_syntaxes``, default the configured ones). Replaces the entry of a
+        built-in operation. A handler with ``streams = True`` gets its request data sets
+        fragment by fragment (:class:`aiodicom.net.operations.StreamingHandler`)."""
         self.operations[command_field] = handler
+        streamed = set(self.stream_commands) - {command_field}
+        if getattr(handler, "streams", False):
+            streamed.add(command_field)
+        self.stream_commands = frozenset(streamed)
         if sop_classes:
             policy = self.policy
-            syntaxes = tuple(self.config.transfer_syntaxes)
+            syntaxes = tuple(transfer_syntaxes or self.config.transfer_syntaxes)
             mapping = {**policy.abstract_syntaxes, **dict.fromkeys(sop_classes, syntaxes)}
             self.policy = dataclasses.replace(policy, abstract_syntaxes=mapping)
 

@@ -25,6 +25,7 @@ from aiodicom.proto.events import (
     AssociationRejected,
     AssociationRequested,
     ConnectionClosed,
+    DataSetFragment,
     Event,
     MessageReceived,
     Mode,
@@ -123,6 +124,16 @@ class Association:
         """An A-RELEASE response (Evt14) is owed now (PS3.8 Table 9-10: Sta8, 9, 12; Sta10
         defers it to AR-10); not after a later PDU of the same read aborted (AA-3, AA-8)."""
         return self.state in _RELEASE_RESPONSE_STATES
+
+    @property
+    def stream_commands(self) -> frozenset[int]:
+        """Command Fields whose multi-PDV data sets arrive as :class:`DataSetFragment`
+        events, one per PDV, instead of one assembled :class:`MessageReceived`."""
+        return self._assembler.stream_commands
+
+    @stream_commands.setter
+    def stream_commands(self, fields: frozenset[int]) -> None:
+        self._assembler.stream_commands = fields
 
     @property
     def input_pending(self) -> bool:
@@ -324,7 +335,10 @@ class Association:
             except ProtocolError as error:
                 return [*events, *self._peer_error(error)]
             if message is not None:
-                events.append(MessageReceived(*message))
+                if isinstance(message, DataSetFragment):
+                    events.append(message)
+                else:
+                    events.append(MessageReceived(*message))
         return events
 
     def _peer_error(self, error: ProtocolError) -> list[Event]:

@@ -1,10 +1,10 @@
-"""DIMSE command set codec for C-ECHO, C-FIND and C-CANCEL (re-exported by dimse.py);
-N-CREATE and N-SET are in :mod:`aiodicom.proto.command_set_n`.
+"""DIMSE command set codec for C-ECHO, C-FIND, C-CANCEL and C-STORE (re-exported by
+dimse.py); N-CREATE and N-SET are in :mod:`aiodicom.proto.command_set_n`.
 
 Command sets are always Implicit VR Little Endian (PS3.7 6.3.1), start with Command Group
 Length (0000,0000) and hold their elements in ascending tag order (PS3.5 7.1). UI values
-are padded to even length with a trailing NUL (PS3.5 6.2). Field tables: PS3.7 9.3.2
-(C-FIND, C-CANCEL), 9.3.5 (C-ECHO) and E.1-1 (command dictionary).
+are padded to even length with a trailing NUL (PS3.5 6.2). Field tables: PS3.7 9.3.1
+(C-STORE), 9.3.2 (C-FIND, C-CANCEL), 9.3.5 (C-ECHO) and E.1-1 (command dictionary).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from aiodicom.proto.messages import (
     CFindRQ,
     CFindRSP,
     CommandField,
+    CStoreRQ,
+    CStoreRSP,
     DimseCommand,
 )
 
@@ -37,9 +39,13 @@ COMMAND_DATA_SET_TYPE = 0x0800
 STATUS = 0x0900
 OFFENDING_ELEMENT = 0x0901
 ERROR_COMMENT = 0x0902
+AFFECTED_SOP_INSTANCE_UID = 0x1000
+MOVE_ORIGINATOR_AE_TITLE = 0x1030
+MOVE_ORIGINATOR_MESSAGE_ID = 0x1031
 
 MAX_UID_LENGTH = 64  # PS3.5 6.2, VR UI
 MAX_LO_LENGTH = 64  # PS3.5 6.2, VR LO (Error Comment)
+MAX_AE_LENGTH = 16  # PS3.5 6.2, VR AE
 
 _ELEMENT_HEADER = struct.Struct("<HHI")
 _US = struct.Struct("<H")
@@ -85,6 +91,16 @@ def _at_value(tags: tuple[int, ...]) -> bytes:
         if not 0 <= tag <= 0xFFFFFFFF:
             raise LocalProtocolError(f"offending element {tag:#x} is not a 32-bit tag")
     return b"".join(_AT.pack(tag >> 16, tag & 0xFFFF) for tag in tags)
+
+
+def _ae_value(title: str) -> bytes:
+    """PS3.5 6.2, VR AE: 1-16 printable ASCII characters but backslash, space padded."""
+    if not title.strip() or len(title) > MAX_AE_LENGTH:
+        raise LocalProtocolError(f"AE title {title!r} is not 1-{MAX_AE_LENGTH} characters")
+    if not all(" " <= c <= "~" and c != "\\" for c in title):
+        raise LocalProtocolError(f"AE title {title!r} has characters outside PS3.5 6.2 AE")
+    raw = title.encode("ascii")
+    return raw + b" " if len(raw) % 2 else raw
 
 
 def _dst_value(has_data_set: bool) -> bytes:
@@ -144,7 +160,46 @@ def _cancel_rq_elements(cmd: CCancelRQ, has_data_set: bool) -> _Elements:
     ]
 
 
+def _store_rq_elements(cmd: CStoreRQ, has_data_set: bool) -> _Elements:
+    """PS3.7 9.3.1.1, Table 9.3-1."""
+    elements = [
+        (AFFECTED_SOP_CLASS_UID, _uid_value(cmd.affected_sop_class_uid)),
+        (COMMAND_FIELD, _US.pack(CommandField.C_STORE_RQ)),
+        (MESSAGE_ID, _us_value(cmd.message_id, "Message ID")),
+        (PRIORITY, _us_value(cmd.priority, "Priority")),
+        (COMMAND_DATA_SET_TYPE, _dst_value(has_data_set)),
+        (AFFECTED_SOP_INSTANCE_UID, _uid_value(cmd.affected_sop_instance_uid)),
+    ]
+    if cmd.move_originator_ae_title is not None:
+        elements.append((MOVE_ORIGINATOR_AE_TITLE, _ae_value(cmd.move_originator_ae_title)))
+    if cmd.move_originator_message_id is not None:
+        value = _us_value(cmd.move_originator_message_id, "Move Originator Message ID")
+        elements.append((MOVE_ORIGINATOR_MESSAGE_ID, value))
+    return elements
+
+
+def _store_rsp_elements(cmd: CStoreRSP, has_data_set: bool) -> _Elements:
+    """PS3.7 9.3.1.2, Table 9.3-2 (Error Comment, Offending Element: PS3.7 C.4)."""
+    elements = [
+        (AFFECTED_SOP_CLASS_UID, _uid_value(cmd.affected_sop_class_uid)),
+        (COMMAND_FIELD, _US.pack(CommandField.C_STORE_RSP)),
+        (MESSAGE_ID_BEING_RESPONDED_TO, _us_value(cmd.message_id_being_responded_to, "ID")),
+        (COMMAND_DATA_SET_TYPE, _dst_value(has_data_set)),
+        (STATUS, _us_value(cmd.status, "Status")),
+    ]
+    if cmd.offending_elements:
+        elements.append((OFFENDING_ELEMENT, _at_value(cmd.offending_elements)))
+    if cmd.error_comment is not None:
+        elements.append((ERROR_COMMENT, _lo_value(cmd.error_comment)))
+    elements.append((AFFECTED_SOP_INSTANCE_UID, _uid_value(cmd.affected_sop_instance_uid)))
+    return elements
+
+
 def _command_elements(cmd: DimseCommand, has_data_set: bool) -> _Elements:
+    if isinstance(cmd, CStoreRQ):
+        return _store_rq_elements(cmd, has_data_set)
+    if isinstance(cmd, CStoreRSP):
+        return _store_rsp_elements(cmd, has_data_set)
     if isinstance(cmd, CFindRSP):
         return _find_rsp_elements(cmd, has_data_set)
     if isinstance(cmd, CFindRQ):
@@ -159,7 +214,7 @@ def _command_elements(cmd: DimseCommand, has_data_set: bool) -> _Elements:
 
 
 def _default_has_data_set(cmd: DimseCommand) -> bool:
-    if isinstance(cmd, CFindRQ):
+    if isinstance(cmd, CFindRQ | CStoreRQ):
         return True
     if isinstance(cmd, CFindRSP):
         return cmd.has_data_set
@@ -171,7 +226,8 @@ def _default_has_data_set(cmd: DimseCommand) -> bool:
 def encode_command(cmd: DimseCommand, *, has_data_set: bool | None = None) -> bytes:
     """Encode ``cmd`` as an Implicit VR Little Endian command set (PS3.7 6.3.1, E.1).
 
-    ``has_data_set`` overrides the Command Data Set Type; by default a C-FIND-RQ has one, a
+    ``has_data_set`` overrides the Command Data Set Type; by default a C-FIND-RQ and a
+    C-STORE-RQ have one, a
     C-FIND-RSP has one when ``cmd.has_data_set`` and the other commands have none.
     Raises LocalProtocolError for values that cannot be encoded.
     """
@@ -258,6 +314,14 @@ class _Fields:
         except UnicodeDecodeError:
             raise _malformed(f"{name} (0000,{element:04X}) is not ASCII") from None
 
+    def ae(self, element: int) -> str | None:
+        """PS3.5 6.2, VR AE (optional): padding spaces are dropped."""
+        value = self.values.get(element)
+        return None if value is None else value.decode("latin-1").strip("\x00 ")
+
+    def optional_us(self, element: int, name: str) -> int | None:
+        return self.us(element, name) if element in self.values else None
+
     def has_data_set(self) -> bool:
         """PS3.7 E.1-1: any Command Data Set Type other than 0x0101 means present."""
         return self.us(COMMAND_DATA_SET_TYPE, "Command Data Set Type") != NO_DATA_SET
@@ -331,12 +395,44 @@ def _decode_cancel_rq(fields: _Fields) -> tuple[DimseCommand, bool]:
     return command, fields.has_data_set()
 
 
+def _decode_store_rq(fields: _Fields) -> tuple[DimseCommand, bool]:
+    command = CStoreRQ(
+        message_id=fields.us(MESSAGE_ID, "Message ID"),
+        affected_sop_class_uid=fields.uid(AFFECTED_SOP_CLASS_UID, "Affected SOP Class UID"),
+        affected_sop_instance_uid=fields.uid(
+            AFFECTED_SOP_INSTANCE_UID, "Affected SOP Instance UID"
+        ),
+        priority=fields.us(PRIORITY, "Priority"),
+        move_originator_ae_title=fields.ae(MOVE_ORIGINATOR_AE_TITLE),
+        move_originator_message_id=fields.optional_us(
+            MOVE_ORIGINATOR_MESSAGE_ID, "Move Originator Message ID"
+        ),
+    )
+    if not fields.has_data_set():
+        raise _malformed("C-STORE-RQ has Command Data Set Type 0x0101 but needs a data set")
+    return command, True
+
+
+def _decode_store_rsp(fields: _Fields) -> tuple[DimseCommand, bool]:
+    command = CStoreRSP(
+        message_id_being_responded_to=fields.us(MESSAGE_ID_BEING_RESPONDED_TO, "Message ID"),
+        affected_sop_class_uid=fields.uid(AFFECTED_SOP_CLASS_UID, "SOP Class", default=""),
+        affected_sop_instance_uid=fields.uid(AFFECTED_SOP_INSTANCE_UID, "SOP Instance", default=""),
+        status=fields.us(STATUS, "Status"),
+        error_comment=fields.error_comment(),
+        offending_elements=fields.offending_elements(),
+    )
+    return command, fields.has_data_set()
+
+
 _DECODERS: dict[int, Callable[[_Fields], tuple[DimseCommand, bool]]] = {
     CommandField.C_ECHO_RQ: _decode_echo_rq,
     CommandField.C_ECHO_RSP: _decode_echo_rsp,
     CommandField.C_FIND_RQ: _decode_find_rq,
     CommandField.C_FIND_RSP: _decode_find_rsp,
     CommandField.C_CANCEL_RQ: _decode_cancel_rq,
+    CommandField.C_STORE_RQ: _decode_store_rq,
+    CommandField.C_STORE_RSP: _decode_store_rsp,
 }
 
 
@@ -353,7 +449,7 @@ def decode_command_and_flag(data: bytes) -> tuple[DimseCommand, bool]:
     if decoder is None:
         raise ProtocolError(
             f"unsupported DIMSE Command Field 0x{command_field:04X} "
-            "(only C-ECHO, C-FIND, C-CANCEL, N-CREATE and N-SET are handled)"
+            "(only C-ECHO, C-FIND, C-CANCEL, C-STORE, N-CREATE and N-SET are handled)"
         )
     fields.command_name = CommandField(command_field).name.replace("_", "-")
     return decoder(fields)

@@ -20,6 +20,7 @@ from aiodicom.proto.command_set import (
     decode_command_and_flag,
     encode_command,
 )
+from aiodicom.proto.events import DataSetFragment
 from aiodicom.proto.memo import CommandDecodeMemo, CommandEncodeMemo
 from aiodicom.proto.messages import DimseCommand
 from aiodicom.proto.pdus import PDV
@@ -88,6 +89,9 @@ class MessageAssembler:
         self._command: DimseCommand | None = None
         self._parts: list[bytes] = []
         self._size = 0
+        self._streaming = False  # fragments of this data set were handed on already
+        self.stream_commands: frozenset[int] = frozenset()
+        """Command Fields whose multi-PDV data sets are streamed (:class:`DataSetFragment`)."""
 
     @property
     def in_progress(self) -> bool:
@@ -100,12 +104,15 @@ class MessageAssembler:
         self._command = None
         self._parts = []
         self._size = 0
+        self._streaming = False
 
     @property
     def resumable(self) -> bool:
         """True when idle or awaiting a data set of which nothing arrived yet: the states
         :meth:`waiting` / :meth:`set_waiting` capture for the P-DATA-TF fast path."""
-        return self._context_id is None or (self._command is not None and not self._parts)
+        if self._context_id is None:
+            return True
+        return self._command is not None and not self._parts and not self._streaming
 
     def waiting(self) -> tuple[int, DimseCommand] | None:
         """(context id, command) of a command awaiting its data set, None when idle."""
@@ -119,8 +126,9 @@ class MessageAssembler:
         if waiting is not None:
             self._context_id, self._command = waiting
 
-    def add(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | None:
-        """Add one PDV; return (context id, command, data set or None) once complete."""
+    def add(self, pdv: PDV) -> tuple[int, DimseCommand, bytes | None] | DataSetFragment | None:
+        """Add one PDV; return (context id, command, data set or None) once complete, or
+        for a command in :attr:`stream_commands` each fragment of a multi-PDV data set."""
         if self._context_id is None:
             if pdv.is_command and pdv.is_last and len(pdv.data) <= self.max_command_size:
                 return self._whole_command(pdv)
@@ -174,13 +182,17 @@ class MessageAssembler:
 
     def _add_data(
         self, pdv: PDV, command: DimseCommand
-    ) -> tuple[int, DimseCommand, bytes | None] | None:
+    ) -> tuple[int, DimseCommand, bytes | None] | DataSetFragment | None:
         if pdv.is_command:
             self.reset()
             raise _out_of_order("command fragment received while a data set was expected")
-        if pdv.is_last and not self._parts and len(pdv.data) <= self.max_data_set_size:
+        streaming = self._streaming
+        whole = pdv.is_last and not self._parts and not streaming
+        if whole and len(pdv.data) <= self.max_data_set_size:
             self.reset()  # a data set in a single PDV: no copy, no join
             return pdv.context_id, command, pdv.data
+        if streaming or command.command_field in self.stream_commands:
+            return self._stream(pdv, command, not streaming)
         self._append(pdv.data, self.max_data_set_size, "data set")
         if not pdv.is_last:
             return None
@@ -188,6 +200,14 @@ class MessageAssembler:
         context_id = pdv.context_id
         self.reset()
         return context_id, command, data_set
+
+    def _stream(self, pdv: PDV, command: DimseCommand, first: bool) -> DataSetFragment:
+        """Hand one fragment on (no size limit: the receiver bounds what it keeps)."""
+        if pdv.is_last:
+            self.reset()
+        else:
+            self._streaming = True
+        return DataSetFragment(pdv.context_id, command, pdv.data, first, pdv.is_last)
 
 
 # --------------------------------------------------------------------------- fragmentation

@@ -66,6 +66,24 @@ class MessageReceived:
 
 
 @dataclass(slots=True, frozen=True)
+class DataSetFragment:
+    """P-DATA indication of one data set fragment of a *streamed* message (PS3.8 E.2).
+
+    For the Command Fields the association streams (``Association.stream_commands``), a
+    data set that arrives in several PDVs is not assembled: each PDV's bytes are handed on
+    as they arrive, in order, ``first`` on the first and ``last`` on the last, so the
+    receiver can write them out (C-STORE of a large instance) with bounded memory. A data
+    set in one PDV still arrives whole, as a :class:`MessageReceived`.
+    """
+
+    context_id: int
+    command: DimseCommand
+    data: bytes
+    first: bool
+    last: bool
+
+
+@dataclass(slots=True, frozen=True)
 class ReleaseRequested:
     """A-RELEASE indication (AR-2, or AR-8 on a release collision): call release_response()."""
 
@@ -100,6 +118,7 @@ Event = (
     | AssociationAccepted
     | AssociationRejected
     | MessageReceived
+    | DataSetFragment
     | ReleaseRequested
     | ReleaseCompleted
     | Aborted

@@ -1,5 +1,5 @@
-"""DIMSE message (command set) value types: C-ECHO, C-FIND, C-CANCEL (PS3.7 9.3), N-CREATE
-and N-SET (PS3.7 10.3.5, 10.3.3).
+"""DIMSE message (command set) value types: C-ECHO, C-FIND, C-CANCEL, C-STORE (PS3.7 9.3),
+N-CREATE and N-SET (PS3.7 10.3.5, 10.3.3).
 
 Pure data: the command-set codec (always Implicit VR Little Endian, PS3.7 6.3.1) lives in
 :mod:`aiodicom.proto.dimse`. A data set, when present, travels separately as bytes
@@ -24,6 +24,8 @@ class CommandField(IntEnum):
     C_FIND_RQ = 0x0020
     C_FIND_RSP = 0x8020
     C_CANCEL_RQ = 0x0FFF
+    C_STORE_RQ = 0x0001
+    C_STORE_RSP = 0x8001
     N_SET_RQ = 0x0120
     N_SET_RSP = 0x8120
     N_CREATE_RQ = 0x0140
@@ -105,6 +107,39 @@ class CCancelRQ:
 
 
 @dataclass(slots=True, frozen=True)
+class CStoreRQ:
+    """PS3.7 9.3.1.1: C-STORE-RQ. Always followed by the data set of the instance.
+
+    ``move_originator_ae_title`` / ``move_originator_message_id``: set when the store is a
+    sub-operation of a C-MOVE (PS3.7 9.1.1.1.9-10); None otherwise.
+    """
+
+    command_field: ClassVar[int] = CommandField.C_STORE_RQ
+
+    message_id: int
+    affected_sop_class_uid: str
+    affected_sop_instance_uid: str
+    priority: int = Priority.MEDIUM
+    move_originator_ae_title: str | None = None
+    move_originator_message_id: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class CStoreRSP:
+    """PS3.7 9.3.1.2: C-STORE-RSP (no data set). Statuses: PS3.4 B.2.3; a failure may
+    carry ``error_comment`` (0000,0902) and ``offending_elements`` (0000,0901)."""
+
+    command_field: ClassVar[int] = CommandField.C_STORE_RSP
+
+    message_id_being_responded_to: int
+    affected_sop_class_uid: str
+    affected_sop_instance_uid: str
+    status: int = 0x0000
+    error_comment: str | None = None
+    offending_elements: tuple[int, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
 class NCreateRQ:
     """PS3.7 10.3.5.1: N-CREATE-RQ. The Affected SOP Instance UID (0000,1000) is optional
     (U: the SCP then assigns one), and so is the Attribute List data set."""
@@ -169,5 +204,15 @@ NResponse = NCreateRSP | NSetRSP
 """The DIMSE-N responses handled here; both carry the same fields."""
 
 DimseCommand = (
-    CEchoRQ | CEchoRSP | CFindRQ | CFindRSP | CCancelRQ | NCreateRQ | NCreateRSP | NSetRQ | NSetRSP
+    CEchoRQ
+    | CEchoRSP
+    | CFindRQ
+    | CFindRSP
+    | CCancelRQ
+    | CStoreRQ
+    | CStoreRSP
+    | NCreateRQ
+    | NCreateRSP
+    | NSetRQ
+    | NSetRSP
 )

@@ -7,6 +7,7 @@ from aiodicom.store.qr_index import QRIndex, ScanReport
 from aiodicom.store.qr_model import MODEL_UIDS
 from aiodicom.store.qr_open import open_qr_store
 from aiodicom.store.qr_pg import PostgresQRStore, redact
+from aiodicom.store.qr_received import ReceivedFolder
 from aiodicom.store.qr_sql import SQLiteQRStore
 from aiodicom.store.qr_store import QRStore
 from aiodicom.store.worklist import WorklistStore
@@ -19,6 +20,7 @@ __all__ = [
     "PostgresQRStore",
     "QRIndex",
     "QRStore",
+    "ReceivedFolder",
     "SQLiteQRStore",
     "ScanReport",
     "StepLink",

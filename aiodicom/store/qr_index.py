@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -27,6 +27,7 @@ from aiodicom.store.qr_files import EntityCache, parse_file, walk_folder
 from aiodicom.store.qr_store import IndexedFile, QRStore
 
 log = structlog.get_logger("aiodicom.qr.index")
+T = TypeVar("T")
 
 _PARSE_CHUNK = 256
 _PROCESS_POOL_THRESHOLD = 4000
@@ -57,7 +58,12 @@ def _parse_chunk(paths: Sequence[str]) -> tuple[list[IndexedFile], list[tuple[st
 
 
 class QRIndex:
-    """A folder of DICOM files indexed in a :class:`QRStore`, updated incrementally."""
+    """A folder of DICOM files indexed in a :class:`QRStore`, updated incrementally.
+
+    ``quiet``: a folder whose changes do not start a rescan, because its writer indexes
+    its own files (the C-STORE folder, :mod:`aiodicom.qr.storage`); it is still walked by
+    every scan. Such a writer runs its index work through :meth:`exclusive`.
+    """
 
     def __init__(
         self,
@@ -69,6 +75,7 @@ class QRIndex:
         force_polling: bool = False,
         workers: int = 2,
         bulk_threshold: int = _BULK_THRESHOLD,
+        quiet: Path | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self._prefix = str(self.root).rstrip(os.sep) + os.sep
@@ -78,6 +85,7 @@ class QRIndex:
         self._force_polling = force_polling
         self._workers = workers
         self._bulk_threshold = bulk_threshold
+        self._quiet = None if quiet is None else str(Path(quiet).resolve()) + os.sep
         self._bad: dict[str, tuple[int, int]] = {}
         self._dupes: dict[str, tuple[int, int]] = {}
         self._lock = asyncio.Lock()
@@ -85,6 +93,12 @@ class QRIndex:
         self._stop = asyncio.Event()
         self.updates = 0
         self.on_update: Callable[[ScanReport], None] | None = None
+
+    async def exclusive(self, work: Callable[[], T]) -> T:
+        """Run the blocking ``work`` in a thread while no scan runs: a writer that indexes
+        files itself (C-STORE) never races a scan's view of the folder."""
+        async with self._lock:
+            return await asyncio.to_thread(work)
 
     async def scan(self) -> ScanReport:
         """Walk the folder and bring the store in line with it (PS3.4 C.6 entities)."""
@@ -211,6 +225,13 @@ class QRIndex:
         from watchfiles import awatch
 
         kwargs: dict[str, Any] = {"stop_event": self._stop, "debounce": 200, "step": 50}
+        quiet = self._quiet
+        if quiet is not None:  # files written and indexed by their writer: no rescan
+
+            def loud(_change: object, path: str) -> bool:
+                return not path.startswith(quiet)
+
+            kwargs["watch_filter"] = loud
         async for _changes in awatch(self.root, **kwargs):
             await self._rescan_logged()
 

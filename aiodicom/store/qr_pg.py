@@ -202,6 +202,12 @@ class PostgresQRStore:
         rows = self.call(self._fetch("SELECT path, mtime_ns, size FROM instance"))
         return {str(path): (int(mtime), int(size)) for path, mtime, size in rows}
 
+    def instance_path(self, sop_instance_uid: str) -> str | None:
+        """The indexed path of the instance with this SOP Instance UID, None if none."""
+        sql = "SELECT path FROM instance WHERE uid = $1"
+        path = self.call(self._fetchval(sql, sop_instance_uid))
+        return None if path is None else str(path)
+
     def counts(self) -> dict[str, int]:
         """Rows per entity table."""
         return {

@@ -115,6 +115,13 @@ class SQLiteQRStore:
             rows = self._conn.execute("SELECT path, mtime_ns, size FROM instance").fetchall()
         return {path: (mtime, size) for path, mtime, size in rows}
 
+    def instance_path(self, sop_instance_uid: str) -> str | None:
+        """The indexed path of the instance with this SOP Instance UID, None if none."""
+        with self._lock:
+            sql = "SELECT path FROM instance WHERE uid = ?"
+            row = self._conn.execute(sql, (sop_instance_uid,)).fetchone()
+        return None if row is None else str(row[0])
+
     def counts(self) -> dict[str, int]:
         """Rows per entity table."""
         with self._lock:

@@ -112,6 +112,9 @@ class QRStore(Protocol):
     def known_files(self) -> dict[str, tuple[int, int]]:
         """Path -> (mtime_ns, size) of every indexed file."""
 
+    def instance_path(self, sop_instance_uid: str) -> str | None:
+        """The indexed path of the instance with this SOP Instance UID, None if none."""
+
     def apply(self, added: Sequence[IndexedFile], removed: Sequence[str]) -> list[str]:
         """Add/replace ``added``, drop ``removed`` paths, refresh computed attributes.
 

@@ -1,4 +1,5 @@
-"""``aiodicom-qrscp``: a Query/Retrieve C-FIND SCP over a folder of DICOM files.
+"""``aiodicom-qrscp``: a Query/Retrieve C-FIND SCP over a folder of DICOM files, which also
+stores and indexes what it receives by C-STORE.
 
 Usage: ``aiodicom-qrscp --data DIR --port 11113 [--config config/qrscp.yaml] [--reindex]
 [--index FILE | --index postgresql://user@host:port/db]``
@@ -40,7 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="aiodicom-qrscp",
         description="DICOM Query/Retrieve C-FIND SCP (Patient Root, Study Root, "
-        "Patient/Study Only) over an index (SQLite or PostgreSQL) of a folder of DICOM files.",
+        "Patient/Study Only) over an index (SQLite or PostgreSQL) of a folder of DICOM files, "
+        "and a Storage SCP (C-STORE into the folder and the index; config section storage).",
     )
     parser.add_argument("--data", type=Path, help="folder of DICOM files (recursive)")
     parser.add_argument("--port", type=int, help="TCP port (default 11113)")

@@ -1,4 +1,5 @@
-"""The Q/R SCP application: index a folder, serve C-ECHO and Q/R C-FIND (PS3.4 C.4.1).
+"""The Q/R SCP application: index a folder, serve C-ECHO, Q/R C-FIND (PS3.4 C.4.1) and
+C-STORE into the folder and the index (PS3.4 B.2).
 
 The index is an SQLite file or a PostgreSQL database (``qr.index`` / ``--index``).
 
@@ -14,9 +15,9 @@ from pathlib import Path
 from aiodicom.config import QRServerConfig
 from aiodicom.log import get_logger
 from aiodicom.net import Server, ServerConfig
-from aiodicom.qr import QROptions, QRService
+from aiodicom.qr import QROptions, QRService, QRStorage, StorageOptions
 from aiodicom.resources import bundled_folder
-from aiodicom.store import MODEL_UIDS, QRIndex, ScanReport, open_qr_store
+from aiodicom.store import MODEL_UIDS, QRIndex, ReceivedFolder, ScanReport, open_qr_store
 
 from ..network import network_policy
 
@@ -45,11 +46,16 @@ class QRApp:
             index_file.parent.mkdir(parents=True, exist_ok=True)
             excluded = [str(index_file) + suffix for suffix in ("", "-wal", "-shm", "-journal")]
         self.store = open_qr_store(url or config.index_path())
+        self.received = ReceivedFolder(config.storage_folder(), durable=config.storage.fsync)
         self.index = QRIndex(
             config.qr.data,
             self.store,
             exclude=excluded,
             poll_interval=config.qr.poll_interval,
+            quiet=self.received.root if config.storage.enabled else None,
+        )
+        self.storage = QRStorage(
+            self.received, self.index, StorageOptions(duplicates=config.storage.duplicates)
         )
         qr = config.qr
         self.service = QRService(
@@ -65,6 +71,27 @@ class QRApp:
             server_config(config, self.service.options.extended_negotiation),
             self.service.handlers(),
         )
+        self.serve_storage(self.server)
+
+    def serve_storage(self, server: Server) -> None:
+        """C-STORE on ``server`` (same port and AE title as C-FIND) unless switched off."""
+        storage = self.config.storage
+        if storage.enabled:
+            self.storage.register(server, storage.sop_classes, storage.transfer_syntaxes)
+
+    def prepare_storage(self) -> None:
+        """Create the received folder, drop temporary files a killed server left."""
+        if not self.config.storage.enabled:
+            return
+        try:
+            stale = self.received.prepare()
+        except OSError as exc:  # C-STOREs will be refused with 0xA700 naming the cause
+            self.log.warning(
+                "qr_storage_folder_unusable", folder=str(self.received.root), error=str(exc)
+            )
+            return
+        if stale:
+            self.log.info("qr_storage_partial_files_removed", count=stale)
 
     async def start_index(self) -> ScanReport:
         """Check the data folder, clear the index when reindexing, scan it and watch it."""
@@ -74,6 +101,7 @@ class QRApp:
             raise ConfigError(
                 self.config.source, "qr.data", "an existing folder", str(self.config.qr.data)
             )
+        await asyncio.to_thread(self.prepare_storage)
         if self.reindex and self.config.index_url() is None:
             await asyncio.to_thread(self.store.clear)
         elif self.reindex:  # a shared index: the other nodes' files stay
@@ -108,6 +136,7 @@ class QRApp:
         try:
             await self.server.shutdown(5.0)
         finally:
+            self.storage.close()
             await self.index.close()
             self.store.close()
 

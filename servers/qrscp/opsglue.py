@@ -43,6 +43,7 @@ def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: Bui
             server_config(config, app.service.options.extended_negotiation), section, security_file
         )
         server = OpsServer(settings, app.service.handlers(), hooks)
+        app.serve_storage(server)
         app.server = server
         await _start_index(app)
 
@@ -55,6 +56,7 @@ def serve(config: QRServerConfig, args: argparse.Namespace, *, build_config: Bui
             await app.index.scan()
 
         async def close() -> None:
+            app.storage.close()
             await app.index.close()
             app.store.close()
 

@@ -89,12 +89,19 @@ def file_bytes(ds: Dataset, sop_class: str) -> bytes:
 
 
 def orthanc_config(
-    root: Path, dicom_port: int, http_port: int, *, check_called_aet: bool
+    root: Path,
+    dicom_port: int,
+    http_port: int,
+    *,
+    check_called_aet: bool,
+    extra_modalities: Mapping[str, list[object]] | None = None,
 ) -> dict[str, object]:
-    """The CONFIG.json content: everything in ``root``, loopback only, worklists on."""
+    """The CONFIG.json content: everything in ``root``, loopback only, worklists on;
+    ``extra_modalities`` are peers Orthanc may send to or query (``/modalities/{id}``)."""
     modalities: Mapping[str, list[object]] = {
         OUR_AE: [OUR_AE, "127.0.0.1", free_port()],
         DCMTK_AE: [DCMTK_AE, "127.0.0.1", free_port()],
+        **(extra_modalities or {}),
     }
     return {
         "Name": "aiodicom-interop",
@@ -137,12 +144,23 @@ def wait_ready(peer: OrthancPeer, seconds: float = START_SECONDS) -> None:
 
 
 @contextlib.contextmanager
-def orthanc(root: Path, *, check_called_aet: bool = False) -> Iterator[OrthancPeer]:
+def orthanc(
+    root: Path,
+    *,
+    check_called_aet: bool = False,
+    extra_modalities: Mapping[str, list[object]] | None = None,
+) -> Iterator[OrthancPeer]:
     """Orthanc with its own CONFIG.json, storage and worklist folders under ``root``."""
     for folder in ("storage", "index", "worklists"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()
-    config = orthanc_config(root, dicom_port, http_port, check_called_aet=check_called_aet)
+    config = orthanc_config(
+        root,
+        dicom_port,
+        http_port,
+        check_called_aet=check_called_aet,
+        extra_modalities=extra_modalities,
+    )
     config_path = root / "CONFIG.json"
     config_path.write_text(json.dumps(config, indent=2))
     log_path = root / "orthanc.log"

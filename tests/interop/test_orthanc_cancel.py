@@ -82,7 +82,7 @@ class Finals(list[tuple[int, bool]]):
         for pdu in self.pdus.feed(payload):
             for pdv in pdu.pdvs if isinstance(pdu, PDataTF) else ():
                 message = self.messages.add(pdv)
-                if message is None:
+                if not isinstance(message, tuple):  # incomplete (no command streams here)
                     continue
                 _, command, data_set = message
                 if isinstance(command, CFindRSP) and command.status not in (0xFF00, 0xFF01):

@@ -23,6 +23,8 @@ from aiodicom.proto.messages import (
     CEchoRSP,
     CFindRQ,
     CFindRSP,
+    CStoreRQ,
+    CStoreRSP,
     DimseCommand,
 )
 from tests.proto.test_dimse import commands, message_ids, statuses
@@ -32,11 +34,11 @@ WORKLIST = "1.2.840.10008.5.1.4.31"
 
 def _rekeyed(command: DimseCommand, message_id: int, status: int) -> DimseCommand:
     """``command`` with other hole values (Message ID / ... Responded To, Status)."""
-    if isinstance(command, CFindRSP | CEchoRSP):
+    if isinstance(command, CFindRSP | CEchoRSP | CStoreRSP):
         return dataclasses.replace(command, message_id_being_responded_to=message_id, status=status)
     if isinstance(command, CCancelRQ):
         return CCancelRQ(message_id)
-    assert isinstance(command, CEchoRQ | CFindRQ)  # the other templated commands
+    assert isinstance(command, CEchoRQ | CFindRQ | CStoreRQ)  # the other requests
     return dataclasses.replace(command, message_id=message_id)
 
 
@@ -90,9 +92,24 @@ def test_a_learnt_template_is_hit_for_new_hole_values(
     first = encode_command(command, has_data_set=flag)
     if _memo(memo, first) is ProtocolError:  # C-FIND-RQ without identifier
         return
+    if isinstance(command, CStoreRQ | CStoreRSP):  # never templated (its own test)
+        return
     later = encode_command(_rekeyed(command, message_id, status), has_data_set=flag)
     assert memo.decode(later) == decode_command_and_flag(later)
     assert counter.calls == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(commands.filter(lambda c: isinstance(c, CStoreRQ | CStoreRSP)), st.booleans())
+def test_c_store_commands_are_never_templated(command: DimseCommand, flag: bool) -> None:
+    """Each C-STORE names a new SOP Instance UID: a template would only evict C-FIND's."""
+    memo = CommandDecodeMemo()
+    encoder = CommandEncodeMemo()
+    data = encode_command(command, has_data_set=flag)
+    if _memo(memo, data) is ProtocolError:  # C-STORE-RQ without its data set
+        return
+    assert encoder.encode(command, flag) == data
+    assert len(memo) == 0 and len(encoder) == 0
 
 
 _mutations = st.one_of(

@@ -21,12 +21,15 @@ from aiodicom.proto.dimse import (
     encode_command,
     fragment,
 )
+from aiodicom.proto.events import DataSetFragment
 from aiodicom.proto.messages import (
     CCancelRQ,
     CEchoRQ,
     CEchoRSP,
     CFindRQ,
     CFindRSP,
+    CStoreRQ,
+    CStoreRSP,
     DimseCommand,
 )
 from aiodicom.proto.pdus import PDV
@@ -44,6 +47,11 @@ comments = st.text(
     max_size=64,
 ).filter(lambda text: text == text.strip(" "))
 tags = st.integers(0, 0xFFFFFFFF)
+ae_titles = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="\\"),
+    min_size=1,
+    max_size=16,
+)
 
 commands: st.SearchStrategy[DimseCommand] = st.one_of(
     st.builds(CEchoRQ, message_ids, uids),
@@ -59,6 +67,24 @@ commands: st.SearchStrategy[DimseCommand] = st.one_of(
         st.lists(tags, max_size=4).map(tuple),
     ),
     st.builds(CCancelRQ, message_ids),
+    st.builds(
+        CStoreRQ,
+        message_ids,
+        uids,
+        uids,
+        st.integers(0, 2),
+        st.none() | ae_titles,
+        st.none() | message_ids,
+    ),
+    st.builds(
+        CStoreRSP,
+        message_ids,
+        uids,
+        uids,
+        statuses,
+        st.none() | comments,
+        st.lists(tags, max_size=4).map(tuple),
+    ),
 )
 
 
@@ -211,7 +237,7 @@ def test_find_rsp_without_sop_class_is_accepted() -> None:
         ),
         (command_set(*find_rq_elements(), b"\x08\x00\x05\x00\x00\x00\x00\x00"), "group 0000"),
         (command_set(*find_rq_elements(dst=0x0101)), "needs an identifier"),
-        (command_set(element(0x0100, struct.pack("<H", 0x0001))), "Command Field 0x0001"),
+        (command_set(element(0x0100, struct.pack("<H", 0x0010))), "Command Field 0x0010"),
         (command_set(element(0x0002, b"1.2.")), "lacks required Command Field"),
         (command_set(element(0x0100, b"\x20\x00\x00\x00")), "has length 4, not 2"),
         (
@@ -349,6 +375,7 @@ def assemble(
     for pdu in pdus:
         for pdv in parse_pdata_tf(pdu):
             result = assembler.add(pdv)
+            assert not isinstance(result, DataSetFragment)  # no command is streamed here
             if result is not None:
                 done.append(result)
     return done
@@ -435,8 +462,8 @@ def test_ordering_violations_raise_protocol_error() -> None:
         assembler.add(PDV(5, False, True, b"y"))
 
     assembler = MessageAssembler()
-    with pytest.raises(ProtocolError, match="Command Field 0x0001"):
-        assembler.add(PDV(1, True, True, command_set(element(0x0100, b"\x01\x00"))))
+    with pytest.raises(ProtocolError, match="Command Field 0x0010"):
+        assembler.add(PDV(1, True, True, command_set(element(0x0100, b"\x10\x00"))))
 
 
 def test_size_limits_bound_memory() -> None:

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from aiodicom.proto.association import Association
 from aiodicom.proto.dimse import encode_command, fragment
 from aiodicom.proto.events import Aborted, Event, MessageReceived
-from aiodicom.proto.messages import VERIFICATION_SOP_CLASS, CEchoRQ, CFindRQ, CFindRSP
+from aiodicom.proto.messages import (
+    VERIFICATION_SOP_CLASS,
+    CEchoRQ,
+    CFindRQ,
+    CFindRSP,
+    CommandField,
+    CStoreRQ,
+)
 from aiodicom.proto.pdata_fast import receive_whole_pdata
 from aiodicom.proto.pdu import encode_pdata, encode_pdu
 from aiodicom.proto.pdus import PDV, Abort, ReleaseRQ
@@ -24,7 +31,9 @@ from tests.proto.assoc_support import WORKLIST, WORKLIST_CTX, established
 _OTHER_PDUS = [encode_pdu(ReleaseRQ()), encode_pdu(Abort(0, 0)), b"\x09\x00\x00\x00\x00\x00"]
 
 
-def _pair(requestor: bool, max_command: int, max_data: int) -> tuple[Association, Association]:
+def _pair(
+    requestor: bool, max_command: int, max_data: int, streamed: frozenset[int] = frozenset()
+) -> tuple[Association, Association]:
     """(fast, general) associations in Sta6 on the same side."""
     made = []
     for fast_path in (receive_whole_pdata, None):
@@ -32,6 +41,7 @@ def _pair(requestor: bool, max_command: int, max_data: int) -> tuple[Association
         assoc = req if requestor else acc
         assoc._assembler.max_command_size = max_command
         assoc._assembler.max_data_set_size = max_data
+        assoc.stream_commands = streamed
         made.append(assoc)
     return made[0], made[1]
 
@@ -64,6 +74,7 @@ def _snapshot(assoc: Association) -> tuple[object, ...]:
         assembler._command,
         list(assembler._parts),
         assembler._size,
+        assembler._streaming,
     )
 
 
@@ -83,6 +94,7 @@ _command = st.one_of(
     st.builds(CFindRQ, st.integers(0, 0xFFFF), st.just(WORKLIST)),
     st.builds(CFindRSP, st.integers(0, 0xFFFF), st.just(WORKLIST), st.sampled_from([0, 0xFF00])),
     st.builds(CEchoRQ, st.integers(0, 0xFFFF), st.just(VERIFICATION_SOP_CLASS)),
+    st.builds(CStoreRQ, st.integers(0, 0xFFFF), st.just(WORKLIST), st.just("1.2.3.4")),
 )
 
 
@@ -94,7 +106,7 @@ def _messages(draw: st.DrawFn) -> list[bytes]:
         command = draw(_command)
         context = 1 if isinstance(command, CEchoRQ) else WORKLIST_CTX
         data = draw(st.one_of(st.none(), st.binary(max_size=300), st.integers(0, 300).map(bytes)))
-        if isinstance(command, CFindRQ) and data is None:
+        if isinstance(command, CFindRQ | CStoreRQ) and data is None:
             data = b""
         encoded = encode_command(command, has_data_set=data is not None)
         if data is not None and draw(st.booleans()):  # one PDU per stream (PS3.8 E.2)
@@ -120,6 +132,17 @@ def test_valid_streams_split_anywhere(
     pdus: list[bytes], cuts: list[int], requestor: bool, limits: tuple[int, int]
 ) -> None:
     fast, general = _pair(requestor, *limits)
+    _check_same(fast, general, _split(b"".join(pdus), cuts))
+
+
+@_FAST_SETTINGS
+@given(_messages(), st.lists(st.integers(0, 1 << 16), max_size=6), st.booleans())
+def test_streamed_data_sets_split_anywhere(
+    pdus: list[bytes], cuts: list[int], requestor: bool
+) -> None:
+    """C-STORE data sets streamed as DataSetFragment events: the same on both paths, and
+    never limited by the assembler's data set size (the receiver bounds what it keeps)."""
+    fast, general = _pair(requestor, 1 << 20, 50, frozenset({CommandField.C_STORE_RQ}))
     _check_same(fast, general, _split(b"".join(pdus), cuts))
 
 
