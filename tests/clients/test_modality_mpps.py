@@ -22,8 +22,9 @@ def _expected_query(station: str) -> dict[str, Any]:
     step = Dataset()
     step.ScheduledStationAETitle = station
     step.ScheduledProcedureStepStartDate = today()
-    for keyword in ("ScheduledProcedureStepStartTime", "Modality", "ScheduledProcedureStepID",
-                    "ScheduledProcedureStepDescription", "ScheduledProcedureStepStatus"):  # fmt: skip
+    returned = ("ScheduledProcedureStepStartTime", "Modality", "ScheduledProcedureStepID",
+                "ScheduledProcedureStepDescription", "ScheduledProcedureStepStatus")  # fmt: skip
+    for keyword in returned:
         setattr(step, keyword, "")
     step.ScheduledProtocolCodeSequence = Sequence()
     query = Dataset()
