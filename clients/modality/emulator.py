@@ -154,13 +154,10 @@ class Emulator:
             self.record.timed(name, seconds)
             return seconds
 
-    def _take_budget(self) -> bool:
-        """One more step may start (``steps`` bound)."""
+    def _may_start(self) -> bool:
+        """Another step may still start: not stopped, ``steps`` not reached."""
         limit = self.settings.steps
-        if self.stopping or (limit is not None and self.started >= limit):
-            return False
-        self.started += 1
-        return True
+        return not self.stopping and (limit is None or self.started < limit)
 
     async def _modality(self, state: ModalityState) -> None:
         settings = self.settings
@@ -168,7 +165,7 @@ class Emulator:
             state.station_ae, settings.modality or "OT", settings.series, settings.images
         )
         query = worklist_query(state.station_ae, settings.date, settings.modality)
-        while not self.stopping:
+        while self._may_start():
             state.state = "C-FIND"
             try:
                 answers, find_seconds = await self._find(state.station_ae, query)
@@ -184,8 +181,9 @@ class Emulator:
                 state.state = "idle"
                 await self._pause(settings.poll)
                 continue
-            if not self._take_budget():
+            if not self._may_start():
                 break
+            self.started += 1
             await self._perform(state, performer, step, find_seconds)
         state.state = "done"
 

@@ -4,6 +4,7 @@ the pynetdicom MWL + MPPS SCP, and the step choice on worklist answers."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import time
@@ -27,11 +28,13 @@ def _settings(port: int, stations: tuple[str, ...], **overrides: Any) -> Emulato
 
 
 async def test_many_modalities_each_their_own_steps_bounded_by_steps(tmp_path: Path) -> None:
-    stations = ("MOD001", "MOD002", "MOD003")
+    stations = ("MOD001", "MOD002", "MOD003", "MOD004")  # MOD004: no work, it polls
     items = [scheduled_item(i, stations[i % 3]) for i in range(9)]
     with pynetdicom_mpps(tmp_path, items) as peer:
-        emulator = Emulator(_settings(peer.port, stations, steps=5, until_empty=False))
-        record = await emulator.run()
+        settings = _settings(peer.port, stations, steps=5, until_empty=False, poll=0.1)
+        emulator = Emulator(settings)
+        # no duration: the run ends once 5 steps are done, idle modalities included
+        record = await asyncio.wait_for(emulator.run(), 20.0)
         creates = peer.requests("N-CREATE")
     assert len(record.steps) == 5 == emulator.started
     assert [step.outcome for step in record.steps] == ["COMPLETED"] * 5
@@ -43,6 +46,7 @@ async def test_many_modalities_each_their_own_steps_bounded_by_steps(tmp_path: P
         index = int(row["dataset"]["00100020"]["Value"][0][3:])  # PID000n
         assert stations[index % 3] == station
     assert {state.state for state in emulator.modalities} == {"done"}
+    assert emulator.modalities[3].completed == 0
     assert sum(state.completed for state in emulator.modalities) == 5
 
 
