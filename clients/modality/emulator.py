@@ -205,7 +205,7 @@ class Emulator:
             series = make_series(step, performer)
             record.series = tuple(str(item.SeriesInstanceUID) for item in series)
             record.images = sum(len(item.ReferencedImageSequence) for item in series)
-            if await self._send(state, record, "N-SET", uid, final(planned, series)):
+            if await self._send(state, record, "N-SET", uid, final(step, planned, series)):
                 record.outcome = planned
                 if planned == COMPLETED:
                     state.completed += 1

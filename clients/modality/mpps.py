@@ -134,7 +134,7 @@ def performed_series(step: ScheduledStep, performer: Performer) -> Sequence:
         series.ProtocolName = protocol
         series.OperatorsName = ""
         series.SeriesInstanceUID = generate_uid()
-        series.SeriesDescription = f"{protocol} {number}"
+        series.SeriesDescription = f"{protocol[:60]} {number}"  # LO: 64 characters
         series.RetrieveAETitle = ""
         images = []
         for _ in range(performer.images):
@@ -148,10 +148,13 @@ def performed_series(step: ScheduledStep, performer: Performer) -> Sequence:
     return Sequence(items)
 
 
-def final(state: str, series: Sequence) -> Dataset:
-    """The N-SET Modification List (PS3.4 F.7.2.2) that ends the step in ``state``
-    (COMPLETED or DISCONTINUED) with the ``series`` made."""
+def final(step: ScheduledStep, state: str, series: Sequence) -> Dataset:
+    """The N-SET Modification List (PS3.4 F.7.2.2) that ends ``step`` in ``state``
+    (COMPLETED or DISCONTINUED) with the ``series`` made; with the item's Specific
+    Character Set, as the protocol name may carry its text (PS3.5 6.1.2.3)."""
     ds = Dataset()
+    if "SpecificCharacterSet" in step.item:
+        ds.SpecificCharacterSet = step.item.SpecificCharacterSet
     ds.PerformedProcedureStepStatus = state
     ds.PerformedProcedureStepEndDate, ds.PerformedProcedureStepEndTime = _now()
     ds.PerformedSeriesSequence = series

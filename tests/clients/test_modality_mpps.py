@@ -7,13 +7,24 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from pydicom import Dataset
 from pydicom.sequence import Sequence
 
-from .mpps_peer import SCP_AE, pynetdicom_mpps, run_modality, scheduled_item, today
+from .mpps_peer import (
+    MODALITY_SCRIPT,
+    SCP_AE,
+    pynetdicom_mpps,
+    run_modality,
+    scheduled_item,
+    today,
+)
+from .peers import stop_process
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -81,9 +92,12 @@ def _expected_create(item: Dataset, station: str, received: Dataset) -> dict[str
     return ds.to_json_dict()
 
 
-def _check_final(received: Dataset, state: str, series_uids: list[str], images: int) -> None:
+def _check_final(
+    received: Dataset, state: str, series_uids: list[str], images: int, protocol: str = "HEAD PLAIN"
+) -> None:
     """PS3.4 F.7.2.2: the final N-SET's Modification List, exactly."""
     keywords = {
+        "SpecificCharacterSet",
         "PerformedProcedureStepStatus",
         "PerformedProcedureStepEndDate",
         "PerformedProcedureStepEndTime",
@@ -95,6 +109,7 @@ def _check_final(received: Dataset, state: str, series_uids: list[str], images: 
         assert (reason.CodeValue, reason.CodingSchemeDesignator) == ("110513", "DCM")
         assert reason.CodeMeaning == "Discontinued for unspecified reason"
     assert {element.keyword for element in received} == keywords
+    assert received.SpecificCharacterSet == "ISO_IR 100"  # the item's
     assert received.PerformedProcedureStepStatus == state
     assert received.PerformedProcedureStepEndDate == today()
     assert [s.SeriesInstanceUID for s in received.PerformedSeriesSequence] == series_uids
@@ -104,7 +119,7 @@ def _check_final(received: Dataset, state: str, series_uids: list[str], images: 
             "SeriesDescription", "RetrieveAETitle", "ReferencedImageSequence",
             "ReferencedNonImageCompositeSOPInstanceSequence",
         }  # fmt: skip
-        assert series.ProtocolName == "HEAD PLAIN"
+        assert series.ProtocolName == protocol
         refs = series.ReferencedImageSequence
         assert len(refs) == images
         assert {ref.ReferencedSOPClassUID for ref in refs} == {CT_IMAGE_STORAGE}
@@ -156,20 +171,26 @@ def test_completed_steps_exact_datasets_and_report(tmp_path: Path) -> None:
     assert report["failures"] == []
 
 
-def test_discontinued_step_sends_reason_code(tmp_path: Path) -> None:
-    with pynetdicom_mpps(tmp_path, [scheduled_item(1, "MR1", modality="CT")]) as peer:
+def test_discontinued_step_sends_reason_code_latin1_text_kept(tmp_path: Path) -> None:
+    item = scheduled_item(1, "MR1", modality="CT")
+    item.PatientName = "MÜLLER^JÖRG"
+    item.ScheduledProcedureStepSequence[0].ScheduledProcedureStepDescription = "TÊTE"
+    with pynetdicom_mpps(tmp_path, [item]) as peer:
         args = _args(peer.port, tmp_path, "--station-ae", "MR1", "--exam-time", "0",
                      "--discontinue-rate", "1", "--series", "2")  # fmt: skip
         done = run_modality(args)
+        (n_create,) = peer.requests("N-CREATE")
         (n_set,) = peer.requests("N-SET")
     assert done.returncode == 0, done.stderr
+    created = Dataset.from_json(n_create["dataset"])
+    assert created.PatientName == "MÜLLER^JÖRG"
+    assert created.PerformedProcedureStepDescription == "TÊTE"
     report = json.loads((tmp_path / "report.json").read_text())
     (step,) = report["steps"]
-    assert step["outcome"] == "DISCONTINUED"
+    assert step["outcome"] == "DISCONTINUED" and step["patient_name"] == "MÜLLER^JÖRG"
     assert len(step["series_instance_uids"]) == 2 and step["images"] == 6
-    _check_final(
-        Dataset.from_json(n_set["dataset"]), "DISCONTINUED", step["series_instance_uids"], 3
-    )
+    final = Dataset.from_json(n_set["dataset"])
+    _check_final(final, "DISCONTINUED", step["series_instance_uids"], 3, protocol="TÊTE")
 
 
 def test_create_failure_status_and_comment_in_report_exit_1(tmp_path: Path) -> None:
@@ -228,3 +249,23 @@ def test_no_peer_is_a_failure_naming_the_error(tmp_path: Path) -> None:
     (failure,) = json.loads((tmp_path / "report.json").read_text())["failures"]
     assert failure["operation"] == "C-FIND" and failure["status"] is None
     assert failure["error"].startswith("ConnectFailed")
+
+
+def test_sigint_ends_the_exam_sends_n_set_and_reports(tmp_path: Path) -> None:
+    with pynetdicom_mpps(tmp_path, [scheduled_item(1, "CT01"), scheduled_item(2, "CT01")]) as peer:
+        args = _args(peer.port, tmp_path, "--station-ae", "CT01", "--exam-time", "60s")
+        proc = subprocess.Popen([str(MODALITY_SCRIPT), *args], stdout=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 20.0
+            while not peer.requests("N-CREATE") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=20.0)
+        finally:
+            stop_process(proc)
+        sets = peer.requests("N-SET")
+    assert proc.returncode == 0
+    assert b"1 steps" in out and b"1 completed" in out  # the second step was not started
+    assert len(sets) == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [step["outcome"] for step in report["steps"]] == ["COMPLETED"]
