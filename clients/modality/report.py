@@ -149,9 +149,12 @@ class RunRecord:
                     f"p99 {figures['p99']} ms, max {figures['max']} ms"
                 )
         for failure in self.failures:
-            status = "" if failure.status is None else f" 0x{failure.status:04X}"
-            where = f"{failure.station_ae} {failure.operation}{status}"
-            lines.append(f"FAILED {where}: {failure.error}")
+            if failure.status is None:
+                why = failure.error
+            else:
+                why = describe(failure.status)
+                why += f": {failure.error_comment}" if failure.error_comment else ""
+            lines.append(f"FAILED {failure.station_ae} {failure.operation} {why}")
         return lines
 
 

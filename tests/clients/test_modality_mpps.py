@@ -209,7 +209,7 @@ def test_create_failure_status_and_comment_in_report_exit_1(tmp_path: Path) -> N
         assert failure["status"] == 0x0110 and failure["status_hex"] == "0x0110"
         assert failure["error_comment"] == "disk full on RIS"
         assert failure["station_ae"] == "CT01"
-    assert "FAILED CT01 N-CREATE 0x0110" in done.stdout
+    assert "FAILED CT01 N-CREATE 0x0110 Processing failure: disk full on RIS" in done.stdout
 
 
 def test_set_failure_status_names_the_peer_status(tmp_path: Path) -> None:
@@ -222,6 +222,7 @@ def test_set_failure_status_names_the_peer_status(tmp_path: Path) -> None:
     assert failure["operation"] == "N-SET" and failure["status_hex"] == "0xC310"
     assert failure["error_comment"] == "not IN PROGRESS"
     assert report["steps"][0]["outcome"] == "FAILED"
+    assert "FAILED CT01 N-SET 0xC310 Unable to process: not IN PROGRESS" in done.stdout
     assert "N-CREATE" in report["steps"][0]["latency_ms"]
 
 
