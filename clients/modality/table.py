@@ -37,8 +37,11 @@ def render(emulator: Emulator) -> Table:
 
 
 async def live_table(emulator: Emulator, console: Console) -> None:
-    """Show :func:`render` until cancelled."""
+    """Show :func:`render` until cancelled; the last frame shows the run's end."""
     with Live(render(emulator), console=console, auto_refresh=False) as live:
-        while True:
-            await asyncio.sleep(0.25)
+        try:
+            while True:
+                await asyncio.sleep(0.25)
+                live.update(render(emulator), refresh=True)
+        finally:
             live.update(render(emulator), refresh=True)

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from clients.modality.emulator import Emulator, EmulatorSettings, Peer
 from clients.modality.steps import Claims, scheduled_steps
-from clients.modality.table import render
+from clients.modality.table import live_table
 
 from .mpps_peer import SCP_AE, pynetdicom_mpps, scheduled_item, today
 
@@ -73,21 +73,23 @@ async def test_duration_ends_a_running_exam_with_its_n_set(tmp_path: Path) -> No
     assert len(sets) == 1
 
 
-async def test_live_table_shows_each_modality(tmp_path: Path) -> None:
+async def test_live_table_shows_each_modality_to_the_end(tmp_path: Path) -> None:
     items = [scheduled_item(1, "CT01"), scheduled_item(2, "CT02")]
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=True, color_system=None)
     with pynetdicom_mpps(tmp_path, items, "--set-status", "0x0110") as peer:
         emulator = Emulator(_settings(peer.port, ("CT01", "CT02", "CT03")))
+        table = asyncio.create_task(live_table(emulator, console))
         await emulator.run()
-    out = io.StringIO()
-    Console(file=out, width=120).print(render(emulator))
-    cells = [
-        [cell.strip() for cell in line.split("│")[1:-1]] for line in out.getvalue().splitlines()
-    ]
+        table.cancel()
+        await asyncio.gather(table, return_exceptions=True)
+    last_frame = out.getvalue().rsplit("aiodicom-modality", 1)[1]
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in last_frame.splitlines()]
     rows = {row[0]: row[1:] for row in cells if row and row[0].startswith("CT0")}
     assert rows["CT01"] == ["no work left", "", "0", "0", "1"]
     assert rows["CT02"] == ["no work left", "", "0", "0", "1"]
     assert rows["CT03"] == ["no work left", "", "0", "0", "0"]
-    assert "2 steps, 0 completed, 0 discontinued, 2 failures" in out.getvalue()
+    assert "2 steps, 0 completed, 0 discontinued, 2 failures" in last_frame
 
 
 def _answer(station: str, step_id: str, time: str, status: str = "") -> Dataset:
