@@ -24,6 +24,7 @@ import asyncio
 import datetime
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,6 +57,8 @@ worklist: {max_matches: 10000000, watch: false}
 logging: {level: warning}
 """
 SERVERS = ("pynetdicom", "ours")
+COLUMNS = ("pair_p50", "pair_p99", "create_p99", "set_p99", "find_p99", "server_cores",
+           "emulator_cores")  # fmt: skip
 
 
 def worklist(steps: int, modalities: int) -> Path:
@@ -87,8 +90,8 @@ def command(server: str, root: Path, port: int) -> list[str]:
 
 
 @contextmanager
-def running(server: str, root: Path, limit: float = 60.0) -> Iterator[int]:
-    """The server on a free port, stopped by PID afterwards."""
+def running(server: str, root: Path, limit: float = 60.0) -> Iterator[tuple[int, int]]:
+    """(pid, port) of the server on a free port, stopped by PID afterwards."""
     port = free_port()
     log = (WORK / f"{server}.log").open("w")
     process = subprocess.Popen(command(server, root, port), cwd=ROOT, stdout=log,
@@ -101,7 +104,7 @@ def running(server: str, root: Path, limit: float = 60.0) -> Iterator[int]:
             if time.monotonic() - started > limit:
                 raise SystemExit(f"{server} not listening after {limit} s")
             time.sleep(0.05)
-        yield port
+        yield process.pid, port
     finally:
         stop_process(process, 10)
         log.close()
@@ -123,13 +126,33 @@ async def _probe(port: int) -> bool:
     return True
 
 
-def emulate(port: int, modalities: int, steps: int, seconds: float, report: Path) -> dict[str, Any]:
-    """One ``aiodicom-modality`` run; its JSON report."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def emulate(
+    server: tuple[int, int], modalities: int, steps: int, seconds: float, report: Path
+) -> dict[str, Any]:
+    """One ``aiodicom-modality`` run against (pid, port); its JSON report, plus the
+    cores the emulator and the server used (CPU seconds / run time)."""
+    pid, port = server
     args = [str(MODALITY), "127.0.0.1", str(port), "-aec", AE, "--modalities", str(modalities),
             "--exam-time", "0", "--steps", str(steps), "--duration", f"{seconds}s",
             "--timeout", "60s", "--report", str(report), "--no-table"]  # fmt: skip
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = cpu_seconds(pid)
     subprocess.run(args, capture_output=True, timeout=seconds + 120, check=False)
-    return dict(json.loads(report.read_text()))
+    server_cpu = cpu_seconds(pid) - server_cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    result = dict(json.loads(report.read_text()))
+    result["cores"] = {
+        "emulator": client_cpu / result["elapsed_s"],
+        "server": server_cpu / result["elapsed_s"],
+    }
+    return result
 
 
 def figures(report: dict[str, Any]) -> dict[str, float]:
@@ -146,6 +169,8 @@ def figures(report: dict[str, Any]) -> dict[str, float]:
         "set_p99": ops["N-SET"]["latency_ms"].get("p99", 0.0),
         "find_p99": ops["C-FIND"]["latency_ms"].get("p99", 0.0),
         "failures": len(report["failures"]),
+        "emulator_cores": report["cores"]["emulator"],
+        "server_cores": report["cores"]["server"],
     }
 
 
@@ -155,16 +180,15 @@ def median(runs: list[dict[str, float]], key: str) -> float:
 
 def table(results: dict[str, list[dict[str, float]]], skipped: dict[str, str]) -> list[str]:
     lines = ["| server | pairs/s | pair p50 ms | pair p99 ms | N-CREATE p99 ms | N-SET p99 ms "
-             "| C-FIND p99 ms | failures |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| C-FIND p99 ms | server cores | emulator cores | failures |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for server, runs in results.items():
-        cells = [f"{median(runs, 'pairs_per_s'):,.0f}"] + [
-            f"{median(runs, key):.2f}"
-            for key in ("pair_p50", "pair_p99", "create_p99", "set_p99", "find_p99")
-        ]
+        cells = [f"{median(runs, 'pairs_per_s'):,.0f}"]
+        cells += [f"{median(runs, key):.2f}" for key in COLUMNS]
         failures = sum(int(run["failures"]) for run in runs)
         lines.append(f"| {server} | " + " | ".join(cells) + f" | {failures} |")
     for server, why in skipped.items():
-        lines.append(f"| {server} | skipped: {why} |  |  |  |  |  |  |")
+        lines.append(f"| {server} | skipped: {why} |" + "  |" * 8)
     if len(results) == 2:
         ours, theirs = results["ours"], results["pynetdicom"]
         rate = median(ours, "pairs_per_s") / median(theirs, "pairs_per_s")
@@ -206,11 +230,11 @@ def main() -> None:
                 root = WORK / f"run-{server}"
                 shutil.rmtree(root, ignore_errors=True)
                 shutil.copytree(source, root)
-                with running(server, root) as port:
+                with running(server, root) as (pid, port):
                     if not asyncio.run(_probe(port)):
                         skipped[server] = "the MPPS SOP Class is not accepted by this build"
                         continue
-                    report = emulate(port, args.modalities, args.steps, args.seconds,
+                    report = emulate((pid, port), args.modalities, args.steps, args.seconds,
                                      WORK / f"{server}-{round_index}.json")  # fmt: skip
                 run = figures(report)
                 results.setdefault(server, []).append(run)

@@ -138,6 +138,9 @@ def main() -> None:
     parser.add_argument("--max-associations", type=int, default=500)
     args = parser.parse_args()
     AssociationServer.get_request = _nodelay_accept  # type: ignore[method-assign,assignment]
+    # socketserver listens with a backlog of 5: 50 modalities connecting at once would
+    # overflow it and wait for SYN retransmissions (1, 3, 7 ... s); ours listens with 128
+    AssociationServer.request_queue_size = 128
     worklist = Worklist(args.data)
     store = MppsStore(
         args.record, _status(args.create_status), _status(args.set_status), args.comment

@@ -23,7 +23,7 @@ from pydicom import Dataset
 from pydicom.uid import generate_uid
 
 import aiodicom
-from aiodicom import ClientAssociation
+from aiodicom import ClientAssociation, EncodedQuery
 from aiodicom.errors import AiodicomError
 from aiodicom.net import Connector
 
@@ -135,7 +135,7 @@ class Emulator:
             dimse_timeout=timeout,
         )
 
-    async def _find(self, station_ae: str, query: Dataset) -> tuple[list[Dataset], float]:
+    async def _find(self, station_ae: str, query: EncodedQuery) -> tuple[list[Dataset], float]:
         """The worklist's answers and the seconds from the C-FIND-RQ to the final response."""
         async with self._connect(self.settings.worklist, station_ae, ()) as assoc:
             begin = time.perf_counter()
@@ -164,7 +164,10 @@ class Emulator:
         performer = Performer(
             state.station_ae, settings.modality or "OT", settings.series, settings.images
         )
-        query = worklist_query(state.station_ae, settings.date, settings.modality)
+        # the same identifier every time: encoded once (PS3.5 7.1), sent as bytes
+        query = aiodicom.encode_query(
+            worklist_query(state.station_ae, settings.date, settings.modality)
+        )
         while self._may_start():
             state.state = "C-FIND"
             try:
