@@ -254,7 +254,9 @@ def main() -> None:
             f"Command: `{command_line}`. {args.modalities} emulated modalities "
             f"(`aiodicom-modality --exam-time 0`), {args.steps} steps a run, median of "
             f"{args.rounds} rounds; pairs/s counts the C-FIND before each pair; pair latency is "
-            "N-CREATE + N-SET (DIMSE round trips, associations excluded).",
+            "N-CREATE + N-SET (DIMSE round trips, associations excluded); each operation "
+            "opens its own association. Cores: CPU seconds of the server process and of the "
+            "emulator process (its start-up included) per second of run time.",
             "",
         ]
         write_section("## MPPS (aiodicom-modality)", [*header, *lines, ""])

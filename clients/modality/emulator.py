@@ -27,8 +27,15 @@ from aiodicom import ClientAssociation, EncodedQuery
 from aiodicom.errors import AiodicomError
 from aiodicom.net import Connector
 
-from .mpps import COMPLETED, DISCONTINUED, MPPS_SOP_CLASS, Performer, final, in_progress
-from .mpps import performed_series as make_series
+from .mpps import (
+    COMPLETED,
+    DISCONTINUED,
+    MPPS_SOP_CLASS,
+    Performer,
+    final,
+    in_progress,
+    performed_series,
+)
 from .report import RunRecord, StepRecord, failure_of
 from .steps import Claims, ScheduledStep, scheduled_steps, worklist_query
 
@@ -200,12 +207,12 @@ class Emulator:
         record = self.record.begin(state.station_ae, step, uid, planned)
         record.seconds["C-FIND"] = found
         state.current = record.step.summary()["accession_number"] or uid
-        step_id = f"PPS{record.index + 1:013d}"
+        step_id = "PPS" + uid.replace(".", "")[-13:]  # SH, 16: random digits of the UID
         attributes = in_progress(step, performer, step_id)
         if await self._send(state, record, "N-CREATE", uid, attributes):
             state.state = "exam"
             await self._pause(self.settings.exam_time)
-            series = make_series(step, performer)
+            series = performed_series(step, performer)
             record.series = tuple(str(item.SeriesInstanceUID) for item in series)
             record.images = sum(len(item.ReferencedImageSequence) for item in series)
             if await self._send(state, record, "N-SET", uid, final(step, planned, series)):
