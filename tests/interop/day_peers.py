@@ -36,11 +36,12 @@ STEP_KEYS = [
 
 
 class WorklistProcess:
-    """``aiodicom-worklist`` on ``root/data``; :meth:`start` again after :meth:`stop`
+    """``aiodicom-worklist`` on ``root/data`` (``options``: further flags); :meth:`start` again after :meth:`stop`
     serves the same data on the same ports."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *options: str) -> None:
         self.root = root
+        self.options = options
         self.data = root / "data"
         (self.data / AE).mkdir(parents=True, exist_ok=True)
         self.log = root / "server.log"
@@ -54,7 +55,7 @@ class WorklistProcess:
     def start(self) -> None:
         args = [str(BIN / "aiodicom-worklist"), "--data", str(self.data), "--ae-title", AE,
                 "--port", str(self.dicom_port), "--http-port", str(self.http_port),
-                "--hl7-port", str(self.hl7_port), "--shutdown-deadline", "2", "--no-audit"]  # fmt: skip
+                "--hl7-port", str(self.hl7_port), "--shutdown-deadline", "2", "--no-audit", *self.options]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         for port in (self.dicom_port, self.http_port, self.hl7_port):
