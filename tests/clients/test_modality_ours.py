@@ -41,7 +41,7 @@ async def test_report_and_stored_mpps_agree(server: WorklistProcess, tmp_path: P
     options = ["--exam-time", "100ms", "--discontinue-rate", "0.5", "--seed", "3",
                "--until-empty", "--modality", "CT", "--images", "2"]  # fmt: skip
     run = await start_modality(server, STATIONS[0], report, "--station-ae", STATIONS[1], *options)
-    result = await run.finish(timeout=60)
+    result = await run.finish(seconds=60)
     assert result.returncode == 0, result.output
     assert result.report["failures"] == []
     steps = result.report["steps"]

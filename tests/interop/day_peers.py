@@ -36,8 +36,8 @@ STEP_KEYS = [
 
 
 class WorklistProcess:
-    """``aiodicom-worklist`` on ``root/data`` (``options``: further flags); :meth:`start` again after :meth:`stop`
-    serves the same data on the same ports."""
+    """``aiodicom-worklist`` on ``root/data`` with further flags ``options``; :meth:`start`
+    again after :meth:`stop` serves the same data on the same ports."""
 
     def __init__(self, root: Path, *options: str) -> None:
         self.root = root
@@ -55,7 +55,8 @@ class WorklistProcess:
     def start(self) -> None:
         args = [str(BIN / "aiodicom-worklist"), "--data", str(self.data), "--ae-title", AE,
                 "--port", str(self.dicom_port), "--http-port", str(self.http_port),
-                "--hl7-port", str(self.hl7_port), "--shutdown-deadline", "2", "--no-audit", *self.options]  # fmt: skip
+                "--hl7-port", str(self.hl7_port), "--shutdown-deadline", "2", "--no-audit",
+                *self.options]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         for port in (self.dicom_port, self.http_port, self.hl7_port):
@@ -116,12 +117,13 @@ class ModalityRun:
     process: asyncio.subprocess.Process
     report_path: Path
 
-    async def finish(self, signum: int | None = None, timeout: float = 60.0) -> ModalityResult:
-        """Wait for the run's end (after ``signum``, when given); its exit status and report."""
+    async def finish(self, signum: int | None = None, seconds: float = 60.0) -> ModalityResult:
+        """Wait (at most ``seconds``) for the run's end, after ``signum`` when given; its
+        exit status and report."""
         if signum is not None:
             self.process.send_signal(signum)
         try:
-            output, _ = await asyncio.wait_for(self.process.communicate(), timeout)
+            output, _ = await asyncio.wait_for(self.process.communicate(), seconds)
         finally:
             if self.process.returncode is None:
                 self.process.kill()

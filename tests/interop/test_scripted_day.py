@@ -117,11 +117,10 @@ async def phase(
 ) -> list[ModalityResult]:
     """One emulator process per station with ``options``; ``stop_when`` (a coroutine
     function) runs while they work, and they are then ended with SIGTERM."""
-    runs = [
-        await start_modality(server, station, tmp / f"{name}-{station}.json",
-                             "--modality", modality, "--seed", str(seed), *options)  # fmt: skip
-        for seed, (station, modality) in enumerate(STATIONS.items(), start=17)
-    ]
+    runs = []
+    for seed, (station, modality) in enumerate(STATIONS.items(), start=17):
+        own = ["--modality", modality, "--seed", str(seed), *options]
+        runs.append(await start_modality(server, station, tmp / f"{name}-{station}.json", *own))
     signum = None
     if stop_when is not None:
         await stop_when()
