@@ -56,11 +56,6 @@ worklist: {max_matches: 10000000, watch: false}
 logging: {level: warning}
 """
 SERVERS = ("pynetdicom", "ours")
-SAME_WORK = (
-    "Not the same work: ours writes each instance and the worklist item it links (temporary "
-    "file, fsync, rename) and reloads the worklist before it answers, one MPPS operation at a "
-    "time; the pynetdicom baseline keeps instances in memory and leaves its worklist alone."
-)
 
 
 def worklist(steps: int, modalities: int) -> Path:
@@ -188,6 +183,13 @@ def machine() -> str:
             break
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return f"{model}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load {load}"
+
+
+SAME_WORK = (
+    "Not the same work: ours writes each instance and the worklist item it links (temporary "
+    "file, fsync, rename) and reloads the worklist before it answers, one MPPS operation at a "
+    "time; the pynetdicom baseline keeps instances in memory and leaves its worklist alone."
+)
 
 
 def main() -> None:
