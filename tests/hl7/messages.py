@@ -60,6 +60,7 @@ def omi(
     name: str = "Roe^Rick",
     start: str | None = None,
     charset: str = "UNICODE UTF-8",
+    study_uid: str = "1.2.826.0.1.3680043.10.1234.2",
 ) -> str:
     """OMI^O23 v2.5.1: MSH PID PV1 ORC TQ1 OBR IPC+ (one IPC per (SPS id, modality, AE))."""
     when = start if start is not None else today_dtm(11, 0)
@@ -74,7 +75,7 @@ def omi(
     ]
     for sps_id, modality, station in steps:
         segments.append(
-            f"IPC|{accession}|{procedure_id}|1.2.826.0.1.3680043.10.1234.2|{sps_id}|{modality}"
+            f"IPC|{accession}|{procedure_id}|{study_uid}|{sps_id}|{modality}"
             f"|PR2^Knee protocol^LOCAL|{station}NAME|ROOM1|{station}"
         )
     return "\r".join(segments)
