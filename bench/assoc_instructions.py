@@ -48,9 +48,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any, cast
 
+TraceFunction = Callable[[FrameType, str, Any], "TraceFunction | None"]
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 AE = "WLMSCP"
@@ -73,23 +77,49 @@ long enough under valgrind for the server to close the last connection."""
 
 
 class Counting:
-    """Switches callgrind's instrumentation on and off (and a cProfile, when asked)."""
+    """Switches callgrind's instrumentation on and off (and a profiler, when asked).
 
-    def __init__(self, profile: str | None) -> None:
+    ``profile`` names a file for a cProfile of the counted section; with ``opcodes`` the
+    file gets instead the bytecodes executed per Python function (a ``sys.settrace``
+    opcode counter: exact and repeatable, unlike profile times), as ``count<TAB>function``
+    lines, most first.
+    """
+
+    def __init__(self, profile: str | None, opcodes: bool = False) -> None:
         self._helper = ctypes.CDLL(str(helper_library()))
-        self._profile_path = profile
-        self._profile = cProfile.Profile() if profile else None
+        self._path = profile
+        self._profile = cProfile.Profile() if profile and not opcodes else None
+        self._opcodes: Counter[str] | None = Counter() if profile and opcodes else None
 
     def on(self) -> None:
         self._helper.counting_on()
         if self._profile is not None:
             self._profile.enable()
+        if self._opcodes is not None:
+            sys.settrace(self._trace)
 
     def off(self) -> None:
+        if self._opcodes is not None:
+            sys.settrace(None)
+            lines = (f"{n}\t{name}" for name, n in self._opcodes.most_common())
+            Path(str(self._path)).write_text("\n".join(lines) + "\n")
         if self._profile is not None:
             self._profile.disable()
-            self._profile.dump_stats(str(self._profile_path))
+            self._profile.dump_stats(str(self._path))
         self._helper.counting_off()
+
+    def _trace(self, frame: FrameType, _event: str, _arg: Any) -> TraceFunction:
+        frame.f_trace_opcodes = True
+        code = frame.f_code
+        name = f"{code.co_filename}:{code.co_firstlineno}:{code.co_qualname}"
+        counts = cast("Counter[str]", self._opcodes)
+
+        def local(_frame: FrameType, event: str, _arg: Any) -> TraceFunction:
+            if event == "opcode":
+                counts[name] += 1
+            return local
+
+        return local
 
 
 def helper_library() -> Path:
@@ -109,9 +139,9 @@ def helper_library() -> Path:
 # -- the two roles (child processes) ---------------------------------------------------------
 
 
-def server_role(ack: Path, profile: str | None, argv: list[str]) -> int:
+def server_role(ack: Path, profile: str | None, opcodes: bool, argv: list[str]) -> int:
     """The tree's worklist SCP; SIGUSR1 starts counting, SIGUSR2 stops; each answers in ``ack``."""
-    counting = Counting(profile)
+    counting = Counting(profile, opcodes)
 
     def start(_signum: int, _frame: FrameType | None) -> None:
         ack.write_text("on")
@@ -128,9 +158,14 @@ def server_role(ack: Path, profile: str | None, argv: list[str]) -> int:
     return main(argv)
 
 
+def answered(ack: Path, text: str) -> bool:
+    """Whether the server wrote ``text`` into ``ack`` (its answer to a signal)."""
+    return ack.exists() and ack.read_text() == text
+
+
 async def wait_for(ack: Path, text: str, limit: float = 120.0) -> None:
     deadline = time.monotonic() + limit
-    while not (ack.exists() and ack.read_text() == text):
+    while not answered(ack, text):
         if time.monotonic() > deadline:
             raise SystemExit(f"the server did not answer {text!r} within {limit} s")
         await asyncio.sleep(0.05)
@@ -138,15 +173,16 @@ async def wait_for(ack: Path, text: str, limit: float = 120.0) -> None:
 
 async def client_role(args: argparse.Namespace) -> None:
     """Warm-up, then ``--associations`` counted associations in both processes."""
-    import aiodicom  # the tree's, through PYTHONPATH
     from _common import mwl_query
+
+    import aiodicom  # the tree's, through PYTHONPATH
 
     rng = random.Random(5)
     queries = []
     for _ in range(args.warmup + args.associations):
         query = aiodicom.encode_query(mwl_query(f"PID{rng.randrange(args.items):07d}"))
         queries.append(query)
-    counting = Counting(args.profile + ".client" if args.profile else None)
+    counting = Counting(args.profile + ".client" if args.profile else None, args.opcodes)
 
     async def associate(query: aiodicom.EncodedQuery) -> None:
         async with aiodicom.connect("127.0.0.1", args.port, called_ae=AE, models=["worklist"],
@@ -197,6 +233,13 @@ def launcher(valgrind: bool, out: Path) -> list[str]:
             f"--callgrind-out-file={out}", "--log-file=/dev/null"]  # fmt: skip
 
 
+def profiling(args: argparse.Namespace) -> list[str]:
+    """The role flags that carry ``--profile`` / ``--opcodes`` to both processes."""
+    if not args.profile:
+        return []
+    return ["--profile", args.profile, *(["--opcodes"] if args.opcodes else [])]
+
+
 def measure(args: argparse.Namespace, work: Path) -> dict[str, int]:
     """Run the server and the client once; instructions of each (empty without valgrind)."""
     sys.path.insert(0, str(HERE))
@@ -212,7 +255,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, int]:
     python, script = python_of(tree), str(Path(__file__).resolve())
     outs = {"server": work / "callgrind.server", "client": work / "callgrind.client"}
     server_cmd = [*launcher(args.valgrind, outs["server"]), python, script, "--role", "server",
-                  "--ack", str(ack), *(["--profile", args.profile] if args.profile else []),
+                  "--ack", str(ack), *profiling(args),
                   "--", "--config", str(config), "--data", str(data), "--host", "127.0.0.1",
                   "--port", str(port), "--no-watch", "--no-http"]  # fmt: skip
     server = subprocess.Popen(server_cmd, cwd=tree, env=env)
@@ -226,7 +269,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, int]:
                       "client", "--port", str(port), "--server-pid", str(server.pid),
                       "--ack", str(ack), "--items", str(args.items),
                       "--warmup", str(args.warmup), "--associations", str(args.associations),
-                      *(["--profile", args.profile] if args.profile else [])]  # fmt: skip
+                      *profiling(args)]  # fmt: skip
         subprocess.run(client_cmd, cwd=tree, env=env, check=True, timeout=3600)
     finally:
         stop_process(server, 60)
@@ -254,6 +297,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=10000, help="worklist items served")
     parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
     parser.add_argument("--profile", help="cProfile of the counted section to this file")
+    parser.add_argument(
+        "--opcodes",
+        action="store_true",
+        help="with --profile: bytecodes per function instead of cProfile",
+    )
     parser.add_argument("--keep", type=Path, help="keep the callgrind output files here")
     parser.add_argument("--role", choices=["server", "client"], help=argparse.SUPPRESS)
     parser.add_argument("--ack", type=Path, help=argparse.SUPPRESS)
@@ -267,7 +315,7 @@ def main() -> int:
     passed = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parse_args(argv[: len(argv) - len(passed) - (1 if passed else 0)])
     if args.role == "server":
-        return server_role(args.ack, args.profile, passed)
+        return server_role(args.ack, args.profile, args.opcodes, passed)
     if args.role == "client":
         from aiodicom.net.loop import run  # uvloop when installed, as the SCP uses
 

@@ -121,12 +121,16 @@ class EchoOperation:
 
 
 class OperationLayer:
-    """The operations of one association: dispatch, window, cancel (module docstring)."""
+    """The operations of one association: dispatch, window, cancel (module docstring).
 
-    __slots__ = ("running", "scp", "table", "window")
+    It keeps no reference to its :class:`~aiodicom.net.scp.ServerProtocol` (each call
+    that needs it is given it): the protocol owns the layer, and a reference back would
+    make every closed association garbage that only the cycle collector frees.
+    """
 
-    def __init__(self, scp: ServerProtocol, table: Mapping[int, OperationHandler]) -> None:
-        self.scp = scp
+    __slots__ = ("running", "table", "window")
+
+    def __init__(self, table: Mapping[int, OperationHandler]) -> None:
         self.table = table
         self.running: dict[int, Operation] = {}
         self.window = 1  # operations the requestor may have outstanding (PS3.7 D.3.3.3)
@@ -135,26 +139,25 @@ class OperationLayer:
         """The A-ASSOCIATE-AC's window item (None: absent, synchronous, PS3.7 A.4)."""
         self.window = 1 if window is None else window[0] or MAX_WINDOW
 
-    def request(self, event: MessageReceived) -> None:
-        """One received DIMSE request: to its handler, or the association is aborted."""
+    def request(self, scp: ServerProtocol, event: MessageReceived) -> None:
+        """One DIMSE request received by ``scp``: to its handler, or the association is
+        aborted."""
         command: Any = event.command  # a request: its handler knows its type
         handler = self.table.get(command.command_field)
         if handler is None:
             if type(command) is CCancelRQ:
-                self.cancel(command)
+                self.cancel(scp, command)
                 return
-            scp = self.scp
             scp.log.warning("unexpected dimse command; aborting", command=type(command).__name__)
             scp.abort(source=2, reason=0)
             return
-        operation = Operation(self.scp, event.context_id, command, event.data_set)
+        operation = Operation(scp, event.context_id, command, event.data_set)
         if not handler.windowed:
             handler.start(operation)
             return
         message_id: int = command.message_id
         running = self.running
         if message_id in running:
-            scp = self.scp
             scp.log.warning("request reuses an outstanding message id; aborting", id=message_id)
             scp.abort(source=2, reason=0)
             return
@@ -166,14 +169,14 @@ class OperationLayer:
         if performing is None:
             return  # refused before any handler ran
         running[message_id] = operation
-        self.scp.operation_started(operation)
+        scp.operation_started(operation)
         coro, eager = performing
         if eager:
             self._run_eagerly(coro, operation)
         else:
             self._start_task(coro, operation)
 
-    def cancel(self, command: CCancelRQ) -> None:
+    def cancel(self, scp: ServerProtocol, command: CCancelRQ) -> None:
         """PS3.7 9.3.2.3: stop the matching operation at once (C-FIND ends with 0xFE00)."""
         operation = self.running.get(command.message_id_being_responded_to)
         if operation is None or operation.task is None or operation.task.done():
@@ -181,7 +184,7 @@ class OperationLayer:
         if operation.on_cancel is not None:
             operation.on_cancel()
         operation.cancel_requested = True
-        self.scp.log.debug("c-cancel received", message_id=operation.message_id)
+        scp.log.debug("c-cancel received", message_id=operation.message_id)
         operation.task.cancel()
 
     def forget(self, operation: Operation) -> None:
@@ -190,15 +193,15 @@ class OperationLayer:
         if self.running.get(message_id) is operation:
             del self.running[message_id]
 
-    def stop_all(self, why: str) -> None:
+    def stop_all(self, scp: ServerProtocol, why: str) -> None:
         """Cancel every running operation's task (release, abort, connection lost)."""
         for operation in list(self.running.values()):
             if operation.task is not None and not operation.task.done():
-                self.scp.log.debug("stopping handler", why=why, message_id=operation.message_id)
+                scp.log.debug("stopping handler", why=why, message_id=operation.message_id)
                 operation.task.cancel()
 
     def _start_task(self, coro: Coroutine[Any, Any, None], operation: Operation) -> None:
-        task = self.scp.loop.create_task(coro)
+        task = operation.scp.loop.create_task(coro)
         operation.task = task
         task.add_done_callback(lambda _: self.forget(operation))
 
@@ -207,7 +210,7 @@ class OperationLayer:
 
         The task continues the coroutine exactly where it stopped (:func:`.eager.resume`).
         """
-        scp = self.scp
+        scp = operation.scp
         scp.stepping = True  # responses queued now are flushed below or by the final one
         try:
             awaited = coro.send(None)

@@ -12,12 +12,10 @@ min(proposed, ``ServerConfig.async_ops_window``); without a window item it is 1
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from aiodicom.log import enabled
 from aiodicom.net.observe import FindEnd, FindObserver
 from aiodicom.net.observers import ServerObserver
 from aiodicom.net.operations import Operation, OperationLayer
@@ -48,6 +46,18 @@ class ServerProtocol(AssociationProtocol):
     ``operations_started`` counts the operations handed to their handlers.
     """
 
+    __slots__ = (
+        "established",
+        "observers",
+        "operations",
+        "operations_started",
+        "outcome",
+        "rq",
+        "server",
+        "started",
+        "stepping",
+    )
+
     def __init__(self, server: Server) -> None:
         config = server.config
         super().__init__(
@@ -61,25 +71,25 @@ class ServerProtocol(AssociationProtocol):
         self.server = server
         self.rq: AssociateRQ | None = None
         self.established = False
-        self.operations = OperationLayer(self, server.operations)
+        self.operations = OperationLayer(server.operations)
         self.observers: tuple[ServerObserver, ...] = tuple(server.observers)
         self.outcome = "closed-before-request"
         self.operations_started = 0
         self.started = time.monotonic()
         self.stepping = False  # an operation is stepped inside data_received right now
-        self.debug_enabled = enabled(self.log, logging.DEBUG)  # binding keeps the level
 
     # -- lifecycle --------------------------------------------------------------------
 
     def before_connection_made(self) -> None:
         self.server.connection_opened(self)
         self.bind_log(role="scp")
-        self.log.debug("connection accepted")
+        if self.debug_enabled:
+            self.log.debug("connection accepted")
 
     def connection_finished(self, exc: Exception | None) -> None:
         self.server.connection_closed(self)
         if self.operations.running:  # none, mostly: no call
-            self.operations.stop_all("connection closed")
+            self.operations.stop_all(self, "connection closed")
         if self.outcome == "accepted":
             self.outcome = "connection-lost"
         for observer in self.observers:
@@ -97,7 +107,7 @@ class ServerProtocol(AssociationProtocol):
     def abort(self, source: int = 0, reason: int = 0) -> None:
         """Our A-ABORT (PS3.8 AA-1) ends every running operation: nothing may follow it."""
         if self.operations.running:  # none, mostly: no call
-            self.operations.stop_all("aborted")
+            self.operations.stop_all(self, "aborted")
         super().abort(source, reason)
 
     # -- events -------------------------------------------------------------------------
@@ -107,16 +117,17 @@ class ServerProtocol(AssociationProtocol):
             kind = type(event)
             if kind is MessageReceived:  # the common one
                 if self.association.state is State.STA6:  # else a later PDU aborted it
-                    self.operations.request(cast(MessageReceived, event))
+                    self.operations.request(self, cast(MessageReceived, event))
             elif kind is AssociationRequested:
                 self._on_request(cast(AssociationRequested, event).rq)
             elif kind is ReleaseRequested:
                 self.outcome = "released"
                 if self.operations.running:  # none, mostly: no call
-                    self.operations.stop_all("release requested")
+                    self.operations.stop_all(self, "release requested")
                 if self.association.awaiting_release_response:
                     self.association.release_response()
-                    self.log.debug("association released")
+                    if self.debug_enabled:
+                        self.log.debug("association released")
                 # else a later PDU of the same read aborted it (PS3.8 Table 9-10, Sta8)
             elif kind is Aborted:
                 self._on_aborted(cast(Aborted, event))
@@ -132,13 +143,13 @@ class ServerProtocol(AssociationProtocol):
                 if kind is ConnectionClosed and self.outcome == "accepted":
                     self.outcome = "connection-lost"
                 if self.operations.running:  # none, mostly: no call
-                    self.operations.stop_all("connection closed")
+                    self.operations.stop_all(self, "connection closed")
 
     def _on_aborted(self, event: Aborted) -> None:
         by = "peer" if event.by_peer else "protocol-error" if event.error else "local"
         self.outcome = f"aborted:{by}"
         if self.operations.running:  # none, mostly: no call
-            self.operations.stop_all("aborted")
+            self.operations.stop_all(self, "aborted")
         if event.error is not None:
             self.log.warning("bad input from peer; association aborted", reason=str(event.error))
         elif event.by_peer:
@@ -166,7 +177,8 @@ class ServerProtocol(AssociationProtocol):
         self.outcome = "accepted"
         server.association_established(self)
         self.arm_activity_timer()
-        self.log.debug("association accepted", contexts=len(self.association.contexts))
+        if self.debug_enabled:
+            self.log.debug("association accepted", contexts=len(self.association.contexts))
         for observer in self.observers:
             self._tell(observer.association_accepted, self)
 
