@@ -1,7 +1,8 @@
 """CPU instructions per association of the worklist SCP and its client, under callgrind.
 
     python bench/assoc_instructions.py [--tree PATH] [--associations 300] [--warmup 30]
-                                       [--items 10000] [--no-valgrind] [--profile FILE]
+                                       [--finds 1] [--items 10000] [--keep DIR]
+                                       [--no-valgrind] [--profile FILE [--opcodes]]
 
 Wall-clock rates are noise on a shared machine; instruction counts are not. One
 association here is what a modality does to poll its worklist: TCP connect, A-ASSOCIATE
@@ -23,6 +24,9 @@ server takes them on SIGUSR1 / SIGUSR2 and answers through a file. Each process'
 one association on one machine. Python's hash seed is fixed (PYTHONHASHSEED=0), so runs
 repeat to within about 0.1 %. ``--associations 0`` measures the fixed cost of switching
 (the settle pause): it is a few thousand instructions, next to millions per association.
+
+``--finds K`` sends K keyed C-FINDs per association instead of one: the cost of one more
+keyed query is (instructions at K=11 - instructions at K=1) / 10, per association.
 
 ``--no-valgrind --profile FILE`` runs the same without valgrind and writes a cProfile of
 the server's counted section to FILE (and FILE.client for the client): ``ncalls`` divided
@@ -188,8 +192,9 @@ async def client_role(args: argparse.Namespace) -> None:
         async with aiodicom.connect("127.0.0.1", args.port, called_ae=AE, models=["worklist"],
                                     acse_timeout=120, connect_timeout=120) as assoc:  # fmt: skip
             await assoc.echo()
-            async for _ in assoc.find_responses(query, "worklist"):
-                pass
+            for _ in range(args.finds):
+                async for _ in assoc.find_responses(query, "worklist"):
+                    pass
 
     for query in queries[: args.warmup]:
         await associate(query)
@@ -269,6 +274,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, int]:
                       "client", "--port", str(port), "--server-pid", str(server.pid),
                       "--ack", str(ack), "--items", str(args.items),
                       "--warmup", str(args.warmup), "--associations", str(args.associations),
+                      "--finds", str(args.finds),
                       *profiling(args)]  # fmt: skip
         subprocess.run(client_cmd, cwd=tree, env=env, check=True, timeout=3600)
     finally:
@@ -286,7 +292,8 @@ def report(args: argparse.Namespace, counts: dict[str, int]) -> None:
     figures = {side: count / per for side, count in counts.items()}
     figures["total"] = sum(figures.values())
     line = ", ".join(f"{side} {value:,.0f}" for side, value in figures.items())
-    print(f"{args.tree.resolve()}: instructions per association ({args.associations}): {line}")
+    what = f"{args.associations} associations, {args.finds} C-FIND each"
+    print(f"{args.tree.resolve()}: instructions per association ({what}): {line}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -294,6 +301,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tree", type=Path, default=ROOT, help="source tree under test")
     parser.add_argument("--associations", type=int, default=300, help="counted associations")
     parser.add_argument("--warmup", type=int, default=30, help="uncounted associations first")
+    parser.add_argument("--finds", type=int, default=1, help="keyed C-FINDs per association")
     parser.add_argument("--items", type=int, default=10000, help="worklist items served")
     parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
     parser.add_argument("--profile", help="cProfile of the counted section to this file")
