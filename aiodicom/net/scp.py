@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from aiodicom.net.observe import FindEnd, FindObserver
-from aiodicom.net.observers import ServerObserver
+from aiodicom.net.observers import ObserverTable
 from aiodicom.net.operations import Operation, OperationLayer
 from aiodicom.net.policy import Refusal, decide
 from aiodicom.net.protocol import AssociationProtocol
@@ -72,7 +72,7 @@ class ServerProtocol(AssociationProtocol):
         self.rq: AssociateRQ | None = None
         self.established = False
         self.operations = OperationLayer(server.operations)
-        self.observers: tuple[ServerObserver, ...] = tuple(server.observers)
+        self.observers: ObserverTable = server.observer_table()
         self.outcome = "closed-before-request"
         self.operations_started = 0
         self.started = time.monotonic()
@@ -92,8 +92,8 @@ class ServerProtocol(AssociationProtocol):
             self.operations.stop_all(self, "connection closed")
         if self.outcome == "accepted":
             self.outcome = "connection-lost"
-        for observer in self.observers:
-            self._tell(observer.association_ended, self)
+        for heard in self.observers.association_ended:
+            self._tell(heard, self)
 
     def activity_timer_wanted(self) -> bool:
         return not self.operations.running
@@ -179,8 +179,8 @@ class ServerProtocol(AssociationProtocol):
         self.arm_activity_timer()
         if self.debug_enabled:
             self.log.debug("association accepted", contexts=len(self.association.contexts))
-        for observer in self.observers:
-            self._tell(observer.association_accepted, self)
+        for heard in self.observers.association_accepted:
+            self._tell(heard, self)
 
     def _reject(self, refusal: Refusal) -> None:
         rejection = refusal.rj
@@ -193,21 +193,21 @@ class ServerProtocol(AssociationProtocol):
         )
         self.association.reject(rejection)
         self.outcome = f"rejected:{refusal.label}"
-        for observer in self.observers:
-            self._tell(observer.association_rejected, self, refusal)
+        for heard in self.observers.association_rejected:
+            self._tell(heard, self, refusal)
 
     # -- operation events (called by the operation layer and the handlers) ---------------
 
     def operation_started(self, operation: Operation) -> None:
         """An operation passed its checks and runs (it counts for the audit line)."""
         self.operations_started += 1
-        for observer in self.observers:
-            self._tell(observer.operation_started, self, operation)
+        for heard in self.observers.operation_started:
+            self._tell(heard, self, operation)
 
     def operation_ended(self, report: object) -> None:
         """An operation ended: its report goes to every observer."""
-        for observer in self.observers:
-            self._tell(observer.operation_ended, self, report)
+        for heard in self.observers.operation_ended:
+            self._tell(heard, self, report)
 
     def notify(self, observer: FindObserver, end: FindEnd) -> None:
         """Hand ``end`` to one C-FIND observer; a failing one never changes the C-FIND."""
