@@ -57,6 +57,7 @@ class Operation:
         "command",
         "context_id",
         "data_set",
+        "message_id",
         "on_cancel",
         "scp",
         "sent",
@@ -74,12 +75,7 @@ class Operation:
         self.sent = 0
         self.cancel_requested = False
         self.on_cancel: Callable[[], None] | None = None
-
-    @property
-    def message_id(self) -> int:
-        """Message ID (0000,0110) of the request."""
-        message_id: int = self.command.message_id
-        return message_id
+        self.message_id: int = command.message_id  # (0000,0110) of the request
 
 
 class OperationHandler(Protocol):

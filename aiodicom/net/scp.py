@@ -13,7 +13,6 @@ min(proposed, ``ServerConfig.async_ops_window``); without a window item it is 1
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from aiodicom.net.observe import FindEnd, FindObserver
@@ -92,8 +91,11 @@ class ServerProtocol(AssociationProtocol):
             self.operations.stop_all(self, "connection closed")
         if self.outcome == "accepted":
             self.outcome = "connection-lost"
-        for heard in self.observers.association_ended:
-            self._tell(heard, self)
+        for heard in self.observers.association_ended:  # a failing one is logged, no more
+            try:
+                heard(self)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def activity_timer_wanted(self) -> bool:
         return not self.operations.running
@@ -180,7 +182,10 @@ class ServerProtocol(AssociationProtocol):
         if self.debug_enabled:
             self.log.debug("association accepted", contexts=len(self.association.contexts))
         for heard in self.observers.association_accepted:
-            self._tell(heard, self)
+            try:
+                heard(self)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def _reject(self, refusal: Refusal) -> None:
         rejection = refusal.rj
@@ -194,7 +199,10 @@ class ServerProtocol(AssociationProtocol):
         self.association.reject(rejection)
         self.outcome = f"rejected:{refusal.label}"
         for heard in self.observers.association_rejected:
-            self._tell(heard, self, refusal)
+            try:
+                heard(self, refusal)
+            except Exception:
+                self.log.exception("server observer failed")
 
     # -- operation events (called by the operation layer and the handlers) ---------------
 
@@ -202,12 +210,18 @@ class ServerProtocol(AssociationProtocol):
         """An operation passed its checks and runs (it counts for the audit line)."""
         self.operations_started += 1
         for heard in self.observers.operation_started:
-            self._tell(heard, self, operation)
+            try:
+                heard(self, operation)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def operation_ended(self, report: object) -> None:
         """An operation ended: its report goes to every observer."""
         for heard in self.observers.operation_ended:
-            self._tell(heard, self, report)
+            try:
+                heard(self, report)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def notify(self, observer: FindObserver, end: FindEnd) -> None:
         """Hand ``end`` to one C-FIND observer; a failing one never changes the C-FIND."""
@@ -215,10 +229,3 @@ class ServerProtocol(AssociationProtocol):
             observer(end)
         except Exception:
             self.log.exception("c-find observer failed")
-
-    def _tell(self, method: Callable[..., None], *args: object) -> None:
-        """Call one observer method; a failing observer is logged, nothing else."""
-        try:
-            method(*args)
-        except Exception:
-            self.log.exception("server observer failed")
