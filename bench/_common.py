@@ -14,8 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from pydicom import Dataset
+
 LOCK = Path("/tmp/aiodicom-bench.lock")
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+SPS_KEYS = ("Modality", "ScheduledStationAETitle", "ScheduledProcedureStepStartDate",
+            "ScheduledProcedureStepStartTime", "ScheduledProcedureStepDescription",
+            "ScheduledProcedureStepID")  # fmt: skip
+TOP_KEYS = ("AccessionNumber", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+            "StudyInstanceUID", "RequestedProcedureID")  # fmt: skip
 
 
 @contextmanager
@@ -82,3 +89,17 @@ def write_section(heading: str, lines: list[str], path: Path = BENCHMARKS_MD) ->
         text = text[:start] + text[end + 1 if end >= 0 else len(text) :]
     path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
     print(f"wrote {path}")
+
+
+def mwl_query(patient_id: str = "", modality: str = "") -> Dataset:
+    """A typical MWL query: the usual return keys, optional PatientID / Modality keys."""
+    step = Dataset()
+    for keyword in SPS_KEYS:
+        setattr(step, keyword, "")
+    step.Modality = modality
+    ds = Dataset()
+    for keyword in TOP_KEYS:
+        setattr(ds, keyword, "")
+    ds.PatientID = patient_id
+    ds.ScheduledProcedureStepSequence = [step]
+    return ds

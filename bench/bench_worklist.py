@@ -51,7 +51,16 @@ from aiodicom.proto.status import StatusCategory  # noqa: E402
 from aiodicom.worklist.sample import generate, write_item  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from _common import bench_lock, free_port, listening, stop_process, write_section  # noqa: E402
+from _common import (  # noqa: E402
+    SPS_KEYS,
+    TOP_KEYS,
+    bench_lock,
+    free_port,
+    listening,
+    mwl_query,
+    stop_process,
+    write_section,
+)
 
 Query = Dataset | aiodicom.EncodedQuery
 WORK = Path("/tmp/aiodicom-wl-bench")
@@ -65,11 +74,6 @@ server: {max_associations: 1000, idle_timeout: 600, async_ops_window: %d}
 worklist: {max_matches: 10000000, watch: false}
 logging: {level: %s}
 """
-SPS_KEYS = ("Modality", "ScheduledStationAETitle", "ScheduledProcedureStepStartDate",
-            "ScheduledProcedureStepStartTime", "ScheduledProcedureStepDescription",
-            "ScheduledProcedureStepID")  # fmt: skip
-TOP_KEYS = ("AccessionNumber", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-            "StudyInstanceUID", "RequestedProcedureID")  # fmt: skip
 
 
 @dataclass
@@ -193,20 +197,6 @@ def server(peer: str, root: Path, log_level: str, limit: float = 180.0) -> Itera
 
 
 # -- queries and client measurements ----------------------------------------------------
-
-
-def mwl_query(patient_id: str = "", modality: str = "") -> Dataset:
-    """A typical MWL query: the usual return keys, optional PatientID / Modality keys."""
-    step = Dataset()
-    for keyword in SPS_KEYS:
-        setattr(step, keyword, "")
-    step.Modality = modality
-    ds = Dataset()
-    for keyword in TOP_KEYS:
-        setattr(ds, keyword, "")
-    ds.PatientID = patient_id
-    ds.ScheduledProcedureStepSequence = [step]
-    return ds
 
 
 def connect(port: int) -> aiodicom.net.Connector:

@@ -409,7 +409,8 @@ class Connector:
             raise
         finally:
             timer.cancel()
-        protocol.log.debug("association established")
+        if protocol.debug_enabled:
+            protocol.log.debug("association established")
         return ClientAssociation(protocol, ac, options)
 
     async def _connect_transport(self) -> ClientProtocol:

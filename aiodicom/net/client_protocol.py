@@ -128,7 +128,8 @@ class ClientProtocol(AssociationProtocol):
                 else:
                     operation.on_message(command, event.data_set)
             elif isinstance(event, AssociationAccepted):
-                self.log.debug("association accepted")
+                if self.debug_enabled:
+                    self.log.debug("association accepted")
                 if self.trace is not None:
                     self.trace("A-ASSOCIATE-AC", event.ac)
                 settle(self.established, result=event.ac)

@@ -13,7 +13,8 @@ ends: ``closed-before-request``, ``rejected:<label>`` (:class:`aiodicom.net.poli
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiodicom.net.operations import Operation
@@ -39,3 +40,45 @@ class ServerObserver:
 
     def association_ended(self, scp: ServerProtocol) -> None:
         """The connection closed; ``scp.outcome`` says how (module docstring)."""
+
+
+EVENTS = (
+    "association_accepted",
+    "association_rejected",
+    "operation_started",
+    "operation_ended",
+    "association_ended",
+)
+"""The :class:`ServerObserver` methods, in the order of an association's life."""
+
+
+class ObserverTable:
+    """For each event, the bound methods of the observers that hear it: those whose class
+    overrides the :class:`ServerObserver` method (or that are no ServerObserver at all).
+
+    A server keeps one per list of observers (``Server.observer_table``): an event no
+    observer listens to (``operation_started`` for audit and metrics, on every C-FIND)
+    costs no call.
+    """
+
+    __slots__ = (*EVENTS, "observers")
+
+    def __init__(self, observers: tuple[ServerObserver, ...]) -> None:
+        self.observers = observers
+        for event in EVENTS:
+            setattr(self, event, _listening(observers, event))
+
+    association_accepted: tuple[Callable[[ServerProtocol], None], ...]
+    association_rejected: tuple[Callable[[ServerProtocol, Refusal], None], ...]
+    operation_started: tuple[Callable[[ServerProtocol, Operation], None], ...]
+    operation_ended: tuple[Callable[[ServerProtocol, object], None], ...]
+    association_ended: tuple[Callable[[ServerProtocol], None], ...]
+
+
+def _listening(observers: tuple[ServerObserver, ...], event: str) -> tuple[Any, ...]:
+    silent = getattr(ServerObserver, event)
+    return tuple(
+        getattr(observer, event)
+        for observer in observers
+        if getattr(type(observer), event, None) is not silent
+    )

@@ -58,6 +58,7 @@ class Operation:
         "command",
         "context_id",
         "data_set",
+        "message_id",
         "on_cancel",
         "scp",
         "sent",
@@ -76,13 +77,8 @@ class Operation:
         self.sent = 0
         self.cancel_requested = False
         self.on_cancel: Callable[[], None] | None = None
+        self.message_id: int = command.message_id  # (0000,0110) of the request
         self.sink: Any = None  # a streaming handler's state for the data set (C-STORE)
-
-    @property
-    def message_id(self) -> int:
-        """Message ID (0000,0110) of the request."""
-        message_id: int = self.command.message_id
-        return message_id
 
 
 class OperationHandler(Protocol):
@@ -146,12 +142,16 @@ class EchoOperation:
 
 
 class OperationLayer:
-    """The operations of one association: dispatch, window, cancel (module docstring)."""
+    """The operations of one association: dispatch, window, cancel (module docstring).
 
-    __slots__ = ("running", "scp", "streaming", "table", "window")
+    It keeps no reference to its :class:`~aiodicom.net.scp.ServerProtocol` (each call
+    that needs it is given it): the protocol owns the layer, and a reference back would
+    make every closed association garbage that only the cycle collector frees.
+    """
 
-    def __init__(self, scp: ServerProtocol, table: Mapping[int, OperationHandler]) -> None:
-        self.scp = scp
+    __slots__ = ("running", "streaming", "table", "window")
+
+    def __init__(self, table: Mapping[int, OperationHandler]) -> None:
         self.table = table
         self.running: dict[int, Operation] = {}
         self.window = 1  # operations the requestor may have outstanding (PS3.7 D.3.3.3)
@@ -161,36 +161,37 @@ class OperationLayer:
         """The A-ASSOCIATE-AC's window item (None: absent, synchronous, PS3.7 A.4)."""
         self.window = 1 if window is None else window[0] or MAX_WINDOW
 
-    def request(self, event: MessageReceived) -> None:
-        """One received DIMSE request: to its handler, or the association is aborted."""
+    def request(self, scp: ServerProtocol, event: MessageReceived) -> None:
+        """One DIMSE request received by ``scp``: to its handler, or the association is
+        aborted."""
         command: Any = event.command  # a request: its handler knows its type
         handler = self.table.get(command.command_field)
         if handler is None:
             if type(command) is CCancelRQ:
-                self.cancel(command)
+                self.cancel(scp, command)
                 return
-            scp = self.scp
             scp.log.warning("unexpected dimse command; aborting", command=type(command).__name__)
             scp.abort(source=2, reason=0)
             return
-        operation = Operation(self.scp, event.context_id, command, event.data_set)
+        operation = Operation(scp, event.context_id, command, event.data_set)
         if not handler.windowed:
             handler.start(operation)
             return
         self._begin(handler, operation)
 
-    def fragment(self, event: DataSetFragment) -> None:
-        """One fragment of a streamed data set (PS3.8 E.2) to its operation's handler; the
-        operation begins, as any request does, once the last fragment is in."""
+    def fragment(self, scp: ServerProtocol, event: DataSetFragment) -> None:
+        """One fragment of a streamed data set (PS3.8 E.2) received by ``scp`` to its
+        operation's handler; the operation begins, as any request does, once the last
+        fragment is in."""
         if event.first:
             command: Any = event.command
             entry = self.table.get(command.command_field)
             if not getattr(entry, "streams", False):  # the table changed since: no sink
-                self.scp.log.warning("streamed data set without a streaming handler")
-                self.scp.abort(source=2, reason=0)
+                scp.log.warning("streamed data set without a streaming handler")
+                scp.abort(source=2, reason=0)
                 return
             handler = cast(StreamingHandler, entry)
-            operation = Operation(self.scp, event.context_id, command, None)
+            operation = Operation(scp, event.context_id, command, None)
             handler.open_stream(operation)
             self.streaming = (handler, operation)
         streaming = self.streaming
@@ -213,8 +214,8 @@ class OperationLayer:
         command = operation.command
         message_id: int = command.message_id
         running = self.running
+        scp = operation.scp
         if message_id in running:
-            scp = self.scp
             scp.log.warning("request reuses an outstanding message id; aborting", id=message_id)
             if operation.sink is not None:
                 cast(StreamingHandler, handler).abandon(operation)
@@ -228,14 +229,14 @@ class OperationLayer:
         if performing is None:
             return  # refused before any handler ran
         running[message_id] = operation
-        self.scp.operation_started(operation)
+        scp.operation_started(operation)
         coro, eager = performing
         if eager:
             self._run_eagerly(coro, operation)
         else:
             self._start_task(coro, operation)
 
-    def cancel(self, command: CCancelRQ) -> None:
+    def cancel(self, scp: ServerProtocol, command: CCancelRQ) -> None:
         """PS3.7 9.3.2.3: stop the matching operation at once (C-FIND ends with 0xFE00)."""
         operation = self.running.get(command.message_id_being_responded_to)
         if operation is None or operation.task is None or operation.task.done():
@@ -243,7 +244,7 @@ class OperationLayer:
         if operation.on_cancel is not None:
             operation.on_cancel()
         operation.cancel_requested = True
-        self.scp.log.debug("c-cancel received", message_id=operation.message_id)
+        scp.log.debug("c-cancel received", message_id=operation.message_id)
         operation.task.cancel()
 
     def forget(self, operation: Operation) -> None:
@@ -252,15 +253,15 @@ class OperationLayer:
         if self.running.get(message_id) is operation:
             del self.running[message_id]
 
-    def stop_all(self, why: str) -> None:
+    def stop_all(self, scp: ServerProtocol, why: str) -> None:
         """Cancel every running operation's task (release, abort, connection lost)."""
         for operation in list(self.running.values()):
             if operation.task is not None and not operation.task.done():
-                self.scp.log.debug("stopping handler", why=why, message_id=operation.message_id)
+                scp.log.debug("stopping handler", why=why, message_id=operation.message_id)
                 operation.task.cancel()
 
     def _start_task(self, coro: Coroutine[Any, Any, None], operation: Operation) -> None:
-        task = self.scp.loop.create_task(coro)
+        task = operation.scp.loop.create_task(coro)
         operation.task = task
         task.add_done_callback(lambda _: self.forget(operation))
 
@@ -269,7 +270,7 @@ class OperationLayer:
 
         The task continues the coroutine exactly where it stopped (:func:`.eager.resume`).
         """
-        scp = self.scp
+        scp = operation.scp
         scp.stepping = True  # responses queued now are flushed below or by the final one
         try:
             awaited = coro.send(None)

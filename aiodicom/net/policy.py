@@ -80,12 +80,17 @@ class AssociationCounts:
 
     def remove(self, address: str, calling_ae: str) -> None:
         self.total -= 1
-        for counts, key in ((self.per_address, address), (self.per_calling_ae, calling_ae)):
-            left = counts.get(key, 0) - 1
-            if left > 0:
-                counts[key] = left
-            else:
-                counts.pop(key, None)
+        _decrement(self.per_address, address)
+        _decrement(self.per_calling_ae, calling_ae)
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    """One association less for ``key``; a source with none left is forgotten."""
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 def decide(

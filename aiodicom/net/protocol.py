@@ -21,6 +21,7 @@ makes the sender buffer without bound.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 from typing import Any, cast
@@ -28,7 +29,7 @@ from typing import Any, cast
 from structlog.typing import FilteringBoundLogger
 
 from aiodicom.errors import AssociationAborted
-from aiodicom.log import get_logger
+from aiodicom.log import get_logger, level_enabled
 from aiodicom.net.loop import set_nodelay
 from aiodicom.net.transport import Transport
 from aiodicom.proto.association import Association, Mode
@@ -51,7 +52,42 @@ def new_association_id() -> str:
 
 
 class AssociationProtocol(asyncio.Protocol):
-    """Feeds one sans-IO Association from an asyncio transport; subclassed per role."""
+    """Feeds one sans-IO Association from an asyncio transport; subclassed per role.
+
+    Slotted, and so is :class:`~aiodicom.net.scp.ServerProtocol`: one association sets some
+    35 attributes, more than CPython 3.11 keeps in an instance's inline values (29), past
+    which every instance gets a dict of its own, built per association, and attribute
+    reads and method calls on it lose their specialized fast paths.
+    """
+
+    __slots__ = (
+        "_activity_timeout",
+        "_activity_timer",
+        "_artim",
+        "_artim_timeout",
+        "_deadlines",
+        "_drain_waiters",
+        "_flush_scheduled",
+        "_input_deadline",
+        "_input_timer",
+        "_log",
+        "_log_context",
+        "_message_since",
+        "_message_timeout",
+        "_pdu_since",
+        "_pdu_timeout",
+        "_read_paused",
+        "_write_paused",
+        "association",
+        "association_id",
+        "closed",
+        "debug_enabled",
+        "dispatching",
+        "last_activity",
+        "loop",
+        "peer",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -68,7 +104,9 @@ class AssociationProtocol(asyncio.Protocol):
         self.association_id = new_association_id()
         self.transport: Transport | None = None  # aiodicom.net.transport: the interface
         self.peer: tuple[str, int] = ("", 0)
-        self.log: FilteringBoundLogger = get_logger(assoc=self.association_id)
+        self._log: FilteringBoundLogger | None = None  # bound at the first line logged
+        self._log_context: dict[str, Any] = {"assoc": self.association_id}
+        self.debug_enabled = level_enabled(logging.DEBUG)  # guards hot-path debug lines
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self.last_activity = self.loop.time()
         self._artim_timeout = artim_timeout
@@ -98,7 +136,7 @@ class AssociationProtocol(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and len(peername) >= 2:
             self.peer = (str(peername[0]), int(peername[1]))
-        self.log = self.log.bind(peer=f"{self.peer[0]}:{self.peer[1]}")
+        self.bind_log(peer=f"{self.peer[0]}:{self.peer[1]}")
         self.before_connection_made()
         self.association.connection_made()
         self.after_association_call([])
@@ -350,6 +388,22 @@ class AssociationProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    @property
+    def log(self) -> FilteringBoundLogger:
+        """This association's logger: every value of :meth:`bind_log` bound to it.
+
+        Bound when the first line is logged, not per association: binding a structlog
+        logger copies its context (about a microsecond per bind), and most associations
+        log nothing at the usual levels. Hot-path debug lines test :attr:`debug_enabled`
+        first, so they bind nothing either.
+        """
+        log = self._log
+        if log is None:
+            log = self._log = get_logger(**self._log_context)
+        return log
+
     def bind_log(self, **values: Any) -> None:
         """Add key/values to every further log line of this association."""
-        self.log = self.log.bind(**values)
+        self._log_context.update(values)
+        if self._log is not None:
+            self._log = self._log.bind(**values)

@@ -12,14 +12,11 @@ min(proposed, ``ServerConfig.async_ops_window``); without a window item it is 1
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from aiodicom.log import enabled
 from aiodicom.net.observe import FindEnd, FindObserver
-from aiodicom.net.observers import ServerObserver
+from aiodicom.net.observers import ObserverTable
 from aiodicom.net.operations import Operation, OperationLayer
 from aiodicom.net.policy import Refusal, decide
 from aiodicom.net.protocol import AssociationProtocol
@@ -49,6 +46,18 @@ class ServerProtocol(AssociationProtocol):
     ``operations_started`` counts the operations handed to their handlers.
     """
 
+    __slots__ = (
+        "established",
+        "observers",
+        "operations",
+        "operations_started",
+        "outcome",
+        "rq",
+        "server",
+        "started",
+        "stepping",
+    )
+
     def __init__(self, server: Server) -> None:
         config = server.config
         super().__init__(
@@ -62,33 +71,36 @@ class ServerProtocol(AssociationProtocol):
         self.server = server
         self.rq: AssociateRQ | None = None
         self.established = False
-        self.operations = OperationLayer(self, server.operations)
+        self.operations = OperationLayer(server.operations)
         if server.stream_commands:  # e.g. C-STORE: data sets handed on as they arrive
             self.association.stream_commands = server.stream_commands
-        self.observers: tuple[ServerObserver, ...] = tuple(server.observers)
+        self.observers: ObserverTable = server.observer_table()
         self.outcome = "closed-before-request"
         self.operations_started = 0
         self.started = time.monotonic()
         self.stepping = False  # an operation is stepped inside data_received right now
-        self.debug_enabled = enabled(self.log, logging.DEBUG)  # binding keeps the level
 
     # -- lifecycle --------------------------------------------------------------------
 
     def before_connection_made(self) -> None:
         self.server.connection_opened(self)
         self.bind_log(role="scp")
-        self.log.debug("connection accepted")
+        if self.debug_enabled:
+            self.log.debug("connection accepted")
 
     def connection_finished(self, exc: Exception | None) -> None:
         self.server.connection_closed(self)
         if self.operations.streaming is not None:  # cut in the middle of a data set
             self.operations.drop_stream()
         if self.operations.running:  # none, mostly: no call
-            self.operations.stop_all("connection closed")
+            self.operations.stop_all(self, "connection closed")
         if self.outcome == "accepted":
             self.outcome = "connection-lost"
-        for observer in self.observers:
-            self._tell(observer.association_ended, self)
+        for heard in self.observers.association_ended:  # a failing one is logged, no more
+            try:
+                heard(self)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def activity_timer_wanted(self) -> bool:
         return not self.operations.running
@@ -102,7 +114,7 @@ class ServerProtocol(AssociationProtocol):
     def abort(self, source: int = 0, reason: int = 0) -> None:
         """Our A-ABORT (PS3.8 AA-1) ends every running operation: nothing may follow it."""
         if self.operations.running:  # none, mostly: no call
-            self.operations.stop_all("aborted")
+            self.operations.stop_all(self, "aborted")
         super().abort(source, reason)
 
     # -- events -------------------------------------------------------------------------
@@ -112,19 +124,20 @@ class ServerProtocol(AssociationProtocol):
             kind = type(event)
             if kind is MessageReceived:  # the common one
                 if self.association.state is State.STA6:  # else a later PDU aborted it
-                    self.operations.request(cast(MessageReceived, event))
+                    self.operations.request(self, cast(MessageReceived, event))
             elif kind is DataSetFragment:  # streamed (C-STORE): to the operation's sink
                 if self.association.state is State.STA6:
-                    self.operations.fragment(cast(DataSetFragment, event))
+                    self.operations.fragment(self, cast(DataSetFragment, event))
             elif kind is AssociationRequested:
                 self._on_request(cast(AssociationRequested, event).rq)
             elif kind is ReleaseRequested:
                 self.outcome = "released"
                 if self.operations.running:  # none, mostly: no call
-                    self.operations.stop_all("release requested")
+                    self.operations.stop_all(self, "release requested")
                 if self.association.awaiting_release_response:
                     self.association.release_response()
-                    self.log.debug("association released")
+                    if self.debug_enabled:
+                        self.log.debug("association released")
                 # else a later PDU of the same read aborted it (PS3.8 Table 9-10, Sta8)
             elif kind is Aborted:
                 self._on_aborted(cast(Aborted, event))
@@ -140,13 +153,13 @@ class ServerProtocol(AssociationProtocol):
                 if kind is ConnectionClosed and self.outcome == "accepted":
                     self.outcome = "connection-lost"
                 if self.operations.running:  # none, mostly: no call
-                    self.operations.stop_all("connection closed")
+                    self.operations.stop_all(self, "connection closed")
 
     def _on_aborted(self, event: Aborted) -> None:
         by = "peer" if event.by_peer else "protocol-error" if event.error else "local"
         self.outcome = f"aborted:{by}"
         if self.operations.running:  # none, mostly: no call
-            self.operations.stop_all("aborted")
+            self.operations.stop_all(self, "aborted")
         if event.error is not None:
             self.log.warning("bad input from peer; association aborted", reason=str(event.error))
         elif event.by_peer:
@@ -174,9 +187,13 @@ class ServerProtocol(AssociationProtocol):
         self.outcome = "accepted"
         server.association_established(self)
         self.arm_activity_timer()
-        self.log.debug("association accepted", contexts=len(self.association.contexts))
-        for observer in self.observers:
-            self._tell(observer.association_accepted, self)
+        if self.debug_enabled:
+            self.log.debug("association accepted", contexts=len(self.association.contexts))
+        for heard in self.observers.association_accepted:
+            try:
+                heard(self)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def _reject(self, refusal: Refusal) -> None:
         rejection = refusal.rj
@@ -189,21 +206,30 @@ class ServerProtocol(AssociationProtocol):
         )
         self.association.reject(rejection)
         self.outcome = f"rejected:{refusal.label}"
-        for observer in self.observers:
-            self._tell(observer.association_rejected, self, refusal)
+        for heard in self.observers.association_rejected:
+            try:
+                heard(self, refusal)
+            except Exception:
+                self.log.exception("server observer failed")
 
     # -- operation events (called by the operation layer and the handlers) ---------------
 
     def operation_started(self, operation: Operation) -> None:
         """An operation passed its checks and runs (it counts for the audit line)."""
         self.operations_started += 1
-        for observer in self.observers:
-            self._tell(observer.operation_started, self, operation)
+        for heard in self.observers.operation_started:
+            try:
+                heard(self, operation)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def operation_ended(self, report: object) -> None:
         """An operation ended: its report goes to every observer."""
-        for observer in self.observers:
-            self._tell(observer.operation_ended, self, report)
+        for heard in self.observers.operation_ended:
+            try:
+                heard(self, report)
+            except Exception:
+                self.log.exception("server observer failed")
 
     def notify(self, observer: FindObserver, end: FindEnd) -> None:
         """Hand ``end`` to one C-FIND observer; a failing one never changes the C-FIND."""
@@ -211,10 +237,3 @@ class ServerProtocol(AssociationProtocol):
             observer(end)
         except Exception:
             self.log.exception("c-find observer failed")
-
-    def _tell(self, method: Callable[..., None], *args: object) -> None:
-        """Call one observer method; a failing observer is logged, nothing else."""
-        try:
-            method(*args)
-        except Exception:
-            self.log.exception("server observer failed")

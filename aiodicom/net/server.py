@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import operator
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from aiodicom.errors import ConfigError
 from aiodicom.log import get_logger
 from aiodicom.net.find_scp import FindOperation
 from aiodicom.net.observe import FindRoute
-from aiodicom.net.observers import ServerObserver
+from aiodicom.net.observers import ObserverTable, ServerObserver
 from aiodicom.net.operations import BUILT_IN, OperationHandler
 from aiodicom.net.policy import AccessList, AssociationCounts
 from aiodicom.net.scp import ServerProtocol
@@ -168,6 +169,7 @@ class Server:
         self.operations[CommandField.C_FIND_RQ] = FindOperation(self)
         self.stream_commands: frozenset[int] = frozenset()  # Command Fields streamed
         self.observers: list[ServerObserver] = list(observers)
+        self._observer_table = ObserverTable(tuple(self.observers))
         self.log = get_logger(ae=config.ae_title)
         self._routes: dict[str, FindRoute] = {}
         self.connections: set[ServerProtocol] = set()
@@ -234,6 +236,17 @@ class Server:
         if route is None or route.source is not handler:
             route = self._routes[sop_class_uid] = FindRoute.of(handler)
         return route
+
+    def observer_table(self) -> ObserverTable:
+        """Who hears which event, for a new association (:attr:`observers` as they are now;
+        worked out again only when that list changed)."""
+        table = self._observer_table
+        observers = tuple(self.observers)
+        if len(observers) != len(table.observers) or not all(
+            map(operator.is_, observers, table.observers)
+        ):
+            table = self._observer_table = ObserverTable(observers)
+        return table
 
     def protocol_factory(self) -> ServerProtocol:
         """The protocol of one new connection (an asyncio protocol factory)."""

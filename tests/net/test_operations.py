@@ -262,3 +262,43 @@ async def test_registering_an_operation_can_accept_its_sop_classes() -> None:
     scu.send_message(1, CEchoRQ(5, private))
     protocol.data_received(scu.data_to_send())
     assert _echo_statuses(scu, transport) == [(5, BUSY)]
+
+
+class Recording(ServerObserver):
+    """An observer of every event."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def association_accepted(self, scp: ServerProtocol) -> None:
+        self.events.append("accepted")
+
+    def association_rejected(self, scp: ServerProtocol, refusal: object) -> None:
+        self.events.append("rejected")
+
+    def operation_started(self, scp: ServerProtocol, operation: Operation) -> None:
+        self.events.append("started")
+
+    def operation_ended(self, scp: ServerProtocol, report: object) -> None:
+        self.events.append("ended")
+
+    def association_ended(self, scp: ServerProtocol) -> None:
+        self.events.append("ended-association")
+
+
+async def test_each_event_goes_to_the_observers_that_hear_it_added_ones_too() -> None:
+    counting = Counting()  # overrides operation_started only
+    server = Server(ServerConfig(), {"worklist": counting_handler(1, Recorder())})
+    server.observers.append(counting)
+    table = server.observer_table()
+    assert table.operation_started == (counting.operation_started,)
+    assert table.association_accepted == () and table.operation_ended == ()
+    late = Recording()
+    server.observers.append(late)  # heard from the next association on
+    opener = memory_opener(server.protocol_factory)
+    async with aiodicom.connect("127.0.0.1", 0, opener=opener) as assoc:
+        assert len([ds async for ds in assoc.find(query())]) == 1
+    await asyncio.sleep(0)
+    assert late.events == ["accepted", "started", "ended", "ended-association"]
+    assert counting.started == [1]
+    assert server.observer_table() is server.observer_table()  # unchanged list: same table
