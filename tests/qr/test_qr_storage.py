@@ -26,6 +26,8 @@ from aiodicom.config import StorageSection
 from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.errors import DimseStatusError, NegotiationError
 from aiodicom.net import Connector
+from aiodicom.net.observers import ServerObserver
+from aiodicom.net.scp import ServerProtocol
 from aiodicom.net.store_scu import StoreCall
 from aiodicom.proto.messages import CStoreRQ
 from aiodicom.store import SQLiteQRStore
@@ -312,3 +314,30 @@ async def test_partial_files_of_a_killed_server_are_removed_at_start(
     async with storing_app(tmp_path, qr_index) as app:
         assert not list(app.received.incoming.iterdir())
         assert app.store.counts()["instance"] == 0
+
+
+class _WindowAtEnd(ServerObserver):
+    """Notes, when each C-STORE ends (just before its response), how many operations
+    still count against the association's asynchronous operations window."""
+
+    def __init__(self) -> None:
+        self.running: list[int] = []
+
+    def operation_ended(self, scp: ServerProtocol, report: object) -> None:
+        self.running.append(len(scp.operations.running))
+
+
+async def test_a_store_leaves_the_window_before_its_response(
+    tmp_path: Path, qr_index: str | Path
+) -> None:
+    """PS3.7 D.3.3.3 (window 1): the peer may send its next C-STORE-RQ as soon as it has
+    the response; with uvloop that request can be read before the operation task's done
+    callback runs, so the operation must be out of the window before the response leaves
+    (else 0xA700 "window exceeded", seen with storescu +sd)."""
+    seen = _WindowAtEnd()
+    async with storing_app(tmp_path, qr_index) as app:
+        app.server.observers.append(seen)
+        async with connect(app) as assoc:
+            for ds in instances()[:3]:
+                assert await assoc.c_store(ds) == 0
+    assert seen.running == [0, 0, 0]
