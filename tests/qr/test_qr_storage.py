@@ -51,7 +51,7 @@ def instances(shape: SampleShape = SHAPE) -> list[Dataset]:
 @asynccontextmanager
 async def storing_app(tmp_path: Path, index: str | Path, **storage: Any) -> AsyncIterator[QRApp]:
     data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     config = app_config(data, index)
     config = dataclasses.replace(config, storage=StorageSection(**storage))
     app = QRApp(config)
@@ -341,3 +341,34 @@ async def test_a_store_leaves_the_window_before_its_response(
             for ds in instances()[:3]:
                 assert await assoc.c_store(ds) == 0
     assert seen.running == [0, 0, 0]
+
+
+@pytest.mark.parametrize(("policy", "status"), [("replace", 0), ("keep", 0), ("reject", 0x0111)])
+async def test_duplicate_policy_across_nodes_sharing_one_postgresql_index(
+    tmp_path: Path, pg_cluster: PgCluster, policy: str, status: int
+) -> None:
+    """Node B receives an instance node A already stored (each its own folder, one
+    index): the policy holds across nodes, and one copy stays indexed."""
+    url = pg_cluster.fresh_database()
+    first = instances()[0]
+    second = Dataset()
+    second.update(first)
+    second.PatientName = "Changed^Name"
+    async with (
+        storing_app(tmp_path / "a", url, duplicates=policy) as node_a,
+        storing_app(tmp_path / "b", url, duplicates=policy) as node_b,
+        connect(node_a) as to_a,
+        connect(node_b) as to_b,
+    ):
+        assert await to_a.c_store(first) == 0
+        if status:
+            with pytest.raises(DimseStatusError) as info:
+                await to_b.c_store(second)
+            assert info.value.status == status and "already stored" in (info.value.comment or "")
+        else:
+            assert await to_b.c_store(second) == 0
+        [found] = await find_image(to_a, first)
+        assert node_a.store.counts()["instance"] == 1
+    replaced = policy == "replace"
+    assert found.PatientName == ("Changed^Name" if replaced else str(first.PatientName))
+    assert len(written_files(node_b)) == (1 if replaced else 0)
