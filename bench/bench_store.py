@@ -2,13 +2,17 @@
 
     python bench/bench_store.py [--count 10000] [--dcmqrscp-count 2000] [--write]
 
+(Two aiodicom-qrscp nodes on one PostgreSQL index vs one node: bench/bench_qr_nodes.py.)
+
 DCMTK ``storescu`` (TCP_NODELAY=1) sends the same generated files (small instances
 without pixel data, Explicit VR Little Endian) over one association to each SCP in turn;
 instances/s is files / storescu wall time. The SCPs, each in its own process on a free
 loopback port, fresh folders each time:
 
 * ``aiodicom-qrscp`` (SQLite index): each instance fsynced, renamed into place and
-  indexed (one transaction) before its C-STORE-RSP;
+  indexed (one transaction) before its C-STORE-RSP; the same with the PostgreSQL index
+  (a throw-away cluster, tests/pg_cluster.py: fsync on, commits without waiting for the
+  WAL flush, like SQLite's WAL with synchronous=NORMAL);
 * DCMTK ``storescp``: writes the files, no index: the floor;
 * DCMTK ``dcmqrscp``: stores and indexes (its index is capped at about 3,400 instances
   and re-read for every insert, so it gets the first ``--dcmqrscp-count`` files);
@@ -40,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from aiodicom.testing.qr_sample import SampleShape, write_sample  # noqa: E402
 from tests.interop.orthanc_peer import ORTHANC, orthanc  # noqa: E402
+from tests.pg_cluster import start_cluster  # noqa: E402
 
 QRSCP = Path(sys.executable).with_name("aiodicom-qrscp")
 STORESCU = "/usr/bin/storescu"
@@ -122,17 +127,26 @@ def process(cmd: list[str], port: int, log: Path) -> Iterator[None]:
             stop_process(proc, 10)
 
 
-def run_ours(files: list[Path], work: Path, limit: float, *, fsync: bool = True) -> Result:
-    name = "aiodicom-qrscp" if fsync else "aiodicom-qrscp, storage.fsync: false"
-    tag = "ours" if fsync else "ours-nofsync"
+def ours_command(data: Path, index: str | Path, port: int, config: Path) -> list[str]:
+    """``aiodicom-qrscp`` on ``port`` over ``data``, indexed in ``index``, quiet."""
+    cmd = [str(QRSCP), "--config", str(config), "--data", str(data)]
+    cmd += ["--index", str(index), "--port", str(port), "--no-watch", "--log-level", "warning"]
+    return cmd
+
+
+def run_ours(
+    files: list[Path], work: Path, limit: float, *, fsync: bool = True, pg_url: str = ""
+) -> Result:
+    """Ours on SQLite (or on PostgreSQL at ``pg_url``)."""
+    name = "aiodicom-qrscp" + (", PostgreSQL" if pg_url else "")
+    name += "" if fsync else ", storage.fsync: false"
+    tag = ("ours-pg" if pg_url else "ours") + ("" if fsync else "-nofsync")
     data = work / f"{tag}-data"
     data.mkdir()
     config = work / f"{tag}.yaml"
     config.write_text(f"storage:\n  fsync: {'true' if fsync else 'false'}\n")
     port = free_port()
-    cmd = [str(QRSCP), "--config", str(config), "--data", str(data)]
-    cmd += ["--index", str(work / f"{tag}.sqlite"), "--port", str(port)]
-    cmd += ["--no-watch", "--log-level", "warning"]
+    cmd = ours_command(data, pg_url or work / f"{tag}.sqlite", port, config)
     with process(cmd, port, work / f"{tag}.log"):
         return send(name, port, "QRSCP", files, limit)
 
@@ -182,7 +196,8 @@ def report(results: list[Result], args: argparse.Namespace) -> list[str]:
         "",
         f"Date: {time.strftime('%Y-%m-%d')}. Machine: {machine()}, Python "
         f"{sys.version.split()[0]}, DCMTK storescu/storescp/dcmqrscp 3.6.7, Orthanc "
-        "(Debian). Command: `python bench/bench_store.py "
+        "(Debian), PostgreSQL (Debian, a throw-away cluster: fsync on, "
+        "synchronous_commit off). Command: `python bench/bench_store.py "
         f"--count {args.count} --dcmqrscp-count {args.dcmqrscp_count}`. One storescu "
         "association per SCP, small instances (no pixel data); instances/s = files / "
         "storescu wall time.",
@@ -202,7 +217,11 @@ def report(results: list[Result], args: argparse.Namespace) -> list[str]:
         "aiodicom-qrscp makes each instance durable before it answers (fsync of the file, "
         "rename, fsync of the folder, one SQLite transaction), so the C-STORE-RSP means "
         "the instance survives a crash and is found by C-FIND; storescp writes its files "
-        "without any fsync (checked with strace). The second row is ours with "
+        "without any fsync (checked with strace). The PostgreSQL row is the same server on "
+        "a PostgreSQL index: each instance is one transaction of some ten statements "
+        "(writers' lock, duplicate check, four upserts, computed attributes), each a round "
+        "trip to another process, where SQLite commits in-process. The row with fsync "
+        "false is ours with "
         "`storage.fsync: false` (atomic rename and index kept, no fsync: safe against a "
         "crash of the server, not of the machine). dcmqrscp gets the first "
         f"{args.dcmqrscp_count} files only: its index is capped at about 3,400 instances "
@@ -223,8 +242,11 @@ def main() -> None:
         folder = files_for(args.count, args.limit)
         files = chosen(folder, args.count)
         work = Path(tmp)
+        for cluster in start_cluster(durable=True):
+            on_pg = run_ours(files, work, args.limit, pg_url=cluster.fresh_database())
         results = [
             run_ours(files, work, args.limit),
+            on_pg,
             run_ours(files, work, args.limit, fsync=False),
             run_storescp(files, work, args.limit),
             run_dcmqrscp(files[: args.dcmqrscp_count], work, args.limit),

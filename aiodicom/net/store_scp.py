@@ -203,6 +203,9 @@ async def _store(operation: Operation, stream: _Stream, request: StoreRequest) -
     except Exception as exc:
         scp.log.exception("c-store handler failed")
         status, comment = UNABLE_TO_PROCESS, f"{type(exc).__name__}: {exc}"
+    # Out of the window before the response leaves (as C-FIND and DIMSE-N do): the peer may
+    # send its next request before the task's done callback runs (uvloop polls first).
+    scp.operations.forget(operation)
     seconds = time.monotonic() - stream.started
     scp.operation_ended(StoreEnd(request, status, comment, stream.size, seconds))
     send_store_rsp(operation, status, comment)

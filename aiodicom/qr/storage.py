@@ -26,6 +26,7 @@ new copy instead of the old one, ``keep`` keeps the stored one and answers Succe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -38,7 +39,7 @@ import structlog
 
 from aiodicom.dicom.uid import valid_uid
 from aiodicom.dicom.writer import file_meta_information
-from aiodicom.errors import DataError, StoreError
+from aiodicom.errors import DataError, IndexUnavailable, StoreError
 from aiodicom.net.server import Server
 from aiodicom.net.store_scp import StoreOperation, StoreRequest
 from aiodicom.proto.messages import CommandField
@@ -68,6 +69,16 @@ class StorageOptions:
     """``duplicates``: replace, keep or reject (module docstring)."""
 
     duplicates: str = "replace"
+
+
+def _index_error(exc: Exception) -> StoreError:
+    """0xA700 (PS3.4 B.2.3) when the index cannot take the instance: the cause, e.g.
+    "index unavailable: connection refused" for a PostgreSQL server that is away."""
+    if isinstance(exc, IndexUnavailable):
+        cause = (exc.comment or "").removeprefix("Q/R index unavailable: ")
+    else:
+        cause = f"{type(exc).__name__}: {exc}"
+    return StoreError(OUT_OF_RESOURCES, comment=f"index unavailable: {cause}")
 
 
 def _resource_error(exc: OSError, doing: str) -> StoreError:
@@ -226,7 +237,13 @@ class InstanceSink:
             )
 
     def _place(self, indexed: IndexedFile, target: Path) -> int:
-        """Duplicate policy, index, rename (no folder scan runs meanwhile)."""
+        """Duplicate policy, index (one transaction), rename (no folder scan runs meanwhile).
+
+        ``index_file`` decides the duplicate inside the index's write transaction (on
+        PostgreSQL under the writers' lock every node takes), so two nodes receiving the
+        same SOP Instance UID at once still end with one indexed copy: ``replace`` drops
+        the other path, ``keep``/``reject`` see the refusal (PS3.4 C.6.1.1.5).
+        """
         store = self.storage.index.store
         policy = self.storage.options.duplicates
         uid = self.request.sop_instance_uid
@@ -236,21 +253,20 @@ class InstanceSink:
                 return self._duplicate(existing, policy)
             folder = self.storage.folder
             _make_folders(target.parent, folder.root, folder.durable)
-            removed = [existing] if existing is not None and existing != str(target) else []
-            refused = store.apply([indexed], removed)
+            indexed_now = store.index_file(indexed, replace_uid=policy == "replace")
+            if not indexed_now:  # another node indexed this UID since the lookup
+                return self._duplicate(store.instance_path(uid) or "", policy)
         except StoreError:
             raise
         except OSError as exc:
             raise _resource_error(exc, "cannot create the folder") from None
-        except Exception as exc:  # sqlite3.Error, asyncpg errors: the index is unusable
-            comment = f"index unavailable: {type(exc).__name__}: {exc}"
-            raise StoreError(OUT_OF_RESOURCES, comment=comment) from None
-        if refused:  # pragma: no cover - the lookup above saw no other owner
-            raise StoreError(DUPLICATE_SOP_INSTANCE, comment="duplicate SOP Instance UID")
+        except Exception as exc:  # IndexUnavailable, sqlite3.Error, asyncpg errors
+            raise _index_error(exc) from None
         try:
             self.file.commit(target)
         except OSError as exc:
-            store.apply([], [str(target)])
+            with contextlib.suppress(Exception):  # the index may be away too
+                store.apply([], [str(target)])
             raise _resource_error(exc, "cannot rename the instance into place") from None
         log.debug("qr_instance_stored", path=str(target), assoc=self.request.association_id)
         return SUCCESS

@@ -23,8 +23,7 @@ from aiodicom.errors import AiodicomError, ConfigError
 from aiodicom.log import configure
 from aiodicom.ops import add_ops_arguments
 
-from . import opsglue  # signals, security, metrics, audit
-from .app import default_data_folder
+from . import opsglue, sample  # opsglue: signals, security, metrics, audit
 
 FLAG_KEYS = {
     "server.host": "host",
@@ -85,7 +84,9 @@ def build_config(args: argparse.Namespace) -> QRServerConfig:
     if args.data is not None:
         qr = dataclasses.replace(qr, data=args.data.resolve())
     elif args.config is None:
-        qr = dataclasses.replace(qr, data=default_data_folder())
+        qr = dataclasses.replace(qr, data=sample.template_folder())
+    if sample.is_template(qr.data):  # the bundled sample itself is never written to
+        qr = dataclasses.replace(qr, data=sample.prepare())
     if args.index is not None:
         index = args.index if is_database_url(args.index) else Path(args.index).resolve()
         qr = dataclasses.replace(qr, index=index)

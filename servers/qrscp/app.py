@@ -10,13 +10,11 @@ CLI and the tests start exactly the same thing.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from aiodicom.config import QRServerConfig
 from aiodicom.log import get_logger
 from aiodicom.net import Server, ServerConfig
 from aiodicom.qr import QROptions, QRService, QRStorage, StorageOptions
-from aiodicom.resources import bundled_folder
 from aiodicom.store import MODEL_UIDS, QRIndex, ReceivedFolder, ScanReport, open_qr_store
 
 from ..network import network_policy
@@ -139,8 +137,3 @@ class QRApp:
             self.storage.close()
             await self.index.close()
             self.store.close()
-
-
-def default_data_folder() -> Path:
-    """The bundled sample folder (``config/qr-data``, installed in ``aiodicom.bundled``)."""
-    return bundled_folder() / "qr-data"

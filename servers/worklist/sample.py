@@ -17,10 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from aiodicom.errors import ConfigError
@@ -31,6 +28,8 @@ from aiodicom.worklist import (
     BUNDLED_SAMPLE_SEED,
     write_folder,
 )
+
+from .. import user_data
 
 SAMPLE_AE = "WLMSCP"
 MARKER = ".aiodicom-sample.json"
@@ -45,8 +44,7 @@ def template_folder() -> Path:
 
 def working_copy_root() -> Path:
     """Where the served copy of the sample lives."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "aiodicom" / "worklist-data"
+    return user_data.working_copy_root("worklist-data")
 
 
 def is_template(folder: Path) -> bool:
@@ -97,15 +95,7 @@ def _wants_new_copy(root: Path, today: datetime.date) -> bool:
 
 
 def _write_copy(root: Path, today: datetime.date) -> None:
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".sample-", dir=root.parent))
-    try:
-        _fill(staging, today)
-        if root.exists():
-            shutil.rmtree(root)
-        staging.rename(root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    user_data.install_copy(root, lambda staging: _fill(staging, today))
     state = {"day": today.isoformat(), "files": _fingerprint(root)}
     (root / MARKER).write_text(json.dumps(state, indent=1), encoding="utf-8")
 

@@ -43,7 +43,7 @@ class QRSCPProcess:
 
 
 @contextlib.contextmanager
-def qrscp_process(data: Path, index: Path, *extra: str) -> Iterator[QRSCPProcess]:
+def qrscp_process(data: Path, index: str | Path, *extra: str) -> Iterator[QRSCPProcess]:
     """Start ``aiodicom-qrscp --data data --index index`` and stop it afterwards."""
     port = free_port()
     log_path = data.parent / f"qrscp-{port}.log"

@@ -2,7 +2,8 @@
 
 Every instance storescu got a Success C-STORE-RSP for is, after a restart, on disk and
 in the index; no file in the index is half-written (each holds the whole data set it
-was sent), and the temporary files of the interrupted stores are gone.
+was sent), and the temporary files of the interrupted stores are gone. On both index
+backends (the ``qr_index`` fixture): SQLite, and a PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from aiodicom.store import SQLiteQRStore
+from aiodicom.store import open_qr_store
 from aiodicom.testing.qr_sample import SampleShape, write_sample
 from tests.clients.peers import DCMTK_ENV
 from tests.interop.store_peers import (
@@ -31,8 +32,10 @@ SHAPE = SampleShape(patients=10, studies_per_patient=2, series_per_study=2, inst
 KILL_AFTER = 80  # successful stores before the SCP is killed
 
 
-def test_kill_9_during_storescu_loses_no_acknowledged_instance(tmp_path: Path) -> None:
-    source, data, index = tmp_path / "send", tmp_path / "data", tmp_path / "index.sqlite"
+def test_kill_9_during_storescu_loses_no_acknowledged_instance(
+    tmp_path: Path, qr_index: str | Path
+) -> None:
+    source, data, index = tmp_path / "send", tmp_path / "data", qr_index
     source.mkdir()
     data.mkdir()
     write_sample(source, SHAPE, time_limit=120)
@@ -60,7 +63,7 @@ def test_kill_9_during_storescu_loses_no_acknowledged_instance(tmp_path: Path) -
     assert KILL_AFTER <= len(acknowledged) < SHAPE.total_instances
     with qrscp_process(data, index) as restarted:  # the folder scan runs before listening
         assert restarted.proc.poll() is None
-    store = SQLiteQRStore(index)
+    store = open_qr_store(index)
     try:
         indexed = store.known_files()
         for path in acknowledged:

@@ -44,10 +44,11 @@ SYNTAXES = {
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[QRApp]:
+async def app(tmp_path: Path, qr_index: str | Path) -> AsyncIterator[QRApp]:
+    """An in-process server on each index backend (the ``qr_index`` fixture)."""
     data = tmp_path / "data"
     data.mkdir()
-    async with running_app(data, tmp_path / "index.sqlite") as started:
+    async with running_app(data, qr_index) as started:
         yield started
 
 

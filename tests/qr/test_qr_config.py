@@ -50,8 +50,11 @@ def test_command_line_overrides(tmp_path: Path) -> None:
     config = build_config(args)
     assert (config.server.port, config.server.ae_title) == (4242, "MYQR")
     assert config.qr.data == tmp_path.resolve() and not config.qr.watch
-    default = build_config(parse_args([]))
-    assert default.qr.data == (ROOT / "config" / "qr-data").resolve()
+    default = build_config(parse_args([]))  # the bundled sample's working copy
+    xdg = Path(os.environ["XDG_DATA_HOME"])  # a folder of this run (tests/conftest.py)
+    assert default.qr.data == xdg / "aiodicom" / "qr-data"
+    assert (default.qr.data / "PID000000").is_dir()
+    assert not default.qr.data.is_relative_to((ROOT / "config").resolve())
 
 
 @pytest.mark.interop

@@ -12,23 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from aiodicom.store import QRStore, open_qr_store
 from aiodicom.store.qr_index import QRIndex
-from aiodicom.store.qr_sql import SQLiteQRStore
 from aiodicom.testing.qr_sample import SampleShape, write_sample
 
 ONE = SampleShape(patients=1, studies_per_patient=1, series_per_study=1, instances_per_series=1)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteQRStore]:
-    db = SQLiteQRStore(tmp_path / "index.sqlite")
+def store(qr_index: str | Path) -> Iterator[QRStore]:
+    db = open_qr_store(qr_index)
     yield db
     db.close()
 
 
-async def test_changes_in_the_quiet_folder_start_no_rescan(
-    tmp_path: Path, store: SQLiteQRStore
-) -> None:
+async def test_changes_in_the_quiet_folder_start_no_rescan(tmp_path: Path, store: QRStore) -> None:
     data = tmp_path / "data"
     quiet = data / "received"
     quiet.mkdir(parents=True)
@@ -50,9 +48,7 @@ async def test_changes_in_the_quiet_folder_start_no_rescan(
         await index.close()
 
 
-async def test_exclusive_work_waits_for_a_running_scan(
-    tmp_path: Path, store: SQLiteQRStore
-) -> None:
+async def test_exclusive_work_waits_for_a_running_scan(tmp_path: Path, store: QRStore) -> None:
     data = tmp_path / "data"
     write_sample(data, SampleShape(2, 2, 2, 2))
     index = QRIndex(data, store)
