@@ -18,7 +18,7 @@ from pathlib import Path
 
 def temp_path(path: Path) -> Path:
     """The hidden temporary file :func:`atomic_write` writes before renaming it to ``path``
-    (``.<name>.<8 hex digits>.tmp``; :data:`aiodicom.webapi.files.TEMP_NAME` matches it)."""
+    (``.<name>.<8 hex digits>.tmp``; :data:`aiodicom.store.worklist_items.TEMP_NAME` matches it)."""
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
