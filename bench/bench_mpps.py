@@ -211,8 +211,9 @@ def machine() -> str:
 
 SAME_WORK = (
     "Not the same work: ours writes each instance and the worklist item it links (temporary "
-    "file, fsync, rename) and reloads the worklist before it answers, one MPPS operation at a "
-    "time; the pynetdicom baseline keeps instances in memory and leaves its worklist alone."
+    "file, fsync, rename) and reloads the worklist before it answers (operations on different "
+    "instances overlap: their fsyncs and reloads are shared); the pynetdicom baseline keeps "
+    "instances in memory and leaves its worklist alone."
 )
 
 

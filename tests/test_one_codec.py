@@ -58,7 +58,7 @@ def file_codec_calls(path: Path) -> list[str]:
 
 def test_library_files_are_found() -> None:
     names = {path.relative_to(REPO).as_posix() for path in _library_files()}
-    assert {"aiodicom/webapi/files.py", "clients/findscu/keys.py"} <= names
+    assert {"aiodicom/store/worklist_items.py", "clients/findscu/keys.py"} <= names
     assert not any(name.startswith("aiodicom/dicom/") for name in names)
 
 

@@ -3,7 +3,7 @@ RAD-13 Procedure Update): an MLLP listener, the HL7-to-MWL mapping, the ACKs.
 
 Parsing and MLLP framing are the ``hl7`` package's; this package maps ORM^O01 (v2.3.1)
 and OMI^O23 (v2.5.1) order groups to worklist items and writes them with the REST
-API's item writer (:class:`aiodicom.webapi.ItemFiles`).
+API's item writer (:class:`aiodicom.store.ItemFiles`).
 """
 
 from aiodicom.hl7.ack import make_ack

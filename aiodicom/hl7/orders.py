@@ -8,7 +8,7 @@ any identifier it carries: placer or filler order number, accession number, requ
 procedure ID.
 
 Every message is checked whole before anything is written, so a refused message changes
-nothing. Items are written with :class:`aiodicom.webapi.ItemFiles`, the REST API's
+nothing. Items are written with :class:`aiodicom.store.ItemFiles`, the REST API's
 writer (temporary file, fsync, rename), and the store is reloaded before the ACK goes
 out, so a C-FIND sent after the ACK sees the order.
 """
@@ -28,10 +28,9 @@ from aiodicom.hl7.dataset import Segments, build_item
 from aiodicom.hl7.mapping import SPS, Rule, build_rules
 from aiodicom.hl7.message import Decoded, OrderGroup, message_type, order_groups, text_at
 from aiodicom.matching import Record
-from aiodicom.store.worklist import WorklistStore
-from aiodicom.webapi.files import ItemFiles, StoredItem
-from aiodicom.webapi.items import check_transition, fill_generated, item_status, set_status
-from aiodicom.webapi.listing import Refresher
+from aiodicom.store.worklist import Refresher, WorklistStore
+from aiodicom.store.worklist_items import ItemFiles, StoredItem
+from aiodicom.store.worklist_rules import check_transition, fill_generated, item_status, set_status
 
 MESSAGES = {("ORM", "O01"): "2.3.1", ("OMI", "O23"): "2.5.1"}
 """MSH-9 -> the mapping table used (IHE RAD-4/RAD-13 in HL7 v2.3.1 and v2.5.1)."""
@@ -212,12 +211,11 @@ class OrderFeed:
         return dict(sorted(matches.items()))
 
     async def _write(self, plan: Planned) -> list[str]:
-        files = self.files
-        async with files.lock:
+        async with self.files.exclusive():
             return await asyncio.to_thread(self._write_now, plan)
 
     def _write_now(self, plan: Planned) -> list[str]:
-        """Apply one checked plan (under the item files' write lock)."""
+        """Apply one checked plan (holding every item's write lock)."""
         current = [self.files.read(item_id) for item_id in plan.old]
         statuses = {item.item_id: item_status(item.dataset) for item in current}
         check_state(plan.control, statuses)  # again: the REST API may have changed one

@@ -5,7 +5,8 @@ or the whole new one, never half of it; after a crash (kill -9, power loss once 
 folder is synced) the target is complete or absent. The worklist item files of the web
 API and the MPPS instances (:func:`atomic_write`, whole bytes) and the instances the Q/R
 SCP receives by C-STORE (:class:`AtomicFile`, written fragment by fragment as they
-arrive) all use it.
+arrive) all use it. Threads renaming into one folder at the same time share its fsyncs
+(:func:`fsync_dir`: group commit).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from pathlib import Path
 
 
 def temp_path(path: Path) -> Path:
     """The hidden temporary file :func:`atomic_write` writes before renaming it to ``path``
-    (``.<name>.<8 hex digits>.tmp``; :data:`aiodicom.webapi.files.TEMP_NAME` matches it)."""
+    (``.<name>.<8 hex digits>.tmp``; :data:`aiodicom.store.worklist_items.TEMP_NAME` matches it)."""
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
@@ -84,8 +86,67 @@ def atomic_write(path: Path, data: bytes, temp: Path | None = None) -> None:
         file.discard()  # after a commit the temporary name is gone: nothing to remove
 
 
+class _FolderSync:
+    """Group commit of one folder's fsync: a caller returns after an fsync that started
+    after it called; callers arriving while one runs share the next one."""
+
+    __slots__ = ("cond", "done", "running", "started", "users")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.started = self.done = self.users = 0
+        self.running = False
+
+    def sync(self, folder: Path) -> None:
+        with self.cond:
+            target = self.started + 1  # the running fsync may predate the caller's rename
+            while self.done < target:
+                if self.running:
+                    self.cond.wait()
+                    continue
+                self.running, self.started = True, self.started + 1
+                mine = self.started
+                self.cond.release()
+                try:
+                    _fsync_folder(folder)
+                finally:
+                    self.cond.acquire()
+                    self.running, self.done = False, mine
+                    self.cond.notify_all()
+
+
+_FOLDERS: dict[str, _FolderSync] = {}  # only folders with a caller in fsync_dir
+_FOLDERS_LOCK = threading.Lock()
+_FSYNCS = [0]
+
+
 def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (best effort: some file systems refuse it)."""
+    """Make a rename in ``folder`` durable (best effort: some file systems refuse it).
+
+    Safe from many threads at once, and cheaper: the threads renaming into one folder
+    at the same time (MPPS instances, worklist items) share its fsyncs.
+    """
+    key = os.fspath(folder)
+    with _FOLDERS_LOCK:
+        state = _FOLDERS.setdefault(key, _FolderSync())
+        state.users += 1
+    try:
+        state.sync(folder)
+    finally:
+        with _FOLDERS_LOCK:
+            state.users -= 1
+            if not state.users:
+                del _FOLDERS[key]
+
+
+def folder_fsyncs() -> int:
+    """How many folder fsyncs :func:`fsync_dir` made in this process (callers - shared)."""
+    return _FSYNCS[0]
+
+
+def _fsync_folder(folder: Path) -> None:
+    with _FOLDERS_LOCK:
+        _FSYNCS[0] += 1
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:

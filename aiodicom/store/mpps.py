@@ -26,6 +26,7 @@ from pydicom import Dataset
 
 from aiodicom.errors import DataError
 from aiodicom.store.atomic import atomic_write
+from aiodicom.store.locks import KeyedLocks
 
 UID_NAME = re.compile(r"[0-9]+(\.[0-9]+)*")
 """A SOP Instance UID (PS3.5 9.1) is a safe file name: digits and dots only."""
@@ -88,7 +89,7 @@ class MppsStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.records: dict[str, MppsRecord] = {}
-        self.lock = asyncio.Lock()  # one N-CREATE / N-SET changes instances at a time
+        self.locks = KeyedLocks()  # one N-CREATE / N-SET per instance at a time
 
     def load(self) -> int:
         """Read every instance file (an unreadable one is logged and skipped) and remove

@@ -88,6 +88,7 @@ class WorklistStore:
         self._snapshot = self._build()
         self._watch_task: asyncio.Task[None] | None = None
         self._reloading = asyncio.Lock()
+        self._next: asyncio.Task[WorklistSnapshot] | None = None  # see reload_shared
         self.on_reload: list[Callable[[WorklistSnapshot], None]] = []
 
     @property
@@ -143,11 +144,32 @@ class WorklistStore:
         build that saw it, and put the older snapshot back.
         """
         async with self._reloading:
-            snapshot = await asyncio.to_thread(self._build)
-            self._snapshot = snapshot
-            log.info("worklist reloaded", generation=snapshot.generation, items=snapshot.item_count)
-            for callback in self.on_reload:
-                callback(snapshot)
+            return await self._swap()
+
+    async def reload_shared(self) -> WorklistSnapshot:
+        """A snapshot built from the folder as it is when this call starts, or later.
+
+        Group reload: callers arriving while a build runs share the next build, which
+        starts once the running one is done (so it sees every write its callers made
+        before calling); fifty MPPS operations at once cost two builds, not fifty.
+        """
+        task = self._next
+        if task is None:
+            task = self._next = asyncio.create_task(self._shared_build())
+        return await asyncio.shield(task)
+
+    async def _shared_build(self) -> WorklistSnapshot:
+        async with self._reloading:
+            self._next = None  # from here on, a new caller needs the build after this one
+            return await self._swap()
+
+    async def _swap(self) -> WorklistSnapshot:
+        """Build in a worker thread and swap in (the caller holds ``_reloading``)."""
+        snapshot = await asyncio.to_thread(self._build)
+        self._snapshot = snapshot
+        log.info("worklist reloaded", generation=snapshot.generation, items=snapshot.item_count)
+        for callback in self.on_reload:
+            callback(snapshot)
         return snapshot
 
     def start_watching(self, *, poll_interval: float = 2.0, force_polling: bool = False) -> None:
@@ -186,6 +208,38 @@ class WorklistStore:
             if current != last:
                 last = current
                 await self.reload_async()
+
+
+class Refresher:
+    """Coalesces store reloads after API writes; ``fresh()`` waits for a pending one."""
+
+    def __init__(self, store: WorklistStore) -> None:
+        self.store = store
+        self._task: asyncio.Task[None] | None = None
+        self._dirty = False
+
+    def request(self) -> None:
+        """Schedule a reload (one runs at a time; a write during it triggers another)."""
+        self._dirty = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await self.store.reload_async()
+
+    async def fresh(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 EMPTY = WorklistSnapshot(Path(), {}, 0, 0.0)

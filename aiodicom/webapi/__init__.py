@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aiodicom.webapi.files import ItemFiles
-from aiodicom.webapi.items import PRIORITIES, STATUSES, ItemInvalid, item_from_body, parse_iso_date
+from aiodicom.store.worklist_items import ItemFiles
+from aiodicom.store.worklist_rules import STATUSES
+from aiodicom.webapi.items import PRIORITIES, ItemInvalid, item_from_body, parse_iso_date
 from aiodicom.webapi.listing import Listing
 from aiodicom.webapi.querylog import QueryLog, logged_handlers
 from aiodicom.webapi.settings import WebSettings, check_bind, is_loopback

@@ -1,6 +1,6 @@
 """The worklist management HTTP API (aiohttp), served next to the MWL SCP (PS3.4 Annex K).
 
-Items are files in the data folder (:mod:`aiodicom.webapi.files`); lists come from the
+Items are files in the data folder (:mod:`aiodicom.store.worklist_items`); lists come from the
 worklist store's snapshot (:mod:`aiodicom.webapi.listing`); the C-FIND log comes from
 :class:`~aiodicom.webapi.querylog.QueryLog`. The routes are described in
 ``aiodicom/webapi/openapi.yaml`` (served at ``/api/openapi.yaml``).
@@ -18,27 +18,19 @@ from aiohttp import web
 from aiodicom.errors import DataError
 from aiodicom.matching import MatchOptions
 from aiodicom.store.mpps import MppsStore
-from aiodicom.store.worklist import WorklistStore
-from aiodicom.store.worklist_validate import FieldError
-from aiodicom.webapi.body import MAX_BODY, BodyTooLarge, read_json
-from aiodicom.webapi.files import (
+from aiodicom.store.worklist import Refresher, WorklistStore
+from aiodicom.store.worklist_items import (
     ItemConflict,
     ItemFiles,
     ItemNotFound,
     PreconditionRequired,
     StoredItem,
 )
-from aiodicom.webapi.items import (
-    STATUSES,
-    ItemInvalid,
-    check_transition,
-    flat_from_dataset,
-    item_from_body,
-    item_status,
-    parse_iso_date,
-    set_status,
-)
-from aiodicom.webapi.listing import FILTERS, Listing, Refresher, page
+from aiodicom.store.worklist_rules import STATUSES, check_transition, item_status, set_status
+from aiodicom.store.worklist_validate import FieldError
+from aiodicom.webapi.body import MAX_BODY, BodyTooLarge, read_json
+from aiodicom.webapi.items import ItemInvalid, flat_from_dataset, item_from_body, parse_iso_date
+from aiodicom.webapi.listing import FILTERS, Listing, page
 from aiodicom.webapi.mpps_view import (
     by_item,
     mpps_cell,

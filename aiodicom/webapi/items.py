@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import datetime
 import re
-import secrets
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
 
 from aiodicom.errors import DataError
-from aiodicom.store.worklist_validate import FieldError, check_dataset, walk
+from aiodicom.store.worklist_items import ID_PATTERN
+from aiodicom.store.worklist_rules import SPS, STATUSES, fill_generated
+from aiodicom.store.worklist_validate import FieldError, check_dataset
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-"""Item ids: file name stems, never a path (no dots, no slashes)."""
-
-SPS = "ScheduledProcedureStepSequence"
-STATUSES = ("SCHEDULED", "ARRIVED", "READY", "STARTED", "COMPLETED", "DISCONTINUED")
-FINAL_STATUSES = frozenset({"COMPLETED", "DISCONTINUED"})
 PRIORITIES = ("STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW")
 
 TOP_FIELDS = {
@@ -51,14 +45,6 @@ _TRAILING_PN = re.compile(r"[\s=]+$")
 """PS3.5 6.2.1: empty trailing component groups (and padding) may be omitted, and are."""
 META_FIELDS = ("id", "ae_title", "start")
 REQUIRED_FLAT = ("patient_name", "patient_id", "modality", "start")
-GENERATED: dict[str, Callable[[], str]] = {
-    "AccessionNumber": lambda: "A" + secrets.token_hex(7).upper(),
-    "RequestedProcedureID": lambda: "RP" + secrets.token_hex(7).upper(),
-    "StudyInstanceUID": lambda: str(generate_uid()),
-}
-STEP_GENERATED: dict[str, Callable[[], str]] = {
-    "ScheduledProcedureStepID": lambda: "SPS" + secrets.token_hex(6).upper()
-}
 FIELD_OF_PATH = {
     **{keyword: field for field, keyword in TOP_FIELDS.items()},
     **{f"{SPS}[0].{keyword}": field for field, keyword in STEP_FIELDS.items()},
@@ -220,25 +206,6 @@ def is_dicom_json(body: Mapping[str, Any]) -> bool:
     return bool(body) and all(re.fullmatch(r"[0-9A-Fa-f]{8}", str(key)) for key in body)
 
 
-def fill_generated(ds: Dataset, previous: Dataset | None = None) -> None:
-    """Keep identifiers of ``previous`` (an edit), else generate them (PS3.4 K.6-1 keys)."""
-    for keyword, make in GENERATED.items():
-        if not ds.get(keyword):
-            old = previous.get(keyword) if previous is not None else None
-            setattr(ds, keyword, str(old) if old else make())
-    old_steps = previous.get(SPS) if previous is not None else None
-    for index, step in enumerate(ds.get(SPS) or []):
-        old_step = old_steps[index] if old_steps and index < len(old_steps) else None
-        for keyword, make in STEP_GENERATED.items():
-            if not step.get(keyword):
-                old = old_step.get(keyword) if old_step is not None else None
-                setattr(step, keyword, str(old) if old else make())
-        if not step.get("ScheduledProcedureStepStatus"):
-            step.ScheduledProcedureStepStatus = "SCHEDULED"
-    if any(not str(value).isascii() for _, _, value in walk(ds)):
-        ds.SpecificCharacterSet = ds.get("SpecificCharacterSet") or "ISO_IR 192"
-
-
 def to_flat_errors(errors: list[FieldError]) -> list[FieldError]:
     """Name errors by flat field when the attribute came from one (for the web form); a
     field stored in two attributes (``description``) reports a broken rule once."""
@@ -323,39 +290,3 @@ def flat_from_dataset(ds: Dataset) -> dict[str, str]:
         _flat_text(step, "ScheduledProcedureStepStartTime"),
     )
     return flat
-
-
-def item_status(ds: Dataset) -> str:
-    """The item status: the first step's (0040,0020), SCHEDULED when absent."""
-    steps = ds.get(SPS) or []
-    return str(steps[0].get("ScheduledProcedureStepStatus", "") or "SCHEDULED") if steps else ""
-
-
-def check_transition(current: str, new: str) -> str | None:
-    """The reason ``current -> new`` is illegal, or None.
-
-    The order SCHEDULED -> ARRIVED -> READY -> STARTED -> COMPLETED follows PS3.3
-    C.4.10 (Scheduled Procedure Step Status defined terms) with PS3.4 Annex F's
-    performed step lifecycle: steps may be skipped forward, never moved back;
-    DISCONTINUED is allowed from any open state; COMPLETED only from STARTED;
-    COMPLETED and DISCONTINUED are final.
-    """
-    if new not in STATUSES:
-        return f"unknown status {new!r}; expected one of {', '.join(STATUSES)}"
-    if current not in STATUSES:
-        return None  # a hand-written non-standard status: any standard one fixes it
-    if current in FINAL_STATUSES:
-        return f"{current} is final"
-    if new == "DISCONTINUED":
-        return None
-    if new == "COMPLETED" and current != "STARTED":
-        return f"COMPLETED requires STARTED, the item is {current}"
-    if STATUSES.index(new) <= STATUSES.index(current):
-        return f"cannot go back from {current} to {new}"
-    return None
-
-
-def set_status(ds: Dataset, status: str) -> None:
-    """Set (0040,0020) on every Scheduled Procedure Step of the item."""
-    for step in ds.get(SPS) or []:
-        step.ScheduledProcedureStepStatus = status

@@ -3,22 +3,21 @@
 The store (hot-reloaded from the data folder) already holds a decoded, normalized
 :data:`~aiodicom.matching.Record` per item (PS3.5 6.2 padding removed), so a list of
 1,000 items is built from memory, not by re-reading files. Summaries are cached per
-snapshot generation. After an API write, :class:`Refresher` reloads the store in the
-background so the next list (and the next C-FIND) sees the change without waiting for
-the file watcher; a list request awaits a pending reload (read-your-writes).
+snapshot generation. After an API write, :class:`~aiodicom.store.worklist.Refresher`
+reloads the store in the background so the next list (and the next C-FIND) sees the
+change without waiting for the file watcher; a list request awaits a pending reload
+(read-your-writes).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiodicom.matching import Record
 from aiodicom.store.worklist import WorklistSnapshot, WorklistStore
-from aiodicom.webapi.items import ID_PATTERN
+from aiodicom.store.worklist_items import ID_PATTERN
 
 TAGS = {
     "patient_name": 0x00100010, "patient_id": 0x00100020, "birth_date": 0x00100030,
@@ -123,35 +122,3 @@ def _passes(row: Summary, wanted: Mapping[str, str]) -> bool:
 
 def page(rows: Sequence[Summary], offset: int, limit: int) -> list[dict[str, object]]:
     return [row.as_dict() for row in rows[offset : offset + limit]]
-
-
-class Refresher:
-    """Coalesces store reloads after API writes; ``fresh()`` waits for a pending one."""
-
-    def __init__(self, store: WorklistStore) -> None:
-        self.store = store
-        self._task: asyncio.Task[None] | None = None
-        self._dirty = False
-
-    def request(self) -> None:
-        """Schedule a reload (one runs at a time; a write during it triggers another)."""
-        self._dirty = True
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while self._dirty:
-            self._dirty = False
-            await self.store.reload_async()
-
-    async def fresh(self) -> None:
-        task = self._task
-        if task is not None and not task.done():
-            await asyncio.shield(task)
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

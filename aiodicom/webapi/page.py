@@ -11,7 +11,8 @@ import html
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 
-from aiodicom.webapi.items import PRIORITIES, STATUSES
+from aiodicom.store.worklist_rules import STATUSES
+from aiodicom.webapi.items import PRIORITIES
 from aiodicom.webapi.listing import Summary
 
 MODALITIES = ("CT", "MR", "US", "CR", "DX", "MG", "NM", "PT", "XA", "RF", "OT")

@@ -6,7 +6,7 @@ Procedure ID and Scheduled Procedure Step ID. :func:`find_steps` looks them up i
 worklist store's snapshot (every identifier the sequence item gives must be equal; an
 item without any is "unscheduled", IHE RAD TF-1 4.3.1); :func:`apply_state` then writes
 the step's Scheduled Procedure Step Status (0040,0020) into its item file through the
-same path as the REST API (:class:`~aiodicom.webapi.files.ItemFiles`: atomic writes):
+same path as the REST API (:class:`~aiodicom.store.worklist_items.ItemFiles`: atomic writes):
 STARTED on IN PROGRESS; on COMPLETED or DISCONTINUED the step leaves the worklist (its
 sequence item is removed, the item file with its last step) unless ``keep_final``, which
 keeps it with that final status.
@@ -25,8 +25,7 @@ from aiodicom.errors import DataError
 from aiodicom.matching import Record
 from aiodicom.store.mpps import StepLink
 from aiodicom.store.worklist import WorklistSnapshot
-from aiodicom.webapi.files import ItemFiles
-from aiodicom.webapi.items import ID_PATTERN
+from aiodicom.store.worklist_items import ID_PATTERN, ItemFiles
 from aiodicom.worklist.mpps import COMPLETED, DISCONTINUED, IN_PROGRESS
 
 log = structlog.get_logger("aiodicom.mpps")
@@ -123,9 +122,13 @@ async def apply_state(
 async def _apply_one(
     items: ItemFiles, item_id: str, sps_ids: set[str], status: str, remove: bool
 ) -> None:
-    current = items.read(item_id)
-    ds = _changed(current.dataset, sps_ids, status, remove)
-    if remove and not ds.ScheduledProcedureStepSequence:
-        await items.delete(item_id, current.etag)  # its last step left the worklist
-    else:
-        await items.replace(item_id, ds, current.etag)
+    """Read and write the item under its lock: two instances linked to one item (or the
+    REST API) never overwrite each other's change."""
+
+    def change(ds: Dataset) -> Dataset | None:
+        ds = _changed(ds, sps_ids, status, remove)
+        if remove and not ds.ScheduledProcedureStepSequence:
+            return None  # its last step left the worklist: the file goes
+        return ds
+
+    await items.rewrite(item_id, change)

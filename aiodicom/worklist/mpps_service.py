@@ -7,6 +7,13 @@ port, same called AE titles). Each request is checked by the rules of
 before the response goes out, and its state is carried to the worklist steps it names
 (:mod:`aiodicom.worklist.mpps_link`), after which the worklist store reloads so the next
 C-FIND shows the change.
+
+Operations on different instances run at the same time: each holds only its instance's
+lock (N-SETs of one instance keep their order) and the linked item's; their file writes
+and fsyncs overlap in worker threads, and the reloads they ask for are shared
+(:meth:`~aiodicom.store.worklist.WorklistStore.reload_shared`: one build serves every
+operation that finished its writes before it started). The response still waits until
+its instance and item files are durable and a snapshot that holds the change is served.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from aiodicom.net.server import Server
 from aiodicom.proto.status import DUPLICATE_SOP_INSTANCE, NO_SUCH_SOP_INSTANCE
 from aiodicom.store.mpps import MppsRecord, MppsStore, StepLink
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.webapi.files import ItemFiles
+from aiodicom.store.worklist_items import ItemFiles
 from aiodicom.worklist.mpps import (
     MPPS_SOP_CLASS,
     SCHEDULED_STEP_ATTRIBUTES,
@@ -87,21 +94,24 @@ class MppsService:
             log.info("mpps n-create refused", status=f"0x{refusal.status:04X}", why=refusal.comment)
             return refused(refusal)
         uid = request.sop_instance_uid or generate_uid()
-        async with self.mpps.lock:
+        async with self.mpps.locks.hold(uid):
             if await self._current(uid) is not None:
                 comment = f"SOP Instance {uid} exists"
                 return NOutcome(DUPLICATE_SOP_INSTANCE, error_comment=comment)
             links = find_steps(self.worklist.snapshot, ds[SCHEDULED_STEP_ATTRIBUTES].value)
             record = MppsRecord(uid, ds, links, request.calling_ae.strip())
             await self.mpps.save(record)
-            await self._to_worklist(links, state_of(ds))
+            changed = await self._to_worklist(links, state_of(ds))
+        if changed:
+            await self.worklist.reload_shared()
         log.info("mpps created", uid=uid, steps=len(links), calling_ae=record.calling_ae)
         return NOutcome(sop_instance_uid=uid)
 
     async def n_set(self, request: NRequest) -> NOutcome:
         """PS3.4 F.7.2.2: changes while IN PROGRESS; COMPLETED / DISCONTINUED are final."""
         uid = request.sop_instance_uid or ""
-        async with self.mpps.lock:
+        changed = 0
+        async with self.mpps.locks.hold(uid):
             current = await self._current(uid)
             if current is None:
                 return NOutcome(NO_SUCH_SOP_INSTANCE, error_comment=f"no MPPS instance {uid}")
@@ -117,7 +127,9 @@ class MppsService:
             await self.mpps.save(record)
             state = state_of(merged)
             if state != state_of(current.dataset):
-                await self._to_worklist(current.links, state)
+                changed = await self._to_worklist(current.links, state)
+        if changed:
+            await self.worklist.reload_shared()
         log.info("mpps updated", uid=uid, state=state)
         return NOutcome(sop_instance_uid=uid)
 
@@ -128,8 +140,8 @@ class MppsService:
         except DataError:
             return None
 
-    async def _to_worklist(self, links: tuple[StepLink, ...], state: str) -> None:
-        if links and await apply_state(
-            self.items, links, state, keep_final=self.options.keep_final
-        ):
-            await self.worklist.reload_async()
+    async def _to_worklist(self, links: tuple[StepLink, ...], state: str) -> int:
+        """Write ``state`` into the linked item files; how many changed."""
+        if not links:
+            return 0
+        return await apply_state(self.items, links, state, keep_final=self.options.keep_final)

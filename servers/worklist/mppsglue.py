@@ -11,8 +11,8 @@ from __future__ import annotations
 from aiodicom.config import WorklistServerConfig
 from aiodicom.log import get_logger
 from aiodicom.net import Server
-from aiodicom.store import MppsStore, WorklistStore
-from aiodicom.webapi import ItemFiles, QueryLog
+from aiodicom.store import ItemFiles, MppsStore, WorklistStore
+from aiodicom.webapi import QueryLog
 from aiodicom.worklist import MppsOptions, MppsService
 
 MPPS_FOLDER = ".mpps"

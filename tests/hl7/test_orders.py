@@ -10,8 +10,8 @@ import yaml
 from pydicom import Dataset
 
 from aiodicom.hl7 import ListenerSettings
-from aiodicom.webapi import ItemFiles
-from aiodicom.webapi.items import set_status
+from aiodicom.store import ItemFiles
+from aiodicom.store.worklist_rules import set_status
 from tests.hl7.feed import err, msa, order_feed
 from tests.hl7.messages import omi, orm, today_dtm
 

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiodicom.webapi.files import parse_item, yaml_bytes
+from aiodicom.store.worklist_items import parse_item, yaml_bytes
 from aiodicom.webapi.items import ItemInvalid, flat_from_dataset, item_from_body
 from tests.webapi.helpers import WRITE, api_client, flat_item, make_data
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from aiodicom.store.atomic import atomic_write, temp_path
-from aiodicom.webapi.files import STALE_AFTER, SUFFIXES, ItemFiles
+from aiodicom.store.worklist_items import STALE_AFTER, SUFFIXES, ItemFiles
 from tests.webapi.helpers import api_client, make_data
 
 STALE = (".killed.yaml.0123abcd.tmp", ".old-item.wl.89abcdef.tmp")

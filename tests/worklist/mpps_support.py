@@ -16,9 +16,10 @@ from pydicom import Dataset
 from pydicom.sequence import Sequence
 
 from aiodicom.net.server import Server, ServerConfig
+from aiodicom.store import ItemFiles
 from aiodicom.store.mpps import MppsStore
 from aiodicom.store.worklist import WorklistStore
-from aiodicom.webapi import ItemFiles, QueryLog, WebSettings, logged_handlers
+from aiodicom.webapi import QueryLog, WebSettings, logged_handlers
 from aiodicom.webapi.server import HttpServer, start_http
 from aiodicom.worklist import MPPS_SOP_CLASS, MppsOptions, MppsService, WorklistService
 from tests.clients.peers import wait_listening

@@ -1,4 +1,7 @@
-"""The data folder as the API's storage: one file per item in ``DATA/<AE title>/``.
+"""The worklist item files: one file per item in ``DATA/<AE title>/``.
+
+The writer shared by the REST API (:mod:`aiodicom.webapi`), the HL7 feed
+(:mod:`aiodicom.hl7`) and the MPPS SCP (:mod:`aiodicom.worklist.mpps_link`).
 
 The folder stays the single source of truth (the worklist store hot-reloads it, PS3.4
 K.4.1.3): new items are written as ``<id>.yaml`` in the loader's keyword format, edits
@@ -21,6 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from aiodicom.dicom.files import FileMeta, encode_file, read_file
 from aiodicom.errors import DataError
 from aiodicom.store.atomic import atomic_write, fsync_dir
+from aiodicom.store.locks import KeyedLocks
 from aiodicom.store.worklist_loader import (
     DICOM_SUFFIXES,
     YAML_SUFFIXES,
@@ -41,8 +46,9 @@ from aiodicom.store.worklist_loader import (
     enumerate_ae_folders,
     valid_ae_folder_name,
 )
-from aiodicom.webapi.items import ID_PATTERN
 
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""Item ids: file name stems, never a path (no dots, no slashes)."""
 WORKLIST_SOP_CLASS = "1.2.840.10008.5.1.4.31"
 SUFFIXES = (*YAML_SUFFIXES, *DICOM_SUFFIXES)
 TEMP_NAME = re.compile(
@@ -143,12 +149,17 @@ def check_id(item_id: str) -> str:
 
 
 class ItemFiles:
-    """Reads and writes item files under ``root``; one writer at a time per process."""
+    """Reads and writes item files under ``root``.
+
+    One writer per item id at a time in a process (:class:`~aiodicom.store.locks.KeyedLocks`):
+    writes of different items, and their fsyncs, overlap; :meth:`exclusive` holds every
+    item, for a change of several items at once (an HL7 order).
+    """
 
     def __init__(self, root: Path, default_ae: str) -> None:
         self.root = root
         self.default_ae = default_ae
-        self.lock = asyncio.Lock()
+        self.locks = KeyedLocks()
 
     def sweep_stale_temps(self, older_than: float = STALE_AFTER) -> list[Path]:
         """Remove the temporary files a killed :func:`atomic_write` left in the AE folders.
@@ -230,7 +241,7 @@ class ItemFiles:
                     "to create a new called AE, ask for it: --create-ae (CLI) or "
                     "?create_ae=true (REST API)",
                 )
-            folder.mkdir()
+            folder.mkdir(exist_ok=True)  # two creates may both make it
         path = folder / f"{item_id}.yaml"
         data = yaml_bytes(ds)
         atomic_write(path, data)
@@ -245,7 +256,7 @@ class ItemFiles:
         return current
 
     def replace_now(self, item_id: str, ds: Dataset, if_match: str | None) -> StoredItem:
-        """Write ``ds`` over the item file, in its format (the caller holds the lock)."""
+        """Write ``ds`` over the item file, in its format (the caller holds its lock)."""
         current = self._checked(item_id, if_match)
         is_yaml = current.path.suffix.lower() in YAML_SUFFIXES
         data = yaml_bytes(ds) if is_yaml else dicom_bytes(ds)
@@ -260,25 +271,46 @@ class ItemFiles:
     async def create(
         self, ds: Dataset, item_id: str, ae_title: str | None, create_ae: bool = False
     ) -> StoredItem:
-        async with self.lock:
+        async with self.locks.hold(item_id):
             return await asyncio.to_thread(self.create_now, ds, item_id, ae_title, create_ae)
 
     async def replace(self, item_id: str, ds: Dataset, if_match: str | None) -> StoredItem:
-        async with self.lock:
+        async with self.locks.hold(item_id):
             return await asyncio.to_thread(self.replace_now, item_id, ds, if_match)
 
     async def delete(self, item_id: str, if_match: str | None) -> None:
-        async with self.lock:
+        async with self.locks.hold(item_id):
             await asyncio.to_thread(self.delete_now, item_id, if_match)
 
     async def update(
         self, item_id: str, if_match: str | None, change: Callable[[Dataset], Dataset]
     ) -> StoredItem:
-        """Read, check If-Match, apply ``change`` and write, all under the write lock."""
+        """Read, check If-Match, apply ``change`` and write, all under the item's write lock."""
 
         def run() -> StoredItem:
             current = self._checked(item_id, if_match)
             return self.replace_now(item_id, change(current.dataset), current.etag)
 
-        async with self.lock:
+        async with self.locks.hold(item_id):
             return await asyncio.to_thread(run)
+
+    async def rewrite(self, item_id: str, change: Callable[[Dataset], Dataset | None]) -> bool:
+        """Read, apply ``change`` and write the result, or delete the file when it gives
+        None, all under the item's write lock and off the event loop; True when the file
+        was deleted."""
+
+        def run() -> bool:
+            current = self.read(item_id)
+            ds = change(current.dataset)
+            if ds is None:
+                self.delete_now(item_id, current.etag)
+                return True
+            self.replace_now(item_id, ds, current.etag)
+            return False
+
+        async with self.locks.hold(item_id):
+            return await asyncio.to_thread(run)
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        """Hold every item's write lock (for the ``*_now`` methods on several items)."""
+        return self.locks.exclusive()
