@@ -1,0 +1,181 @@
+"""Hostile peers against the DIMSE services added after issue 15: N-CREATE / N-SET of the
+MPPS SCP (aiodicom-worklist) and streamed C-STORE (aiodicom-qrscp).
+
+The bar of issue 15: no crash, nothing logged at error level or with a traceback for a
+peer's mistake (bench/fuzz.py's ServerLog), a precise status (PS3.4 F.7.2, B.2.3, PS3.7
+Annex C) or A-ABORT (PS3.8), no half-written MPPS or stored instance, no temporary file
+left by an aborted C-STORE, and the server keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from pydicom import Dataset
+
+from aiodicom.dicom.identifier import encode_identifier
+from aiodicom.proto.negotiation import IMPLICIT_VR_LE
+from tests.hardening import dimse_peer as peer
+from tests.qr.test_qr_storage import instances, storing_app, written_files
+from tests.worklist.mpps_support import (
+    AE,
+    MPPS_SOP_CLASS,
+    create_attributes,
+    make_worklist,
+    mpps_stack,
+    scheduled_step,
+)
+
+bench_fuzz = importlib.import_module("bench.fuzz")
+WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
+MR = "1.2.840.10008.5.1.4.1.1.4"
+MPPS_CONTEXT, FIND_CONTEXT = 3, 5
+STORE_CONTEXT, MR_CONTEXT = 3, 5
+
+
+@contextmanager
+def server_log() -> Iterator[list[str]]:
+    """What the server logged at error level or with a traceback (must stay empty)."""
+    failures: list[str] = []
+    with bench_fuzz.ServerLog(failures.append).installed():
+        yield failures
+
+
+def _attributes() -> bytes:
+    return encode_identifier(create_attributes(scheduled_step(1)), IMPLICIT_VR_LE)
+
+
+def _n_create(instance: str | None, context: int = MPPS_CONTEXT, sop: str = MPPS_SOP_CLASS) -> bytes:
+    return peer.message(context, peer.command(peer.N_CREATE_RQ, 1, sop, instance), _attributes())
+
+
+N_CASES = {
+    # Affected SOP Instance UIDs that try path tricks or break PS3.5 9.1: 0x0117
+    "path-trick": (_n_create("../../etc/passwd"), 0x0117),
+    "dot-dot": (_n_create(".."), 0x0117),
+    "too-long": (_n_create("1." + "2" * 100), 0x0117),
+    # a UID that is not even ASCII breaks the command set's encoding (PS3.5 6.2): A-ABORT
+    "not-ascii": (_n_create("1.2.\xe9"), None),
+    # the MPPS SOP class on the Modality Worklist's presentation context: 0x0122
+    "wrong-context": (_n_create("1.2.3.4", FIND_CONTEXT), 0x0122),
+    # a SOP class nobody serves, too long to echo in the response: 0x0118
+    "unknown-long-class": (_n_create("1.2.3", sop="1." + "9" * 80), 0x0118),
+    "n-set-path-trick": (
+        peer.message(
+            MPPS_CONTEXT, peer.command(peer.N_SET_RQ, 1, MPPS_SOP_CLASS, "1/../2"), _attributes()
+        ),
+        0x0117,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(N_CASES))
+async def test_mangled_n_requests_get_a_precise_status(tmp_path: Path, name: str) -> None:
+    """Each is refused before the handler runs, with its status, nothing stored and
+    nothing logged as an error; a valid N-CREATE is answered afterwards."""
+    data, status = N_CASES[name]
+    root = make_worklist(tmp_path / "wl")
+    opening = peer.associate_rq(AE, ["1.2.840.10008.1.1", MPPS_SOP_CLASS, WORKLIST_FIND])
+    with server_log() as failures:
+        async with mpps_stack(root) as stack:
+            answer = await peer.session(stack.server.port, opening, data)
+            if status is None:
+                assert answer.replies == ["AssociateAC", "Abort"]
+            else:
+                assert answer.statuses() == [status], answer.replies
+                assert answer.replies[-1] == "ReleaseRP", answer.replies
+            assert not list((root / ".mpps").glob("*.json"))
+            valid = await peer.session(stack.server.port, opening, _n_create("1.2.3.4"))
+            assert valid.statuses() == [0x0000], valid.replies
+    assert failures == []
+
+
+async def _store_session(port: int, rest: bytes) -> peer.Answer:
+    sop_class = str(instances()[0].SOPClassUID)
+    assert sop_class != MR
+    opening = peer.associate_rq("QRSCP", ["1.2.840.10008.1.1", sop_class, MR])
+    return await peer.session(port, opening, rest)
+
+
+def _store(ds: Dataset, *, split: int, message_id: int = 1, last: bool = True) -> bytes:
+    data = encode_identifier(ds, IMPLICIT_VR_LE)
+    rq = peer.command(peer.C_STORE_RQ, message_id, str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+    return peer.message(STORE_CONTEXT, rq, data, split=split, last=last)
+
+
+def _incoming(app: object) -> list[Path]:
+    """Temporary files with content (the spare file made ahead is empty)."""
+    root = app.received.root / ".incoming"  # type: ignore[attr-defined]
+    return [p for p in root.glob("*") if p.stat().st_size]
+
+
+async def test_an_abort_in_the_read_that_completes_a_store_leaves_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    """Two streamed C-STOREs with one Message ID in one read: the second aborts the
+    association (PS3.7 9.1.1.1.1) before the first's task ran. Found by this pass: the
+    first's temporary file stayed until the next restart."""
+    ds = instances()[0]
+    with server_log() as failures:
+        async with storing_app(tmp_path) as app:
+            answer = await _store_session(app.port, _store(ds, split=50) * 2)
+            assert answer.replies[-1] == "Abort", answer.replies
+            for _ in range(50):
+                if not _incoming(app):
+                    break
+                await asyncio.sleep(0.05)
+            assert _incoming(app) == []
+            valid = await _store_session(app.port, _store(ds, split=0))
+            assert valid.statuses() == [0x0000]
+    assert failures == []
+
+
+def _cut(ds: Dataset) -> bytes:
+    """A data set cut in half, properly framed: shorter than its elements announce."""
+    data = encode_identifier(ds, IMPLICIT_VR_LE)
+    rq = peer.command(peer.C_STORE_RQ, 1, str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+    return peer.message(STORE_CONTEXT, rq, data[: len(data) // 2], split=50)
+
+
+def _wrong_class(ds: Dataset) -> bytes:
+    """The instance's class on the MR context, and as the Affected SOP Class of a CT."""
+    data = encode_identifier(ds, IMPLICIT_VR_LE)
+    rq = peer.command(peer.C_STORE_RQ, 1, MR, str(ds.SOPInstanceUID))
+    return peer.message(MR_CONTEXT, rq, data, split=50)
+
+
+def _path_trick(ds: Dataset) -> bytes:
+    data = encode_identifier(ds, IMPLICIT_VR_LE)
+    rq = peer.command(peer.C_STORE_RQ, 1, str(ds.SOPClassUID), "1.2/../../x")
+    return peer.message(STORE_CONTEXT, rq, data, split=50)
+
+
+STORE_CASES = {
+    "abort-mid-stream": (lambda ds: _store(ds, split=50, last=False) + peer.ABORT, []),
+    "no-last-fragment-then-release": (lambda ds: _store(ds, split=50, last=False), []),
+    "shorter-than-announced": (_cut, [0xC000]),
+    "sop-class-of-another-context": (_wrong_class, [0xA900]),
+    "instance-uid-path-trick": (_path_trick, [0xC000]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STORE_CASES))
+async def test_cut_c_stores_leave_nothing_behind(tmp_path: Path, name: str) -> None:
+    """A data set cut short (abort, release or truncation): no stored instance, no
+    temporary file, nothing logged as an error; a legitimate C-STORE still succeeds."""
+    build, statuses = STORE_CASES[name]
+    ds = instances()[0]
+    with server_log() as failures:
+        async with storing_app(tmp_path) as app:
+            answer = await _store_session(app.port, build(ds))
+            assert answer.statuses() == statuses, answer.replies
+            await asyncio.sleep(0.2)
+            assert written_files(app) == [] and _incoming(app) == []
+            valid = await _store_session(app.port, _store(ds, split=7))
+            assert valid.statuses() == [0x0000]
+    assert failures == []
