@@ -32,7 +32,7 @@ from aiodicom.log import get_logger
 from aiodicom.net.loop import set_nodelay
 from aiodicom.net.transport import Transport
 from aiodicom.proto.association import Association, Mode
-from aiodicom.proto.events import Event, MessageReceived
+from aiodicom.proto.events import DataSetFragment, Event, MessageReceived
 
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
@@ -292,7 +292,7 @@ class AssociationProtocol(asyncio.Protocol):
             self._pdu_since = now
         if not message_begun:
             self._message_since = None
-        elif self._message_since is None or any(type(e) is MessageReceived for e in events):
+        elif self._message_since is None or any(_completes_a_message(e) for e in events):
             self._message_since = now
         self._arm_input_deadline()
 
@@ -353,3 +353,10 @@ class AssociationProtocol(asyncio.Protocol):
     def bind_log(self, **values: Any) -> None:
         """Add key/values to every further log line of this association."""
         self.log = self.log.bind(**values)
+
+
+def _completes_a_message(event: Event) -> bool:
+    """A DIMSE message ended with this event: received whole, or the last fragment of a
+    streamed data set (C-STORE); a message still partial after it began later."""
+    kind = type(event)
+    return kind is MessageReceived or (kind is DataSetFragment and cast(DataSetFragment, event).last)

@@ -96,7 +96,7 @@ class Answer:
         return [int(reply.split(":")[1], 16) for reply in self.replies if ":" in reply]
 
 
-def _describe(raw: bytes) -> list[str]:
+def describe(raw: bytes) -> list[str]:
     replies: list[str] = []
     for pdu in PDUDecoder(0, 1 << 24).feed(raw):
         if not isinstance(pdu, PDataTF):
@@ -140,4 +140,4 @@ async def session(port: int, opening: bytes, rest: bytes, *, quiet: float = 1.0)
         pass
     finally:
         writer.close()
-    return Answer(_describe(b"".join(received)))
+    return Answer(describe(b"".join(received)))

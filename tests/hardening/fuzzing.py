@@ -332,7 +332,7 @@ async def probe_server(
             for chunk in chunks(rng, rest[: len(rest) - len(tail)]):
                 writer.write(chunk)
             if linger:
-                await _read_until_quiet(reader, received, linger)
+                await read_until_quiet(reader, received, linger)
                 writer.write(tail)
             if writer.can_write_eof():
                 writer.write_eof()
@@ -347,7 +347,7 @@ async def probe_server(
     return classify_reply(b"".join(received))
 
 
-async def _read_until_quiet(reader: asyncio.StreamReader, received: list[bytes], quiet: float) -> None:
+async def read_until_quiet(reader: asyncio.StreamReader, received: list[bytes], quiet: float) -> None:
     """Read into ``received`` until nothing came for ``quiet`` s (or the server closed)."""
     while True:
         try:

@@ -10,17 +10,22 @@ left by an aborted C-STORE, and the server keeps answering.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
 from pydicom import Dataset
 
+from aiodicom.config import StorageSection
 from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.proto.negotiation import IMPLICIT_VR_LE
 from tests.hardening import dimse_peer as peer
+from tests.hardening import fuzzing
+from servers.qrscp.app import QRApp
+from tests.qr.helpers import app_config
 from tests.qr.test_qr_storage import instances, storing_app, written_files
 from tests.worklist.mpps_support import (
     AE,
@@ -178,4 +183,87 @@ async def test_cut_c_stores_leave_nothing_behind(tmp_path: Path, name: str) -> N
             assert written_files(app) == [] and _incoming(app) == []
             valid = await _store_session(app.port, _store(ds, split=7))
             assert valid.statuses() == [0x0000]
+    assert failures == []
+
+
+@asynccontextmanager
+async def _timed_app(tmp_path: Path, **network: float) -> AsyncIterator[QRApp]:
+    """The Q/R SCP storing instances, with these input deadlines."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    config = app_config(data, tmp_path / "index.sqlite")
+    section = dataclasses.replace(config.server, **network)  # type: ignore[arg-type]
+    app = QRApp(dataclasses.replace(config, server=section, storage=StorageSection()))
+    await app.start("127.0.0.1", 0)
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+async def _dribble(port: int, opening: bytes, pieces: list[bytes], pause: float) -> list[str]:
+    """Each piece ``pause`` s after the previous one; then what the SCP answered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(opening)
+    received = [await reader.read(65536)]
+    try:
+        for piece in pieces:
+            await fuzzing.read_until_quiet(reader, received, pause)  # the pause, reading
+            if reader.at_eof():
+                break
+            writer.write(piece)
+            await writer.drain()
+        await fuzzing.read_until_quiet(reader, received, 1.0)
+        writer.write(peer.RELEASE)
+        async with asyncio.timeout(5.0):
+            while block := await reader.read(65536):
+                received.append(block)
+    except OSError:
+        pass
+    finally:
+        writer.close()
+    return peer.Answer(peer.describe(b"".join(received))).replies
+
+
+def _store_pdus(ds: Dataset, message_id: int, split: int) -> list[bytes]:
+    data = encode_identifier(ds, IMPLICIT_VR_LE)
+    rq = peer.command(peer.C_STORE_RQ, message_id, str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+    return fuzzing.split_pdus(peer.message(STORE_CONTEXT, rq, data, split=split))
+
+
+async def test_a_dribbled_c_store_is_aborted_at_the_message_timeout(tmp_path: Path) -> None:
+    """Issue 15's message deadline holds for streamed C-STORE: each PDU in time (pdu
+    timeout), the message not (1.5 s): A-ABORT, and its temporary file is removed."""
+    ds = instances()[0]
+    pieces = _store_pdus(ds, 1, 20)
+    assert len(pieces) * 0.2 > 3.0
+    timeouts = {"pdu_timeout": 1.0, "message_timeout": 1.5}
+    with server_log() as failures:
+        async with _timed_app(tmp_path, **timeouts) as app:
+            opening = peer.associate_rq("QRSCP", ["1.2.840.10008.1.1", str(ds.SOPClassUID)])
+            replies = await _dribble(app.port, opening, pieces, 0.2)
+            assert replies == ["AssociateAC", "Abort"]
+            await asyncio.sleep(0.2)
+            assert _incoming(app) == [] and written_files(app) == []
+    assert failures == []
+
+
+async def test_the_next_message_after_a_streamed_c_store_has_its_own_deadline(
+    tmp_path: Path,
+) -> None:
+    """The last fragment of a C-STORE and the start of the next one in one read: the next
+    message's deadline runs from there, not from the first one's start. Found by this
+    pass: the second message inherited the first's clock and was aborted early."""
+    first, second = instances()[:2]
+    one, two = _store_pdus(first, 1, 200), _store_pdus(second, 2, 200)
+    joined = [*one[:-1], one[-1] + two[0], *two[1:]]
+    pause = 1.0 / (len(one) - 1)  # each message takes ~1 s of a 1.5 s deadline
+    assert len(two) >= len(one) - 1
+    timeouts = {"pdu_timeout": 1.0, "message_timeout": 1.5}
+    with server_log() as failures:
+        async with _timed_app(tmp_path, **timeouts) as app:
+            classes = ["1.2.840.10008.1.1", str(first.SOPClassUID)]
+            assert str(second.SOPClassUID) == classes[1]
+            replies = await _dribble(app.port, peer.associate_rq("QRSCP", classes), joined, pause)
+    assert replies == ["AssociateAC", "CStoreRSP:0000", "CStoreRSP:0000", "ReleaseRP"]
     assert failures == []
