@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import importlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -267,3 +268,47 @@ async def test_the_next_message_after_a_streamed_c_store_has_its_own_deadline(
             replies = await _dribble(app.port, peer.associate_rq("QRSCP", classes), joined, pause)
     assert replies == ["AssociateAC", "CStoreRSP:0000", "CStoreRSP:0000", "ReleaseRP"]
     assert failures == []
+
+
+class _LoopErrors:
+    """Exceptions the event loop reports (a task nobody awaited): each one a defect."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def __call__(self, _loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        self.errors.append(f"{context.get('message')}: {context.get('exception')!r}")
+
+
+async def test_a_refused_commit_after_the_release_is_not_an_unretrieved_exception(
+    tmp_path: Path,
+) -> None:
+    """An unreadable data set, then A-RELEASE-RQ while its commit runs: the commit goes on
+    (shielded) and refuses it after the association ended. Found by bench/fuzz.py
+    --service store: "Task exception was never retrieved: StoreError(0xC000...)"."""
+    ds = instances()[0]
+    rq = peer.command(peer.C_STORE_RQ, 1, str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+    garbage = peer.message(STORE_CONTEXT, rq, b"\xff" * 3000, split=700)
+    opening = peer.associate_rq("QRSCP", ["1.2.840.10008.1.1", str(ds.SOPClassUID)])
+    loop = asyncio.get_running_loop()
+    errors = _LoopErrors()
+    loop.set_exception_handler(errors)
+    try:
+        with server_log() as failures:
+            async with storing_app(tmp_path) as app:
+                for delay in (0.0, 0.001, 0.003, 0.01, 0.03):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+                    writer.write(opening)
+                    await reader.read(65536)
+                    writer.write(garbage)
+                    await asyncio.sleep(delay)
+                    writer.write(peer.RELEASE)
+                    await fuzzing.read_until_quiet(reader, [], 1.0)
+                    writer.close()
+                await asyncio.sleep(0.5)
+                assert _incoming(app) == [] and written_files(app) == []
+                gc.collect()  # an unretrieved task exception is reported when collected
+                await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert errors.errors == [] and failures == []
