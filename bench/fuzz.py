@@ -50,7 +50,7 @@ import structlog  # noqa: E402
 from pydicom import Dataset  # noqa: E402
 
 import aiodicom  # noqa: E402
-from aiodicom import FindHandler, FindRequest, ServerConfig  # noqa: E402
+from aiodicom import FindHandler, FindRequest  # noqa: E402
 from aiodicom.log import configure  # noqa: E402
 from tests.hardening import fuzzing, service_fuzz  # noqa: E402
 
@@ -256,7 +256,9 @@ async def fuzz_server(
         with ServerLog(failed).installed(), tempfile.TemporaryDirectory() as work:
             async with _serving(service, handler, Path(work)) as target:
                 server = target.server
-                await asyncio.gather(*(peer(index, server.port, target.called_ae) for index in range(peers)))
+                await asyncio.gather(
+                    *(peer(index, server.port, target.called_ae) for index in range(peers))
+                )
                 await _echo_check(report, server.port, target.called_ae)
                 try:
                     problems = await target.check()
@@ -282,7 +284,7 @@ async def _serving(
         async with service_fuzz.serving(service, work) as target:
             yield target
         return
-    config = ServerConfig(**service_fuzz.FUZZ_CONFIG)
+    config = service_fuzz.fuzz_config()
     async with aiodicom.serve(config, {"worklist": handler or _items}) as server:
 
         async def check() -> list[str]:

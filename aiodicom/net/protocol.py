@@ -359,4 +359,6 @@ def _completes_a_message(event: Event) -> bool:
     """A DIMSE message ended with this event: received whole, or the last fragment of a
     streamed data set (C-STORE); a message still partial after it began later."""
     kind = type(event)
-    return kind is MessageReceived or (kind is DataSetFragment and cast(DataSetFragment, event).last)
+    return kind is MessageReceived or (
+        kind is DataSetFragment and cast(DataSetFragment, event).last
+    )

@@ -347,7 +347,9 @@ async def probe_server(
     return classify_reply(b"".join(received))
 
 
-async def read_until_quiet(reader: asyncio.StreamReader, received: list[bytes], quiet: float) -> None:
+async def read_until_quiet(
+    reader: asyncio.StreamReader, received: list[bytes], quiet: float
+) -> None:
     """Read into ``received`` until nothing came for ``quiet`` s (or the server closed)."""
     while True:
         try:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydicom import Dataset
 from pydicom.uid import generate_uid
@@ -40,7 +41,16 @@ ECHO = "1.2.840.10008.1.1"
 WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 QR_AE = "QRSCP"
-FUZZ_CONFIG = {"artim_timeout": 2.0, "idle_timeout": 2.0, "pdu_timeout": 2.0}
+FUZZ_TIMEOUT = 2.0
+"""ARTIM, idle and PDU timeouts of the servers under fuzzing: probes that stop half-way
+are ended quickly."""
+
+
+def fuzz_config(**settings: Any) -> ServerConfig:
+    """A server config with the fuzzing timeouts (and ``settings``)."""
+    return ServerConfig(
+        artim_timeout=FUZZ_TIMEOUT, idle_timeout=FUZZ_TIMEOUT, pdu_timeout=FUZZ_TIMEOUT, **settings
+    )
 
 
 def _mpps_opening() -> bytes:
@@ -84,7 +94,9 @@ def mpps_seeds() -> list[bytes]:
 
 
 def _instance() -> Dataset:
-    shape = SampleShape(patients=1, studies_per_patient=1, series_per_study=1, instances_per_series=1)
+    shape = SampleShape(
+        patients=1, studies_per_patient=1, series_per_study=1, instances_per_series=1
+    )
     return next(ds for _name, ds in iter_sample(shape))
 
 
@@ -152,7 +164,7 @@ async def _mpps_server(work: Path) -> AsyncIterator[Target]:
     root = make_worklist(work / "worklist")
     store = WorklistStore(root)
     query_log = QueryLog(10)
-    config = ServerConfig(ae_title=AE, accept_called_ae=store.has_ae, **FUZZ_CONFIG)
+    config = fuzz_config(ae_title=AE, accept_called_ae=store.has_ae)
     server = Server(config, logged_handlers(WorklistService(store), query_log))
     mpps = MppsStore(root / ".mpps")
     mpps.load()
@@ -163,7 +175,9 @@ async def _mpps_server(work: Path) -> AsyncIterator[Target]:
         problems: list[str] = []
         attributes = encode_identifier(create_attributes(scheduled_step(2)), IMPLICIT_VR_LE)
         command = peer.command(peer.N_CREATE_RQ, 1, MPPS_SOP_CLASS, generate_uid())
-        answer = await peer.session(server.port, _mpps_opening(), peer.message(3, command, attributes))
+        answer = await peer.session(
+            server.port, _mpps_opening(), peer.message(3, command, attributes)
+        )
         if answer.statuses() != [0]:
             problems.append(f"valid N-CREATE answered {answer.replies}")
         query = Dataset()
@@ -186,7 +200,13 @@ async def _store_server(work: Path) -> AsyncIterator[Target]:
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     config = app_config(data, work / "index.sqlite")
-    network = NetworkSection(port=0, ae_title=QR_AE, **FUZZ_CONFIG)
+    network = NetworkSection(
+        port=0,
+        ae_title=QR_AE,
+        artim_timeout=FUZZ_TIMEOUT,
+        idle_timeout=FUZZ_TIMEOUT,
+        pdu_timeout=FUZZ_TIMEOUT,
+    )
     config = dataclasses.replace(config, server=network, storage=StorageSection())
     app = QRApp(config)
     await app.start("127.0.0.1", 0)

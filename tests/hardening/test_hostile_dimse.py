@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import gc
 import importlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -23,9 +23,9 @@ from pydicom import Dataset
 from aiodicom.config import StorageSection
 from aiodicom.dicom.identifier import encode_identifier
 from aiodicom.proto.negotiation import IMPLICIT_VR_LE
+from servers.qrscp.app import QRApp
 from tests.hardening import dimse_peer as peer
 from tests.hardening import fuzzing
-from servers.qrscp.app import QRApp
 from tests.qr.helpers import app_config
 from tests.qr.test_qr_storage import instances, storing_app, written_files
 from tests.worklist.mpps_support import (
@@ -56,7 +56,9 @@ def _attributes() -> bytes:
     return encode_identifier(create_attributes(scheduled_step(1)), IMPLICIT_VR_LE)
 
 
-def _n_create(instance: str | None, context: int = MPPS_CONTEXT, sop: str = MPPS_SOP_CLASS) -> bytes:
+def _n_create(
+    instance: str | None, context: int = MPPS_CONTEXT, sop: str = MPPS_SOP_CLASS
+) -> bytes:
     return peer.message(context, peer.command(peer.N_CREATE_RQ, 1, sop, instance), _attributes())
 
 
@@ -161,7 +163,7 @@ def _path_trick(ds: Dataset) -> bytes:
     return peer.message(STORE_CONTEXT, rq, data, split=50)
 
 
-STORE_CASES = {
+STORE_CASES: dict[str, tuple[Callable[[Dataset], bytes], list[int]]] = {
     "abort-mid-stream": (lambda ds: _store(ds, split=50, last=False) + peer.ABORT, []),
     "no-last-fragment-then-release": (lambda ds: _store(ds, split=50, last=False), []),
     "shorter-than-announced": (_cut, [0xC000]),

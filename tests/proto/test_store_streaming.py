@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aiodicom.errors import ProtocolError
 from aiodicom.proto.dimse import MessageAssembler, encode_command, fragment
-from aiodicom.proto.events import DataSetFragment, MessageReceived
+from aiodicom.proto.events import DataSetFragment, Event, MessageReceived
 from aiodicom.proto.messages import CEchoRQ, CFindRQ, CommandField, CStoreRQ
 from aiodicom.proto.pdu import encode_pdata
 from aiodicom.proto.pdus import PDV
@@ -105,12 +105,12 @@ def _streamed_session() -> tuple[bytes, bytes]:
     return stream, data
 
 
-def _received(pieces: list[bytes]) -> tuple[bytes, list[bool], list[bool], list[object]]:
+def _received(pieces: list[bytes]) -> tuple[bytes, list[bool], list[bool], list[Event]]:
     _req, acc = established(fast_path=None)
     acc.stream_commands = STREAMED
     events = [event for piece in pieces for event in acc.receive_data(piece)]
     fragments = [e for e in events if isinstance(e, DataSetFragment)]
-    others = [e for e in events if not isinstance(e, DataSetFragment)]
+    others: list[Event] = [e for e in events if not isinstance(e, DataSetFragment)]
     assert not acc.input_pending
     data = b"".join(f.data for f in fragments)
     return data, [f.first for f in fragments], [f.last for f in fragments], others
