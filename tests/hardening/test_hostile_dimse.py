@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from pydicom import Dataset
 
-from aiodicom.config import StorageSection
+from aiodicom.config import StorageSection, load_qr_config
 from aiodicom.dicom.identifier import encode_identifier
+from aiodicom.errors import ConfigError
 from aiodicom.proto.negotiation import IMPLICIT_VR_LE
 from servers.qrscp.app import QRApp
 from tests.hardening import dimse_peer as peer
@@ -314,3 +315,47 @@ async def test_a_refused_commit_after_the_release_is_not_an_unretrieved_exceptio
     finally:
         loop.set_exception_handler(None)
     assert errors.errors == [] and failures == []
+
+
+async def test_an_instance_beyond_max_instance_size_is_refused_and_removed(
+    tmp_path: Path,
+) -> None:
+    """storage.max_instance_size bounds the disk an instance (or a stream that never
+    ends) may take: the partial file is removed as soon as the limit is passed, the rest
+    of the data set is read and dropped, and the C-STORE-RSP says 0xA700 naming it."""
+    ds = instances()[0]
+    rq = peer.command(peer.C_STORE_RQ, 1, str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+    endless = peer.message(STORE_CONTEXT, rq, b"\x00" * 400_000, split=4000, last=False)
+    opening = peer.associate_rq("QRSCP", ["1.2.840.10008.1.1", str(ds.SOPClassUID)])
+    with server_log() as failures:
+        async with storing_app(tmp_path, max_instance_size=5000) as app:
+            answer = await _store_session(app.port, _store(ds, split=0))
+            assert answer.statuses() == [0x0000]  # a small instance is stored
+            reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+            writer.write(opening)
+            await reader.read(65536)
+            writer.write(endless)
+            await writer.drain()
+            await asyncio.sleep(0.3)
+            assert _incoming(app) == []  # dropped at 5000 bytes, while the stream goes on
+            last = peer.message(STORE_CONTEXT, rq, b"\x00" * 10, split=0)
+            writer.write(fuzzing.split_pdus(last)[1])  # the last fragment
+            received: list[bytes] = []
+            await fuzzing.read_until_quiet(reader, received, 1.0)
+            writer.close()
+            replies = peer.describe(b"".join(received))
+            assert replies == ["CStoreRSP:A700"], replies
+            assert len(written_files(app)) == 1
+    assert failures == []
+
+
+def test_max_instance_size_is_validated(tmp_path: Path) -> None:
+    """A limit of 0 or less is a configuration error naming the key."""
+    data = tmp_path / "data"
+    data.mkdir()
+    file = tmp_path / "qrscp.yaml"
+    file.write_text(f"qr: {{data: {data}}}\nstorage: {{max_instance_size: 0}}\n")
+    with pytest.raises(ConfigError, match=r"storage\.max_instance_size"):
+        load_qr_config(file)
+    file.write_text(f"qr: {{data: {data}}}\nstorage: {{max_instance_size: 1000000}}\n")
+    assert load_qr_config(file).storage.max_instance_size == 1_000_000
