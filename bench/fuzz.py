@@ -1,7 +1,7 @@
 """Standalone fuzzer for the protocol core and a live server, time-bounded.
 
     python bench/fuzz.py --seconds 600 [--max-inputs N] [--target core|server|all]
-                         [--engine random|atheris]
+                         [--engine random|atheris] [--service find|mpps|store]
 
 ``random`` (default): a seeded loop of structure-aware mutations of the seed corpus
 (tests/fixtures/pdus, tests/fixtures/fuzz) against the PDU decoder and an acceptor
@@ -37,7 +37,7 @@ import traceback
 import warnings
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,9 @@ import structlog  # noqa: E402
 from pydicom import Dataset  # noqa: E402
 
 import aiodicom  # noqa: E402
-from aiodicom import FindHandler, FindRequest, ServerConfig  # noqa: E402
+from aiodicom import FindHandler, FindRequest  # noqa: E402
 from aiodicom.log import configure  # noqa: E402
-from tests.hardening import fuzzing  # noqa: E402
+from tests.hardening import fuzzing, service_fuzz  # noqa: E402
 
 
 @dataclass
@@ -185,6 +185,12 @@ def _describe(exc_info: object) -> str:
     return f": {type(exc).__name__}: {exc}{where}"
 
 
+LINGER = 0.3
+"""Seconds a service session waits, in one of two sessions, for the answers before its
+A-RELEASE-RQ or FIN: N-CREATE and C-STORE answer after a durable write, and a release or
+a close stops an outstanding operation, so without it only refusals would be seen."""
+
+
 async def fuzz_server(
     report: Report,
     rng: random.Random,
@@ -195,12 +201,16 @@ async def fuzz_server(
     max_inputs: int | None = None,
     handler: FindHandler | None = None,
     peers: int = 4,
+    service: str = "find",
 ) -> None:
     """Mutated sessions from ``peers`` concurrent connections against a live server.
 
+    ``service``: ``find`` (a C-FIND server), ``mpps`` (N-CREATE / N-SET of the worklist's
+    MPPS SCP) or ``store`` (C-STORE of the Q/R SCP), see :mod:`tests.hardening.service_fuzz`.
     Stops after ``seconds`` or ``max_inputs`` sessions; each seed is first sent as it is.
     A loop exception, an exception or error logged by the server, a hang (no close within
-    5 s) or a C-ECHO left unanswered counts against the report.
+    5 s), a C-ECHO left unanswered or a legitimate request of the service not answered as
+    it should be once the fuzzing ends counts against the report.
     """
     loop = asyncio.get_running_loop()
     in_flight: dict[int, bytes] = {}
@@ -214,7 +224,7 @@ async def fuzz_server(
     def on_error(_loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
         failed(f"server: {context.get('message')}: {context.get('exception')!r}")
 
-    seeds = deque(corpus)
+    seeds = deque(dict.fromkeys(corpus))  # each distinct seed once, as it is
     deadline = time.monotonic() + seconds
     budget = report.inputs + max_inputs if max_inputs is not None else None
 
@@ -224,12 +234,13 @@ async def fuzz_server(
         report.inputs += 1
         return seeds.popleft() if seeds else fuzzing.mutate(own, own.choice(corpus), corpus)
 
-    async def peer(index: int, port: int) -> None:
+    async def peer(index: int, port: int, called_ae: str) -> None:
         own = random.Random(rng.getrandbits(64))
         checked = time.monotonic()
         while (data := next_input(own)) is not None:
             in_flight[index] = data
-            outcome = await fuzzing.probe_server(port, data, own, 5.0)
+            linger = LINGER if service != "find" and own.random() < 0.5 else 0.0
+            outcome = await fuzzing.probe_server(port, data, own, 5.0, linger=linger)
             del in_flight[index]
             report.outcomes["server:" + outcome] += 1
             if outcome == "hang":
@@ -237,16 +248,24 @@ async def fuzz_server(
                 save_crash(crash_dir, data, "hang")
             if index == 0 and time.monotonic() - checked > 5:  # still answering?
                 checked = time.monotonic()
-                await _echo_check(report, port)
+                await _echo_check(report, port, called_ae)
 
     previous = loop.get_exception_handler()
     loop.set_exception_handler(on_error)
-    config = ServerConfig(artim_timeout=2.0, idle_timeout=2.0, pdu_timeout=2.0)
     try:
-        with ServerLog(failed).installed():
-            async with aiodicom.serve(config, {"worklist": handler or _items}) as server:
-                await asyncio.gather(*(peer(index, server.port) for index in range(peers)))
-                await _echo_check(report, server.port)
+        with ServerLog(failed).installed(), tempfile.TemporaryDirectory() as work:
+            async with _serving(service, handler, Path(work)) as target:
+                server = target.server
+                await asyncio.gather(
+                    *(peer(index, server.port, target.called_ae) for index in range(peers))
+                )
+                await _echo_check(report, server.port, target.called_ae)
+                try:
+                    problems = await target.check()
+                except Exception as exc:  # refused, aborted, timed out: not answered
+                    problems = [f"{type(exc).__name__}: {exc}"]
+                for problem in problems:
+                    failed(f"after fuzzing, a legitimate request: {problem}")
                 for _ in range(30):  # ARTIM/idle of the last probes
                     if not server.connections:
                         break
@@ -256,8 +275,31 @@ async def fuzz_server(
         loop.set_exception_handler(previous)
 
 
-async def _echo_check(report: Report, port: int) -> None:
-    async with aiodicom.connect("127.0.0.1", port, acse_timeout=5) as assoc:
+@asynccontextmanager
+async def _serving(
+    service: str, handler: FindHandler | None, work: Path
+) -> AsyncIterator[service_fuzz.Target]:
+    """The server under test: a C-FIND server, or a service of ``service_fuzz``."""
+    if service != "find":
+        async with service_fuzz.serving(service, work) as target:
+            yield target
+        return
+    config = service_fuzz.fuzz_config()
+    async with aiodicom.serve(config, {"worklist": handler or _items}) as server:
+
+        async def check() -> list[str]:
+            query = Dataset()
+            query.PatientName = ""
+            async with aiodicom.connect("127.0.0.1", server.port) as assoc:
+                found = [ds async for ds in assoc.find(query, "worklist")]
+            wanted = 3 if handler is None else len(found)
+            return [] if len(found) == wanted else [f"C-FIND found {len(found)}, not 3"]
+
+        yield service_fuzz.Target(server, check)
+
+
+async def _echo_check(report: Report, port: int, called_ae: str) -> None:
+    async with aiodicom.connect("127.0.0.1", port, called_ae=called_ae, acse_timeout=5) as assoc:
         if await assoc.echo() != 0:
             report.crashes += 1
             report.crash_kinds["server stopped answering C-ECHO"] += 1
@@ -266,7 +308,9 @@ async def _echo_check(report: Report, port: int) -> None:
 def run_random(args: argparse.Namespace) -> Report:
     report = Report("random", args.target)
     rng = random.Random(args.seed)
-    corpus = fuzzing.load_corpus(args.corpus)
+    corpus = service_fuzz.corpus(args.service)
+    if args.corpus is not None:
+        corpus += fuzzing.load_corpus(args.corpus)
     started = time.monotonic()
     budget = args.seconds
     core_share = budget if args.target == "core" else 0 if args.target == "server" else budget / 2
@@ -276,7 +320,7 @@ def run_random(args: argparse.Namespace) -> Report:
         asyncio.run(
             fuzz_server(
                 report, rng, corpus, budget - core_share, args.crash_dir,
-                max_inputs=args.max_inputs,
+                max_inputs=args.max_inputs, service=args.service,
             )
         )  # fmt: skip
     report.seconds = time.monotonic() - started
@@ -361,6 +405,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-inputs", type=int, help="input budget per target")
     parser.add_argument("--target", choices=("core", "server", "all"), default="all")
     parser.add_argument("--engine", choices=("random", "atheris"), default="random")
+    parser.add_argument(
+        "--service", choices=service_fuzz.SERVICES, default="find",
+        help="server target: C-FIND, MPPS N-CREATE/N-SET, or Q/R C-STORE",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--corpus", type=Path, help="extra folder of *.bin seeds")
     parser.add_argument("--crash-dir", type=Path, default=Path("fuzz-crashes"))

@@ -57,6 +57,9 @@ class StorageSection:
     (file and folder fsynced) before its response; false survives a crash of the server
     but not of the machine, and is faster. ``sop_classes`` / ``transfer_syntaxes``:
     what is accepted; empty = every Storage SOP Class / every transfer syntax.
+    ``max_instance_size``: bytes one received instance may take on disk (file meta
+    included); a larger one is refused with 0xA700 and its partial file removed; null =
+    no limit (an endless stream is then bounded by ``server.message_timeout`` only).
     """
 
     enabled: bool = True
@@ -65,6 +68,7 @@ class StorageSection:
     fsync: bool = True
     sop_classes: tuple[str, ...] | None = None
     transfer_syntaxes: tuple[str, ...] | None = None
+    max_instance_size: int | None = None
 
 
 def _default_network() -> NetworkSection:
@@ -154,6 +158,9 @@ def _check_storage(config: QRServerConfig) -> None:
     file, folder, data = config.source, config.storage_folder(), config.qr.data
     inside = folder.resolve().is_relative_to(data.resolve())
     _check(file, "storage.folder", inside, f"a folder inside qr.data ({data})", str(folder))
+    size = config.storage.max_instance_size
+    good = size is None or (isinstance(size, int) and size > 0)
+    _check(file, "storage.max_instance_size", good, "a number of bytes > 0, or null", size)
     for key in ("sop_classes", "transfer_syntaxes"):
         for i, uid in enumerate(getattr(config.storage, key) or ()):
             _check(file, f"storage.{key}[{i}]", valid_uid(uid), "a UID (PS3.5 9.1)", uid)

@@ -19,12 +19,18 @@ from typing import TYPE_CHECKING
 from pydicom import Dataset
 
 from aiodicom.dicom.identifier import decode_identifier, encode_identifier
+from aiodicom.dicom.uid import valid_uid
 from aiodicom.errors import DataError, DimseStatusError
 from aiodicom.net.n_types import NEnd, NHandler, NKind, NObserver, NOutcome, NRequest
 from aiodicom.net.operations import Operation, Performing
 from aiodicom.proto.fsm import State
 from aiodicom.proto.messages import CommandField, NCreateRQ, NCreateRSP, NSetRQ, NSetRSP
-from aiodicom.proto.status import NO_SUCH_SOP_CLASS, PROCESSING_FAILURE
+from aiodicom.proto.status import (
+    INVALID_OBJECT_INSTANCE,
+    NO_SUCH_SOP_CLASS,
+    PROCESSING_FAILURE,
+    SOP_CLASS_NOT_SUPPORTED,
+)
 
 if TYPE_CHECKING:
     from aiodicom.net.server import Server
@@ -46,7 +52,11 @@ class _NOperation:
         uid, instance = _target(command)
         handler = self.handlers.get(uid)
         if handler is None:
-            self.refuse(operation, NO_SUCH_SOP_CLASS, f"no {self.kind} handler for {uid}")
+            self.refuse(operation, NO_SUCH_SOP_CLASS, f"no {self.kind} handler for {uid[:32]}")
+            return None
+        refusal = _refusal(operation, uid, instance)
+        if refusal is not None:
+            self.refuse(operation, *refusal)
             return None
         request = self._request(operation, uid, instance)
         if isinstance(request, NOutcome):
@@ -111,6 +121,7 @@ class _NOperation:
             return
         command: NCreateRQ | NSetRQ = operation.command
         uid, instance = _target(command)
+        instance = outcome.sop_instance_uid or instance
         data = None
         if outcome.attributes is not None:
             syntax = association.contexts[operation.context_id].transfer_syntax
@@ -119,8 +130,8 @@ class _NOperation:
         rsp = self.response(
             message_id_being_responded_to=command.message_id,
             status=outcome.status,
-            affected_sop_class_uid=uid,
-            affected_sop_instance_uid=outcome.sop_instance_uid or instance,
+            affected_sop_class_uid=uid if valid_uid(uid) else None,
+            affected_sop_instance_uid=instance if instance and valid_uid(instance) else None,
             has_data_set=data is not None,
             error_comment=None if comment is None else comment[:64],  # LO (PS3.5 6.2)
             error_id=outcome.error_id,
@@ -164,6 +175,23 @@ class NSetOperation(_NOperation):
 
     kind: NKind = "N-SET"
     response = NSetRSP
+
+
+def _refusal(operation: Operation, uid: str, instance: str | None) -> tuple[int, str] | None:
+    """The status refusing a request before its handler runs, None when it may run.
+
+    The SOP class must be the abstract syntax of the presentation context the request
+    came on (PS3.7 10.1.5.1.1 / 10.1.3.1.1, PS3.8 7.1.1.13): 0x0122 otherwise, as for
+    C-STORE. A SOP Instance UID that breaks PS3.5 9.1 (a handler may use it as a file
+    name, and no response could echo it) is 0x0117, Invalid Object Instance (PS3.7 C.4).
+    An empty Affected SOP Instance UID of an N-CREATE asks the SCP for one.
+    """
+    context = operation.scp.association.contexts.get(operation.context_id)
+    if context is None or context.abstract_syntax != uid:
+        return SOP_CLASS_NOT_SUPPORTED, "SOP Class UID is not the presentation context's"
+    if instance is not None and instance != "" and not valid_uid(instance):
+        return INVALID_OBJECT_INSTANCE, f"SOP Instance UID {instance[:24]!r} breaks PS3.5 9.1"
+    return None
 
 
 def _target(command: NCreateRQ | NSetRQ) -> tuple[str, str | None]:

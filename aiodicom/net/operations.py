@@ -234,7 +234,7 @@ class OperationLayer:
         if eager:
             self._run_eagerly(coro, operation)
         else:
-            self._start_task(coro, operation)
+            self._start_task(coro, operation, handler)
 
     def cancel(self, scp: ServerProtocol, command: CCancelRQ) -> None:
         """PS3.7 9.3.2.3: stop the matching operation at once (C-FIND ends with 0xFE00)."""
@@ -260,10 +260,25 @@ class OperationLayer:
                 scp.log.debug("stopping handler", why=why, message_id=operation.message_id)
                 operation.task.cancel()
 
-    def _start_task(self, coro: Coroutine[Any, Any, None], operation: Operation) -> None:
+    def _start_task(
+        self,
+        coro: Coroutine[Any, Any, None],
+        operation: Operation,
+        handler: OperationHandler | None = None,
+    ) -> None:
         task = operation.scp.loop.create_task(coro)
         operation.task = task
-        task.add_done_callback(lambda _: self.forget(operation))
+        task.add_done_callback(lambda done: self._task_done(done, operation, handler))
+
+    def _task_done(
+        self, task: asyncio.Task[None], operation: Operation, handler: OperationHandler | None
+    ) -> None:
+        """Forget the operation; a streaming one cancelled before its coroutine took the
+        data set over (an A-ABORT in the read that completed it) has it dropped, so no
+        temporary file outlives the association."""
+        self.forget(operation)
+        if task.cancelled() and operation.sink is not None and getattr(handler, "streams", False):
+            cast(StreamingHandler, handler).abandon(operation)
 
     def _run_eagerly(self, coro: Coroutine[Any, Any, None], operation: Operation) -> None:
         """Run an operation now; only if it suspends does a task take over.

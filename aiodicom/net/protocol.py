@@ -33,7 +33,7 @@ from aiodicom.log import get_logger, level_enabled
 from aiodicom.net.loop import set_nodelay
 from aiodicom.net.transport import Transport
 from aiodicom.proto.association import Association, Mode
-from aiodicom.proto.events import Event, MessageReceived
+from aiodicom.proto.events import DataSetFragment, Event, MessageReceived
 
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
@@ -330,7 +330,7 @@ class AssociationProtocol(asyncio.Protocol):
             self._pdu_since = now
         if not message_begun:
             self._message_since = None
-        elif self._message_since is None or any(type(e) is MessageReceived for e in events):
+        elif self._message_since is None or any(_completes_a_message(e) for e in events):
             self._message_since = now
         self._arm_input_deadline()
 
@@ -407,3 +407,12 @@ class AssociationProtocol(asyncio.Protocol):
         self._log_context.update(values)
         if self._log is not None:
             self._log = self._log.bind(**values)
+
+
+def _completes_a_message(event: Event) -> bool:
+    """A DIMSE message ended with this event: received whole, or the last fragment of a
+    streamed data set (C-STORE); a message still partial after it began later."""
+    kind = type(event)
+    return kind is MessageReceived or (
+        kind is DataSetFragment and cast(DataSetFragment, event).last
+    )

@@ -14,6 +14,7 @@ status, or the failure a :class:`~aiodicom.errors.StoreError` names (PS3.4 B.2.3
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,7 +196,12 @@ async def _store(operation: Operation, stream: _Stream, request: StoreRequest) -
         sink = stream.sink
         assert sink is not None  # no error: the handler opened one
         stream.sink = None  # committed or failed: never discarded afterwards
-        status = await asyncio.shield(sink.commit())  # cancelled: it still completes
+        commit = asyncio.ensure_future(sink.commit())
+        try:
+            status = await asyncio.shield(commit)  # cancelled: it still completes
+        except asyncio.CancelledError:
+            commit.add_done_callback(functools.partial(_settled, scp))
+            raise
     except StoreError as exc:
         status, comment = exc.status, exc.comment
     except asyncio.CancelledError:
@@ -209,6 +215,17 @@ async def _store(operation: Operation, stream: _Stream, request: StoreRequest) -
     seconds = time.monotonic() - stream.started
     scp.operation_ended(StoreEnd(request, status, comment, stream.size, seconds))
     send_store_rsp(operation, status, comment)
+
+
+def _settled(scp: ServerProtocol, commit: asyncio.Future[int]) -> None:
+    """A commit that went on after its association ended (release, abort): its outcome
+    has nobody to go to. A refusal (StoreError) is the peer's; anything else is a bug of
+    the handler and is logged like one."""
+    if commit.cancelled():
+        return
+    exc = commit.exception()
+    if exc is not None and not isinstance(exc, StoreError):
+        scp.log.error("c-store handler failed after the association ended", error=repr(exc))
 
 
 def send_store_rsp(operation: Operation, status: int, comment: str | None = None) -> None:

@@ -66,9 +66,13 @@ _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 @dataclass(frozen=True, slots=True)
 class StorageOptions:
-    """``duplicates``: replace, keep or reject (module docstring)."""
+    """``duplicates``: replace, keep or reject (module docstring). ``max_instance_size``:
+    bytes one instance may take (file meta included), None = no limit; beyond it the
+    instance is refused with 0xA700 and its partial file removed at once, so a stream
+    that never ends fills no disk (the rest of it is read and dropped)."""
 
     duplicates: str = "replace"
+    max_instance_size: int | None = None
 
 
 def _index_error(exc: Exception) -> StoreError:
@@ -175,14 +179,21 @@ class QRStorage:
 class InstanceSink:
     """One instance on its way to disk and index (module docstring)."""
 
-    __slots__ = ("file", "request", "storage")
+    __slots__ = ("file", "request", "room", "storage")
 
     def __init__(self, storage: QRStorage, request: StoreRequest, file: AtomicFile) -> None:
         self.storage = storage
         self.request = request
         self.file = file
+        self.room = storage.options.max_instance_size  # bytes still allowed, None: any
 
     def write(self, data: bytes) -> None:
+        if self.room is not None:
+            self.room -= len(data)
+            if self.room < 0:
+                limit = self.storage.options.max_instance_size
+                comment = f"instance larger than the limit of {limit} bytes"
+                raise StoreError(OUT_OF_RESOURCES, comment=comment)
         try:
             self.file.write(data)
         except OSError as exc:

@@ -53,7 +53,12 @@ class QRApp:
             quiet=self.received.root if config.storage.enabled else None,
         )
         self.storage = QRStorage(
-            self.received, self.index, StorageOptions(duplicates=config.storage.duplicates)
+            self.received,
+            self.index,
+            StorageOptions(
+                duplicates=config.storage.duplicates,
+                max_instance_size=config.storage.max_instance_size,
+            ),
         )
         qr = config.qr
         self.service = QRService(

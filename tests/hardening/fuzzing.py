@@ -305,12 +305,16 @@ def classify_reply(reply: bytes) -> str:
     return "+".join(dict.fromkeys(kinds)) or "closed"
 
 
-async def probe_server(port: int, data: bytes, rng: random.Random, hang_after: float) -> str:
+async def probe_server(
+    port: int, data: bytes, rng: random.Random, hang_after: float, *, linger: float = 0.0
+) -> str:
     """Send ``data`` then FIN; return the reply class or "hang".
 
     When ``data`` opens with a whole A-ASSOCIATE-RQ PDU, that PDU goes first and the server's
     first reply is awaited, as a requestor does (PS3.8 9.2, Sta5): the rest then meets an
     established association instead of aborting it in Sta3. The rest goes in random chunks.
+    ``linger``: a trailing A-RELEASE-RQ and the FIN wait until the server has been quiet
+    that long (its answers to what came before are read first).
     """
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     pieces = split_pdus(data)
@@ -323,8 +327,13 @@ async def probe_server(port: int, data: bytes, rng: random.Random, hang_after: f
             if head:
                 writer.write(head)
                 received.append(await reader.read(65536))
-            for chunk in chunks(rng, data[len(head) :]):
+            rest = data[len(head) :]
+            tail = pieces[-1] if linger and len(pieces) > 1 and pieces[-1][:1] == b"\x05" else b""
+            for chunk in chunks(rng, rest[: len(rest) - len(tail)]):
                 writer.write(chunk)
+            if linger:
+                await read_until_quiet(reader, received, linger)
+                writer.write(tail)
             if writer.can_write_eof():
                 writer.write_eof()
             while block := await reader.read(65536):
@@ -336,6 +345,21 @@ async def probe_server(port: int, data: bytes, rng: random.Random, hang_after: f
     finally:
         writer.close()
     return classify_reply(b"".join(received))
+
+
+async def read_until_quiet(
+    reader: asyncio.StreamReader, received: list[bytes], quiet: float
+) -> None:
+    """Read into ``received`` until nothing came for ``quiet`` s (or the server closed)."""
+    while True:
+        try:
+            async with asyncio.timeout(quiet):
+                block = await reader.read(65536)
+        except TimeoutError:
+            return
+        if not block:
+            return
+        received.append(block)
 
 
 if __name__ == "__main__":

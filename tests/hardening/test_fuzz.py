@@ -29,7 +29,7 @@ from aiodicom import FindRequest, ServerConfig
 from aiodicom.proto.pdu import encode_pdu
 from aiodicom.proto.pdus import PDU, AssociateRQ
 from aiodicom.proto.status import SUCCESS
-from tests.hardening import fuzzing
+from tests.hardening import fuzzing, service_fuzz
 from tests.proto import pdu_strategies as pst
 
 HANG_AFTER = 5.0
@@ -157,7 +157,33 @@ async def test_bench_fuzzer_fails_on_an_exception_the_server_logs(tmp_path: Path
     assert any(
         "c-find handler failed: RuntimeError: handler bug" in kind for kind in report.crash_kinds
     ), report.crash_kinds
+    assert any("after fuzzing, a legitimate request" in kind for kind in report.crash_kinds)
     assert _saved(tmp_path)
+
+
+SERVICE_SESSIONS = 600
+
+
+@pytest.mark.parametrize("service", ["mpps", "store"])
+async def test_bench_fuzzer_against_the_new_dimse_services(tmp_path: Path, service: str) -> None:
+    """The same run against N-CREATE / N-SET of the worklist's MPPS SCP and streamed
+    C-STORE of the Q/R SCP (tests/hardening/service_fuzz.py): mangled command sets and
+    data sets, odd PDV boundaries, missing last fragments, aborts mid-stream, wrong
+    contexts, path tricks. Nothing logged as an error, no hang, and afterwards a valid
+    N-CREATE and worklist C-FIND (mpps), a valid C-STORE found by C-FIND (store)."""
+    report = bench_fuzz.Report("random", "server")
+    await bench_fuzz.fuzz_server(
+        report, random.Random(20261206), service_fuzz.corpus(service), FUZZ_SECONDS,
+        tmp_path, max_inputs=SERVICE_SESSIONS, service=service,
+    )  # fmt: skip
+    assert report.crash_kinds == Counter(), report.as_dict()
+    assert report.crashes == report.hangs == 0
+    assert report.inputs >= min(SERVICE_SESSIONS, 300), report.as_dict()
+    outcomes = report.outcomes
+    assert outcomes["server:open-connections-at-end"] == 0
+    # DIMSE responses of the service, then the release (lingering sessions)
+    assert outcomes["server:ac+pdata+release-rp"] > 0, outcomes
+    assert _saved(tmp_path) == []
 
 
 REGRESSIONS = {

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from aiodicom.errors import ProtocolError
 from aiodicom.proto.dimse import MessageAssembler, encode_command, fragment
-from aiodicom.proto.events import DataSetFragment, MessageReceived
-from aiodicom.proto.messages import CFindRQ, CommandField, CStoreRQ
+from aiodicom.proto.events import DataSetFragment, Event, MessageReceived
+from aiodicom.proto.messages import CEchoRQ, CFindRQ, CommandField, CStoreRQ
+from aiodicom.proto.pdu import encode_pdata
 from aiodicom.proto.pdus import PDV
 from tests.proto.assoc_support import WORKLIST, WORKLIST_CTX, established
 
@@ -89,3 +90,40 @@ def test_a_context_change_mid_stream_is_refused() -> None:
     assembler.add(PDV(3, False, False, b"a"))
     with pytest.raises(ProtocolError, match="context changed"):
         assembler.add(PDV(5, False, True, b"b"))
+
+
+def _streamed_session() -> tuple[bytes, bytes]:
+    """A C-STORE whose data set comes in PDVs of odd sizes (some sharing one P-DATA-TF,
+    one empty), then a C-ECHO: (the byte stream, the data set)."""
+    data = bytes(range(256)) * 3 + b"tail"
+    cuts = [0, 1, 4, 131, 132, 132, 600, len(data)]
+    parts = [data[a:b] for a, b in itertools.pairwise(cuts)]
+    pdvs = [PDV(WORKLIST_CTX, False, i == len(parts) - 1, p) for i, p in enumerate(parts)]
+    stream = encode_pdata([PDV(WORKLIST_CTX, True, True, encode_command(STORE))])
+    stream += encode_pdata(pdvs[:3]) + encode_pdata(pdvs[3:5]) + encode_pdata(pdvs[5:])
+    stream += encode_pdata([PDV(WORKLIST_CTX, True, True, encode_command(CEchoRQ(6)))])
+    return stream, data
+
+
+def _received(pieces: list[bytes]) -> tuple[bytes, list[bool], list[bool], list[Event]]:
+    _req, acc = established(fast_path=None)
+    acc.stream_commands = STREAMED
+    events = [event for piece in pieces for event in acc.receive_data(piece)]
+    fragments = [e for e in events if isinstance(e, DataSetFragment)]
+    others: list[Event] = [e for e in events if not isinstance(e, DataSetFragment)]
+    assert not acc.input_pending
+    data = b"".join(f.data for f in fragments)
+    return data, [f.first for f in fragments], [f.last for f in fragments], others
+
+
+def test_a_streamed_session_split_at_every_byte() -> None:
+    """The stream cut in two at every offset, and fed byte by byte: the same data set in
+    order, one first and one last fragment, and the C-ECHO after it (PS3.8 E.2)."""
+    stream, data = _streamed_session()
+    echo = MessageReceived(WORKLIST_CTX, CEchoRQ(6), None)
+    splits = [[stream[:at], stream[at:]] for at in range(len(stream) + 1)]
+    for pieces in [*splits, [stream[at : at + 1] for at in range(len(stream))]]:
+        got, first, last, others = _received(pieces)
+        assert got == data
+        assert first[0] and not any(first[1:]) and last[-1] and not any(last[:-1])
+        assert others == [echo]
