@@ -187,24 +187,25 @@ async def test_storescu_jpeg_lossless_files_are_stored_as_received(
     assert await images_found(app.port, tmp_path, files) == 3
 
 
-async def test_pynetdicom_send_c_store(app: QRApp, tmp_path: Path) -> None:
+def pynetdicom_store(port: int, files: Sequence[Dataset]) -> list[int]:
+    """pynetdicom's send_c_store of each data set on one association: the statuses."""
     from pynetdicom import AE
 
+    ae = AE(ae_title="PYNETDICOM")
+    for uid in sorted({str(ds.SOPClassUID) for ds in files}):
+        ae.add_requested_context(uid, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", port, ae_title="QRSCP")
+    assert assoc.is_established
+    try:
+        return [int(assoc.send_c_store(ds).Status) for ds in files]
+    finally:
+        assoc.release()
+
+
+async def test_pynetdicom_send_c_store(app: QRApp, tmp_path: Path) -> None:
     folder = sample(tmp_path)
     files = [dcmread(p) for p in sorted(folder.rglob("*.dcm"))]
-
-    def send() -> list[int]:
-        ae = AE(ae_title="PYNETDICOM")
-        for uid in sorted({str(ds.SOPClassUID) for ds in files}):
-            ae.add_requested_context(uid, ExplicitVRLittleEndian)
-        assoc = ae.associate("127.0.0.1", app.port, ae_title="QRSCP")
-        assert assoc.is_established
-        try:
-            return [int(assoc.send_c_store(ds).Status) for ds in files]
-        finally:
-            assoc.release()
-
-    statuses = await asyncio.to_thread(send)
+    statuses = await asyncio.to_thread(pynetdicom_store, app.port, files)
     assert statuses == [0] * len(files)
     assert await images_found(app.port, tmp_path, files) == len(files)
 
@@ -240,3 +241,43 @@ async def test_orthanc_stores_to_us_and_queries_us(app: QRApp, tmp_path: Path) -
     datasets = [dcmread(p) for p in files]
     assert await images_found(app.port, tmp_path, datasets) == len(files)
     shutil.rmtree(tmp_path / "orthanc", ignore_errors=True)
+
+
+@requires_orthanc
+async def test_orthanc_finds_what_storescu_and_pynetdicom_stored(
+    app: QRApp, tmp_path: Path
+) -> None:
+    """The other senders' instances, found by Orthanc's C-FIND (REST
+    ``/modalities/{id}/query``) at STUDY and at SERIES level."""
+    by_storescu = sample(tmp_path)
+    await storescu(app.port, "+sd", "+r", files=[by_storescu])
+    other = tmp_path / "pynetdicom"
+    other.mkdir()
+    shape = SampleShape(1, 1, 2, 2, seed=2)  # other patients and UIDs than SHAPE's
+    write_sample(other, shape, time_limit=60)
+    datasets = [dcmread(p) for p in sorted(other.rglob("*.dcm"))]
+    assert await asyncio.to_thread(pynetdicom_store, app.port, datasets) == [0] * len(datasets)
+    sent = [dcmread(p) for p in sorted(by_storescu.rglob("*.dcm"))] + datasets
+    ours = {"QRSCP": ["QRSCP", "127.0.0.1", app.port]}
+    with orthanc(tmp_path / "orthanc", extra_modalities=ours) as peer:
+
+        def uids(level: str, key: str, **match: str) -> set[str]:
+            query = {"Level": level, "Query": {"PatientID": "*", **match, key: ""}}
+            found = rest(peer.http_port, "POST", "/modalities/QRSCP/query", query)
+            answers = rest(peer.http_port, "GET", f"/queries/{found['ID']}/answers?expand")
+            return {answer[_TAGS[key]]["Value"] for answer in answers}
+
+        def study_and_series_uids() -> tuple[set[str], set[str]]:
+            studies = uids("Study", "StudyInstanceUID")
+            series: set[str] = set()
+            for study in sorted(studies):  # SERIES level names its study (PS3.4 C.4.1.2.1)
+                series |= uids("Series", "SeriesInstanceUID", StudyInstanceUID=study)
+            return studies, series
+
+        studies, series = await asyncio.to_thread(study_and_series_uids)
+    assert studies == {str(ds.StudyInstanceUID) for ds in sent}
+    assert series == {str(ds.SeriesInstanceUID) for ds in sent}
+    shutil.rmtree(tmp_path / "orthanc", ignore_errors=True)
+
+
+_TAGS = {"StudyInstanceUID": "0020,000d", "SeriesInstanceUID": "0020,000e"}
