@@ -9,15 +9,15 @@ Warning status returns an :class:`~aiodicom.net.n_types.NResult`, a failure rais
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from pydicom import Dataset
 
 from aiodicom.dicom.identifier import decode_identifier, encode_identifier
-from aiodicom.errors import DataError, DimseStatusError
+from aiodicom.errors import DimseStatusError
+from aiodicom.net.client_ops import SingleResponseCall
 from aiodicom.net.n_types import NResult
-from aiodicom.proto.messages import DimseCommand, NCreateRQ, NCreateRSP, NSetRQ, NSetRSP
+from aiodicom.proto.messages import NCreateRQ, NCreateRSP, NSetRQ, NSetRSP
 from aiodicom.proto.status import StatusCategory, category_of, describe
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 _FAILED = (StatusCategory.FAILURE, StatusCategory.CANCEL, StatusCategory.PENDING)
 
 
-class NCall:
-    """Internal state of one N-CREATE-RQ or N-SET-RQ awaiting its response."""
+class NCall(SingleResponseCall[NResult]):
+    """One N-CREATE-RQ or N-SET-RQ awaiting its response."""
 
     def __init__(
         self,
@@ -40,30 +40,12 @@ class NCall:
         transfer_syntax: str,
         response: type[NCreateRSP] | type[NSetRSP],
     ) -> None:
-        self.protocol = protocol
-        self.message_id = message_id
+        super().__init__(protocol, message_id)
         self.transfer_syntax = transfer_syntax
         self.response = response
-        self.finished: asyncio.Future[NResult] = protocol.loop.create_future()
+        self.service = "n-create" if response is NCreateRSP else "n-set"
 
-    @property
-    def done(self) -> bool:
-        return self.finished.done()
-
-    def on_message(self, command: DimseCommand, data_set: bytes | None) -> None:
-        if self.done:
-            return
-        if not isinstance(command, self.response):
-            name = self.response.__name__
-            self.protocol.log.warning("unexpected dimse message", expected=name)
-            return
-        self.protocol.operation_finished(self)
-        try:
-            self.finished.set_result(self._result(command, data_set))
-        except (DimseStatusError, DataError) as exc:
-            self.finished.set_exception(exc)
-
-    def _result(self, rsp: NCreateRSP | NSetRSP, data_set: bytes | None) -> NResult:
+    def result(self, rsp: NCreateRSP | NSetRSP, data_set: bytes | None) -> NResult:
         """PS3.7 10.1.5.1.6 / 10.1.3.1.6: failures raise; the Attribute List is decoded."""
         if category_of(rsp.status) in _FAILED:
             what = "N-CREATE" if isinstance(rsp, NCreateRSP) else "N-SET"
@@ -84,16 +66,6 @@ class NCall:
             rsp.error_id,
             rsp.attribute_identifiers,
         )
-
-    def on_failure(self, exc: BaseException) -> None:
-        if not self.done:
-            self.finished.set_exception(exc)
-
-    def cancel(self) -> None:
-        """N-CREATE and N-SET cannot be cancelled (PS3.7 9.3.2.3 is C-FIND/C-GET/C-MOVE)."""
-
-    async def wait_done(self) -> None:
-        await asyncio.wait([self.finished])
 
 
 class NServices:

@@ -18,12 +18,12 @@ from pydicom import Dataset
 from aiodicom.dicom.identifier import dataset_of, encode_identifier
 from aiodicom.dicom.reader import read_file_meta
 from aiodicom.errors import DataError, DimseStatusError, NegotiationError
-from aiodicom.proto.messages import CStoreRQ, CStoreRSP, DimseCommand
+from aiodicom.net.client_ops import SingleResponseCall
+from aiodicom.proto.messages import CStoreRQ, CStoreRSP
 from aiodicom.proto.status import StatusCategory, category_of
 
 if TYPE_CHECKING:
     from aiodicom.net.client import ClientAssociation
-    from aiodicom.net.client_protocol import ClientProtocol
 
 Instance = Dataset | str | os.PathLike[str]
 """What :func:`c_store` sends: a Dataset, or the path of a PS3.10 file."""
@@ -32,34 +32,14 @@ _MEDIA_SOP_CLASS = "MediaStorageSOPClassUID"
 _MEDIA_SOP_INSTANCE = "MediaStorageSOPInstanceUID"
 
 
-class StoreCall:
-    """Internal state of one C-STORE-RQ: the C-STORE-RSP ends it (PS3.7 9.3.1.2)."""
+class StoreCall(SingleResponseCall[CStoreRSP]):
+    """One C-STORE-RQ: the C-STORE-RSP ends it (PS3.7 9.3.1.2)."""
 
-    def __init__(self, protocol: ClientProtocol, message_id: int) -> None:
-        self.protocol = protocol
-        self.message_id = message_id
-        self.finished: asyncio.Future[CStoreRSP] = protocol.loop.create_future()
+    response = CStoreRSP
+    service = "c-store"
 
-    @property
-    def done(self) -> bool:
-        return self.finished.done()
-
-    def on_message(self, command: DimseCommand, data_set: bytes | None) -> None:
-        if isinstance(command, CStoreRSP) and not self.done:
-            self.finished.set_result(command)
-            self.protocol.operation_finished(self)
-        else:
-            self.protocol.log.warning("unexpected dimse message during c-store")
-
-    def on_failure(self, exc: BaseException) -> None:
-        if not self.done:
-            self.finished.set_exception(exc)
-
-    def cancel(self) -> None:
-        """A C-STORE cannot be cancelled (PS3.7 9.3.2.3 names C-FIND, C-GET, C-MOVE)."""
-
-    async def wait_done(self) -> None:
-        await asyncio.wait([self.finished])
+    def result(self, command: CStoreRSP, data_set: bytes | None) -> CStoreRSP:
+        return command
 
 
 def _file_instance(path: str) -> tuple[str, str, str, bytes]:
