@@ -137,6 +137,17 @@ def _find_rq_elements(cmd: CFindRQ, has_data_set: bool) -> _Elements:
     ]
 
 
+def _status_details(cmd: CFindRSP | CStoreRSP) -> _Elements:
+    """Offending Element (0000,0901) and Error Comment (0000,0902) of a failure (PS3.7 C.4),
+    when present; they sort between Status (0000,0900) and Affected SOP Instance UID."""
+    details: _Elements = []
+    if cmd.offending_elements:
+        details.append((OFFENDING_ELEMENT, _at_value(cmd.offending_elements)))
+    if cmd.error_comment is not None:
+        details.append((ERROR_COMMENT, _lo_value(cmd.error_comment)))
+    return details
+
+
 def _find_rsp_elements(cmd: CFindRSP, has_data_set: bool) -> _Elements:
     elements = [
         (AFFECTED_SOP_CLASS_UID, _uid_value(cmd.affected_sop_class_uid)),
@@ -144,11 +155,8 @@ def _find_rsp_elements(cmd: CFindRSP, has_data_set: bool) -> _Elements:
         (MESSAGE_ID_BEING_RESPONDED_TO, _us_value(cmd.message_id_being_responded_to, "ID")),
         (COMMAND_DATA_SET_TYPE, _dst_value(has_data_set)),
         (STATUS, _us_value(cmd.status, "Status")),
+        *_status_details(cmd),
     ]
-    if cmd.offending_elements:
-        elements.append((OFFENDING_ELEMENT, _at_value(cmd.offending_elements)))
-    if cmd.error_comment is not None:
-        elements.append((ERROR_COMMENT, _lo_value(cmd.error_comment)))
     return elements
 
 
@@ -186,12 +194,9 @@ def _store_rsp_elements(cmd: CStoreRSP, has_data_set: bool) -> _Elements:
         (MESSAGE_ID_BEING_RESPONDED_TO, _us_value(cmd.message_id_being_responded_to, "ID")),
         (COMMAND_DATA_SET_TYPE, _dst_value(has_data_set)),
         (STATUS, _us_value(cmd.status, "Status")),
+        *_status_details(cmd),
+        (AFFECTED_SOP_INSTANCE_UID, _uid_value(cmd.affected_sop_instance_uid)),
     ]
-    if cmd.offending_elements:
-        elements.append((OFFENDING_ELEMENT, _at_value(cmd.offending_elements)))
-    if cmd.error_comment is not None:
-        elements.append((ERROR_COMMENT, _lo_value(cmd.error_comment)))
-    elements.append((AFFECTED_SOP_INSTANCE_UID, _uid_value(cmd.affected_sop_instance_uid)))
     return elements
 
 
