@@ -447,7 +447,6 @@ def connect(
     models: Sequence[QueryModel | str] = tuple(QueryModel),
     transfer_syntaxes: Sequence[str] | None = None,
     sop_classes: Sequence[str] = (),
-    storage: Sequence[str] = (),
     max_pdu_length: int = 16384,
     connect_timeout: float = 30.0,
     acse_timeout: float = 30.0,
@@ -462,10 +461,10 @@ def connect(
 ) -> Connector:
     """Open an association to ``host:port`` (PS3.8 7.1) as an async context manager.
 
-    ``models`` are the C-FIND information models proposed (plus Verification), ``storage``
-    the Storage SOP Class UIDs (for :meth:`ClientAssociation.c_store`), ``sop_classes``
-    further SOP classes (e.g. MPPS for :meth:`ClientAssociation.n_create`), each in
-    ``transfer_syntaxes`` (default Explicit then Implicit VR Little Endian).
+    ``models`` are the C-FIND information models proposed (plus Verification),
+    ``sop_classes`` further SOP classes (Storage SOP classes for
+    :meth:`ClientAssociation.c_store`, MPPS for :meth:`ClientAssociation.n_create`...),
+    each in ``transfer_syntaxes`` (default Explicit then Implicit VR Little Endian).
     ``connect_timeout`` bounds TCP (and TLS) connection, ``acse_timeout`` the A-ASSOCIATE
     and A-RELEASE answers, ``dimse_timeout`` the silence while a response is awaited,
     ``cancel_timeout`` the drain after C-CANCEL-RQ. ``user_identity`` is a username, a
@@ -484,8 +483,7 @@ def connect(
             called_ae=called_ae,
             models=models,
             transfer_syntaxes=transfer_syntaxes,
-            sop_classes=sop_classes,
-            storage=tuple(storage),
+            sop_classes=tuple(sop_classes),
             max_pdu_length=max_pdu_length,
             connect_timeout=connect_timeout,
             acse_timeout=acse_timeout,

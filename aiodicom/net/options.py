@@ -40,7 +40,6 @@ class ClientOptions:
     models: Sequence[QueryModel | str] = tuple(QueryModel)
     transfer_syntaxes: Sequence[str] | None = None
     sop_classes: Sequence[str] = ()
-    storage: Sequence[str] = ()
     max_pdu_length: int = 16384
     connect_timeout: float = 30.0
     acse_timeout: float = 30.0
@@ -66,12 +65,10 @@ def _identity_item(value: UserIdentityRQ | tuple[str, str] | str | None) -> User
 
 def build_request(options: ClientOptions) -> AssociateRQ:
     """The A-ASSOCIATE-RQ (PS3.8 9.3.2): Verification plus one context per query model and
-    per storage SOP class (PS3.4 B.5) and per further SOP class."""
+    per further SOP class (e.g. Storage, PS3.4 B.5; MPPS, PS3.4 F.7)."""
     models = [QueryModel.parse(m) for m in options.models]
     syntaxes = [VERIFICATION_SOP_CLASS] + [m.sop_class_uid for m in models]
-    for uid in (*options.storage, *options.sop_classes):
-        if uid not in syntaxes:
-            syntaxes.append(uid)
+    syntaxes += [uid for uid in options.sop_classes if uid not in syntaxes]
     transfer = options.transfer_syntaxes or DEFAULT_TRANSFER_SYNTAXES
     extended = tuple(
         SOPClassExtendedNegotiation(QueryModel.parse(model).sop_class_uid, info)
@@ -117,7 +114,6 @@ def _request_key(options: ClientOptions) -> tuple[Hashable, ...] | None:
         tuple(models),
         None if syntaxes is None else tuple(syntaxes),
         tuple(options.sop_classes),
-        tuple(options.storage),
         options.max_pdu_length,
         options.async_ops_window,
         None if extended is None else tuple(extended.items()),

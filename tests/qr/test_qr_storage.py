@@ -65,7 +65,7 @@ async def storing_app(tmp_path: Path, index: str | Path, **storage: Any) -> Asyn
 def connect(app: QRApp, classes: tuple[str, ...] = ()) -> Connector:
     uids = classes or tuple(sorted({str(ds.SOPClassUID) for ds in instances()}))
     return aiodicom.connect(
-        "127.0.0.1", app.port, called_ae="QRSCP", storage=uids, transfer_syntaxes=[EXPLICIT_LE]
+        "127.0.0.1", app.port, called_ae="QRSCP", sop_classes=uids, transfer_syntaxes=[EXPLICIT_LE]
     )
 
 
