@@ -32,7 +32,7 @@ from aiodicom.proto.events import (
     ReleaseCompleted,
     ReleaseRequested,
 )
-from aiodicom.proto.fsm import ALTERNATE_NEXT_STATE, Action, State, transition
+from aiodicom.proto.fsm import ALTERNATE_NEXT_STATE, EVENT_OF_PDU, Action, State, transition
 from aiodicom.proto.fsm import Event as Evt
 from aiodicom.proto.messages import DimseCommand
 from aiodicom.proto.negotiation import accepted_contexts
@@ -40,6 +40,7 @@ from aiodicom.proto.pdata_fast import FastPath, receive_whole_pdata
 from aiodicom.proto.pdu import PDUDecoder, encode_pdu
 from aiodicom.proto.pdus import (
     PDU,
+    PDU_NAMES,
     Abort,
     AssociateAC,
     AssociateRJ,
@@ -50,26 +51,6 @@ from aiodicom.proto.pdus import (
 )
 
 __all__ = ["AcceptedContext", "Association", "Mode"]
-
-_PDU_EVENTS: dict[type, Evt] = {
-    AssociateAC: Evt.EVT3,
-    AssociateRJ: Evt.EVT4,
-    AssociateRQ: Evt.EVT6,
-    PDataTF: Evt.EVT10,
-    ReleaseRQ: Evt.EVT12,
-    ReleaseRP: Evt.EVT13,
-    Abort: Evt.EVT16,
-}
-
-_PDU_NAMES: dict[type, str] = {
-    AssociateAC: "A-ASSOCIATE-AC",
-    AssociateRJ: "A-ASSOCIATE-RJ",
-    AssociateRQ: "A-ASSOCIATE-RQ",
-    PDataTF: "P-DATA-TF",
-    ReleaseRQ: "A-RELEASE-RQ",
-    ReleaseRP: "A-RELEASE-RP",
-    Abort: "A-ABORT",
-}
 
 _INLINE_ACTIONS = frozenset({Action.DT_1, Action.AR_7})
 _RELEASE_RESPONSE_STATES = frozenset({State.STA8, State.STA9, State.STA10, State.STA12})
@@ -304,7 +285,7 @@ class Association:
         return next_state
 
     def _on_pdu(self, pdu: PDU) -> list[Event]:
-        action, next_state = transition(self.state, _PDU_EVENTS[type(pdu)])
+        action, next_state = transition(self.state, EVENT_OF_PDU[type(pdu)])
         if action is Action.DT_2 and isinstance(pdu, PDataTF):  # the common case, inlined
             self._previous_state = self.state
             self.state = next_state
@@ -318,7 +299,7 @@ class Association:
                 return self._peer_error(invalid)
         elif action in _PEER_ERROR_ACTIONS:
             error = ProtocolError(
-                f"{_PDU_NAMES[type(pdu)]} PDU unexpected in {self.state.value}",
+                f"{PDU_NAMES[type(pdu)]} PDU unexpected in {self.state.value}",
                 reason=AbortReason.UNEXPECTED_PDU,
             )
         return self._perform(action, next_state, pdu, error)

@@ -33,6 +33,15 @@ from enum import Enum
 from types import MappingProxyType
 
 from aiodicom.errors import LocalProtocolError
+from aiodicom.proto.pdus import (
+    Abort,
+    AssociateAC,
+    AssociateRJ,
+    AssociateRQ,
+    PDataTF,
+    ReleaseRP,
+    ReleaseRQ,
+)
 
 
 class State(Enum):
@@ -99,6 +108,17 @@ PDU_EVENTS: frozenset[Event] = frozenset(
     }
 )
 """Events caused by a PDU received from the peer: always specified once connected."""
+
+EVENT_OF_PDU: dict[type, Event] = {
+    AssociateAC: Event.EVT3,
+    AssociateRJ: Event.EVT4,
+    AssociateRQ: Event.EVT6,
+    PDataTF: Event.EVT10,
+    ReleaseRQ: Event.EVT12,
+    ReleaseRP: Event.EVT13,
+    Abort: Event.EVT16,
+}
+"""The Table 9-10 event a well-formed received PDU of each type is (PS3.8 9.2.3)."""
 
 CONNECTED_STATES: frozenset[State] = frozenset(State) - {State.STA1, State.STA4}
 """States in which a transport connection exists (PDUs can be received)."""

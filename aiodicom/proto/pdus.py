@@ -225,3 +225,14 @@ class Abort:
 
 
 PDU = AssociateRQ | AssociateAC | AssociateRJ | PDataTF | ReleaseRQ | ReleaseRP | Abort
+
+PDU_NAMES: dict[type, str] = {
+    AssociateRQ: "A-ASSOCIATE-RQ",
+    AssociateAC: "A-ASSOCIATE-AC",
+    AssociateRJ: "A-ASSOCIATE-RJ",
+    PDataTF: "P-DATA-TF",
+    ReleaseRQ: "A-RELEASE-RQ",
+    ReleaseRP: "A-RELEASE-RP",
+    Abort: "A-ABORT",
+}
+"""The PS3.8 9.3 name of each PDU type (Table 9-11), for messages naming a PDU."""
