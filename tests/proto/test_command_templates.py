@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from aiodicom.errors import LocalProtocolError, ProtocolError
 from aiodicom.proto.command_set import decode_command_and_flag, encode_command
+from aiodicom.proto.dimse import PendingFindTemplate
 from aiodicom.proto.memo import CommandDecodeMemo, CommandEncodeMemo
 from aiodicom.proto.messages import (
     CCancelRQ,
@@ -27,7 +28,7 @@ from aiodicom.proto.messages import (
     CStoreRSP,
     DimseCommand,
 )
-from tests.proto.test_dimse import commands, message_ids, statuses
+from tests.proto.test_dimse import commands, message_ids, statuses, uids
 
 WORKLIST = "1.2.840.10008.5.1.4.31"
 
@@ -217,3 +218,25 @@ def test_encode_memo_is_bounded_and_skips_unhashable_shapes() -> None:
         assert len(memo) <= 3
     odd = CFindRSP(1, WORKLIST, 0xC000, offending_elements=[0x00100010])  # type: ignore[arg-type]
     assert memo.encode(odd, False) == encode_command(odd, has_data_set=False)
+
+
+# ------------------------------------------------------------- pending C-FIND-RSP template
+
+
+@settings(max_examples=50, deadline=None)
+@given(message_ids, uids)
+def test_pending_template_matches_full_encoding(message_id: int, uid: str) -> None:
+    template = PendingFindTemplate(message_id, uid)
+    for status in (0xFF00, 0xFF01):
+        expected = encode_command(CFindRSP(message_id, uid, status, has_data_set=True))
+        assert template.encode(status) == expected
+        command, has_data_set = decode_command_and_flag(template.encode(status))
+        assert has_data_set
+        assert isinstance(command, CFindRSP)
+        assert command.status == status
+    assert template.encode() == template.encode(0xFF00)
+
+
+def test_pending_template_refuses_final_statuses() -> None:
+    with pytest.raises(LocalProtocolError, match="0x0000 is not a pending"):
+        PendingFindTemplate(1, WORKLIST).encode(0x0000)

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from aiodicom.errors import AbortReason, LocalProtocolError, ProtocolError
 from aiodicom.proto.dimse import (
     MessageAssembler,
-    PendingFindTemplate,
     decode_command,
     decode_command_and_flag,
     encode_command,
@@ -485,25 +484,3 @@ def test_fragment_rejects_impossible_limits() -> None:
         fragment(1, b"x" * 100, None, 6)
     with pytest.raises(LocalProtocolError, match=r"outside 1\.\.255"):
         fragment(0, b"x", None, 0)
-
-
-# ----------------------------------------------------------------------------- template
-
-
-@settings(max_examples=50, deadline=None)
-@given(message_ids, uids)
-def test_pending_template_matches_full_encoding(message_id: int, uid: str) -> None:
-    template = PendingFindTemplate(message_id, uid)
-    for status in (0xFF00, 0xFF01):
-        expected = encode_command(CFindRSP(message_id, uid, status, has_data_set=True))
-        assert template.encode(status) == expected
-        command, has_data_set = decode_command_and_flag(template.encode(status))
-        assert has_data_set
-        assert isinstance(command, CFindRSP)
-        assert command.status == status
-    assert template.encode() == template.encode(0xFF00)
-
-
-def test_pending_template_refuses_final_statuses() -> None:
-    with pytest.raises(LocalProtocolError, match="0x0000 is not a pending"):
-        PendingFindTemplate(1, WORKLIST).encode(0x0000)
