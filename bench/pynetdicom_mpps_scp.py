@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +32,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityWorklistInformationFind,
 )
 from pynetdicom.transport import AssociationServer
-from pynetdicom_wl_scp import Worklist, _nodelay_accept, make_handler
+from pynetdicom_wl_scp import Worklist, _nodelay_accept, make_handler, serve_until_signalled
 
 SUCCESS = 0x0000
 PROCESSING_FAILURE = 0x0110
@@ -157,12 +156,7 @@ def main() -> None:
     ]
     server = ae.start_server(("127.0.0.1", args.port), block=False, evt_handlers=handlers)
     print(f"ready {len(worklist.items)}", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    if server is not None:
-        server.shutdown()
+    serve_until_signalled(server)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,11 @@ def main() -> None:
     handlers: list[Any] = [(evt.EVT_C_FIND, make_handler(worklist))]
     server = ae.start_server(("127.0.0.1", args.port), block=False, evt_handlers=handlers)
     print(f"ready {len(worklist.items)} {time.perf_counter() - started:.3f}", flush=True)
+    serve_until_signalled(server)
+
+
+def serve_until_signalled(server: Any) -> None:
+    """Run until SIGTERM or SIGINT, then shut the pynetdicom server down."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
