@@ -126,7 +126,10 @@ async def test_a_large_data_set_reaches_the_sink_fragment_by_fragment() -> None:
     server, ends = store_server(recorded, max_pdu=4096)
     ds = instance(100_000)
     async with aiodicom.connect(
-        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), sop_classes=[SECONDARY_CAPTURE]
+        "127.0.0.1",
+        0,
+        opener=memory_opener(server.protocol_factory),
+        sop_classes=[SECONDARY_CAPTURE],
     ) as assoc:
         assert await assoc.c_store(ds) == 0x0000
         # the association stays usable, and C-FIND still works next to C-STORE
@@ -145,7 +148,10 @@ async def test_a_small_data_set_in_one_pdv_is_written_whole() -> None:
     recorded = Recorded()
     server, _ = store_server(recorded)
     async with aiodicom.connect(
-        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), sop_classes=[SECONDARY_CAPTURE]
+        "127.0.0.1",
+        0,
+        opener=memory_opener(server.protocol_factory),
+        sop_classes=[SECONDARY_CAPTURE],
     ) as assoc:
         for _ in range(3):
             assert await assoc.c_store(instance()) == 0x0000
@@ -172,7 +178,10 @@ async def test_failures_come_back_as_the_status_with_its_comment(
         recorded.refuse = StoreError(status, comment=comment)
     server, _ = store_server(recorded, max_pdu=4096)
     async with aiodicom.connect(
-        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), sop_classes=[SECONDARY_CAPTURE]
+        "127.0.0.1",
+        0,
+        opener=memory_opener(server.protocol_factory),
+        sop_classes=[SECONDARY_CAPTURE],
     ) as assoc:
         with pytest.raises(DimseStatusError) as info:
             await assoc.c_store(instance(20_000))
@@ -187,7 +196,10 @@ async def test_a_warning_status_is_returned(tmp_path: Path) -> None:
     recorded.status = 0xB007  # PS3.4 B.2.3: data set does not match SOP class (warning)
     server, _ = store_server(recorded)
     async with aiodicom.connect(
-        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), sop_classes=[SECONDARY_CAPTURE]
+        "127.0.0.1",
+        0,
+        opener=memory_opener(server.protocol_factory),
+        sop_classes=[SECONDARY_CAPTURE],
     ) as assoc:
         assert await assoc.c_store(instance()) == 0xB007
 
@@ -218,7 +230,9 @@ async def test_a_connection_lost_in_the_middle_of_a_data_set_discards_it() -> No
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         requestor = Association(Mode.REQUESTOR)
-        requestor.request(build_request(ClientOptions("127.0.0.1", 0, sop_classes=[SECONDARY_CAPTURE])))
+        requestor.request(
+            build_request(ClientOptions("127.0.0.1", 0, sop_classes=[SECONDARY_CAPTURE]))
+        )
         requestor.connection_made()
         writer.write(requestor.data_to_send())
         while requestor.state is not State.STA6:
@@ -249,7 +263,10 @@ async def test_a_class_other_than_the_contexts_is_refused_with_0122() -> None:
     recorded = Recorded()
     server, _ = store_server(recorded)
     async with aiodicom.connect(
-        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), sop_classes=[SECONDARY_CAPTURE]
+        "127.0.0.1",
+        0,
+        opener=memory_opener(server.protocol_factory),
+        sop_classes=[SECONDARY_CAPTURE],
     ) as assoc:
         context = assoc._context_for(SECONDARY_CAPTURE, "storage")
         protocol = assoc._protocol
@@ -273,7 +290,10 @@ async def test_a_streamed_data_set_without_a_streaming_handler_aborts() -> None:
     server, _ = store_server(recorded, max_pdu=4096)
     server.operations[CommandField.C_STORE_RQ] = server.operations[CommandField.C_ECHO_RQ]
     async with aiodicom.connect(
-        "127.0.0.1", 0, opener=memory_opener(server.protocol_factory), sop_classes=[SECONDARY_CAPTURE]
+        "127.0.0.1",
+        0,
+        opener=memory_opener(server.protocol_factory),
+        sop_classes=[SECONDARY_CAPTURE],
     ) as assoc:
         with pytest.raises(aiodicom.errors.AssociationAborted):
             await assoc.c_store(instance(50_000))
